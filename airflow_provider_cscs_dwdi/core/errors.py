@@ -1,0 +1,23 @@
+"""Exception types shared by the core, the hooks and the operators."""
+
+from __future__ import annotations
+
+
+class CscsDwdiError(Exception):
+    """Base class of every error this provider raises on purpose."""
+
+
+class ConfigurationError(CscsDwdiError):
+    """A configuration value (connection, YAML, component) is missing or wrong."""
+
+
+class UsageDataError(CscsDwdiError):
+    """DWDI data cannot be billed as it is; ``issues`` lists every offending record."""
+
+    def __init__(self, message: str, issues: list | None = None) -> None:
+        super().__init__(message)
+        self.issues = list(issues or [])
+
+
+class ReportError(CscsDwdiError):
+    """An aggregated report does not have the documented shape."""
