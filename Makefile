@@ -1,0 +1,21 @@
+# The two commands of the README.
+.PHONY: demo test bench lint
+
+# Runs the whole pipeline on this machine against the local sandbox and prints what landed in Waldur.
+demo:
+	scripts/demo.sh
+
+# Installs what is missing, lints and runs the whole test suite (what CI runs).
+test:
+	scripts/test.sh $(ARGS)
+
+# Benchmarks whose figures the README reports (not part of the test suite).
+bench:
+	scripts/bootstrap.sh
+	.venv/bin/python -m benchmarks.bench_aggregate
+	.venv/bin/python -m benchmarks.bench_push
+
+lint:
+	scripts/bootstrap.sh
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .

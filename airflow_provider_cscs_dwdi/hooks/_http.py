@@ -1,0 +1,143 @@
+"""One retry loop for every HTTP call this provider makes (DWDI, OIDC issuer, Waldur).
+
+Both APIs bill money, so the rules are deliberately narrow: only failures that cannot have changed
+anything on the server side, or that the server asks us to repeat, are retried (connection errors,
+timeouts, 429 and 502/503/504). Every other answer goes back to the caller, which knows whether a
+401 deserves a fresh token or a 4xx must be reported. Attempts and total time are both bounded so a
+stuck API cannot hold a worker slot forever.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import requests
+
+from airflow_provider_cscs_dwdi.core.errors import CscsDwdiError
+
+DEFAULT_RETRY_STATUSES = frozenset({429, 502, 503, 504})
+
+
+class TransientHTTPError(CscsDwdiError):
+    """Retries ran out on connection errors or on answers the server asked us to repeat."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long to retry transient failures.
+
+    The delay before retry ``n`` (0-based) is ``min(backoff_cap, backoff_base * 2**n)`` scaled by a
+    random factor in [0.5, 1.0] ("equal jitter"), so many workers retrying at once spread out. A
+    ``Retry-After`` header replaces the computed delay. No retry starts if it would end after
+    ``max_total_seconds`` from the first attempt.
+    """
+
+    max_attempts: int = 5
+    backoff_base: float = 0.5
+    backoff_cap: float = 30.0
+    max_total_seconds: float = 120.0
+    retry_statuses: frozenset[int] = field(default_factory=lambda: DEFAULT_RETRY_STATUSES)
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if self.backoff_base < 0 or self.backoff_cap < 0 or self.max_total_seconds < 0:
+            raise ValueError("backoff and time bounds must not be negative")
+
+    def backoff(self, retry_number: int, rng: Callable[[], float] = random.random) -> float:
+        """Seconds to wait before retry ``retry_number`` (0-based) when the server gave no hint."""
+        ceiling = min(self.backoff_cap, self.backoff_base * (2**retry_number))
+        return ceiling * (0.5 + rng() / 2)
+
+
+def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Parse a ``Retry-After`` header (delay in seconds or an HTTP date); None if absent or invalid."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return max(0.0, (moment - (now or datetime.now(timezone.utc))).total_seconds())
+
+
+def send_with_retries(
+    session: requests.Session,
+    method: str,
+    url: str,
+    *,
+    policy: RetryPolicy,
+    log: logging.Logger,
+    describe: str,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    **request_kwargs: Any,
+) -> requests.Response:
+    """Send one request, retrying transient failures according to ``policy``.
+
+    Returns the first response whose status is not retryable (the caller judges it). Raises
+    :class:`TransientHTTPError` when attempts or time run out. ``describe`` names the call in logs
+    and errors (for example ``"DWDI compute usage 2026-11 (part 2/4)"``); URLs, headers and bodies
+    are never logged because they can carry credentials.
+    """
+    started = clock()
+    last_problem = ""
+    last_status: int | None = None
+    for attempt in range(policy.max_attempts):
+        try:
+            response = session.request(method, url, **request_kwargs)
+        except (requests.ConnectionError, requests.Timeout) as error:
+            last_problem = f"{type(error).__name__}"
+            last_status = None
+            server_hint = None
+        else:
+            if response.status_code not in policy.retry_statuses:
+                return response
+            last_status = response.status_code
+            last_problem = f"HTTP {response.status_code}"
+            server_hint = retry_after_seconds(response.headers.get("Retry-After"))
+            response.close()
+
+        if attempt + 1 >= policy.max_attempts:
+            break
+        delay = server_hint if server_hint is not None else policy.backoff(attempt)
+        elapsed = clock() - started
+        if elapsed + delay > policy.max_total_seconds:
+            log.warning(
+                "%s: %s; not retrying, waiting %.1fs would exceed the %.0fs time bound",
+                describe,
+                last_problem,
+                delay,
+                policy.max_total_seconds,
+            )
+            break
+        log.warning(
+            "%s: %s; retry %d/%d in %.2fs",
+            describe,
+            last_problem,
+            attempt + 1,
+            policy.max_attempts - 1,
+            delay,
+        )
+        sleep(delay)
+
+    raise TransientHTTPError(
+        f"{describe} failed after {attempt + 1} attempt(s) in {clock() - started:.1f}s: {last_problem}",
+        status=last_status,
+    )
