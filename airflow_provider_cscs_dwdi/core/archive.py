@@ -1,0 +1,150 @@
+"""The audit archive of raw DWDI responses: gzip-compressed JSON lines.
+
+Line 1 is a header (month, window, query, requested accounts); every further line is one DWDI
+response page with the body exactly as DWDI sent it, except that line breaks become spaces (JSON
+allows them only between tokens, so the document is unchanged). Readers stream the file line by
+line, so memory is bounded by the largest page, not by the month.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime, timezone
+from decimal import Decimal
+from types import TracebackType
+from typing import IO, Any
+
+from airflow_provider_cscs_dwdi.core.errors import CscsDwdiError
+
+ARCHIVE_FORMAT = "cscs-dwdi-archive"
+ARCHIVE_VERSION = 1
+# Fast compression: the archive is written once per run and the month's raw JSON is large
+# (hundreds of MB for big offerings); level 3 keeps most of the size gain at a fraction of the CPU.
+COMPRESS_LEVEL = 3
+_LINE_BREAKS = bytes.maketrans(b"\r\n", b"  ")
+
+
+class ArchiveError(CscsDwdiError):
+    """An archive is not in the documented format (or was damaged)."""
+
+
+class _CountingHashingWriter:
+    """Binary sink that counts and hashes the compressed bytes on their way to the real file."""
+
+    def __init__(self, target: IO[bytes]) -> None:
+        self._target = target
+        self.digest = hashlib.sha256()
+        self.bytes_written = 0
+
+    def write(self, chunk: bytes) -> int:
+        self.digest.update(chunk)
+        self.bytes_written += len(chunk)
+        self._target.write(chunk)
+        return len(chunk)
+
+    def flush(self) -> None:
+        self._target.flush()
+
+
+class ArchiveWriter:
+    """Write one archive into a binary file object (local file or object storage stream).
+
+    Use as a context manager; ``sha256`` and ``bytes_written`` describe the compressed file and
+    are final once the context has exited.
+    """
+
+    def __init__(self, target: IO[bytes]) -> None:
+        self._sink = _CountingHashingWriter(target)
+        # mtime=0 keeps the bytes reproducible: the same responses give the same checksum.
+        self._gzip = gzip.GzipFile(fileobj=self._sink, mode="wb", compresslevel=COMPRESS_LEVEL, mtime=0)  # type: ignore[arg-type]
+        self._header_written = False
+
+    def __enter__(self) -> ArchiveWriter:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if not self._gzip.closed:
+            self._gzip.close()
+
+    @property
+    def sha256(self) -> str:
+        return self._sink.digest.hexdigest()
+
+    @property
+    def bytes_written(self) -> int:
+        return self._sink.bytes_written
+
+    def write_header(
+        self,
+        *,
+        month: str,
+        window: Mapping[str, str],
+        query: Mapping[str, Any],
+        accounts: Sequence[str] | None,
+        created: datetime | None = None,
+    ) -> None:
+        header = {
+            "format": ARCHIVE_FORMAT,
+            "version": ARCHIVE_VERSION,
+            "month": month,
+            "window": dict(window),
+            "query": dict(query),
+            "accounts": None if accounts is None else list(accounts),
+            "created": (created or datetime.now(timezone.utc)).isoformat(),
+        }
+        self._gzip.write(json.dumps(header, separators=(",", ":")).encode() + b"\n")
+        self._header_written = True
+
+    def write_page(self, index: int, status: int, accounts: Sequence[str] | None, raw: bytes) -> None:
+        """Append one DWDI response body (raw bytes, valid JSON) as a page line."""
+        if not self._header_written:
+            raise ArchiveError("write_header() must come before the first page")
+        prefix = json.dumps(
+            {"page": index, "status": status, "accounts": None if accounts is None else list(accounts)},
+            separators=(",", ":"),
+        )
+        # Splice the raw body in unparsed: re-serialising would change DWDI's number formatting
+        # and cost a second JSON encode of the whole month.
+        self._gzip.write(prefix[:-1].encode() + b',"body":' + raw.strip().translate(_LINE_BREAKS) + b"}\n")
+
+
+def read_archive(source: IO[bytes]) -> tuple[dict[str, Any], Iterator[dict[str, Any]]]:
+    """Open an archive; returns its header and a lazy iterator over its pages.
+
+    Numbers are parsed as ``Decimal`` so no value is ever rounded through a float.
+
+    :raises ArchiveError: when the header is missing or of an unknown format/version, or a page
+        line is not valid JSON (the message names the line number).
+    """
+    stream = gzip.GzipFile(fileobj=source, mode="rb")  # type: ignore[arg-type]
+    first = stream.readline()
+    try:
+        header = json.loads(first)
+    except ValueError as error:
+        raise ArchiveError(f"archive header is not JSON: {first[:80]!r}") from error
+    if not isinstance(header, dict) or header.get("format") != ARCHIVE_FORMAT:
+        raise ArchiveError(f"not a {ARCHIVE_FORMAT} file (header {str(header)[:80]!r})")
+    if header.get("version") != ARCHIVE_VERSION:
+        raise ArchiveError(f"unsupported archive version {header.get('version')!r}")
+
+    def pages() -> Iterator[dict[str, Any]]:
+        for line_number, line in enumerate(stream, start=2):
+            if not line.strip():
+                continue
+            try:
+                page = json.loads(line, parse_float=Decimal)
+            except ValueError as error:
+                raise ArchiveError(f"archive line {line_number} is not valid JSON: {error}") from error
+            if not isinstance(page, dict) or "body" not in page:
+                raise ArchiveError(f"archive line {line_number} is not a page record")
+            yield page
+
+    return header, pages()

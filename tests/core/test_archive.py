@@ -1,0 +1,83 @@
+"""The raw-response archive: what is written is read back exactly, and damage is detected."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+from decimal import Decimal
+
+import pytest
+
+from airflow_provider_cscs_dwdi.core.archive import ArchiveError, ArchiveWriter, read_archive
+
+WINDOW = {"from": "2026-11-01", "to": "2026-11-23"}
+QUERY = {"from": "2026-11", "to": "2026-11", "clusters": None}
+
+
+def write(
+    pages: list[tuple[list[str] | None, bytes]], accounts: list[str] | None = None
+) -> tuple[bytes, ArchiveWriter]:
+    buffer = io.BytesIO()
+    with ArchiveWriter(buffer) as archive:
+        archive.write_header(month="2026-11", window=WINDOW, query=QUERY, accounts=accounts)
+        for index, (page_accounts, raw) in enumerate(pages):
+            archive.write_page(index, 200, page_accounts, raw)
+    return buffer.getvalue(), archive
+
+
+def test_round_trip_keeps_numbers_exact_and_pages_in_order() -> None:
+    raw_pages = [
+        (["g1"], b'{"compute": [{"account": "g1", "totalNodeHours": 0.1,\n "users": []}]}'),
+        (["g2"], b'{\r\n"compute": [{"account": "g2", "totalNodeHours": 12345678901234567890.125}]}\n'),
+    ]
+    data, _ = write(raw_pages, accounts=["g1", "g2"])
+
+    header, pages = read_archive(io.BytesIO(data))
+    assert header["month"] == "2026-11"
+    assert header["accounts"] == ["g1", "g2"]
+    assert header["window"] == WINDOW
+    pages = list(pages)
+    assert [page["page"] for page in pages] == [0, 1]
+    assert [page["accounts"] for page in pages] == [["g1"], ["g2"]]
+    assert pages[0]["body"]["compute"][0]["totalNodeHours"] == Decimal("0.1")
+    assert pages[1]["body"]["compute"][0]["totalNodeHours"] == Decimal("12345678901234567890.125")
+
+
+def test_checksum_and_size_describe_the_compressed_bytes() -> None:
+    import hashlib
+
+    data, archive = write([(None, b'{"compute": []}')])
+    assert archive.bytes_written == len(data)
+    assert archive.sha256 == hashlib.sha256(data).hexdigest()
+
+
+def test_raw_body_is_kept_verbatim_apart_from_line_breaks() -> None:
+    raw = b'{"compute":[{"account":"g1","totalNodeHours":1.50,"users":[{"username":"a","nodeHours":1.50}]}]}'
+    data, _ = write([(["g1"], raw)])
+    lines = gzip.decompress(data).splitlines()
+    assert len(lines) == 2
+    assert lines[1].endswith(b',"body":' + raw + b"}")
+
+
+def test_header_only_archive_has_no_pages() -> None:
+    data, _ = write([], accounts=[])
+    header, pages = read_archive(io.BytesIO(data))
+    assert header["accounts"] == []
+    assert list(pages) == []
+
+
+def test_foreign_or_damaged_files_are_refused() -> None:
+    with pytest.raises(ArchiveError, match="not a cscs-dwdi-archive"):
+        read_archive(io.BytesIO(gzip.compress(b'{"format": "other"}\n')))
+    with pytest.raises(ArchiveError, match="header is not JSON"):
+        read_archive(io.BytesIO(gzip.compress(b"hello\n")))
+    header = json.dumps({"format": "cscs-dwdi-archive", "version": 1}).encode()
+    _, pages = read_archive(io.BytesIO(gzip.compress(header + b"\n{broken\n")))
+    with pytest.raises(ArchiveError, match="line 2"):
+        list(pages)
+
+
+def test_page_before_header_is_a_programming_error() -> None:
+    with pytest.raises(ArchiveError, match="write_header"):
+        ArchiveWriter(io.BytesIO()).write_page(0, 200, None, b"{}")

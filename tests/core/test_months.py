@@ -1,0 +1,100 @@
+"""Billing-month arithmetic: the month a run bills, its window and the re-opened previous month."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
+from airflow_provider_cscs_dwdi.core.months import (
+    billing_month,
+    month_bounds,
+    month_window,
+    months_to_report,
+    parse_month,
+    previous_month,
+)
+
+UTC = timezone.utc
+
+
+@pytest.mark.parametrize("text", ["2026-11", " 2026-01 ", "1999-12"])
+def test_parse_month_accepts_real_months(text: str) -> None:
+    assert parse_month(text) == text.strip()
+
+
+@pytest.mark.parametrize("text", ["2026-13", "2026-00", "2026-1", "26-11", "2026/11", "", "november", None])
+def test_parse_month_rejects_everything_else_naming_the_value(text: object) -> None:
+    with pytest.raises(ConfigurationError, match="YYYY-MM"):
+        parse_month(text)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("instant", "tz", "expected"),
+    [
+        (datetime(2026, 11, 23, 0, 0, tzinfo=UTC), "UTC", "2026-11"),  # daily run mid-month
+        (datetime(2026, 12, 1, 0, 0, tzinfo=UTC), "UTC", "2026-11"),  # 00:00 on the 1st closes November
+        (datetime(2026, 12, 1, 0, 0, 0, 1, tzinfo=UTC), "UTC", "2026-12"),
+        (datetime(2026, 1, 1, 0, 0, tzinfo=UTC), "UTC", "2025-12"),  # across the year
+        # 23:30 UTC on Nov 30 is already Dec 1 in Zurich.
+        (datetime(2026, 11, 30, 23, 30, tzinfo=UTC), "Europe/Zurich", "2026-12"),
+        (datetime(2026, 11, 30, 23, 0, tzinfo=UTC), "Europe/Zurich", "2026-11"),  # exactly midnight local
+        (datetime(2026, 12, 1, 0, 0, tzinfo=ZoneInfo("Europe/Zurich")), "UTC", "2026-11"),
+    ],
+)
+def test_billing_month(instant: datetime, tz: str, expected: str) -> None:
+    assert billing_month(instant, tz) == expected
+
+
+def test_billing_month_needs_an_aware_instant_and_a_known_zone() -> None:
+    with pytest.raises(ConfigurationError, match="time zone"):
+        billing_month(datetime(2026, 11, 1), "UTC")
+    with pytest.raises(ConfigurationError, match="Mars/Olympus"):
+        billing_month(datetime(2026, 11, 1, tzinfo=UTC), "Mars/Olympus")
+
+
+@pytest.mark.parametrize(
+    ("month", "today", "expected"),
+    [
+        ("2026-11", date(2026, 11, 23), {"from": "2026-11-01", "to": "2026-11-23"}),
+        ("2026-11", date(2026, 12, 1), {"from": "2026-11-01", "to": "2026-11-30"}),
+        ("2024-02", date(2026, 1, 1), {"from": "2024-02-01", "to": "2024-02-29"}),  # leap year
+        ("2026-11", date(2026, 11, 1), {"from": "2026-11-01", "to": "2026-11-01"}),
+    ],
+)
+def test_month_window(month: str, today: date, expected: dict[str, str]) -> None:
+    assert month_window(month, today) == expected
+
+
+def test_month_window_refuses_future_month() -> None:
+    with pytest.raises(ConfigurationError, match="not started"):
+        month_window("2026-12", date(2026, 11, 23))
+
+
+def test_previous_month_and_bounds() -> None:
+    assert previous_month("2026-01") == "2025-12"
+    assert previous_month("2026-03") == "2026-02"
+    assert month_bounds("2026-02") == (date(2026, 2, 1), date(2026, 2, 28))
+
+
+@pytest.mark.parametrize(
+    ("instant", "reopen_days", "previous_allowed", "expected"),
+    [
+        (datetime(2026, 11, 23, tzinfo=UTC), 3, True, ["2026-11"]),
+        (datetime(2026, 11, 2, tzinfo=UTC), 3, True, ["2026-10", "2026-11"]),  # covers Nov 1
+        (datetime(2026, 11, 4, tzinfo=UTC), 3, True, ["2026-10", "2026-11"]),  # covers Nov 3
+        (datetime(2026, 11, 5, tzinfo=UTC), 3, True, ["2026-11"]),
+        (datetime(2026, 11, 2, tzinfo=UTC), 3, False, ["2026-11"]),  # Waldur ignores `date`
+        (datetime(2026, 12, 1, tzinfo=UTC), 3, True, ["2026-11"]),  # closing run: Nov is current
+        (datetime(2026, 11, 2, tzinfo=UTC), 0, True, ["2026-11"]),
+    ],
+)
+def test_months_to_report(
+    instant: datetime, reopen_days: int, previous_allowed: bool, expected: list[str]
+) -> None:
+    assert (
+        months_to_report(instant, "UTC", reopen_days=reopen_days, previous_allowed=previous_allowed)
+        == expected
+    )
