@@ -381,6 +381,7 @@ class WaldurSandbox:
         host: str = "127.0.0.1",
         port: int = 0,
         today: date | None = None,
+        staff_token: str | None = None,
     ) -> None:
         if version not in ("7", "8"):
             raise ValueError(f"version must be '7' or '8', got {version!r}")
@@ -388,7 +389,8 @@ class WaldurSandbox:
         self.latency_seconds = latency_seconds
         self.validate = validate
         self.today: date = today or date.today()
-        self.staff_token = secrets.token_hex(20)
+        # A fixed staff token lets a docker-compose deployment configure its connection up front.
+        self.staff_token = staff_token or secrets.token_hex(20)
         self.provider_token = secrets.token_hex(20)
         self.requests: list[RecordedRequest] = []
         self.schema_violations: list[str] = []
@@ -457,9 +459,18 @@ class WaldurSandbox:
 
     # ------------------------------------------------------------------ seeding
 
-    def add_offering(self, name: str, components: list[dict[str, Any]], *, backend_id: str = "") -> str:
+    def add_offering(
+        self,
+        name: str,
+        components: list[dict[str, Any]],
+        *,
+        backend_id: str = "",
+        offering_uuid: str | None = None,
+    ) -> str:
         """Create an offering; components are ``{"type", "billing_type", "measured_unit"}`` plus
-        optional ``name``, ``unit_factor`` (default 1) and ``is_prepaid``. Returns its uuid."""
+        optional ``name``, ``unit_factor`` (default 1) and ``is_prepaid``. ``offering_uuid`` (any
+        UUID spelling) fixes the uuid, so a configuration file can name the offering up front.
+        Returns its uuid (32 hex digits)."""
         parsed: dict[str, _Component] = {}
         for raw in components:
             component = _Component(
@@ -480,7 +491,10 @@ class WaldurSandbox:
             if component.type in parsed:
                 raise ValueError(f"component type {component.type!r} appears twice")
             parsed[component.type] = component
-        offering = _Offering(uuid=_new_uuid(), name=name, backend_id=backend_id, components=parsed)
+        fixed_uuid = uuid.UUID(offering_uuid).hex if offering_uuid else None
+        offering = _Offering(
+            uuid=fixed_uuid or _new_uuid(), name=name, backend_id=backend_id, components=parsed
+        )
         with self._lock:
             self._offerings[offering.uuid] = offering
         return offering.uuid
@@ -1229,7 +1243,12 @@ class WaldurSandbox:
                 },
             )
         if (method, path) == ("POST", "/sandbox/offerings"):
-            uuid_ = self.add_offering(body["name"], body["components"], backend_id=body.get("backend_id", ""))
+            uuid_ = self.add_offering(
+                body["name"],
+                body["components"],
+                backend_id=body.get("backend_id", ""),
+                offering_uuid=body.get("uuid"),
+            )
             return _json_reply(201, {"uuid": uuid_})
         if (method, path) == ("POST", "/sandbox/resources"):
             uuid_ = self.add_resource(

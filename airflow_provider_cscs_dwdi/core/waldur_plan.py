@@ -1,0 +1,475 @@
+"""Compare an aggregated report with what Waldur already holds and decide what to write.
+
+Pure Python: the WaldurHook reads Waldur's state, this module turns report + state into a
+:class:`WritePlan`, and PushToWaldurOperator executes it. Keeping the decision here means every
+billing rule (what counts as "changed", which accounts are refused and why) is testable without a
+server or Airflow.
+
+Rules
+    * Only resources in a state that accepts usage are considered (the caller lists them).
+    * ``backend_id`` links a report account to a resource. Blank IDs are ignored, and an account
+      whose ID matches several resources is refused rather than written to a guessed one.
+    * Only component types the offering meters (billing type ``usage`` or ``limit``) are written;
+      other types in the report are listed as issues.
+    * A value is unchanged when it is equal as a Decimal to what Waldur holds ("10.5" == "10.50").
+      Unchanged totals and user usages are never resent: each write fires billing signals.
+    * Negative amounts are never sent (Waldur would accept them).
+    * ``reconcile=True`` writes 0 for users Waldur holds for the month that the report no longer
+      has, so a corrected DWDI month cannot leave stale per-user usage behind.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from airflow_provider_cscs_dwdi.core.errors import ReportError
+
+#: Resource states in which Waldur accepts usage (Erred, Creating, Terminated are refused by it).
+USAGE_ACCEPTING_STATES: tuple[str, ...] = ("OK", "Updating", "Terminating")
+#: Component billing types that take reported usage; the others are refused by ``set_usage``.
+REPORTABLE_BILLING_TYPES = frozenset({"usage", "limit"})
+_CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class PlanIssue:
+    """Something in the report or in Waldur's state that the plan could not follow as it is."""
+
+    kind: str  # "blank_backend_id" | "duplicate_backend_id" | "no_waldur_resource" |
+    # "unknown_component" | "component_not_reportable" | "negative_amount" |
+    # "duplicate_component_usage"
+    backend_id: str | None
+    message: str
+
+    def to_json(self) -> dict[str, str | None]:
+        """The issue as a small JSON object (for XCom)."""
+        return {"kind": self.kind, "backend_id": self.backend_id, "message": self.message}
+
+
+@dataclass(frozen=True)
+class AmountChange:
+    """A component total of one resource that differs from Waldur (``old`` None: no row yet)."""
+
+    component_type: str
+    old: Decimal | None
+    new: Decimal
+
+
+@dataclass(frozen=True)
+class UserUsageChange:
+    """A per-user usage of one resource and component that differs from Waldur."""
+
+    component_type: str
+    username: str
+    old: Decimal | None
+    new: Decimal
+
+
+@dataclass(frozen=True)
+class ResourcePlan:
+    """What to write for one report account that maps to exactly one Waldur resource."""
+
+    backend_id: str
+    resource_uuid: str
+    total_changes: tuple[AmountChange, ...]
+    user_changes: tuple[UserUsageChange, ...]
+    #: uuids of the month's existing component-usage rows, by component type.
+    component_usage_uuids: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def has_changes(self) -> bool:
+        """True when at least one total or user usage must be written."""
+        return bool(self.total_changes or self.user_changes)
+
+    def user_changes_by_component(self) -> dict[str, list[UserUsageChange]]:
+        """The user usage changes grouped by component type (one bulk write per group)."""
+        grouped: dict[str, list[UserUsageChange]] = defaultdict(list)
+        for change in self.user_changes:
+            grouped[change.component_type].append(change)
+        return dict(grouped)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A report account that will not be written, and why (it makes the push fail)."""
+
+    backend_id: str
+    resource_uuid: str | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class WritePlan:
+    """The whole push of one month: per-resource changes, refusals, skips and issues."""
+
+    month: str
+    resources: tuple[ResourcePlan, ...]
+    refused: tuple[Refusal, ...]
+    #: Accounts with no Waldur resource whose totals are all zero: nothing is lost by skipping.
+    skipped: tuple[str, ...]
+    issues: tuple[PlanIssue, ...]
+
+    @property
+    def changed(self) -> tuple[ResourcePlan, ...]:
+        """The resources with at least one write."""
+        return tuple(resource for resource in self.resources if resource.has_changes)
+
+    @property
+    def unchanged(self) -> tuple[ResourcePlan, ...]:
+        """The resources Waldur already holds exactly."""
+        return tuple(resource for resource in self.resources if not resource.has_changes)
+
+
+@dataclass(frozen=True)
+class BackendIdIndex:
+    """Waldur resources by ``backend_id``; blank and duplicate IDs are kept aside as issues."""
+
+    unique: Mapping[str, Mapping[str, Any]]
+    duplicates: Mapping[str, tuple[str, ...]]  # backend_id -> resource uuids
+    issues: tuple[PlanIssue, ...]
+
+
+def index_resources(resources: Iterable[Mapping[str, Any]]) -> BackendIdIndex:
+    """Map ``backend_id`` to resource, reporting blank and duplicate IDs instead of guessing."""
+    by_backend_id: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    issues: list[PlanIssue] = []
+    for resource in resources:
+        backend_id = str(resource.get("backend_id") or "").strip()
+        if not backend_id:
+            issues.append(
+                PlanIssue(
+                    "blank_backend_id",
+                    None,
+                    f"Waldur resource {resource.get('uuid')} ({resource.get('name', '')!s}) has no "
+                    "backend_id, so no DWDI account can be reported to it.",
+                )
+            )
+            continue
+        by_backend_id[backend_id].append(resource)
+    duplicates = {
+        backend_id: tuple(str(resource.get("uuid")) for resource in matches)
+        for backend_id, matches in by_backend_id.items()
+        if len(matches) > 1
+    }
+    for backend_id, uuids in sorted(duplicates.items()):
+        issues.append(
+            PlanIssue(
+                "duplicate_backend_id",
+                backend_id,
+                f"backend_id {backend_id!r} belongs to {len(uuids)} Waldur resources "
+                f"({', '.join(uuids)}); none of them is written until only one carries it.",
+            )
+        )
+    unique = {backend_id: matches[0] for backend_id, matches in by_backend_id.items() if len(matches) == 1}
+    return BackendIdIndex(unique=unique, duplicates=duplicates, issues=tuple(issues))
+
+
+def build_write_plan(
+    report: Mapping[str, Any],
+    *,
+    resources: Iterable[Mapping[str, Any]],
+    offering_components: Iterable[Mapping[str, Any]],
+    component_usages: Iterable[Mapping[str, Any]],
+    user_usages: Iterable[Mapping[str, Any]] = (),
+    reconcile: bool = False,
+) -> WritePlan:
+    """Diff a validated report against Waldur's state for the report's month.
+
+    :param report: the aggregated report (``core.report`` shape; amounts are 2-decimal strings).
+    :param resources: the offering's resources in usage-accepting states
+        (``uuid``, ``backend_id``, ``name``).
+    :param offering_components: the offering's ``components`` (``type``, ``billing_type``).
+    :param component_usages: the month's component-usage rows of the offering
+        (``uuid``, ``resource_uuid``, ``type``, ``usage``).
+    :param user_usages: the month's user-usage rows of the offering
+        (``resource_uuid``, ``component_type``, ``username``, ``usage``).
+    :param reconcile: also write 0 for users Waldur holds that the report no longer has.
+    """
+    index = index_resources(resources)
+    issues = list(index.issues)
+    component_types = _reportable_component_types(report, offering_components, issues)
+    existing_totals, existing_uuids, ambiguous = _index_component_usages(component_usages, issues)
+    existing_users = _index_user_usages(user_usages)
+
+    planned: list[ResourcePlan] = []
+    refused: list[Refusal] = []
+    skipped: list[str] = []
+    for backend_id, account in sorted(_accounts(report).items()):
+        totals = _parse_amounts(account.get("total", {}), f"accounts.{backend_id}.total")
+        users = {
+            username: _parse_amounts(amounts, f"accounts.{backend_id}.users.{username}")
+            for username, amounts in account.get("users", {}).items()
+        }
+        resource = index.unique.get(backend_id)
+        refusal = _refusal(backend_id, resource, totals, users, index, ambiguous, issues)
+        if refusal is not None:
+            refused.append(refusal)
+            continue
+        if resource is None:
+            skipped.append(backend_id)
+            continue
+        resource_uuid = str(resource["uuid"])
+        planned.append(
+            ResourcePlan(
+                backend_id=backend_id,
+                resource_uuid=resource_uuid,
+                total_changes=_total_changes(totals, component_types, existing_totals.get(resource_uuid, {})),
+                user_changes=_user_changes(
+                    users, component_types, existing_users.get(resource_uuid, {}), reconcile=reconcile
+                ),
+                component_usage_uuids=existing_uuids.get(resource_uuid, {}),
+            )
+        )
+    return WritePlan(
+        month=str(report["month"]),
+        resources=tuple(planned),
+        refused=tuple(refused),
+        skipped=tuple(skipped),
+        issues=tuple(issues),
+    )
+
+
+def describe_plan(plan: WritePlan) -> list[str]:
+    """One log line per change, e.g. ``"g207 nodeHours 10.00 -> 12.50"``, then the refusals."""
+    lines: list[str] = []
+    for resource in plan.changed:
+        for change in resource.total_changes:
+            lines.append(
+                f"{resource.backend_id} {change.component_type} {_shown(change.old)} -> {_shown(change.new)}"
+            )
+        for user_change in resource.user_changes:
+            lines.append(
+                f"{resource.backend_id} {user_change.component_type} user {user_change.username} "
+                f"{_shown(user_change.old)} -> {_shown(user_change.new)}"
+            )
+    for refusal in plan.refused:
+        lines.append(f"{refusal.backend_id} NOT WRITTEN: {refusal.reason}")
+    return lines
+
+
+def format_amount(amount: Decimal) -> str:
+    """An amount the way Waldur takes it: a string with exactly two decimals."""
+    return str(amount.quantize(_CENT))
+
+
+def _shown(amount: Decimal | None) -> str:
+    return "(none)" if amount is None else format_amount(amount)
+
+
+def _accounts(report: Mapping[str, Any]) -> Mapping[str, Mapping[str, Any]]:
+    accounts = report.get("accounts")
+    if not isinstance(accounts, Mapping):
+        raise ReportError("accounts: expected an object of accounts")
+    return accounts
+
+
+def _parse_amounts(raw: Any, path: str) -> dict[str, Decimal]:
+    """Parse a ``{component: "12.30"}`` object of the report; a bad value is a ReportError."""
+    if not isinstance(raw, Mapping):
+        raise ReportError(f"{path}: expected an object of amounts, got {type(raw).__name__}")
+    amounts: dict[str, Decimal] = {}
+    for component_type, value in raw.items():
+        if isinstance(value, bool) or not isinstance(value, (str, Decimal, int)):
+            raise ReportError(f"{path}.{component_type}: expected a decimal string, got {value!r}")
+        try:
+            amount = Decimal(str(value))
+        except InvalidOperation:
+            raise ReportError(f"{path}.{component_type}: {value!r} is not a number") from None
+        if not amount.is_finite() or amount != amount.quantize(_CENT):
+            raise ReportError(f"{path}.{component_type}: {value!r} is not an amount with 2 decimals")
+        amounts[component_type] = amount
+    return amounts
+
+
+def _reportable_component_types(
+    report: Mapping[str, Any], offering_components: Iterable[Mapping[str, Any]], issues: list[PlanIssue]
+) -> tuple[str, ...]:
+    """The report's component types that the offering meters; the others become issues."""
+    billing_types = {
+        str(component["type"]): str(component.get("billing_type")) for component in offering_components
+    }
+    reportable: list[str] = []
+    for component_type in report.get("components", {}):
+        billing_type = billing_types.get(component_type)
+        if billing_type is None:
+            issues.append(
+                PlanIssue(
+                    "unknown_component",
+                    None,
+                    f"component {component_type!r} is not a component of the Waldur offering "
+                    f"(it has {', '.join(sorted(billing_types)) or 'none'}); it is not sent.",
+                )
+            )
+        elif billing_type not in REPORTABLE_BILLING_TYPES:
+            issues.append(
+                PlanIssue(
+                    "component_not_reportable",
+                    None,
+                    f"component {component_type!r} has billing type {billing_type!r} in Waldur, "
+                    "which takes no reported usage; it is not sent.",
+                )
+            )
+        else:
+            reportable.append(component_type)
+    return tuple(reportable)
+
+
+def _existing_amount(value: Any) -> Decimal | None:
+    """An amount Waldur returned; an unreadable one counts as absent, so it is rewritten."""
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return amount if amount.is_finite() else None
+
+
+def _index_component_usages(
+    rows: Iterable[Mapping[str, Any]], issues: list[PlanIssue]
+) -> tuple[dict[str, dict[str, Decimal | None]], dict[str, dict[str, str]], set[str]]:
+    """Totals and row uuids by (resource, component); resources with two rows for one are ambiguous."""
+    totals: dict[str, dict[str, Decimal | None]] = defaultdict(dict)
+    uuids: dict[str, dict[str, str]] = defaultdict(dict)
+    rows_per_key: Counter[tuple[str, str]] = Counter()
+    for row in rows:
+        resource_uuid, component_type = str(row["resource_uuid"]), str(row["type"])
+        rows_per_key[(resource_uuid, component_type)] += 1
+        totals[resource_uuid][component_type] = _existing_amount(row.get("usage"))
+        uuids[resource_uuid][component_type] = str(row["uuid"])
+    ambiguous: set[str] = set()
+    for (resource_uuid, component_type), count in sorted(rows_per_key.items()):
+        if count > 1:
+            ambiguous.add(resource_uuid)
+            issues.append(
+                PlanIssue(
+                    "duplicate_component_usage",
+                    None,
+                    f"Waldur holds {count} usage rows of {component_type!r} this month for resource "
+                    f"{resource_uuid}; it is not written until only one remains.",
+                )
+            )
+    return totals, uuids, ambiguous
+
+
+def _index_user_usages(rows: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, dict[str, Decimal | None]]]:
+    """User usages by resource uuid, component type and username."""
+    indexed: dict[str, dict[str, dict[str, Decimal | None]]] = defaultdict(lambda: defaultdict(dict))
+    for row in rows:
+        indexed[str(row["resource_uuid"])][str(row["component_type"])][str(row["username"])] = (
+            _existing_amount(row.get("usage"))
+        )
+    return indexed
+
+
+def _refusal(
+    backend_id: str,
+    resource: Mapping[str, Any] | None,
+    totals: Mapping[str, Decimal],
+    users: Mapping[str, Mapping[str, Decimal]],
+    index: BackendIdIndex,
+    ambiguous_resources: set[str],
+    issues: list[PlanIssue],
+) -> Refusal | None:
+    """Why an account cannot be written (None when it can, or when skipping it loses nothing)."""
+    if backend_id in index.duplicates:
+        return Refusal(
+            backend_id, None, f"backend_id matches {len(index.duplicates[backend_id])} Waldur resources"
+        )
+    negatives = [f"{component_type} {amount}" for component_type, amount in totals.items() if amount < 0] + [
+        f"user {username} {component_type} {amount}"
+        for username, amounts in users.items()
+        for component_type, amount in amounts.items()
+        if amount < 0
+    ]
+    resource_uuid = str(resource["uuid"]) if resource is not None else None
+    if negatives:
+        issues.append(
+            PlanIssue(
+                "negative_amount",
+                backend_id,
+                f"{backend_id}: negative amounts refused: {', '.join(negatives)}",
+            )
+        )
+        return Refusal(backend_id, resource_uuid, f"negative amounts refused: {', '.join(negatives)}")
+    if resource is None:
+        if all(amount == 0 for amount in totals.values()):
+            return None
+        issues.append(
+            PlanIssue(
+                "no_waldur_resource",
+                backend_id,
+                f"{backend_id}: no Waldur resource of the offering in state "
+                f"{'/'.join(USAGE_ACCEPTING_STATES)} has this backend_id, but the account has usage.",
+            )
+        )
+        return Refusal(backend_id, None, "no Waldur resource in a usage-accepting state has this backend_id")
+    if resource_uuid in ambiguous_resources:
+        return Refusal(backend_id, resource_uuid, "Waldur holds two usage rows for one component this month")
+    return None
+
+
+def _total_changes(
+    totals: Mapping[str, Decimal], component_types: Sequence[str], existing: Mapping[str, Decimal | None]
+) -> tuple[AmountChange, ...]:
+    changes = []
+    for component_type in component_types:
+        if component_type not in totals:
+            continue
+        old = existing.get(component_type)
+        new = totals[component_type]
+        if old is None or old != new:
+            changes.append(AmountChange(component_type, old, new))
+    return tuple(changes)
+
+
+def _user_changes(
+    users: Mapping[str, Mapping[str, Decimal]],
+    component_types: Sequence[str],
+    existing: Mapping[str, Mapping[str, Decimal | None]],
+    *,
+    reconcile: bool,
+) -> tuple[UserUsageChange, ...]:
+    changes: list[UserUsageChange] = []
+    for component_type in component_types:
+        held = existing.get(component_type, {})
+        wanted = {
+            username: amounts[component_type]
+            for username, amounts in users.items()
+            if component_type in amounts
+        }
+        for username, new in sorted(wanted.items()):
+            old = held.get(username)
+            if old is None or old != new:
+                changes.append(UserUsageChange(component_type, username, old, new))
+        if reconcile:
+            for username, old in sorted(held.items()):
+                if username not in wanted and old != 0:
+                    changes.append(UserUsageChange(component_type, username, old, Decimal("0.00")))
+    return tuple(changes)
+
+
+def set_usage_items(resource: ResourcePlan) -> list[dict[str, str]]:
+    """The ``usages`` of one ``set_usage`` request: only the changed totals, absolute, 2 decimals."""
+    return [
+        {"type": change.component_type, "amount": format_amount(change.new)}
+        for change in resource.total_changes
+    ]
+
+
+def user_usage_items(
+    changes: Iterable[UserUsageChange], offering_user_urls: Mapping[str, str]
+) -> list[dict[str, str]]:
+    """The items of a ``set_user_usages`` request, linked to offering users by username.
+
+    Usernames without an offering user are still written, unlinked (Waldur accepts that).
+    """
+    items = []
+    for change in changes:
+        item = {"username": change.username, "usage": format_amount(change.new)}
+        if change.username in offering_user_urls:
+            item["user"] = offering_user_urls[change.username]
+        items.append(item)
+    return items

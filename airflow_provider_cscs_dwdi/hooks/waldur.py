@@ -1,0 +1,518 @@
+"""WaldurHook: the usage-reporting part of Waldur's marketplace API over one pooled session.
+
+Every call goes through :func:`send_with_retries` (connection errors, timeouts, 429 and
+502/503/504 are retried with backoff; other answers are final). Listings follow the ``Link:
+rel="next"`` header. Writes raise :class:`WaldurAPIError` carrying the status and Waldur's own
+error text, so the operator can report one resource's 400 and go on with the others. A 401 raises
+:class:`WaldurAuthError` at once: with a bad token nothing else can succeed either.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+import requests
+from airflow.sdk import BaseHook
+from airflow.sdk.log import mask_secret
+from requests.adapters import HTTPAdapter
+
+from airflow_provider_cscs_dwdi.core.errors import ConfigurationError, CscsDwdiError
+from airflow_provider_cscs_dwdi.core.waldur_plan import USAGE_ACCEPTING_STATES
+from airflow_provider_cscs_dwdi.hooks._http import RetryPolicy, send_with_retries
+
+EXPIRED_TOKEN_DETAIL = "Token has expired."
+DATE_SUPPORT_CHOICES = ("auto", "honoured", "ignored")
+_ERROR_TEXT_LIMIT = 500
+_RESOURCE_FIELDS = ("uuid", "backend_id", "name", "state")
+_COMPONENT_USAGE_FIELDS = ("uuid", "resource_uuid", "type", "usage", "billing_period")
+_USER_USAGE_FIELDS = ("resource_uuid", "component_type", "username", "usage")
+_OFFERING_USER_FIELDS = ("url", "username")
+
+
+class WaldurAPIError(CscsDwdiError):
+    """Waldur answered a request with a final error status (after any retries)."""
+
+    def __init__(self, message: str, *, status: int | None = None, detail: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.detail = detail
+
+
+class WaldurAuthError(WaldurAPIError):
+    """Waldur refused the API token (401); every further call would fail the same way."""
+
+
+@dataclass(frozen=True)
+class WaldurSettings:
+    """The connection, validated: where Waldur is, how to talk to it, how hard to push."""
+
+    api_url: str  # always ends in "/api/"
+    token: str
+    timeout_seconds: float
+    verify_tls: bool
+    page_size: int
+    write_concurrency: int
+    usage_date_support: str
+
+    def __repr__(self) -> str:
+        # The token must never reach a log or a traceback through a repr.
+        return (
+            f"WaldurSettings(api_url={self.api_url!r}, timeout_seconds={self.timeout_seconds}, "
+            f"verify_tls={self.verify_tls}, page_size={self.page_size}, "
+            f"write_concurrency={self.write_concurrency}, usage_date_support={self.usage_date_support!r})"
+        )
+
+
+def normalise_api_url(host: str, port: int | None = None) -> str:
+    """``waldur.example.org``, ``https://waldur.example.org/`` or ``.../api`` -> ``https://.../api/``."""
+    text = host.strip()
+    if not text:
+        raise ConfigurationError("Waldur connection: the host (Waldur API URL) is empty")
+    if "://" not in text:
+        text = f"https://{text}"
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(f"Waldur connection: {host!r} is not an http(s) URL")
+    netloc = parts.netloc if parts.port or port is None else f"{parts.netloc}:{port}"
+    path = parts.path.rstrip("/")
+    if not path.endswith("/api"):
+        path = f"{path}/api"
+    return f"{parts.scheme}://{netloc}{path}/"
+
+
+def _extra_or_default(extra: Mapping[str, Any], name: str, default: Any) -> Any:
+    """An extra's value; an absent or empty form field (None, "") means the default, 0 does not."""
+    value = extra.get(name)
+    return default if value is None or value == "" else value
+
+
+def _bool_extra(value: Any, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise ConfigurationError(f"Waldur connection extra {name!r} must be true or false, got {value!r}")
+
+
+def _int_extra(value: Any, name: str, low: int, high: int) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ConfigurationError(
+            f"Waldur connection extra {name!r} must be an integer, got {value!r}"
+        ) from None
+    if isinstance(value, bool) or not low <= number <= high or str(number) != str(value).strip():
+        raise ConfigurationError(f"Waldur connection extra {name!r} must be in {low}..{high}, got {value!r}")
+    return number
+
+
+def parse_settings(
+    host: str | None, port: int | None, password: str | None, extra: Mapping[str, Any]
+) -> WaldurSettings:
+    """Validate a Waldur connection's fields; raises ConfigurationError naming the bad field."""
+    if not password:
+        raise ConfigurationError("Waldur connection: the password (API token) is empty")
+    timeout = _extra_or_default(extra, "timeout_seconds", 60)
+    try:
+        timeout_seconds = float(timeout)
+    except (TypeError, ValueError):
+        raise ConfigurationError(
+            f"Waldur connection extra 'timeout_seconds' must be a number, got {timeout!r}"
+        ) from None
+    if timeout_seconds <= 0:
+        raise ConfigurationError("Waldur connection extra 'timeout_seconds' must be > 0")
+    date_support = str(_extra_or_default(extra, "usage_date_support", "auto")).strip().lower()
+    if date_support not in DATE_SUPPORT_CHOICES:
+        raise ConfigurationError(
+            f"Waldur connection extra 'usage_date_support' must be one of {', '.join(DATE_SUPPORT_CHOICES)}, "
+            f"got {date_support!r}"
+        )
+    return WaldurSettings(
+        api_url=normalise_api_url(host or "", port),
+        token=password,
+        timeout_seconds=timeout_seconds,
+        verify_tls=_bool_extra(_extra_or_default(extra, "verify_tls", True), "verify_tls"),
+        page_size=_int_extra(_extra_or_default(extra, "page_size", 100), "page_size", 1, 100),
+        write_concurrency=_int_extra(
+            _extra_or_default(extra, "write_concurrency", 4), "write_concurrency", 1, 32
+        ),
+        usage_date_support=date_support,
+    )
+
+
+def _checked_uuid(value: str, what: str) -> str:
+    """A uuid that is safe to put into a URL path (anything else is a configuration error)."""
+    try:
+        return uuid.UUID(str(value)).hex
+    except ValueError:
+        raise ConfigurationError(f"{what} must be a UUID, got {value!r}") from None
+
+
+def _with_page(url: str, page: int) -> str:
+    """``url`` with its ``page`` query parameter set to ``page`` (the rest of the query kept)."""
+    parts = urlsplit(url)
+    query = [
+        (name, value) for name, value in parse_qsl(parts.query, keep_blank_values=True) if name != "page"
+    ]
+    return urlunsplit(parts._replace(query=urlencode([*query, ("page", str(page))])))
+
+
+def _error_detail(response: requests.Response) -> str:
+    """Waldur's error text (DRF JSON or plain), shortened; bodies of error answers hold no secrets."""
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = response.text.strip()
+        # Django's HTML 404 page says nothing useful beyond the status.
+        if body.lstrip().lower().startswith("<!doctype html") or body.lstrip().startswith("<html"):
+            body = response.reason or ""
+    if isinstance(body, Mapping) and set(body) == {"detail"}:
+        body = body["detail"]
+    text = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)
+    return text[:_ERROR_TEXT_LIMIT]
+
+
+class WaldurHook(BaseHook):
+    """Talk to Waldur's usage-reporting API with the token of an Airflow connection.
+
+    Connection type ``waldur``: host = Waldur API URL (with or without scheme and ``/api``),
+    password = API token (sent as ``Authorization: Token ...``), extras ``timeout_seconds``,
+    ``verify_tls``, ``page_size`` (<= 100), ``write_concurrency`` and ``usage_date_support``
+    (``auto`` | ``honoured`` | ``ignored``). The session is shared by all threads of one push.
+
+    :param waldur_conn_id: the Airflow connection id.
+    :param retry_policy: how transient failures are retried.
+    :param sleep: the sleep used between retries (tests make it instant).
+    """
+
+    conn_name_attr = "waldur_conn_id"
+    default_conn_name = "waldur_default"
+    conn_type = "waldur"
+    hook_name = "Waldur"
+
+    def __init__(
+        self,
+        waldur_conn_id: str = default_conn_name,
+        *,
+        retry_policy: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        super().__init__()
+        self.waldur_conn_id = waldur_conn_id
+        self.retry_policy = retry_policy or RetryPolicy()
+        self._sleep = sleep
+        self._settings: WaldurSettings | None = None
+        self._session: requests.Session | None = None
+        self._session_lock = threading.Lock()
+        # Learned from the first 404 of the bulk endpoint (Waldur 7.x), so later writes skip it.
+        self._bulk_user_usages_missing = False
+
+    # ------------------------------------------------------------------ connection and session
+
+    @property
+    def settings(self) -> WaldurSettings:
+        """The validated connection (read once)."""
+        if self._settings is None:
+            connection = self.get_connection(self.waldur_conn_id)
+            self._settings = parse_settings(
+                connection.host, connection.port, connection.password, connection.extra_dejson
+            )
+            # Airflow masks connection passwords it loads; masking here too covers every secrets
+            # backend and keeps the token out of logs even if it is echoed in an error body.
+            mask_secret(self._settings.token)
+        return self._settings
+
+    @property
+    def session(self) -> requests.Session:
+        """One pooled session, large enough for ``write_concurrency`` parallel writes."""
+        with self._session_lock:
+            if self._session is None:
+                settings = self.settings
+                session = requests.Session()
+                adapter = HTTPAdapter(pool_connections=1, pool_maxsize=settings.write_concurrency + 1)
+                session.mount("http://", adapter)
+                session.mount("https://", adapter)
+                session.verify = settings.verify_tls
+                session.headers.update(
+                    {"Authorization": f"Token {settings.token}", "Accept": "application/json"}
+                )
+                self._session = session
+            return self._session
+
+    def close(self) -> None:
+        """Release the pooled connections."""
+        with self._session_lock:
+            if self._session is not None:
+                self._session.close()
+                self._session = None
+
+    def _send(self, method: str, url: str, *, describe: str, **request_kwargs: Any) -> requests.Response:
+        response = send_with_retries(
+            self.session,
+            method,
+            url,
+            policy=self.retry_policy,
+            log=self.log,
+            describe=describe,
+            sleep=self._sleep,
+            timeout=self.settings.timeout_seconds,
+            **request_kwargs,
+        )
+        if response.status_code == 401:
+            raise self._auth_error(response, describe)
+        return response
+
+    def _auth_error(self, response: requests.Response, describe: str) -> WaldurAuthError:
+        detail = _error_detail(response)
+        if detail == EXPIRED_TOKEN_DETAIL:
+            message = (
+                f"{describe}: Waldur says the API token of connection {self.waldur_conn_id!r} has expired. "
+                "Ordinary Waldur tokens expire after an idle hour; a scheduled job needs a non-expiring "
+                "token: the token of a service account whose token_lifetime is unset, or on Waldur 8.x "
+                "a personal access token with a long expiry. Put it in the connection's password."
+            )
+        else:
+            message = (
+                f"{describe}: Waldur refused the API token of connection {self.waldur_conn_id!r} "
+                f"(HTTP 401: {detail})"
+            )
+        return WaldurAuthError(message, status=401, detail=detail)
+
+    def _url(self, path: str) -> str:
+        return urljoin(self.settings.api_url, path)
+
+    @staticmethod
+    def _raise_for_status(response: requests.Response, describe: str, expected: int = 200) -> None:
+        if response.status_code != expected:
+            detail = _error_detail(response)
+            raise WaldurAPIError(
+                f"{describe}: HTTP {response.status_code}: {detail}",
+                status=response.status_code,
+                detail=detail,
+            )
+
+    @staticmethod
+    def _json(response: requests.Response, describe: str) -> Any:
+        try:
+            return json.loads(response.content, parse_float=Decimal)
+        except ValueError:
+            raise WaldurAPIError(f"{describe}: the answer is not JSON", status=response.status_code) from None
+
+    def _get(self, path: str, params: Mapping[str, Any], describe: str) -> Any:
+        response = self._send("GET", self._url(path), params=params, describe=describe)
+        self._raise_for_status(response, describe)
+        return self._json(response, describe)
+
+    def paginate(self, path: str, params: Mapping[str, Any], *, describe: str) -> Iterator[dict[str, Any]]:
+        """Yield every item of a listing, in order, following the ``Link`` headers.
+
+        The first page's ``X-Result-Count`` tells how many pages follow; those are fetched
+        ``write_concurrency`` at a time from the ``rel="next"`` link with its page number changed
+        (a long listing then costs round trips / concurrency instead of one round trip per page).
+        Whatever the last of them still links to as ``next`` is followed page by page.
+        """
+        items, response = self._page(
+            self._url(path), {**params, "page_size": self.settings.page_size}, describe, 1
+        )
+        yield from items
+        next_url = self._next_link(response, describe)
+        page_count = self._page_count(response)
+        number = 2
+        if next_url is not None and page_count > 2 and self.settings.write_concurrency > 1:
+            first_next = next_url
+
+            def fetch(number: int) -> tuple[list[dict[str, Any]], requests.Response]:
+                return self._page(_with_page(first_next, number), None, describe, number)
+
+            with ThreadPoolExecutor(max_workers=self.settings.write_concurrency) as pool:
+                for items, page_response in pool.map(fetch, range(2, page_count + 1)):
+                    yield from items
+                    response = page_response
+            next_url = self._next_link(response, describe)
+            number = page_count + 1
+        while next_url is not None:
+            items, response = self._page(next_url, None, describe, number)
+            yield from items
+            next_url = self._next_link(response, describe)
+            number += 1
+
+    def _page(
+        self, url: str, query: Mapping[str, Any] | None, describe: str, number: int
+    ) -> tuple[list[dict[str, Any]], requests.Response]:
+        page_describe = f"{describe} (page {number})"
+        response = self._send("GET", url, params=query, describe=page_describe)
+        self._raise_for_status(response, page_describe)
+        items = self._json(response, page_describe)
+        if not isinstance(items, list):
+            raise WaldurAPIError(f"{page_describe}: expected a JSON array", status=response.status_code)
+        return items, response
+
+    def _next_link(self, response: requests.Response, describe: str) -> str | None:
+        url = response.links.get("next", {}).get("url")
+        # The link carries the whole query to the token: it must not lead to another host.
+        if url is not None and urlsplit(url)[:2] != urlsplit(self.settings.api_url)[:2]:
+            raise WaldurAPIError(f"{describe}: the next-page link leaves {self.settings.api_url}")
+        return url
+
+    def _page_count(self, response: requests.Response) -> int:
+        """Pages of the listing from ``X-Result-Count`` (0 when the header is missing or bad)."""
+        try:
+            total = int(response.headers.get("X-Result-Count", ""))
+        except ValueError:
+            return 0
+        return max(1, math.ceil(total / self.settings.page_size))
+
+    # ------------------------------------------------------------------ reads
+
+    def list_resources(
+        self, offering_uuid: str, states: Sequence[str] = USAGE_ACCEPTING_STATES
+    ) -> list[dict[str, Any]]:
+        """The offering's resources in ``states`` (uuid, backend_id, name, state)."""
+        params = {
+            "offering_uuid": _checked_uuid(offering_uuid, "offering_uuid"),
+            "state": list(states),
+            "field": list(_RESOURCE_FIELDS),
+        }
+        return list(self.paginate("marketplace-provider-resources/", params, describe="Waldur resources"))
+
+    def get_offering_components(self, offering_uuid: str) -> list[dict[str, Any]]:
+        """The offering's components (type, billing_type, measured_unit, 8.x unit_factor, ...)."""
+        offering = self._get(
+            f"marketplace-provider-offerings/{_checked_uuid(offering_uuid, 'offering_uuid')}/",
+            {"field": ["components"]},
+            "Waldur offering components",
+        )
+        return list(offering.get("components") or [])
+
+    def list_component_usages(self, offering_uuid: str, billing_period: str) -> list[dict[str, Any]]:
+        """Every component usage row of the offering for ``billing_period`` (``YYYY-MM-01``)."""
+        params = {
+            "offering_uuid": _checked_uuid(offering_uuid, "offering_uuid"),
+            "billing_period": billing_period,
+            "field": list(_COMPONENT_USAGE_FIELDS),
+        }
+        return list(
+            self.paginate("marketplace-component-usages/", params, describe=f"Waldur usages {billing_period}")
+        )
+
+    def list_user_usages(self, offering_uuid: str, billing_period: str) -> list[dict[str, Any]]:
+        """Every per-user usage of the offering for ``billing_period`` (``YYYY-MM-01``)."""
+        params = {
+            "offering_uuid": _checked_uuid(offering_uuid, "offering_uuid"),
+            "component_usage__billing_period": billing_period,
+            "field": list(_USER_USAGE_FIELDS),
+        }
+        return list(
+            self.paginate(
+                "marketplace-component-user-usages/", params, describe=f"Waldur user usages {billing_period}"
+            )
+        )
+
+    def list_offering_users(self, offering_uuid: str) -> dict[str, str]:
+        """``{username: offering user url}`` of the offering (to link user usages)."""
+        params = {
+            "offering_uuid": _checked_uuid(offering_uuid, "offering_uuid"),
+            "field": list(_OFFERING_USER_FIELDS),
+        }
+        return {
+            str(row["username"]): str(row["url"])
+            for row in self.paginate("marketplace-offering-users/", params, describe="Waldur offering users")
+            if row.get("username")
+        }
+
+    def usage_date_honoured(
+        self, offering_uuid: str | None = None, *, components: Sequence[Mapping[str, Any]] | None = None
+    ) -> bool:
+        """Whether ``set_usage`` writes the month of ``date`` (Waldur 8.x) rather than the current one.
+
+        The connection extra ``usage_date_support`` decides; with ``auto`` the server is Waldur 8.x
+        when offering components carry ``unit_factor``. ``components`` (already read) avoids a
+        request; without an offering, the offering of any visible resource is inspected, and with
+        no resource at all the safe answer is False.
+        """
+        support = self.settings.usage_date_support
+        if support != "auto":
+            return support == "honoured"
+        if components is None:
+            offering_uuid = offering_uuid or self._any_offering_uuid()
+            if offering_uuid is None:
+                self.log.warning("No Waldur resource visible: treating `date` as ignored (Waldur 7.x).")
+                return False
+            components = self.get_offering_components(offering_uuid)
+        honoured = any("unit_factor" in component for component in components)
+        self.log.info(
+            "Waldur %s the usage `date` (detected from the offering components).",
+            "honours" if honoured else "ignores",
+        )
+        return honoured
+
+    def _any_offering_uuid(self) -> str | None:
+        first_page = self._get(
+            "marketplace-provider-resources/",
+            {"page_size": 1, "field": ["offering_uuid"]},
+            "Waldur resources (date support)",
+        )
+        return str(first_page[0]["offering_uuid"]) if first_page else None
+
+    # ------------------------------------------------------------------ writes
+
+    def set_usage(
+        self, resource_uuid: str, usages: Sequence[Mapping[str, str]], *, usage_date: str | None
+    ) -> None:
+        """Write absolute component totals of one resource (``[{"type", "amount"}]``)."""
+        body: dict[str, Any] = {
+            "resource": _checked_uuid(resource_uuid, "resource uuid"),
+            "usages": list(usages),
+        }
+        if usage_date is not None:
+            body["date"] = usage_date
+        describe = f"Waldur set_usage for resource {resource_uuid}"
+        response = self._send(
+            "POST", self._url("marketplace-component-usages/set_usage/"), json=body, describe=describe
+        )
+        self._raise_for_status(response, describe, expected=201)
+
+    def set_user_usages(self, component_usage_uuid: str, items: Sequence[Mapping[str, str]]) -> None:
+        """Write per-user usages of one component usage row (``[{"username", "usage", "user"?}]``).
+
+        Uses the 8.x bulk endpoint (one atomic request); where it answers 404 (Waldur 7.x) the
+        items are sent one by one to ``set_user_usage`` instead.
+        """
+        if not items:
+            return
+        row = _checked_uuid(component_usage_uuid, "component usage uuid")
+        if not self._bulk_user_usages_missing:
+            describe = f"Waldur set_user_usages for usage {component_usage_uuid}"
+            url = self._url(f"marketplace-component-usages/{row}/set_user_usages/")
+            response = self._send("POST", url, json={"usages": list(items)}, describe=describe)
+            if response.status_code != 404:
+                self._raise_for_status(response, describe, expected=201)
+                return
+            self.log.info("Waldur has no bulk set_user_usages (7.x): writing user usages one by one.")
+            self._bulk_user_usages_missing = True
+        for item in items:
+            describe = f"Waldur set_user_usage {item['username']!r} for usage {component_usage_uuid}"
+            url = self._url(f"marketplace-component-usages/{row}/set_user_usage/")
+            response = self._send("POST", url, json=dict(item), describe=describe)
+            self._raise_for_status(response, describe, expected=201)
+
+    # ------------------------------------------------------------------ Airflow UI
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Check the URL and the token with ``GET /api/users/me/`` (the UI's "Test" button)."""
+        try:
+            me = self._get("users/me/", {"field": ["username", "is_staff"]}, "Waldur connection test")
+        except (CscsDwdiError, requests.RequestException) as error:
+            return False, str(error)
+        role = "staff" if me.get("is_staff") else "not staff"
+        return True, f"Connected to Waldur as {me.get('username')!s} ({role})."

@@ -1,0 +1,418 @@
+"""PushToWaldurOperator and ListWaldurBackendIdsOperator: the Waldur end of the pipeline.
+
+The push reads Waldur's state for the month with a fixed number of listings, lets
+:mod:`core.waldur_plan` decide what differs, and writes only that. Requests, in order:
+
+1. the offering's components (also tells whether the server honours ``date``: Waldur 8.x);
+2. the offering's resources in OK/Updating/Terminating (page by page);
+3. the month's component usages of the whole offering (one listing);
+4. the month's user usages (only when the month already has component usages);
+5. ``set_usage`` per resource whose totals changed (``write_concurrency`` in parallel);
+6. the offering users (only when some user usage is written, to link usernames);
+7. the month's component usages once more (only when rows were created in step 5, for their uuids);
+8. ``set_user_usages`` per changed (resource, component).
+
+A write that Waldur refuses (4xx) is recorded and the others go on; the task fails at the end
+naming every resource that was not written. Re-running is safe: every write is an absolute value.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from datetime import datetime
+from functools import partial
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowException
+
+from airflow_provider_cscs_dwdi.core.errors import CscsDwdiError
+from airflow_provider_cscs_dwdi.core.report import validate_report
+from airflow_provider_cscs_dwdi.core.waldur_plan import (
+    ResourcePlan,
+    WritePlan,
+    build_write_plan,
+    describe_plan,
+    index_resources,
+    set_usage_items,
+    user_usage_items,
+)
+from airflow_provider_cscs_dwdi.hooks._http import TransientHTTPError
+from airflow_provider_cscs_dwdi.hooks.waldur import WaldurAPIError, WaldurAuthError, WaldurHook
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+#: How many issues and failures the XCom result and the failure message list (the log has all).
+LISTED_LIMIT = 50
+BACKFILL_REFUSAL_MARKER = "backfilling past billing periods"
+NOT_ATTEMPTED = "not attempted: an earlier write could not reach Waldur"
+
+
+def as_bool(value: bool | str | None, name: str) -> bool:
+    """A flag given as a bool or as a rendered template (``"True"``/``"False"``)."""
+    if isinstance(value, bool):
+        return value
+    if value is None:
+        return False
+    text = str(value).strip().lower()
+    if text in ("true", "false"):
+        return text == "true"
+    raise AirflowException(f"{name} must be True or False, got {value!r}")
+
+
+def current_month(billing_timezone: str, now: datetime | None = None) -> str:
+    """The month (``YYYY-MM``) of ``now`` (default: the current time) in the billing time zone."""
+    moment = (now or datetime.now(ZoneInfo("UTC"))).astimezone(ZoneInfo(billing_timezone))
+    return moment.strftime("%Y-%m")
+
+
+def _failure_reason(error: WaldurAPIError | TransientHTTPError) -> str:
+    reason = str(error)
+    if isinstance(error, WaldurAPIError) and error.status == 400 and BACKFILL_REFUSAL_MARKER in error.detail:
+        reason += (
+            " Waldur lets only staff backfill a past month of a usage component: use a staff "
+            "token in the Waldur connection for this month."
+        )
+    return reason
+
+
+class _PushRun:
+    """One push of one month: reads Waldur's state, plans, writes, and keeps the tally."""
+
+    def __init__(self, hook: WaldurHook, offering_uuid: str) -> None:
+        self.hook = hook
+        self.offering_uuid = offering_uuid
+        self.failures: dict[str, list[str]] = {}  # resource uuid -> reasons
+        self.user_usages_written = 0
+        self._tally_lock = threading.Lock()
+
+    def read_and_plan(
+        self, report: Mapping[str, Any], *, reconcile: bool, check_month: Callable[[bool], None]
+    ) -> tuple[WritePlan, bool]:
+        """Read Waldur's state for the report's month and diff it; returns the plan and date support."""
+        billing_period = f"{report['month']}-01"
+        components = self.hook.get_offering_components(self.offering_uuid)
+        date_honoured = self.hook.usage_date_honoured(components=components)
+        # Before any other read: a month this server would misfile is refused outright.
+        check_month(date_honoured)
+        resources = self.hook.list_resources(self.offering_uuid)
+        component_usages = self.hook.list_component_usages(self.offering_uuid, billing_period)
+        # A month without totals has no user usages either: skip the (largest) listing.
+        user_usages = (
+            self.hook.list_user_usages(self.offering_uuid, billing_period) if component_usages else []
+        )
+        plan = build_write_plan(
+            report,
+            resources=resources,
+            offering_components=components,
+            component_usages=component_usages,
+            user_usages=user_usages,
+            reconcile=reconcile,
+        )
+        return plan, date_honoured
+
+    def write(self, plan: WritePlan, *, usage_date: str | None) -> None:
+        """Write the plan's totals, then its user usages; failures are collected per resource."""
+        changed = plan.changed
+        self._run_writes(
+            [
+                (
+                    resource,
+                    partial(
+                        self.hook.set_usage,
+                        resource.resource_uuid,
+                        set_usage_items(resource),
+                        usage_date=usage_date,
+                    ),
+                )
+                for resource in changed
+                if resource.total_changes
+            ]
+        )
+        with_users = [r for r in changed if r.user_changes and r.resource_uuid not in self.failures]
+        if not with_users:
+            return
+        offering_user_urls = self.hook.list_offering_users(self.offering_uuid)
+        row_uuids = self._component_usage_uuids(with_users, f"{plan.month}-01")
+        jobs = []
+        for resource in with_users:
+            for component_type, changes in resource.user_changes_by_component().items():
+                row_uuid = row_uuids.get((resource.resource_uuid, component_type))
+                if row_uuid is None:
+                    self._record_failure(resource, f"no {component_type} usage row to attach user usages to")
+                    continue
+                items = user_usage_items(changes, offering_user_urls)
+                jobs.append((resource, partial(self._write_user_usages, row_uuid, items)))
+        self._run_writes(jobs)
+
+    def _write_user_usages(self, row_uuid: str, items: Sequence[Mapping[str, str]]) -> None:
+        self.hook.set_user_usages(row_uuid, items)
+        with self._tally_lock:
+            self.user_usages_written += len(items)
+
+    def _component_usage_uuids(
+        self, resources: Sequence[ResourcePlan], billing_period: str
+    ) -> dict[tuple[str, str], str]:
+        """uuids of the (resource, component) rows; listed once more only if some were just created."""
+        known = {
+            (resource.resource_uuid, component_type): row_uuid
+            for resource in resources
+            for component_type, row_uuid in resource.component_usage_uuids.items()
+        }
+        needed = {
+            (resource.resource_uuid, change.component_type)
+            for resource in resources
+            for change in resource.user_changes
+        }
+        if needed <= known.keys():
+            return known
+        rows = self.hook.list_component_usages(self.offering_uuid, billing_period)
+        return {**known, **{(str(row["resource_uuid"]), str(row["type"])): str(row["uuid"]) for row in rows}}
+
+    def _record_failure(self, resource: ResourcePlan, reason: str) -> None:
+        with self._tally_lock:
+            self.failures.setdefault(resource.resource_uuid, []).append(reason)
+
+    def _run_writes(self, jobs: Sequence[tuple[ResourcePlan, Callable[[], None]]]) -> None:
+        """Run writes ``write_concurrency`` at a time; a 4xx is recorded and the others go on.
+
+        When retries run out on a transient failure, Waldur is unreachable for now: the writes not
+        yet started are recorded as not attempted instead of each waiting out its own retries. A
+        401 stops everything at once (WaldurAuthError propagates).
+        """
+        unreachable = threading.Event()
+
+        def run(resource: ResourcePlan, write: Callable[[], None]) -> None:
+            if unreachable.is_set():
+                self._record_failure(resource, NOT_ATTEMPTED)
+                return
+            try:
+                write()
+            except TransientHTTPError as error:
+                unreachable.set()
+                self._record_failure(resource, _failure_reason(error))
+            except WaldurAuthError:
+                unreachable.set()
+                raise
+            except WaldurAPIError as error:
+                self._record_failure(resource, _failure_reason(error))
+
+        with ThreadPoolExecutor(max_workers=self.hook.settings.write_concurrency) as pool:
+            futures = [pool.submit(run, resource, write) for resource, write in jobs]
+            for future in as_completed(futures):
+                future.result()
+
+
+class PushToWaldurOperator(BaseOperator):
+    """Write one month of the aggregated report to a Waldur offering: totals and per-user usage.
+
+    Only what differs from Waldur is written (absolute totals, 2 decimals), so re-running a month
+    sends nothing. Past months are written only to a server that honours the usage ``date``
+    (Waldur 8.x); a server that ignores it (7.x) would overwrite the current month, so the push is
+    refused before anything is written.
+
+    :param report: the aggregated report (XCom of AggregateUsageOperator).
+    :param offering_uuid: the Waldur offering whose resources carry the accounts as backend_id.
+    :param waldur_conn_id: the ``waldur`` connection.
+    :param dry_run: compute and log the full plan (old -> new) but write nothing.
+    :param reconcile: also write 0 for users Waldur holds for the month that DWDI no longer reports.
+    :param billing_timezone: the time zone whose calendar defines the current month.
+
+    Returns ``{"month", "dry_run", "changed", "written", "unchanged", "skipped", "failed",
+    "user_usages_written", "issues", "failures"}``: resource counts (``skipped`` also counts the
+    report's own skipped rows), the first issues and failures. The task fails at the end when any
+    resource was not written; the result is pushed to XCom before that.
+    """
+
+    template_fields: Sequence[str] = ("report", "offering_uuid", "dry_run", "reconcile", "billing_timezone")
+    ui_color = "#e8f4fd"
+
+    def __init__(
+        self,
+        *,
+        report: Mapping[str, Any] | Any,
+        offering_uuid: str,
+        waldur_conn_id: str = WaldurHook.default_conn_name,
+        dry_run: bool | str = False,
+        reconcile: bool | str = False,
+        billing_timezone: str = "UTC",
+        **kwargs: Any,
+    ) -> None:
+        # Two runs writing the same offering at once could interleave old and new values.
+        kwargs.setdefault("max_active_tis_per_dag", 1)
+        super().__init__(**kwargs)
+        self.report = report
+        self.offering_uuid = offering_uuid
+        self.waldur_conn_id = waldur_conn_id
+        self.dry_run = dry_run
+        self.reconcile = reconcile
+        self.billing_timezone = billing_timezone
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        report = self.report
+        dry_run = as_bool(self.dry_run, "dry_run")
+        reconcile = as_bool(self.reconcile, "reconcile")
+        try:
+            validate_report(report)
+        except CscsDwdiError as error:
+            raise AirflowException(f"The report cannot be pushed: {error}") from error
+        self._log_report_issues(report)
+        hook = WaldurHook(self.waldur_conn_id)
+        run = _PushRun(hook, str(self.offering_uuid))
+        try:
+            plan, date_honoured = run.read_and_plan(
+                report,
+                reconcile=reconcile,
+                check_month=lambda honoured: self._check_month(report["month"], honoured),
+            )
+            self._log_plan(plan, dry_run=dry_run)
+            if not dry_run:
+                usage_date = f"{plan.month}-01T00:00:00Z" if date_honoured else None
+                run.write(plan, usage_date=usage_date)
+        except WaldurAuthError as error:
+            raise AirflowException(str(error)) from error
+        except (WaldurAPIError, TransientHTTPError) as error:
+            raise AirflowException(f"Reading Waldur's state failed, nothing was written: {error}") from error
+        finally:
+            hook.close()
+        result = self._result(plan, run, report, dry_run=dry_run)
+        self._finish(result, context)
+        return result
+
+    def _check_month(self, month: str, date_honoured: bool) -> None:
+        """Refuse a month the server would write into the wrong billing period."""
+        current = current_month(self.billing_timezone)
+        if month > current:
+            raise AirflowException(f"Month {month} is in the future ({current} in {self.billing_timezone}).")
+        if month < current and not date_honoured:
+            raise AirflowException(
+                f"Refusing to push {month}: it is not the current month ({current} in "
+                f"{self.billing_timezone}) and this Waldur server ignores the usage date (Waldur 7.x, or "
+                "usage_date_support=ignored on the connection). It would overwrite the usage of "
+                f"{current}. Push past months only to Waldur 8.x."
+            )
+
+    def _log_report_issues(self, report: Mapping[str, Any]) -> None:
+        issues = report.get("issues") or []
+        if issues:
+            self.log.warning("The report left out %d bad DWDI record(s):", len(issues))
+            for issue in issues[:LISTED_LIMIT]:
+                self.log.warning("  %s", issue.get("message", issue) if isinstance(issue, Mapping) else issue)
+
+    def _log_plan(self, plan: WritePlan, *, dry_run: bool) -> None:
+        for issue in plan.issues:
+            self.log.warning("Issue: %s", issue.message)
+        prefix = "DRY RUN, would write: " if dry_run else "Writing: "
+        for line in describe_plan(plan):
+            self.log.info("%s%s", prefix, line)
+        self.log.info(
+            "%s %s: %d resource(s) to write, %d unchanged, %d refused, %d skipped.",
+            "Dry run of" if dry_run else "Plan for",
+            plan.month,
+            len(plan.changed),
+            len(plan.unchanged),
+            len(plan.refused),
+            len(plan.skipped),
+        )
+
+    @staticmethod
+    def _result(
+        plan: WritePlan, run: _PushRun, report: Mapping[str, Any], *, dry_run: bool
+    ) -> dict[str, Any]:
+        backend_ids = {resource.resource_uuid: resource.backend_id for resource in plan.resources}
+        failures = [
+            {
+                "backend_id": refusal.backend_id,
+                "resource_uuid": refusal.resource_uuid,
+                "reason": refusal.reason,
+            }
+            for refusal in plan.refused
+        ] + [
+            {
+                "backend_id": backend_ids.get(resource_uuid),
+                "resource_uuid": resource_uuid,
+                "reason": "; ".join(reasons),
+            }
+            for resource_uuid, reasons in sorted(
+                run.failures.items(), key=lambda item: backend_ids.get(item[0], "")
+            )
+        ]
+        report_issues = list(report.get("issues") or [])
+        issues = [issue.to_json() for issue in plan.issues] + report_issues
+        return {
+            "month": plan.month,
+            "dry_run": dry_run,
+            "changed": len(plan.changed),
+            "written": 0
+            if dry_run
+            else len([r for r in plan.changed if r.resource_uuid not in run.failures]),
+            "unchanged": len(plan.unchanged),
+            "skipped": len(plan.skipped) + len(report_issues),
+            "failed": len(failures),
+            "user_usages_written": run.user_usages_written,
+            "issues": issues[:LISTED_LIMIT],
+            "failures": failures[:LISTED_LIMIT],
+        }
+
+    def _finish(self, result: dict[str, Any], context: Context) -> None:
+        """Fail the task, naming every resource that was not written, once the result is in XCom."""
+        if not result["failed"]:
+            self.log.info(
+                "Push of %s done: %s",
+                result["month"],
+                {k: v for k, v in result.items() if k not in ("issues", "failures")},
+            )
+            return
+        context["ti"].xcom_push(key="return_value", value=result)
+        lines = [
+            f"  {f['backend_id']} ({f['resource_uuid'] or 'no resource'}): {f['reason']}"
+            for f in result["failures"]
+        ]
+        more = result["failed"] - len(result["failures"])
+        raise AirflowException(
+            f"Push of {result['month']}: {result['failed']} resource(s) not written "
+            f"({result['written']} written, {result['unchanged']} unchanged):\n"
+            + "\n".join(lines)
+            + (f"\n  ... and {more} more (see the log)" if more > 0 else "")
+        )
+
+
+class ListWaldurBackendIdsOperator(BaseOperator):
+    """List the backend IDs (DWDI accounts) of an offering's resources: the DAG's first task.
+
+    Returns ``{"backend_ids": [...sorted, unique, non-blank], "issues": [...]}``; blank and
+    duplicate backend IDs are reported as issues (a duplicated ID is still listed, and the push
+    refuses it, so the problem stays visible).
+
+    :param offering_uuid: the Waldur offering.
+    :param waldur_conn_id: the ``waldur`` connection.
+    """
+
+    template_fields: Sequence[str] = ("offering_uuid",)
+    ui_color = "#e8f4fd"
+
+    def __init__(
+        self, *, offering_uuid: str, waldur_conn_id: str = WaldurHook.default_conn_name, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.offering_uuid = offering_uuid
+        self.waldur_conn_id = waldur_conn_id
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        hook = WaldurHook(self.waldur_conn_id)
+        try:
+            resources = hook.list_resources(str(self.offering_uuid))
+        except CscsDwdiError as error:
+            raise AirflowException(str(error)) from error
+        finally:
+            hook.close()
+        index = index_resources(resources)
+        for issue in index.issues:
+            self.log.warning("Issue: %s", issue.message)
+        backend_ids = sorted({*index.unique, *index.duplicates})
+        self.log.info("Offering %s: %d backend ID(s).", self.offering_uuid, len(backend_ids))
+        return {"backend_ids": backend_ids, "issues": [issue.to_json() for issue in index.issues]}

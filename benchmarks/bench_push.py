@@ -1,0 +1,162 @@
+"""Benchmark PushToWaldurOperator against the Waldur sandbox with 5 ms latency per request.
+
+An offering of 1,000 resources x 20 users (20,000 offering users, one component):
+  (a) the first push of a month: every total and every user usage is new, so everything is written;
+  (b) the same report again: everything is unchanged, so nothing may be written.
+Prints the requests by kind and the wall time of each push, and exits 1 when a target is missed:
+(a) <= 2,300 requests and < 10 s; (b) <= 250 requests, none of them a write, and < 3 s.
+
+Run from the repository root: ``python -m benchmarks.bench_push``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from airflow.sdk import Connection
+from airflow.sdk.log import configure_logging
+
+from airflow_provider_cscs_dwdi.operators.push import PushToWaldurOperator
+from sandbox.waldur_server import RecordedRequest, WaldurSandbox
+
+RESOURCES = 1_000
+USERS_PER_RESOURCE = 20
+LATENCY_SECONDS = 0.005
+CONN_ID = "waldur_bench"
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a scenario must achieve."""
+
+    max_requests: int
+    max_seconds: float
+    writes_allowed: bool
+
+
+TARGETS = {
+    "(a) first push of the month": Target(max_requests=2_300, max_seconds=10.0, writes_allowed=True),
+    "(b) same month again": Target(max_requests=250, max_seconds=3.0, writes_allowed=False),
+}
+
+
+def request_kind(request: RecordedRequest) -> str:
+    """``"GET marketplace-component-usages"``, ``"POST set_usage"``, ...: the endpoint, without uuids."""
+    segments = [segment for segment in request.path.split("/") if segment and segment != "api"]
+    return f"{request.method} {segments[-1] if request.method == 'POST' else segments[0]}"
+
+
+def build_report(month: str) -> dict[str, Any]:
+    """A report whose totals are the exact sums of 20 distinct users per account."""
+    accounts = {}
+    for account in range(RESOURCES):
+        users = {
+            f"u{account:04d}_{user:02d}": Decimal(account * 7 + user * 13) / 4 + Decimal("0.25")
+            for user in range(USERS_PER_RESOURCE)
+        }
+        accounts[f"a{account:04d}"] = {
+            "total": {"nodeHours": f"{sum(users.values()):.2f}"},
+            "users": {name: {"nodeHours": f"{amount:.2f}"} for name, amount in users.items()},
+        }
+    return {
+        "schema_version": 1,
+        "month": month,
+        "window": {"from": f"{month}-01", "to": f"{month}-28"},
+        "policy": "fail",
+        "components": {
+            "nodeHours": {
+                "measured_unit": "node-hours",
+                "label": "Node Hours",
+                "unit_factor": "1",
+                "accounting_type": "usage",
+                "dwdi_field": "nodeHours",
+            }
+        },
+        "accounts": accounts,
+        "issues": [],
+        "counts": {
+            "pages": 1,
+            "entries": RESOURCES,
+            "user_rows": RESOURCES * USERS_PER_RESOURCE,
+            "accounts_reported": RESOURCES,
+            "accounts_without_data": 0,
+            "accounts_ignored": 0,
+            "rows_skipped": 0,
+            "issues": 0,
+        },
+    }
+
+
+def seed(sandbox: WaldurSandbox) -> str:
+    """Create the offering, its resources and offering users; returns the offering uuid."""
+    offering = sandbox.add_offering(
+        "Benchmark HPC", [{"type": "nodeHours", "billing_type": "usage", "measured_unit": "node-hours"}]
+    )
+    for account in range(RESOURCES):
+        sandbox.add_resource(offering, f"a{account:04d}")
+        for user in range(USERS_PER_RESOURCE):
+            sandbox.add_offering_user(offering, f"u{account:04d}_{user:02d}")
+    return offering
+
+
+def run_scenario(sandbox: WaldurSandbox, name: str, operator: PushToWaldurOperator) -> bool:
+    """Push once, print the figures, and say whether the scenario met its target."""
+    sandbox.reset_requests()
+    started = time.perf_counter()
+    result = operator.execute({})
+    elapsed = time.perf_counter() - started
+    kinds = Counter(request_kind(request) for request in sandbox.requests)
+    writes = sum(count for kind, count in kinds.items() if kind.startswith("POST"))
+    target = TARGETS[name]
+    met = (
+        len(sandbox.requests) <= target.max_requests
+        and elapsed < target.max_seconds
+        and (target.writes_allowed or writes == 0)
+        and not sandbox.schema_violations
+        and result["failed"] == 0
+    )
+    print(
+        f"{name}: {len(sandbox.requests)} requests ({writes} writes), {elapsed:.2f} s -> {'OK' if met else 'MISSED'}"
+    )
+    for kind, count in sorted(kinds.items()):
+        print(f"    {count:6d}  {kind}")
+    print(f"    result: { {k: v for k, v in result.items() if k not in ('issues', 'failures')} }")
+    return met
+
+
+def main() -> int:
+    """Run both scenarios; exit status 1 when a target is missed."""
+    configure_logging(log_level="WARNING")  # 21,000 plan lines would drown the figures
+    with WaldurSandbox(latency_seconds=LATENCY_SECONDS) as sandbox:
+        offering = seed(sandbox)
+        connection = Connection(
+            conn_id=CONN_ID,
+            conn_type="waldur",
+            host=sandbox.url,
+            password=sandbox.staff_token,
+            extra=json.dumps({}),
+        )
+        os.environ[f"AIRFLOW_CONN_{CONN_ID.upper()}"] = connection.as_json()
+        operator = PushToWaldurOperator(
+            task_id="bench_push",
+            report=build_report(f"{sandbox.today:%Y-%m}"),
+            offering_uuid=offering,
+            waldur_conn_id=CONN_ID,
+        )
+        print(
+            f"Offering of {RESOURCES} resources x {USERS_PER_RESOURCE} users, {LATENCY_SECONDS * 1000:.0f} ms "
+            f"latency per request, write_concurrency 4 (default), page_size 100."
+        )
+        results = [run_scenario(sandbox, name, operator) for name in TARGETS]
+    return 0 if all(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
