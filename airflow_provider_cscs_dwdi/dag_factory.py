@@ -1,0 +1,225 @@
+"""One DAG per configured offering: Waldur backend IDs -> DWDI usage -> exact report -> Waldur.
+
+``dags/cscs_dwdi_usage.py`` calls :func:`load_dags_from_env`; everything else lives here so the
+DAG file stays a few lines and the DAG shape is tested like any other code.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import pendulum
+from airflow.sdk import DAG, Param
+from airflow.sdk.exceptions import AirflowTimetableInvalid
+
+from airflow_provider_cscs_dwdi.core.config import OfferingConfig, OfferingsConfig, load_config
+from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
+from airflow_provider_cscs_dwdi.operators.aggregate import AggregateUsageOperator
+from airflow_provider_cscs_dwdi.operators.fetch import FetchMonthlyUsageOperator
+from airflow_provider_cscs_dwdi.operators.plan import ACCOUNTS_XCOM_KEY, PlanBillingRunOperator
+from airflow_provider_cscs_dwdi.operators.push import ListWaldurBackendIdsOperator, PushToWaldurOperator
+
+CONFIG_ENV_VAR = "CSCS_DWDI_CONFIG"
+DAG_ID_PREFIX = "cscs_dwdi_usage_"
+MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
+COMMON_TAGS = ("cscs-dwdi", "waldur", "usage")
+# Backfills can only create runs from this date on; early enough for any month still billable.
+EARLIEST_RUN_DATE = (2024, 1, 1)
+DEFAULT_ARGS = {
+    "owner": "cscs-dwdi",
+    # Hooks retry HTTP errors themselves; task retries cover lost workers and longer outages.
+    # Every write is idempotent, so a retried push cannot double-bill.
+    "retries": 2,
+    "retry_delay": timedelta(minutes=5),
+}
+
+
+def load_dags_from_env(default_config: str | os.PathLike[str] | None = None) -> dict[str, DAG]:
+    """Build the DAGs of the configuration file named by ``$CSCS_DWDI_CONFIG``.
+
+    :param default_config: file to use when the variable is unset (the DAG file passes the shipped
+        example); without it an unset variable is an error.
+    :raises ConfigurationError: the variable is unset (and no default), the file is missing, or
+        the configuration is wrong. In a DAG file this shows as an import error naming the problem.
+    """
+    path = os.environ.get(CONFIG_ENV_VAR) or default_config
+    if not path:
+        raise ConfigurationError(
+            f"{CONFIG_ENV_VAR} is not set: point it at the offerings YAML file "
+            "(see dags/cscs_dwdi_offerings.example.yaml)"
+        )
+    if not Path(path).is_file():
+        raise ConfigurationError(f"{CONFIG_ENV_VAR}: offerings configuration file not found: {path}")
+    return build_dags(load_config(path))
+
+
+def build_dags(config: OfferingsConfig) -> dict[str, DAG]:
+    """``{dag_id: DAG}``, one per offering, in configuration order."""
+    dags: dict[str, DAG] = {}
+    for position, offering in enumerate(config.offerings, 1):
+        dag = build_offering_dag(offering)
+        try:
+            dag.timetable.validate()
+        except AirflowTimetableInvalid as error:
+            raise ConfigurationError(
+                f"{config.source}: offering {offering.name!r} (#{position}): schedule: "
+                f"{offering.schedule!r} is not a schedule Airflow understands: {error}"
+            ) from None
+        dags[dag.dag_id] = dag
+    return dags
+
+
+def build_offering_dag(offering: OfferingConfig) -> DAG:
+    """The usage DAG of one offering (see :func:`_doc_md` for what it does)."""
+    with DAG(
+        dag_id=DAG_ID_PREFIX + offering.slug,
+        description=f"Report CSCS-DWDI usage of '{offering.name}' to Waldur",
+        schedule=offering.schedule,
+        # In the billing time zone, so the run at midnight on the 1st closes the previous month.
+        start_date=pendulum.datetime(*EARLIEST_RUN_DATE, tz=offering.billing_timezone),
+        catchup=False,
+        max_active_runs=1,
+        tags=sorted({*COMMON_TAGS, offering.slug, *offering.tags}),
+        params=_params(),
+        render_template_as_native_obj=True,
+        default_args=DEFAULT_ARGS,
+        doc_md=_doc_md(offering),
+    ) as dag:
+        backend_ids = ListWaldurBackendIdsOperator(
+            task_id="list_backend_ids",
+            offering_uuid=offering.offering_uuid,
+            waldur_conn_id=offering.waldur_conn_id,
+        )
+        plan = PlanBillingRunOperator(
+            task_id="billing_months",
+            backend_ids=backend_ids.output,
+            billing_timezone=offering.billing_timezone,
+            reopen_previous_month_days=offering.reopen_previous_month_days,
+            waldur_conn_id=offering.waldur_conn_id,
+            month="{{ params.month }}",
+            accounts="{{ params.accounts }}",
+        )
+        fetched = FetchMonthlyUsageOperator.partial(
+            task_id="fetch_usage",
+            dwdi_conn_id=offering.dwdi_conn_id,
+            accounts=plan.output[ACCOUNTS_XCOM_KEY],
+            clusters=list(offering.clusters) if offering.clusters else None,
+            billing_timezone=offering.billing_timezone,
+            archive_path=offering.archive_path,
+        ).expand(month=plan.output)
+        reports = AggregateUsageOperator.partial(
+            task_id="aggregate_usage",
+            backend_components=offering.backend_components,
+            bad_value_policy=offering.bad_value_policy,
+            clusters=list(offering.clusters) if offering.clusters else None,
+            # Deterministic: the same archive gives the same verdict, so a retry only delays it.
+            retries=0,
+        ).expand(fetch_result=fetched.output)
+        PushToWaldurOperator.partial(
+            task_id="push_to_waldur",
+            offering_uuid=offering.offering_uuid,
+            waldur_conn_id=offering.waldur_conn_id,
+            billing_timezone=offering.billing_timezone,
+            dry_run="{{ params.dry_run }}",
+            reconcile="{{ params.reconcile }}",
+            # Backfill runs ignore max_active_runs: this keeps Waldur writes one at a time.
+            max_active_tis_per_dag=1,
+        ).expand(report=reports.output)
+    return dag
+
+
+def _params() -> dict[str, Param]:
+    """The trigger form. Every field may stay empty: a scheduled run uses the defaults."""
+    return {
+        "month": Param(
+            None,
+            type=["null", "string"],
+            pattern=MONTH_PATTERN,
+            title="Billing month",
+            description="YYYY-MM to report alone, e.g. 2026-11. Empty: the month of the run date "
+            "(and, on the first days of a month, the previous one too).",
+        ),
+        "accounts": Param(
+            [],
+            type="array",
+            items={"type": "string"},
+            title="Accounts",
+            description="DWDI accounts (Waldur backend IDs) to report, one per line. Empty: every "
+            "resource of the offering. Accounts the offering does not know are ignored and logged.",
+        ),
+        "dry_run": Param(
+            False,
+            type="boolean",
+            title="Dry run",
+            description="Compute and log what would be written to Waldur, without writing.",
+        ),
+        "reconcile": Param(
+            False,
+            type="boolean",
+            title="Reconcile",
+            description="Let the push also reconcile what Waldur holds with DWDI, beyond writing "
+            "DWDI's totals (see PushToWaldurOperator). Off: only DWDI's totals are written.",
+        ),
+    }
+
+
+def _doc_md(offering: OfferingConfig) -> str:
+    components = ", ".join(
+        f"`{component.type}` (DWDI `{component.dwdi_field}` x {component.unit_factor} "
+        f"{component.measured_unit})"
+        for component in offering.components
+    )
+    clusters = ", ".join(offering.clusters) if offering.clusters else "all"
+    dag_id = DAG_ID_PREFIX + offering.slug
+    february_first = pendulum.datetime(2026, 2, 1, tz=offering.billing_timezone).isoformat()
+    return f"""\
+# CSCS-DWDI usage -> Waldur: {offering.name}
+
+Reports the compute usage that the CSCS data warehouse (DWDI) recorded for the resources of the
+Waldur offering `{offering.offering_uuid}`, per account and per user, to Waldur.
+
+| Setting | Value |
+|---|---|
+| Components | {components} |
+| Billing time zone | `{offering.billing_timezone}` |
+| Clusters | {clusters} |
+| Bad DWDI values | `{offering.bad_value_policy}` |
+| Connections | DWDI `{offering.dwdi_conn_id}`, Waldur `{offering.waldur_conn_id}` |
+
+## Tasks
+1. `list_backend_ids`: the backend IDs (DWDI accounts) of the offering's resources in Waldur.
+2. `billing_months`: the months this run reports and the accounts to fetch.
+3. `fetch_usage` (one per month): asks DWDI and archives its raw responses.
+4. `aggregate_usage` (one per month): exact per-account and per-user totals; a bad value is never
+   turned into zero.
+5. `push_to_waldur` (one per month, one at a time): writes what differs, idempotently.
+
+## Schedule
+`{offering.schedule}`: each run reports the month to date. During the first
+{offering.reopen_previous_month_days} day(s) of a month it also re-reports the previous month
+(late DWDI data), provided the Waldur server honours the usage `date`.
+
+## Trigger form
+- **month**: `YYYY-MM` to report alone; empty = from the run date.
+- **accounts**: only these accounts; empty = all of the offering's resources.
+- **dry_run**: compute and log the changes without writing them.
+- **reconcile**: let the push also reconcile what Waldur holds with DWDI (see PushToWaldurOperator).
+
+## Backfill
+A run reports the month of the moment just before it starts (plus the previous month during the
+first days of a month), and runs start at midnight in `{offering.billing_timezone}`. So the run at
+midnight on 1 February recomputes January:
+
+```
+airflow backfill create --dag-id {dag_id} --reprocess-behavior completed \\
+    --from-date {february_first} --to-date {february_first}
+```
+
+Dates without an offset are read as UTC. A longer range creates one run per day, each recomputing
+its whole month: correct, only repeated work. To recompute a given month from a single run, add
+`--dag-run-conf '{{"month": "2026-01"}}'`. Writes are idempotent and Waldur is written by one task
+at a time, so a backfill may overlap the daily run. Months other than the current one reach Waldur
+only when the server honours the usage `date`.
+"""

@@ -1,0 +1,136 @@
+"""AggregateUsageOperator: turn an archived DWDI month into the exact report that will be billed."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from typing import IO, TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator, ObjectStoragePath
+from airflow.sdk.exceptions import AirflowException
+
+from airflow_provider_cscs_dwdi.core.archive import read_archive
+from airflow_provider_cscs_dwdi.core.components import parse_backend_components
+from airflow_provider_cscs_dwdi.core.errors import UsageDataError
+from airflow_provider_cscs_dwdi.core.usage import BadValuePolicy, UsageAggregator
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+ISSUES_LOGGED = 50
+
+
+class _HashingReader:
+    """Read-only file wrapper that hashes what passes through, to verify the archive's checksum."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+        self.digest = hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._raw.read(size)
+        self.digest.update(chunk)
+        return chunk
+
+    def readable(self) -> bool:
+        return True
+
+
+class AggregateUsageOperator(BaseOperator):
+    """Aggregate a fetched DWDI month into per-account and per-user totals for Waldur.
+
+    Reads the archive written by :class:`FetchMonthlyUsageOperator` page by page (memory stays
+    bounded by one page), sums every component exactly (Decimal, multiplied by ``unit_factor`` and
+    rounded half up to 2 decimals once) and returns the versioned report described in
+    ``docs/architecture.md``. Only the accounts the fetch asked for are reported; accounts with no
+    data get explicit zero totals.
+
+    Bad values (null, negative, NaN, strings, nameless rows) never become zero: with
+    ``bad_value_policy="fail"`` the task fails listing every one of them and nothing reaches Waldur;
+    with ``"skip"`` the bad rows are left out and listed in the report and in the log.
+
+    :param fetch_result: the XCom result of the fetch task.
+    :param backend_components: the seed's ``backend_components`` mapping (validated at DAG parse).
+    :param bad_value_policy: ``"fail"`` (default) or ``"skip"``.
+    :param clusters: optional cluster filter applied to DWDI entries.
+    """
+
+    template_fields: Sequence[str] = ("fetch_result", "bad_value_policy", "clusters")
+    ui_color = "#fdf6e3"
+
+    def __init__(
+        self,
+        *,
+        fetch_result: Mapping[str, Any] | Any,
+        backend_components: Mapping[str, Mapping[str, Any]],
+        bad_value_policy: str = "fail",
+        clusters: Sequence[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.fetch_result = fetch_result
+        # Parsed here so a wrong component configuration breaks the DAG import, not a run.
+        self.components = parse_backend_components(backend_components)
+        self.backend_components = backend_components
+        self.bad_value_policy = bad_value_policy
+        self.clusters = clusters
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        fetch = self.fetch_result
+        policy = BadValuePolicy(str(self.bad_value_policy).lower())
+        archive = ObjectStoragePath(fetch["archive"])
+        self.log.info("Aggregating %s (%d page(s)) with policy %s", archive, fetch["pages"], policy.value)
+
+        with archive.open("rb") as raw_file:
+            reader = _HashingReader(raw_file)
+            header, pages = read_archive(reader)
+            aggregator = UsageAggregator(
+                self.components,
+                requested_accounts=header["accounts"],
+                clusters=self.clusters,
+                policy=policy,
+            )
+            for page in pages:
+                aggregator.add_response(page["body"], source=f"page {page['page']}")
+            _drain(reader)
+        if reader.digest.hexdigest() != fetch["archive_sha256"]:
+            raise AirflowException(
+                f"Archive {archive} does not match the checksum the fetch task recorded; refusing to bill from it."
+            )
+
+        try:
+            report = aggregator.build_report(month=fetch["month"], window=fetch.get("window"))
+        except UsageDataError as error:
+            raise AirflowException(
+                f"DWDI data for {fetch['month']} cannot be billed ({len(error.issues)} issue(s)); nothing was "
+                f"pushed. Fix the data or re-run with bad_value_policy='skip'.\n{error}"
+            ) from None
+
+        self._log_summary(report)
+        return report
+
+    def _log_summary(self, report: Mapping[str, Any]) -> None:
+        counts = report["counts"]
+        self.log.info(
+            "Report %s: %s account(s) reported (%s without data), %s ignored (not requested), "
+            "%s user row(s), %s row(s) skipped, %s issue(s)",
+            report["month"],
+            counts.get("accounts_reported"),
+            counts.get("accounts_without_data"),
+            counts.get("accounts_ignored"),
+            counts.get("user_rows"),
+            counts.get("rows_skipped"),
+            counts.get("issues"),
+        )
+        for issue in report["issues"][:ISSUES_LOGGED]:
+            self.log.warning("Skipped: %s", issue["message"])
+        if len(report["issues"]) > ISSUES_LOGGED:
+            self.log.warning(
+                "... and %d more issue(s), all listed in the report", len(report["issues"]) - ISSUES_LOGGED
+            )
+
+
+def _drain(reader: _HashingReader) -> None:
+    """Hash whatever the gzip reader left unread (its trailer) so the checksum covers the file."""
+    while reader.read(1 << 16):
+        pass

@@ -1,0 +1,155 @@
+"""PlanBillingRunOperator: decide which billing months a run reports, and for which accounts.
+
+The decisions themselves are two plain functions (:func:`resolve_billing_months`,
+:func:`pick_accounts`) so they can be tested without Airflow's database.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowException
+
+from airflow_provider_cscs_dwdi.core.months import months_to_report, parse_month
+from airflow_provider_cscs_dwdi.hooks.waldur import WaldurHook
+from airflow_provider_cscs_dwdi.operators.fetch import normalise_accounts, run_instant
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+ACCOUNTS_XCOM_KEY = "accounts"
+
+
+@dataclass(frozen=True)
+class AccountSelection:
+    """The accounts to fetch, and the requested ones the Waldur offering does not know."""
+
+    accounts: list[str]
+    unknown: list[str]
+
+
+def pick_accounts(requested: Collection[str] | None, backend_ids: Collection[str]) -> AccountSelection:
+    """Accounts a run fetches: the requested ones that Waldur knows, or every backend ID.
+
+    :param requested: the ``accounts`` param; ``None`` or empty means every backend ID.
+    :param backend_ids: the backend IDs of the offering's resources in Waldur.
+    """
+    known = sorted(set(backend_ids))
+    if not requested:
+        return AccountSelection(accounts=known, unknown=[])
+    wanted = set(requested)
+    return AccountSelection(
+        accounts=sorted(wanted.intersection(known)), unknown=sorted(wanted.difference(known))
+    )
+
+
+def resolve_billing_months(
+    *,
+    month: str | None,
+    instant: datetime,
+    billing_timezone: str,
+    reopen_days: int,
+    previous_month_allowed: Callable[[], bool],
+    log: logging.Logger,
+) -> list[str]:
+    """The months a run reports, oldest first.
+
+    An explicit ``month`` (the trigger form's ``YYYY-MM``) is reported alone. Otherwise the month of
+    the run (see ``core.months.months_to_report``), preceded on the first ``reopen_days`` days by the
+    previous month so late DWDI data still reaches Waldur. ``previous_month_allowed`` (does the
+    Waldur server honour ``date``?) is only asked when that previous month is a candidate: it may
+    cost a request to Waldur.
+    """
+    if month:
+        return [parse_month(month)]
+    candidates = months_to_report(instant, billing_timezone, reopen_days=reopen_days, previous_allowed=True)
+    if len(candidates) > 1 and not previous_month_allowed():
+        log.warning(
+            "Not re-reporting %s: the Waldur server ignores the usage `date`, so only the current "
+            "month can be written. Late DWDI data for %s will not reach Waldur.",
+            candidates[0],
+            candidates[0],
+        )
+        return candidates[-1:]
+    return candidates
+
+
+def _blank_to_none(value: Any) -> Any:
+    """Templated params render ``None`` as text when the DAG does not render native objects."""
+    return None if value is None or str(value).strip() in ("", "None") else value
+
+
+class PlanBillingRunOperator(BaseOperator):
+    """Plan one run of an offering's DAG: the billing months (return value) and the accounts.
+
+    Returns the list of ``YYYY-MM`` months to report (the fetch task is expanded over it) and
+    pushes the accounts to fetch under the XCom key ``accounts``: the requested ``accounts`` that
+    the Waldur offering knows (unknown ones are logged; none known fails the task, as it would bill
+    nothing the operator asked for), or every backend ID when none were requested.
+
+    :param backend_ids: the result of ``ListWaldurBackendIdsOperator`` (``{"backend_ids": [...]}``).
+    :param billing_timezone: IANA time zone in which months begin and end.
+    :param reopen_previous_month_days: re-report the previous month on this many first days.
+    :param waldur_conn_id: Waldur connection, asked whether the server honours the usage ``date``.
+    :param month: ``YYYY-MM`` to report alone; empty means "from the run date".
+    :param accounts: accounts to report; empty means all the offering's backend IDs.
+    """
+
+    template_fields: Sequence[str] = ("backend_ids", "month", "accounts")
+    ui_color = "#eef7ee"
+
+    def __init__(
+        self,
+        *,
+        backend_ids: Mapping[str, Any] | Any,
+        billing_timezone: str,
+        reopen_previous_month_days: int = 3,
+        waldur_conn_id: str = WaldurHook.default_conn_name,
+        month: str | None = None,
+        accounts: Sequence[str] | str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.backend_ids = backend_ids
+        self.billing_timezone = billing_timezone
+        self.reopen_previous_month_days = reopen_previous_month_days
+        self.waldur_conn_id = waldur_conn_id
+        self.month = month
+        self.accounts = accounts
+
+    def execute(self, context: Context) -> list[str]:
+        months = resolve_billing_months(
+            month=_blank_to_none(self.month),
+            instant=run_instant(context),
+            billing_timezone=self.billing_timezone,
+            reopen_days=self.reopen_previous_month_days,
+            previous_month_allowed=lambda: WaldurHook(self.waldur_conn_id).usage_date_honoured(),
+            log=self.log,
+        )
+        selection = self._select_accounts()
+        context["ti"].xcom_push(key=ACCOUNTS_XCOM_KEY, value=selection.accounts)
+        self.log.info("Reporting %s for %d account(s)", ", ".join(months), len(selection.accounts))
+        return months
+
+    def _select_accounts(self) -> AccountSelection:
+        requested = normalise_accounts(_blank_to_none(self.accounts))
+        selection = pick_accounts(requested, self.backend_ids["backend_ids"])
+        if selection.unknown:
+            self.log.warning(
+                "Ignoring %d requested account(s) that are not backend IDs of this Waldur offering: %s",
+                len(selection.unknown),
+                ", ".join(selection.unknown),
+            )
+        if requested and not selection.accounts:
+            raise AirflowException(
+                f"None of the requested accounts ({', '.join(selection.unknown)}) is a backend ID of "
+                "this Waldur offering; nothing to report."
+            )
+        if not selection.accounts:
+            self.log.warning("The Waldur offering has no resource with a backend ID: nothing to report.")
+        return selection

@@ -1,0 +1,253 @@
+"""The DAG factory: one well-formed DAG per configured offering, and loud failures for bad files."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from airflow_provider_cscs_dwdi.core.config import load_config
+from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
+from airflow_provider_cscs_dwdi.dag_factory import CONFIG_ENV_VAR, build_dags, load_dags_from_env
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DAGS_FOLDER = REPO_ROOT / "dags"
+EXAMPLE = DAGS_FOLDER / "cscs_dwdi_offerings.example.yaml"
+DAG_IDS = ["cscs_dwdi_usage_cscs_hpc_daint", "cscs_dwdi_usage_alps_gpu"]
+AIRFLOW_CLI = str(Path(sys.executable).with_name("airflow"))
+
+
+@pytest.fixture(scope="module")
+def dags() -> dict:
+    return build_dags(load_config(EXAMPLE))
+
+
+def test_one_dag_per_offering_in_configuration_order(dags: dict) -> None:
+    assert list(dags) == DAG_IDS
+    assert [dag.dag_id for dag in dags.values()] == DAG_IDS
+
+
+@pytest.mark.parametrize("dag_id", DAG_IDS)
+def test_dag_runs_daily_one_at_a_time_without_catchup(dags: dict, dag_id: str) -> None:
+    dag = dags[dag_id]
+
+    assert dag.schedule == "@daily"
+    assert dag.catchup is False
+    assert dag.max_active_runs == 1
+    assert dag.render_template_as_native_obj is True
+    assert dag.timezone.name == "Europe/Zurich"  # months close at midnight in the billing time zone
+    assert {"cscs-dwdi", "waldur", "usage"} <= set(dag.tags)
+
+
+def test_offering_tags_and_documentation(dags: dict) -> None:
+    alps = dags["cscs_dwdi_usage_alps_gpu"]
+
+    assert {"alps_gpu", "alps", "gpu"} <= set(alps.tags)
+    assert "CSCS GPU Alps" in alps.doc_md
+    assert "5e3f1d2c7b8a49c6a1d2e3f405162738" in alps.doc_md
+    assert "airflow backfill create --dag-id cscs_dwdi_usage_alps_gpu" in alps.doc_md
+    assert "`gpuNodeHours` (DWDI `gpuHours` x 0.25 GPU-node-hours)" in alps.doc_md
+
+
+def test_trigger_form_params(dags: dict) -> None:
+    params = dags["cscs_dwdi_usage_cscs_hpc_daint"].params
+
+    assert set(params) == {"month", "accounts", "dry_run", "reconcile"}
+    schemas = {name: params.get_param(name).schema for name in params}
+    assert all(schema.get("title") and params.get_param(name).description for name, schema in schemas.items())
+    assert schemas["month"]["type"] == ["null", "string"]
+    assert schemas["accounts"]["type"] == "array"
+    assert (schemas["dry_run"]["type"], schemas["reconcile"]["type"]) == ("boolean", "boolean")
+    assert params.validate() == {"month": None, "accounts": [], "dry_run": False, "reconcile": False}
+
+
+@pytest.mark.parametrize("month", ["2026-11", None])
+def test_month_param_accepts_a_month_or_nothing(dags: dict, month: str | None) -> None:
+    param = dags["cscs_dwdi_usage_cscs_hpc_daint"].params.get_param("month")
+
+    assert param.resolve(value=month) == month
+
+
+@pytest.mark.parametrize("month", ["2026-13", "2026-1", "November", "2026-11-01"])
+def test_month_param_refuses_anything_else(dags: dict, month: str) -> None:
+    from airflow.sdk.exceptions import ParamValidationError
+
+    param = dags["cscs_dwdi_usage_cscs_hpc_daint"].params.get_param("month")
+
+    with pytest.raises(ParamValidationError):
+        param.resolve(value=month)
+
+
+def test_task_chain(dags: dict) -> None:
+    dag = dags["cscs_dwdi_usage_alps_gpu"]
+    chain = ["list_backend_ids", "billing_months", "fetch_usage", "aggregate_usage", "push_to_waldur"]
+
+    assert set(dag.task_ids) == set(chain)
+    for upstream, downstream in itertools.pairwise(chain):
+        assert dag.get_task(upstream).downstream_task_ids == {downstream}, upstream
+    assert dag.get_task("push_to_waldur").downstream_task_ids == set()
+
+
+def test_month_tasks_are_mapped_and_waldur_is_written_one_task_at_a_time(dags: dict) -> None:
+    dag = dags["cscs_dwdi_usage_alps_gpu"]
+
+    mapped = {task_id for task_id in dag.task_ids if dag.get_task(task_id).is_mapped}
+    assert mapped == {"fetch_usage", "aggregate_usage", "push_to_waldur"}
+    assert dag.get_task("push_to_waldur").max_active_tis_per_dag == 1
+
+
+def test_offering_settings_reach_the_tasks(dags: dict) -> None:
+    dag = dags["cscs_dwdi_usage_alps_gpu"]
+
+    fetch = dag.get_task("fetch_usage").partial_kwargs
+    assert (fetch["dwdi_conn_id"], fetch["clusters"], fetch["billing_timezone"]) == (
+        "cscs_dwdi_default",
+        ["alps", "clariden"],
+        "Europe/Zurich",
+    )
+    assert (fetch["accounts"].operator.task_id, fetch["accounts"].key) == ("billing_months", "accounts")
+    aggregate = dag.get_task("aggregate_usage").partial_kwargs
+    assert (aggregate["bad_value_policy"], aggregate["retries"]) == ("skip", 0)
+    assert set(aggregate["backend_components"]) == {"gpuNodeHours", "nodeHours"}
+    push = dag.get_task("push_to_waldur").partial_kwargs
+    assert push["offering_uuid"] == "5e3f1d2c7b8a49c6a1d2e3f405162738"
+    assert (push["dry_run"], push["reconcile"]) == ("{{ params.dry_run }}", "{{ params.reconcile }}")
+    plan = dag.get_task("billing_months")
+    assert (plan.reopen_previous_month_days, plan.month) == (5, "{{ params.month }}")
+
+
+def test_unusable_schedule_is_a_configuration_error(tmp_path: Path) -> None:
+    document = yaml.safe_load(EXAMPLE.read_text())
+    document["offerings"][1]["schedule"] = "every day at noon"
+    path = tmp_path / "offerings.yaml"
+    path.write_text(yaml.safe_dump(document))
+
+    with pytest.raises(
+        ConfigurationError,
+        match=r"offering 'CSCS GPU Alps' \(#2\): schedule: 'every day at noon' is not a schedule",
+    ):
+        build_dags(load_config(path))
+
+
+def test_environment_variable_names_the_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    copy = tmp_path / "mine.yaml"
+    shutil.copy(EXAMPLE, copy)
+    monkeypatch.setenv(CONFIG_ENV_VAR, str(copy))
+
+    assert list(load_dags_from_env(default_config=tmp_path / "unused.yaml")) == DAG_IDS
+
+
+def test_unset_environment_variable_without_default_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(CONFIG_ENV_VAR, raising=False)
+
+    with pytest.raises(ConfigurationError, match=rf"^{CONFIG_ENV_VAR} is not set"):
+        load_dags_from_env()
+
+
+def test_missing_file_is_an_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv(CONFIG_ENV_VAR, str(tmp_path / "typo.yaml"))
+
+    with pytest.raises(ConfigurationError, match=r"offerings configuration file not found: .*typo\.yaml"):
+        load_dags_from_env()
+
+
+def broken_config(tmp_path: Path) -> Path:
+    document = yaml.safe_load(EXAMPLE.read_text())
+    document["offerings"][1]["billing_timezone"] = "Mars/Base"
+    path = tmp_path / "broken.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+def test_dag_bag_shows_a_broken_configuration_as_an_import_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv(CONFIG_ENV_VAR, str(broken_config(tmp_path)))
+
+    bag = DagBag(dag_folder=str(DAGS_FOLDER))
+
+    assert bag.dags == {}  # not even the valid offering: no half-built configuration
+    (error,) = bag.import_errors.values()
+    assert "offering 'CSCS GPU Alps' (#2): billing_timezone: unknown time zone 'Mars/Base'" in error
+
+
+def test_dag_bag_uses_the_shipped_example_without_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.delenv(CONFIG_ENV_VAR, raising=False)
+
+    bag = DagBag(dag_folder=str(DAGS_FOLDER))
+
+    assert bag.import_errors == {}
+    assert sorted(bag.dags) == sorted(DAG_IDS)
+
+
+def run_airflow(*arguments: str, config: Path) -> subprocess.CompletedProcess[str]:
+    environment = {
+        **os.environ,
+        CONFIG_ENV_VAR: str(config),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    return subprocess.run(
+        [AIRFLOW_CLI, *arguments], env=environment, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def json_rows(stdout: str) -> list[dict]:
+    """The JSON table of ``--output json``; Airflow logs to stdout too, on lines of their own."""
+    (table,) = [line for line in stdout.splitlines() if line.startswith("[")]
+    return json.loads(table)
+
+
+@pytest.fixture(scope="module")
+def serialized_example(airflow_db: None) -> None:
+    """The example's DAGs written to the metadata DB, as the dag-processor does."""
+    serialized = run_airflow("dags", "reserialize", config=EXAMPLE)
+    assert serialized.returncode == 0, serialized.stderr
+
+
+@pytest.mark.airflow
+@pytest.mark.usefixtures("serialized_example")
+def test_airflow_dags_list_shows_one_dag_per_offering() -> None:
+    listed = run_airflow("dags", "list", "--output", "json", config=EXAMPLE)
+
+    assert listed.returncode == 0, listed.stderr
+    dag_ids = sorted(row["dag_id"] for row in json_rows(listed.stdout))
+    assert dag_ids == sorted(DAG_IDS)
+
+
+@pytest.mark.airflow
+@pytest.mark.usefixtures("serialized_example")
+def test_documented_backfill_creates_the_run_that_closes_the_month(dags: dict) -> None:
+    documented = re.search(r"airflow backfill create (.+?)\n```", dags[DAG_IDS[0]].doc_md, re.S)
+    assert documented is not None
+    arguments = documented.group(1).replace("\\\n", " ").split()
+
+    planned = run_airflow("backfill", "create", *arguments, "--dry-run", config=EXAMPLE)
+
+    assert planned.returncode == 0, planned.stderr
+    runs = re.findall(r"^\| (\d{4}-\d\d-\d\d \S+)", planned.stdout, re.M)
+    assert runs == ["2026-02-01 00:00:00+01:00"]  # midnight in Europe/Zurich: closes January
+
+
+@pytest.mark.airflow
+@pytest.mark.usefixtures("airflow_db")
+def test_airflow_cli_reports_the_import_error(tmp_path: Path) -> None:
+    listed = run_airflow(
+        "dags", "list-import-errors", "--local", "--output", "json", config=broken_config(tmp_path)
+    )
+
+    (row,) = json_rows(listed.stdout)
+    assert row["filepath"].endswith("cscs_dwdi_usage.py")
+    assert "billing_timezone: unknown time zone 'Mars/Base'" in row["error"]
