@@ -1,0 +1,197 @@
+"""docker-compose.yaml, Dockerfile and env files, checked by parsing (no Docker engine runs here)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+AIRFLOW_SERVICES = {
+    "airflow-apiserver": "api-server",
+    "airflow-scheduler": "scheduler",
+    "airflow-dag-processor": "dag-processor",
+    "airflow-worker": "celery worker",
+    "airflow-triggerer": "triggerer",
+}
+SANDBOX_SERVICES = {"sandbox-oidc", "sandbox-services"}
+CONNECTIONS = {"AIRFLOW_CONN_CSCS_DWDI_DEFAULT": "cscs_dwdi", "AIRFLOW_CONN_WALDUR_DEFAULT": "waldur"}
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return yaml.safe_load((REPO_ROOT / "docker-compose.yaml").read_text())
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict[str, Any]) -> dict[str, Any]:
+    return compose["services"]
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Docker Compose's env-file syntax as used here: KEY=value, optionally single-quoted."""
+    values = {}
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            key, _, value = line.partition("=")
+            values[key.strip()] = value.strip().removeprefix("'").removesuffix("'")
+    return values
+
+
+def env_files(service: dict[str, Any]) -> list[Path]:
+    return [REPO_ROOT / entry["path"] for entry in service.get("env_file", [])]
+
+
+def test_official_airflow_3_layout(services: dict[str, Any]) -> None:
+    assert {"postgres", "redis", "airflow-init", *AIRFLOW_SERVICES} <= set(services)
+    for name, command in AIRFLOW_SERVICES.items():
+        assert services[name]["command"] == command, name
+    assert services["airflow-apiserver"]["ports"] == ["8080:8080"]
+    common = services["airflow-scheduler"]["environment"]
+    assert common["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert common["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://airflow-apiserver:8080/execution/"
+    assert common["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].endswith("@postgres/airflow")
+    assert common["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://")
+
+
+def test_every_airflow_container_runs_the_image_built_with_the_provider(services: dict[str, Any]) -> None:
+    for name in [*AIRFLOW_SERVICES, "airflow-init"]:
+        service = services[name]
+        assert service["build"] == {"context": ".", "target": "airflow"}, name
+        assert service["image"] == services["airflow-apiserver"]["image"], name
+        assert "_PIP_ADDITIONAL_REQUIREMENTS" not in service["environment"], name
+
+
+def test_dockerfile_installs_the_provider_into_the_pinned_airflow_image() -> None:
+    dockerfile = (REPO_ROOT / "Dockerfile").read_text()
+    pinned = re.search(r"^FROM apache/airflow:(\S+) AS airflow$", dockerfile, re.M)
+    constraints = (REPO_ROOT / "requirements" / "constraints.txt").read_text()
+
+    assert pinned is not None
+    assert f"apache-airflow=={pinned.group(1)}" in constraints.splitlines()  # the version tests run with
+    assert re.search(r"^COPY --chown=airflow:root airflow_provider_cscs_dwdi ", dockerfile, re.M)
+    assert re.search(
+        r'^RUN pip install --no-cache-dir "apache-airflow==\$\{AIRFLOW_VERSION\}" /opt/cscs-dwdi',
+        dockerfile,
+        re.M,
+    )
+    assert "airflow providers get airflow-provider-cscs-dwdi" in dockerfile
+    assert not re.search(r"^USER root", dockerfile, re.M)  # pip runs as the image's airflow user
+
+
+def test_dags_folder_is_mounted_and_configured(services: dict[str, Any]) -> None:
+    for name in [*AIRFLOW_SERVICES, "airflow-init"]:
+        service = services[name]
+        assert "${AIRFLOW_PROJ_DIR:-.}/dags:/opt/airflow/dags" in service["volumes"], name
+        config = service["environment"]["CSCS_DWDI_CONFIG"]
+        assert config == "${CSCS_DWDI_CONFIG:-/opt/airflow/dags/cscs_dwdi_offerings.example.yaml}", name
+    assert (REPO_ROOT / "dags" / "cscs_dwdi_offerings.example.yaml").is_file()
+
+
+def test_connection_test_button_is_enabled(services: dict[str, Any]) -> None:
+    assert services["airflow-apiserver"]["environment"]["AIRFLOW__CORE__TEST_CONNECTION"] == "Enabled"
+
+
+@pytest.mark.parametrize("env_file", ["deploy/sandbox.env", ".env.example"])
+def test_connections_are_json_env_vars_of_the_provider_types(env_file: str) -> None:
+    values = read_env_file(REPO_ROOT / env_file)
+
+    for variable, conn_type in CONNECTIONS.items():
+        connection = json.loads(values[variable])
+        assert connection["conn_type"] == conn_type
+        assert connection["host"].startswith(("http://", "https://"))
+        assert connection["password"]
+    dwdi = json.loads(values["AIRFLOW_CONN_CSCS_DWDI_DEFAULT"])
+    assert dwdi["login"]
+    assert dwdi["extra"]["oidc_endpoint_url"].startswith(("http://", "https://"))
+
+
+def test_sandbox_connections_point_at_the_sandbox_services(services: dict[str, Any]) -> None:
+    values = read_env_file(REPO_ROOT / "deploy" / "sandbox.env")
+    dwdi = json.loads(values["AIRFLOW_CONN_CSCS_DWDI_DEFAULT"])
+    waldur = json.loads(values["AIRFLOW_CONN_WALDUR_DEFAULT"])
+
+    doubles = services["sandbox-services"]
+    command = doubles["command"]
+
+    def option(name: str) -> str:
+        return command[command.index(name) + 1]
+
+    assert {"sandbox-dwdi", "sandbox-waldur"} <= set(doubles["networks"]["default"]["aliases"])
+    assert dwdi["host"] == f"http://sandbox-dwdi:{option('--dwdi-port')}"
+    assert waldur["host"] == f"http://sandbox-waldur:{option('--waldur-port')}/api/"
+    assert waldur["password"] == values["SANDBOX_WALDUR_TOKEN"]
+    # The DWDI double trusts exactly the issuer the connection asks for tokens.
+    issuer = f"http://sandbox-oidc:{services['sandbox-oidc']['expose'][0]}/realms/cscs"
+    assert option("--issuer-url") == issuer
+    assert dwdi["extra"]["oidc_endpoint_url"] == f"{issuer}/protocol/openid-connect/token"
+    assert option("--token-url") == dwdi["extra"]["oidc_endpoint_url"]
+    assert (
+        f"--public-url http://sandbox-oidc:{services['sandbox-oidc']['expose'][0]}"
+        in services["sandbox-oidc"]["command"][-1]
+    )
+    clients = json.loads(values["ISSUER_CLIENTS"])
+    assert {"client_id": dwdi["login"], "client_secret": dwdi["password"], "ttl": 300} in clients
+
+
+def test_deployment_env_file_overrides_the_sandbox_connections(services: dict[str, Any]) -> None:
+    for name in [*AIRFLOW_SERVICES, "airflow-init"]:
+        entries = services[name]["env_file"]
+        assert entries == [
+            {"path": "deploy/sandbox.env", "required": True},
+            {"path": ".env", "required": False},  # later files win
+        ], name
+
+
+def test_sandbox_profile_adds_only_the_sandbox_services(services: dict[str, Any]) -> None:
+    in_sandbox_profile = {
+        name for name, service in services.items() if "sandbox" in service.get("profiles", [])
+    }
+    assert in_sandbox_profile == SANDBOX_SERVICES
+    doubles = services["sandbox-services"]
+    assert doubles["build"] == {"context": ".", "target": "sandbox"}
+    assert doubles["command"][:3] == ["python", "-m", "sandbox.stack"]
+    assert (REPO_ROOT / "sandbox" / "stack.py").is_file()
+    oidc = services["sandbox-oidc"]
+    assert oidc["image"].startswith("node:")
+    assert "./sandbox/oidc:/app" in oidc["volumes"]
+    assert "exec node issuer.js" in oidc["command"][-1]
+    assert (REPO_ROOT / "sandbox" / "oidc" / "issuer.js").is_file()
+    assert doubles["depends_on"] == {"sandbox-oidc": {"condition": "service_healthy"}}
+
+
+def test_sandbox_image_stage_adds_the_sandbox_code() -> None:
+    dockerfile = (REPO_ROOT / "Dockerfile").read_text()
+
+    assert re.search(r"^FROM airflow AS sandbox$", dockerfile, re.M)
+    assert re.search(r"^COPY --chown=airflow:root sandbox /opt/cscs-dwdi/sandbox$", dockerfile, re.M)
+
+
+def test_long_running_services_have_healthchecks(services: dict[str, Any]) -> None:
+    for name, service in services.items():
+        if name not in {"airflow-init", "airflow-cli"}:
+            assert service["healthcheck"]["test"], name
+
+
+def test_start_order_follows_health(services: dict[str, Any]) -> None:
+    for name in AIRFLOW_SERVICES:
+        depends_on = services[name]["depends_on"]
+        assert depends_on["postgres"] == {"condition": "service_healthy"}, name
+        assert depends_on["redis"] == {"condition": "service_healthy"}, name
+        assert depends_on["airflow-init"] == {"condition": "service_completed_successfully"}, name
+    assert services["airflow-worker"]["depends_on"]["airflow-apiserver"] == {"condition": "service_healthy"}
+
+
+def test_named_volumes_are_declared(compose: dict[str, Any], services: dict[str, Any]) -> None:
+    used = {
+        volume.split(":")[0]
+        for service in services.values()
+        for volume in service.get("volumes", [])
+        if not volume.startswith(("$", ".", "/"))
+    }
+    assert used <= set(compose["volumes"])
+    assert {"postgres-db-volume", "dwdi-archive"} <= used

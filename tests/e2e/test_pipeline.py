@@ -1,0 +1,196 @@
+"""End to end: the offering DAG run by ``dag.test()`` on a migrated metadata DB against the sandbox.
+
+Real parts only: the Node OIDC issuer, the DWDI double validating its JWTs, the Waldur double
+checking every request against the official OpenAPI subset, and Airflow running every task (XCom
+included). What Waldur holds afterwards is compared with totals computed straight from the
+generated DWDI rows (``SandboxStack.expected``), not with the provider's own arithmetic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from airflow_provider_cscs_dwdi.core.config import load_config
+from airflow_provider_cscs_dwdi.core.months import months_to_report, previous_month
+from airflow_provider_cscs_dwdi.dag_factory import CONFIG_ENV_VAR, DAG_ID_PREFIX, load_dags_from_env
+from sandbox.stack import SandboxStack, SeededOffering, differences
+from tests.fixtures.airflow_env import task_states, xcom_results
+
+pytestmark = [pytest.mark.airflow, pytest.mark.usefixtures("airflow_db")]
+
+UTC = timezone.utc
+OFFERING = {
+    "name": "E2E HPC",
+    "offering_uuid": "6f1c2d3e4a5b4c6d8e9f0a1b2c3d4e5f",
+    "billing_timezone": "UTC",
+    "backend_components": {
+        "nodeHours": {"measured_unit": "node-hours", "accounting_type": "usage", "label": "Node Hours"},
+        "gpuNodeHours": {
+            "measured_unit": "GPU-node-hours",
+            "unit_factor": 0.25,
+            "accounting_type": "usage",
+            "label": "GPU Node Hours",
+            "dwdi_field": "gpuHours",
+        },
+    },
+}
+
+
+@pytest.fixture
+def stack(oidc_issuer: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[SandboxStack]:
+    """A fresh sandbox per test (Waldur state starts empty), the connections in the env, and the
+    offering configured the way deployments do it: a YAML file named by $CSCS_DWDI_CONFIG, read by
+    the DAG file in dags/ (dag.test() serializes the DAGs of that folder)."""
+    del oidc_issuer  # the session issuer proves node works; the stack starts its own issuer
+    config_file = tmp_path / "offerings.yaml"
+    offering = {**OFFERING, "archive_path": f"file://{tmp_path}/archive"}
+    config_file.write_text(yaml.safe_dump({"offerings": [offering]}))
+    monkeypatch.setenv(CONFIG_ENV_VAR, str(config_file))
+    sandbox = SandboxStack(load_config(config_file).offerings, accounts_per_offering=5)
+    with sandbox:
+        for name, value in sandbox.connection_env().items():
+            monkeypatch.setenv(name, value)
+        yield sandbox
+
+
+def offering_dag(item: SeededOffering) -> Any:
+    dag = load_dags_from_env()[DAG_ID_PREFIX + item.config.slug]
+    for task in dag.tasks:
+        task.retries = 0  # a failure must show at once, not after a retry delay
+    return dag
+
+
+def run(stack: SandboxStack, logical_date: datetime, **conf: Any) -> Any:
+    return offering_dag(stack.seeded[0]).test(logical_date=logical_date, run_conf=conf or None)
+
+
+def writes(stack: SandboxStack) -> list[Any]:
+    return [request for request in stack.waldur.requests if request.method == "POST"]
+
+
+def assert_waldur_holds_dwdi_totals(stack: SandboxStack, month: str) -> None:
+    item = stack.seeded[0]
+    expected = stack.expected(item, month)
+    assert any(amount > 0 for account in expected.values() for amount in account["total"].values())
+    assert differences(expected, stack.landed(item, month)) == []
+    assert stack.waldur.schema_violations == []
+
+
+def month_of(instant: datetime) -> str:
+    return f"{instant.year:04d}-{instant.month:02d}"
+
+
+def test_scheduled_run_reports_the_month_to_date(stack: SandboxStack) -> None:
+    now = datetime.now(UTC)
+    dag_run = run(stack, now)
+
+    assert str(dag_run.state) == "success", task_states(dag_run)
+    months = months_to_report(now, "UTC", reopen_days=3, previous_allowed=True)
+    for month in months:
+        assert_waldur_holds_dwdi_totals(stack, month)
+    fetched = xcom_results(dag_run, "fetch_usage")
+    assert [result["month"] for result in fetched] == months
+    assert fetched[-1]["window"]["to"] == now.date().isoformat()
+    pushed = xcom_results(dag_run, "push_to_waldur")
+    assert pushed[-1]["failed"] == 0
+    assert pushed[-1]["written"] > 0
+
+
+def test_run_at_midnight_on_the_first_closes_the_previous_month(stack: SandboxStack) -> None:
+    first = datetime.now(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    closed = previous_month(month_of(first))
+
+    dag_run = run(stack, first)
+
+    assert str(dag_run.state) == "success", task_states(dag_run)
+    assert_waldur_holds_dwdi_totals(stack, closed)
+    assert [result["month"] for result in xcom_results(dag_run, "fetch_usage")] == [closed]
+    item = stack.seeded[0]
+    current = stack.landed(item, month_of(first))
+    assert all(value is None for account in current.values() for value in account["total"].values())
+
+
+def test_manual_run_with_month_reports_that_month_only(stack: SandboxStack) -> None:
+    month = previous_month(previous_month(month_of(datetime.now(UTC))))
+
+    dag_run = run(stack, datetime.now(UTC), month=month)
+
+    assert str(dag_run.state) == "success", task_states(dag_run)
+    assert_waldur_holds_dwdi_totals(stack, month)
+    periods = {request.json["date"][:7] for request in writes(stack) if request.path.endswith("set_usage/")}
+    assert periods == {month}
+
+
+def test_dry_run_writes_nothing(stack: SandboxStack) -> None:
+    month = previous_month(month_of(datetime.now(UTC)))
+
+    dag_run = run(stack, datetime.now(UTC), month=month, dry_run=True)
+
+    assert str(dag_run.state) == "success", task_states(dag_run)
+    assert writes(stack) == []
+    result = xcom_results(dag_run, "push_to_waldur")[0]
+    assert result["dry_run"] is True
+    assert result["written"] == 0
+    assert result["changed"] == len(stack.seeded[0].accounts)
+
+
+def test_re_running_a_month_sends_no_write(stack: SandboxStack) -> None:
+    month = previous_month(month_of(datetime.now(UTC)))
+    first = run(stack, datetime.now(UTC), month=month)
+    assert str(first.state) == "success", task_states(first)
+    assert writes(stack)
+    stack.waldur.reset_requests()
+
+    second = run(stack, datetime.now(UTC) + timedelta(seconds=1), month=month)
+
+    assert str(second.state) == "success", task_states(second)
+    assert writes(stack) == []
+    assert_waldur_holds_dwdi_totals(stack, month)
+
+
+def test_three_past_months_as_a_backfill_runs_them(stack: SandboxStack) -> None:
+    first_of_this_month = datetime.now(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    run_dates = []
+    month = month_of(first_of_this_month)
+    for _ in range(3):
+        year, number = (int(part) for part in month.split("-"))
+        run_dates.insert(0, datetime(year, number, 1, tzinfo=UTC))
+        month = previous_month(month)
+
+    for run_date in run_dates:  # oldest first, as `airflow backfill create` runs them
+        dag_run = run(stack, run_date)
+        assert str(dag_run.state) == "success", task_states(dag_run)
+
+    for run_date in run_dates:
+        assert_waldur_holds_dwdi_totals(stack, previous_month(month_of(run_date)))
+
+
+def test_a_bad_dwdi_value_fails_the_run_and_writes_nothing(stack: SandboxStack) -> None:
+    month = previous_month(month_of(datetime.now(UTC)))
+    account = stack.seeded[0].accounts[0]
+    assert stack.dwdi is not None
+    stack.dwdi.set_entries(
+        month,
+        [
+            {
+                "account": account,
+                "cluster": "daint",
+                "totalNodeHours": 10.5,
+                "users": [{"username": f"{account}_u1", "nodeHours": None, "usageDate": f"{month}-02"}],
+            }
+        ],
+    )
+
+    dag_run = run(stack, datetime.now(UTC), month=month)
+
+    states = task_states(dag_run)
+    assert states["aggregate_usage[0]"] == "failed"
+    push_states = {state for task, state in states.items() if task.startswith("push_to_waldur")}
+    assert push_states == {"upstream_failed"}
+    assert writes(stack) == []
