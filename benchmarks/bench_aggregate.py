@@ -25,7 +25,7 @@ import resource
 import sys
 import time
 from collections.abc import Iterator
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from airflow_provider_cscs_dwdi.core.archive import ArchiveWriter, read_archive
 from airflow_provider_cscs_dwdi.core.components import parse_backend_components
@@ -39,10 +39,12 @@ COMPONENTS = parse_backend_components(
 BASE_URL = "https://dwdi.example.cscs.ch/api/v1/compute/usage-month-multiaccount"
 
 
-def generate_page(accounts: list[str], users: int, days: int, rng: random.Random) -> tuple[bytes, Decimal]:
-    """One DWDI response body for ``accounts`` (raw JSON bytes) and the exact sum of its rows."""
+def generate_page(
+    accounts: list[str], users: int, days: int, rng: random.Random
+) -> tuple[bytes, dict[str, Decimal]]:
+    """One DWDI response body for ``accounts`` (raw JSON bytes) and each account's exact sum."""
     entries = []
-    page_sum = 0
+    sums: dict[str, Decimal] = {}
     for account in accounts:
         rows = []
         account_sum = 0
@@ -55,17 +57,17 @@ def generate_page(accounts: list[str], users: int, days: int, rng: random.Random
                     f'{{"username":"{username}","nodeHours":{thousandths / 1000!r},'
                     f'"usageDate":"{MONTH}-{day:02d}"}}'
                 )
-        page_sum += account_sum
+        sums[account] = Decimal(account_sum) / 1000
         entries.append(
             f'{{"account":"{account}","cluster":"daint","totalNodeHours":{account_sum / 1000!r},'
             f'"users":[{",".join(rows)}]}}'
         )
-    return ('{"compute":[' + ",".join(entries) + "]}").encode(), Decimal(page_sum) / 1000
+    return ('{"compute":[' + ",".join(entries) + "]}").encode(), sums
 
 
 def pages(
     account_names: list[str], users: int, days: int, seed: int
-) -> Iterator[tuple[list[str], bytes, Decimal]]:
+) -> Iterator[tuple[list[str], bytes, dict[str, Decimal]]]:
     rng = random.Random(seed)
     for batch in split_accounts(BASE_URL, MONTH, MONTH, account_names):
         raw, exact = generate_page(batch, users, days, rng)
@@ -91,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     fetch_seconds = 0.0
     user_rows = 0
     page_count = 0
-    exact_total = Decimal(0)
+    exact: dict[str, Decimal] = {}
     with ArchiveWriter(archive_file) as archive:
         archive.write_header(
             month=MONTH,
@@ -99,14 +101,14 @@ def main(argv: list[str] | None = None) -> int:
             query={"from": MONTH, "to": MONTH, "clusters": None},
             accounts=account_names,
         )
-        for batch, raw, exact in pages(account_names, args.users, args.days, args.seed):
+        for batch, raw, page_sums in pages(account_names, args.users, args.days, args.seed):
             started = time.perf_counter()
             _, rows = count_rows(raw)
             archive.write_page(page_count, 200, batch, raw)
             fetch_seconds += time.perf_counter() - started
             user_rows += rows
             page_count += 1
-            exact_total += exact
+            exact.update(page_sums)
             del raw
     archive_bytes = archive.bytes_written
 
@@ -120,11 +122,16 @@ def main(argv: list[str] | None = None) -> int:
     aggregate_seconds = time.perf_counter() - started
     xcom_bytes = len(json.dumps(report).encode())
 
-    reported = sum(Decimal(account["total"]["nodeHours"]) for account in report["accounts"].values())
-    # Every account total is a sum of thousandths, so rounding cannot move it: the grand totals agree.
-    if reported != exact_total:
-        print(f"WRONG TOTAL: report {reported} != exact {exact_total}", file=sys.stderr)
+    wrong = [
+        account
+        for account, amount in exact.items()
+        if Decimal(report["accounts"][account]["total"]["nodeHours"])
+        != amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    ]
+    if wrong or len(report["accounts"]) != len(exact):
+        print(f"WRONG TOTALS for {len(wrong)} account(s), e.g. {wrong[:5]}", file=sys.stderr)
         return 1
+    reported = sum(Decimal(account["total"]["nodeHours"]) for account in report["accounts"].values())
 
     total_seconds = fetch_seconds + aggregate_seconds
     figures = {
@@ -152,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  peak RSS:                             {figures['peak_rss_mib']:,} MiB")
         print(f"  archive:                              {archive_bytes:,} bytes (gzip)")
         print(f"  report (aggregate XCom):              {xcom_bytes:,} bytes")
-        print(f"  grand total {reported} node-hours = exact sum of the generated rows")
+        print(f"  every account total = exact sum of its rows, rounded half up (grand total {reported})")
     return 0
 
 
