@@ -8,8 +8,10 @@ generated DWDI rows (``SandboxStack.expected``), not with the provider's own ari
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -43,20 +45,35 @@ OFFERING = {
 
 
 @pytest.fixture
-def stack(oidc_issuer: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[SandboxStack]:
-    """A fresh sandbox per test (Waldur state starts empty), the connections in the env, and the
+def make_stack(
+    oidc_issuer: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[Callable[..., SandboxStack]]:
+    """Start a fresh sandbox (Waldur state starts empty) with the connections in the env, and the
     offering configured the way deployments do it: a YAML file named by $CSCS_DWDI_CONFIG, read by
     the DAG file in dags/ (dag.test() serializes the DAGs of that folder)."""
-    del oidc_issuer  # the session issuer proves node works; the stack starts its own issuer
-    config_file = tmp_path / "offerings.yaml"
-    offering = {**OFFERING, "archive_path": f"file://{tmp_path}/archive"}
-    config_file.write_text(yaml.safe_dump({"offerings": [offering]}))
-    monkeypatch.setenv(CONFIG_ENV_VAR, str(config_file))
-    sandbox = SandboxStack(load_config(config_file).offerings, accounts_per_offering=5)
-    with sandbox:
+    del oidc_issuer  # the session issuer proves node works; each stack starts its own issuer
+    started: list[SandboxStack] = []
+
+    def _make(*, accounts: int = 5, **overrides: Any) -> SandboxStack:
+        config_file = tmp_path / "offerings.yaml"
+        offering = {**OFFERING, "archive_path": f"file://{tmp_path}/archive", **overrides}
+        config_file.write_text(yaml.safe_dump({"offerings": [offering]}))
+        monkeypatch.setenv(CONFIG_ENV_VAR, str(config_file))
+        sandbox = SandboxStack(load_config(config_file).offerings, accounts_per_offering=accounts)
+        sandbox.start()
+        started.append(sandbox)
         for name, value in sandbox.connection_env().items():
             monkeypatch.setenv(name, value)
-        yield sandbox
+        return sandbox
+
+    yield _make
+    for sandbox in started:
+        sandbox.stop()
+
+
+@pytest.fixture
+def stack(make_stack: Callable[..., SandboxStack]) -> SandboxStack:
+    return make_stack()
 
 
 def offering_dag(item: SeededOffering) -> Any:
@@ -194,3 +211,68 @@ def test_a_bad_dwdi_value_fails_the_run_and_writes_nothing(stack: SandboxStack) 
     push_states = {state for task, state in states.items() if task.startswith("push_to_waldur")}
     assert push_states == {"upstream_failed"}
     assert writes(stack) == []
+
+
+def test_skip_policy_bills_the_good_rows_and_lists_the_bad_one(
+    make_stack: Callable[..., SandboxStack],
+) -> None:
+    stack = make_stack(bad_value_policy="skip")
+    month = previous_month(month_of(datetime.now(UTC)))
+    account, other = stack.seeded[0].accounts[:2]
+    assert stack.dwdi is not None
+    stack.dwdi.set_entries(
+        month,
+        [
+            {
+                "account": account,
+                "cluster": "daint",
+                "users": [
+                    {"username": f"{account}_u1", "nodeHours": 1.125, "usageDate": f"{month}-01"},
+                    {"username": f"{account}_u1", "nodeHours": 2.0, "usageDate": f"{month}-02"},
+                    {"username": f"{account}_u2", "nodeHours": -4.0, "usageDate": f"{month}-02"},
+                    {"username": f"{account}_u2", "nodeHours": 3.5, "usageDate": f"{month}-03"},
+                ],
+            },
+            # The same account on a second cluster: summed with the first entry, never overwritten.
+            {"account": account, "cluster": "eiger", "totalNodeHours": 10.0, "users": []},
+        ],
+    )
+
+    dag_run = run(stack, datetime.now(UTC), month=month)
+
+    assert str(dag_run.state) == "success", task_states(dag_run)
+    report = xcom_results(dag_run, "aggregate_usage")[0]
+    assert report["accounts"][account]["total"]["nodeHours"] == "16.63"  # 1.125 + 2 + 3.5 + 10
+    assert report["accounts"][account]["users"][f"{account}_u1"]["nodeHours"] == "3.13"
+    assert report["accounts"][account]["users"][f"{account}_u2"]["nodeHours"] == "3.50"
+    assert report["accounts"][other]["total"]["nodeHours"] == "0.00"
+    [issue] = report["issues"]
+    assert issue["kind"] == "negative_value"
+    assert (issue["account"], issue["user"], issue["field"]) == (account, f"{account}_u2", "nodeHours")
+    resource = stack.seeded[0].resources[account]
+    assert stack.waldur.usage(resource, "nodeHours", f"{month}-01") == Decimal("16.63")
+    assert stack.waldur.user_usages(resource, "nodeHours", f"{month}-01") == {
+        f"{account}_u1": Decimal("3.13"),
+        f"{account}_u2": Decimal("3.50"),
+    }
+    assert xcom_results(dag_run, "push_to_waldur")[0]["skipped"] == 1
+
+
+def test_a_thousand_accounts_one_token_small_xcom_exact_totals(
+    make_stack: Callable[..., SandboxStack],
+) -> None:
+    stack = make_stack(accounts=1000)
+    month = previous_month(month_of(datetime.now(UTC)))
+    assert stack.issuer is not None
+    assert stack.dwdi is not None
+
+    dag_run = run(stack, datetime.now(UTC), month=month)
+
+    assert str(dag_run.state) == "success", task_states(dag_run)
+    fetched = xcom_results(dag_run, "fetch_usage")[0]
+    assert fetched["accounts_requested"] == 1000
+    assert fetched["pages"] > 1  # the account list was split to keep URLs under 8 KiB
+    assert len(json.dumps(fetched).encode()) < 64 * 1024
+    assert all(request.url_length <= 8192 for request in stack.dwdi.requests)
+    assert stack.issuer.token_count() == 1
+    assert_waldur_holds_dwdi_totals(stack, month)
