@@ -7,6 +7,7 @@ passes proves the hook obtained, cached and renewed real tokens.
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import socket
 import threading
@@ -31,6 +32,7 @@ from airflow_provider_cscs_dwdi.hooks.dwdi import (
     DWDIIssuerUnreachableError,
     DWDIResponseError,
     compute_usage_url,
+    count_rows,
     parse_settings,
     renewal_delay,
     split_accounts,
@@ -289,6 +291,58 @@ def test_pages_stream_raw_bytes_and_decimals(
     assert recorded.query["account"] == ["g001", "g002"]  # the repeated account is asked once
     assert recorded.query["cluster"] == ["daint"]
     assert (recorded.query["from"], recorded.query["to"]) == ([MONTH], [MONTH])
+
+
+def test_unparsed_pages_carry_the_raw_body_and_exact_row_counts(
+    make_sandbox: Callable[..., Any], make_hook: HookFactory, issuer: Any
+) -> None:
+    sandbox = make_sandbox(dataset=DwdiDataset(accounts=["g001", "g002"]))
+    sandbox.set_entries(MONTH, [entry("g001", "1.1", users=2), entry("g002", "2.25", users=3)])
+    hook = make_hook(sandbox.url)
+
+    (page,) = hook.iter_compute_usage(MONTH, MONTH, accounts=["g001", "g002"], parse=False)
+
+    assert page.data is None
+    assert count_rows(page.raw) == (2, 5)
+    parsed = json.loads(page.raw, parse_float=Decimal)
+    assert [e["account"] for e in parsed["compute"]] == ["g001", "g002"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (b'{"compute": []}', (0, 0)),
+        (b'{"compute":[{"account" : "a","users":[{"username":"username"},{"username":"x"}]}]}', (1, 2)),
+        # Key-like text inside a string value is not a key (its quotes are escaped).
+        (b'{"compute":[{"account":"a \\"account\\": b","users":[]}]}', (1, 0)),
+    ],
+)
+def test_count_rows_counts_keys_not_values(raw: bytes, expected: tuple[int, int]) -> None:
+    assert count_rows(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "problem"),
+    [
+        (b"<html>login</html>", "text/html", "not a JSON object"),
+        (b'{"storage": []}', "application/json", "documented"),
+        (b'{"compute": []}', "text/plain", "not declared as JSON"),
+    ],
+)
+def test_unparsed_pages_still_refuse_answers_that_are_not_compute_json(
+    make_sandbox: Callable[..., Any],
+    make_hook: HookFactory,
+    issuer: Any,
+    body: bytes,
+    content_type: str,
+    problem: str,
+) -> None:
+    sandbox = make_sandbox()
+    sandbox.set_raw_response(body, content_type)
+    hook = make_hook(sandbox.url)
+    with pytest.raises(DWDIResponseError, match=problem) as raised:
+        list(hook.iter_compute_usage(MONTH, MONTH, accounts=["g001"], parse=False))
+    assert content_type in str(raised.value)
 
 
 def test_an_empty_account_list_makes_no_request(
