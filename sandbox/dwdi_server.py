@@ -69,13 +69,13 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timezone
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import jwt
 
+from sandbox._serving import BackgroundServing, SandboxHTTPServer
 from sandbox.dwdi_data import GPU_FIELD, NODE_FIELD, DwdiDataset, parse_month
 
 log = logging.getLogger(__name__)
@@ -237,7 +237,7 @@ def _decimal_strings(value: Any) -> Any:
     return value
 
 
-class DWDISandbox:
+class DWDISandbox(BackgroundServing):
     """The DWDI compute API on loopback; see the module docstring for its behaviour.
 
     The socket is bound on construction (``url`` is known at once, ``port=0`` lets the OS pick);
@@ -276,44 +276,9 @@ class DWDISandbox:
         self._raw_responses: list[_Queued] = []
         self._rejections = 0
         self._lock = threading.RLock()
-        self._server = _SandboxHTTPServer((host, port), _RequestHandler, self)
-        bound_host, bound_port = self._server.server_address[:2]
-        self.url = f"http://{bound_host}:{bound_port}"
-        self._thread: threading.Thread | None = None
+        self.bind(host, port, _RequestHandler)
 
-    # ------------------------------------------------------------------ lifecycle
-
-    def start(self) -> DWDISandbox:
-        """Serve requests from a daemon thread; returns ``self`` for chaining."""
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._server.serve_forever,
-                # A short poll keeps stop() quick (the default 0.5 s adds up over a test session).
-                kwargs={"poll_interval": 0.02},
-                name=f"dwdi-sandbox-{self.url}",
-                daemon=True,
-            )
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and release the socket."""
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join()
-            self._thread = None
-        self._server.server_close()
-
-    def __enter__(self) -> DWDISandbox:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
+    # ------------------------------------------------------------------ lifecycle: start, stop and `with` come from BackgroundServing
 
     def __repr__(self) -> str:
         return f"DWDISandbox(url={self.url!r}, auth={self.auth_mode!r})"
@@ -563,26 +528,13 @@ class DWDISandbox:
         return _json_reply(404, {"error": f"no admin endpoint {method} {path}"})
 
 
-class _SandboxHTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    # The default backlog of 5 drops SYNs under a burst of parallel clients, which then wait 1 s
-    # for the retransmission.
-    request_queue_size = 128
-
-    def __init__(
-        self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], sandbox: DWDISandbox
-    ) -> None:
-        super().__init__(address, handler)
-        self.sandbox = sandbox
-
-
 class _RequestHandler(BaseHTTPRequestHandler):
     """HTTP/1.1 keep-alive front end; all logic lives in ``DWDISandbox._answer_http``."""
 
     protocol_version = "HTTP/1.1"
     # Headers and body go out in separate writes; without this, Nagle + delayed ACK add ~40 ms.
     disable_nagle_algorithm = True
-    server: _SandboxHTTPServer
+    server: SandboxHTTPServer
 
     def do_GET(self) -> None:
         self._serve()

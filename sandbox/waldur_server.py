@@ -66,12 +66,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from sandbox._serving import BackgroundServing, SandboxHTTPServer
 from sandbox.openapi_check import OpenAPIChecker, load_checker
 
 SCHEMA_PATH = Path(__file__).with_name("waldur-openapi-8.0.5-usage-subset.yaml")
@@ -365,7 +365,7 @@ class _Route:
     filters: frozenset[str] | None = None  # query parameters a list route implements
 
 
-class WaldurSandbox:
+class WaldurSandbox(BackgroundServing):
     """An in-memory Waldur server on loopback; see the module docstring for its behaviour.
 
     The socket is bound on construction (so ``url`` is known at once); :meth:`start` serves it
@@ -414,44 +414,9 @@ class WaldurSandbox:
         self._lock = threading.RLock()
         self._checker = waldur_api_checker()
         self._routes = self._build_routes()
-        self._server = _SandboxHTTPServer((host, port), _RequestHandler, self)
-        bound_host, bound_port = self._server.server_address[:2]
-        self.url = f"http://{bound_host}:{bound_port}"
-        self._thread: threading.Thread | None = None
+        self.bind(host, port, _RequestHandler)
 
-    # ------------------------------------------------------------------ lifecycle
-
-    def start(self) -> WaldurSandbox:
-        """Serve requests from a daemon thread; returns ``self`` for chaining."""
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._server.serve_forever,
-                # A short poll keeps stop() quick (the default 0.5 s adds up over a test session).
-                kwargs={"poll_interval": 0.02},
-                name=f"waldur-sandbox-{self.url}",
-                daemon=True,
-            )
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and release the socket."""
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join()
-            self._thread = None
-        self._server.server_close()
-
-    def __enter__(self) -> WaldurSandbox:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
+    # ------------------------------------------------------------------ lifecycle: start, stop and `with` come from BackgroundServing
 
     def __repr__(self) -> str:
         # Tokens stay out of reprs (they end up in test reports).
@@ -1392,23 +1357,13 @@ def _recorded_json(raw_body: bytes) -> Any:
         return raw_body.decode("utf-8", errors="replace")
 
 
-class _SandboxHTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(
-        self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], sandbox: WaldurSandbox
-    ) -> None:
-        super().__init__(address, handler)
-        self.sandbox = sandbox
-
-
 class _RequestHandler(BaseHTTPRequestHandler):
     """HTTP/1.1 keep-alive front end; all logic lives in ``WaldurSandbox._answer_http``."""
 
     protocol_version = "HTTP/1.1"
     # Headers and body go out in separate writes; without this, Nagle + delayed ACK add ~40 ms.
     disable_nagle_algorithm = True
-    server: _SandboxHTTPServer
+    server: SandboxHTTPServer
 
     def do_GET(self) -> None:
         self._serve()
