@@ -276,3 +276,27 @@ def test_a_thousand_accounts_one_token_small_xcom_exact_totals(
     assert all(request.url_length <= 8192 for request in stack.dwdi.requests)
     assert stack.issuer.token_count() == 1
     assert_waldur_holds_dwdi_totals(stack, month)
+
+
+def test_secrets_stay_out_of_task_logs_and_xcom(
+    stack: SandboxStack, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    caplog.set_level("DEBUG")
+    dag_run = run(stack, datetime.now(UTC), month=previous_month(month_of(datetime.now(UTC))))
+    assert str(dag_run.state) == "success", task_states(dag_run)
+
+    with create_session() as session:
+        rows = session.scalars(
+            select(XComModel).where(XComModel.dag_id == dag_run.dag_id, XComModel.run_id == dag_run.run_id)
+        ).all()
+        stored = json.dumps([XComModel.deserialize_value(row) for row in rows], default=str)
+    captured = capfd.readouterr()
+    text = captured.out + captured.err + caplog.text
+    assert "fetch_usage" in text  # the task logs were captured
+    for secret in (stack.client_secret, stack.waldur.staff_token):
+        assert secret not in stored
+        assert secret not in text
