@@ -159,8 +159,8 @@ def _params() -> dict[str, Param]:
             False,
             type="boolean",
             title="Reconcile",
-            description="Let the push also reconcile what Waldur holds with DWDI, beyond writing "
-            "DWDI's totals (see PushToWaldurOperator). Off: only DWDI's totals are written.",
+            description="Also write 0 for users that Waldur holds for the month but DWDI no longer "
+            "reports (usage moved to another user). Off: only DWDI's own totals are written.",
         ),
     }
 

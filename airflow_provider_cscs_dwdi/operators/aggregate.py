@@ -9,7 +9,7 @@ from typing import IO, TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator, ObjectStoragePath
 from airflow.sdk.exceptions import AirflowException
 
-from airflow_provider_cscs_dwdi.core.archive import read_archive
+from airflow_provider_cscs_dwdi.core.archive import ArchiveError, read_archive
 from airflow_provider_cscs_dwdi.core.components import parse_backend_components
 from airflow_provider_cscs_dwdi.core.errors import UsageDataError
 from airflow_provider_cscs_dwdi.core.usage import BadValuePolicy, UsageAggregator
@@ -81,18 +81,24 @@ class AggregateUsageOperator(BaseOperator):
         archive = ObjectStoragePath(fetch["archive"])
         self.log.info("Aggregating %s (%d page(s)) with policy %s", archive, fetch["pages"], policy.value)
 
-        with archive.open("rb") as raw_file:
-            reader = _HashingReader(raw_file)
-            header, pages = read_archive(reader)
-            aggregator = UsageAggregator(
-                self.components,
-                requested_accounts=header["accounts"],
-                clusters=self.clusters,
-                policy=policy,
-            )
-            for page in pages:
-                aggregator.add_response(page["body"], source=f"page {page['page']}")
-            _drain(reader)
+        try:
+            with archive.open("rb") as raw_file:
+                reader = _HashingReader(raw_file)
+                header, pages = read_archive(reader)
+                aggregator = UsageAggregator(
+                    self.components,
+                    requested_accounts=header["accounts"],
+                    clusters=self.clusters,
+                    policy=policy,
+                )
+                for page in pages:
+                    aggregator.add_response(page["body"], source=f"page {page['page']}")
+                _drain(reader)
+        except (ArchiveError, OSError, EOFError) as error:
+            # A truncated DWDI answer surfaces here: the fetch task archives without parsing.
+            raise AirflowException(
+                f"Cannot read the archive of DWDI's answers {archive}; nothing was pushed: {error}"
+            ) from error
         if reader.digest.hexdigest() != fetch["archive_sha256"]:
             raise AirflowException(
                 f"Archive {archive} does not match the checksum the fetch task recorded; refusing to bill from it."
