@@ -31,6 +31,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import requests
 from airflow.sdk import BaseHook
 from airflow.sdk.log import mask_secret
+from requests_toolbelt.adapters.socket_options import TCPKeepAliveAdapter
 
 from airflow_provider_cscs_dwdi import __version__
 from airflow_provider_cscs_dwdi.core.errors import ConfigurationError, CscsDwdiError
@@ -38,6 +39,10 @@ from airflow_provider_cscs_dwdi.get_provider_info import DEFAULT_COMPUTE_USAGE_P
 from airflow_provider_cscs_dwdi.hooks._http import RetryPolicy, TransientHTTPError, send_with_retries
 
 MAX_URL_BYTES = 8192
+# HttpHook's keep-alive defaults (seconds idle before probing, probes, seconds between probes).
+TCP_KEEP_ALIVE_IDLE = 120
+TCP_KEEP_ALIVE_COUNT = 20
+TCP_KEEP_ALIVE_INTERVAL = 30
 """Longest request URL the hook sends (common server and proxy limit for the request line)."""
 
 DEFAULT_SCOPE = "openid"
@@ -480,6 +485,14 @@ class DWDIHook(BaseHook):
                 # A no-op auth: without it requests would fill in Basic auth from ~/.netrc, which
                 # would replace the Bearer header (and put other credentials on the wire).
                 session.auth = _no_auth
+                # The keep-alive adapter of apache-airflow-providers-http, with its defaults: a
+                # month query can keep a connection silent for minutes, and firewalls and NAT
+                # gateways on the way to DWDI drop idle connections without TCP keep-alive probes.
+                keep_alive = TCPKeepAliveAdapter(
+                    idle=TCP_KEEP_ALIVE_IDLE, count=TCP_KEEP_ALIVE_COUNT, interval=TCP_KEEP_ALIVE_INTERVAL
+                )
+                session.mount("http://", keep_alive)
+                session.mount("https://", keep_alive)
                 if settings.proxy_url:
                     session.proxies = {"http": settings.proxy_url, "https": settings.proxy_url}
                 session.headers.update(

@@ -345,6 +345,13 @@ def test_unparsed_pages_still_refuse_answers_that_are_not_compute_json(
     assert content_type in str(raised.value)
 
 
+def test_the_session_sends_tcp_keep_alive_probes(make_hook: HookFactory) -> None:
+    session = make_hook("https://dwdi.example").session
+    for url in ("https://dwdi.example/api", "http://dwdi.example/api"):
+        options = session.get_adapter(url).socket_options  # type: ignore[attr-defined]
+        assert (socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1) in options
+
+
 def test_an_empty_account_list_makes_no_request(
     make_sandbox: Callable[..., Any], make_hook: HookFactory, issuer: Any
 ) -> None:
