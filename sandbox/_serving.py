@@ -6,9 +6,62 @@ from __future__ import annotations
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 _Serving = TypeVar("_Serving", bound="BackgroundServing")
+
+
+class Reply(Protocol):
+    """An HTTP answer of a sandbox (each sandbox has its own dataclass of this shape)."""
+
+    status: int
+    body: bytes
+    content_type: str | None
+    headers: tuple[tuple[str, str], ...]
+
+
+class SandboxRequestHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1 keep-alive front end; subclasses implement ``_serve`` and answer via ``_write``."""
+
+    protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; without this, Nagle + delayed ACK add ~40 ms.
+    disable_nagle_algorithm = True
+    server: SandboxHTTPServer
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_HEAD(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def do_PUT(self) -> None:
+        self._serve()
+
+    def do_PATCH(self) -> None:
+        self._serve()
+
+    def do_DELETE(self) -> None:
+        self._serve()
+
+    def _serve(self) -> None:
+        raise NotImplementedError
+
+    def _write(self, reply: Reply) -> None:
+        self.send_response(reply.status)
+        if reply.content_type:
+            self.send_header("Content-Type", reply.content_type)
+        self.send_header("Content-Length", str(len(reply.body)))
+        for name, value in reply.headers:
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD" and reply.body:
+            self.wfile.write(reply.body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silent: test output stays readable (and tokens in request lines never reach any log)."""
 
 
 class SandboxHTTPServer(ThreadingHTTPServer):
