@@ -36,6 +36,7 @@ from requests_toolbelt.adapters.socket_options import TCPKeepAliveAdapter
 from airflow_provider_cscs_dwdi import __version__
 from airflow_provider_cscs_dwdi.core.errors import ConfigurationError, CscsDwdiError
 from airflow_provider_cscs_dwdi.get_provider_info import DEFAULT_COMPUTE_USAGE_PATH
+from airflow_provider_cscs_dwdi.hooks._extras import flag_extra, http_base_url, seconds_extra
 from airflow_provider_cscs_dwdi.hooks._http import RetryPolicy, TransientHTTPError, send_with_retries
 
 MAX_URL_BYTES = 8192
@@ -172,49 +173,16 @@ def _http_url(value: str, what: str) -> str:
 
 
 def _api_base_url(host: str, port: int | None) -> str:
-    text = host.strip()
-    if "://" not in text:
-        text = f"https://{text}"
-    _http_url(text, "the host (DWDI API URL)")
-    parts = urlsplit(text)
-    if parts.query or parts.fragment:
-        raise DWDIConfigurationError(
-            f"DWDI connection: the host (DWDI API URL) must not carry a query, got {host!r}"
-        )
-    netloc = parts.netloc if parts.port or port is None else f"{parts.netloc}:{port}"
-    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
-
-
-def _timeout(extra: Mapping[str, Any]) -> float:
-    value = extra.get("timeout_seconds")
-    if value is None or value == "":
-        return DEFAULT_TIMEOUT_SECONDS
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        seconds = float("nan")
-    if isinstance(value, bool) or not seconds > 0 or seconds == float("inf"):
-        raise DWDIConfigurationError(
-            f"DWDI connection extra 'timeout_seconds' must be a number > 0, got {value!r}"
-        )
-    return seconds
+    scheme, netloc, path = http_base_url(
+        host, port, what="DWDI API URL", where="DWDI connection", error=DWDIConfigurationError
+    )
+    return urlunsplit((scheme, netloc, path, "", ""))
 
 
 def _verify(extra: Mapping[str, Any]) -> bool | str:
-    value = extra.get("verify_tls")
-    if value is None or value == "":
-        verify_tls = True
-    elif isinstance(value, bool):
-        verify_tls = value
-    elif isinstance(value, str) and value.strip().lower() in ("true", "false"):
-        verify_tls = value.strip().lower() == "true"
-    else:
-        raise DWDIConfigurationError(
-            f"DWDI connection extra 'verify_tls' must be true or false, got {value!r}"
-        )
-    ca_bundle = _text_extra(extra, "ca_bundle_path")
-    if not verify_tls:
+    if not flag_extra(extra, "verify_tls", True, where="DWDI connection", error=DWDIConfigurationError):
         return False
+    ca_bundle = _text_extra(extra, "ca_bundle_path")
     if ca_bundle is None:
         return True
     if not os.path.exists(ca_bundle):
@@ -268,7 +236,13 @@ def parse_settings(
         token_url=_http_url(token_url, "the extra 'oidc_endpoint_url'"),
         scope=_text_extra(extra, "oidc_scope") or DEFAULT_SCOPE,
         compute_usage_path="/" + path.lstrip("/"),
-        timeout_seconds=_timeout(extra),
+        timeout_seconds=seconds_extra(
+            extra,
+            "timeout_seconds",
+            DEFAULT_TIMEOUT_SECONDS,
+            where="DWDI connection",
+            error=DWDIConfigurationError,
+        ),
         verify=_verify(extra),
         proxy_url=_proxy(extra),
     )

@@ -28,6 +28,13 @@ from requests.adapters import HTTPAdapter
 
 from airflow_provider_cscs_dwdi.core.errors import ConfigurationError, CscsDwdiError
 from airflow_provider_cscs_dwdi.core.waldur_plan import USAGE_ACCEPTING_STATES
+from airflow_provider_cscs_dwdi.hooks._extras import (
+    extra_or_default,
+    flag_extra,
+    http_base_url,
+    int_extra,
+    seconds_extra,
+)
 from airflow_provider_cscs_dwdi.hooks._http import RetryPolicy, send_with_retries
 
 EXPIRED_TOKEN_DETAIL = "Token has expired."
@@ -73,47 +80,15 @@ class WaldurSettings:
         )
 
 
+WHERE = "Waldur connection"
+
+
 def normalise_api_url(host: str, port: int | None = None) -> str:
     """``waldur.example.org``, ``https://waldur.example.org/`` or ``.../api`` -> ``https://.../api/``."""
-    text = host.strip()
-    if not text:
-        raise ConfigurationError("Waldur connection: the host (Waldur API URL) is empty")
-    if "://" not in text:
-        text = f"https://{text}"
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigurationError(f"Waldur connection: {host!r} is not an http(s) URL")
-    netloc = parts.netloc if parts.port or port is None else f"{parts.netloc}:{port}"
-    path = parts.path.rstrip("/")
+    scheme, netloc, path = http_base_url(host, port, what="Waldur API URL", where=WHERE)
     if not path.endswith("/api"):
         path = f"{path}/api"
-    return f"{parts.scheme}://{netloc}{path}/"
-
-
-def _extra_or_default(extra: Mapping[str, Any], name: str, default: Any) -> Any:
-    """An extra's value; an absent or empty form field (None, "") means the default, 0 does not."""
-    value = extra.get(name)
-    return default if value is None or value == "" else value
-
-
-def _bool_extra(value: Any, name: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-        return value.strip().lower() == "true"
-    raise ConfigurationError(f"Waldur connection extra {name!r} must be true or false, got {value!r}")
-
-
-def _int_extra(value: Any, name: str, low: int, high: int) -> int:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise ConfigurationError(
-            f"Waldur connection extra {name!r} must be an integer, got {value!r}"
-        ) from None
-    if isinstance(value, bool) or not low <= number <= high or str(number) != str(value).strip():
-        raise ConfigurationError(f"Waldur connection extra {name!r} must be in {low}..{high}, got {value!r}")
-    return number
+    return f"{scheme}://{netloc}{path}/"
 
 
 def parse_settings(
@@ -122,16 +97,7 @@ def parse_settings(
     """Validate a Waldur connection's fields; raises ConfigurationError naming the bad field."""
     if not password:
         raise ConfigurationError("Waldur connection: the password (API token) is empty")
-    timeout = _extra_or_default(extra, "timeout_seconds", 60)
-    try:
-        timeout_seconds = float(timeout)
-    except (TypeError, ValueError):
-        raise ConfigurationError(
-            f"Waldur connection extra 'timeout_seconds' must be a number, got {timeout!r}"
-        ) from None
-    if timeout_seconds <= 0:
-        raise ConfigurationError("Waldur connection extra 'timeout_seconds' must be > 0")
-    date_support = str(_extra_or_default(extra, "usage_date_support", "auto")).strip().lower()
+    date_support = str(extra_or_default(extra, "usage_date_support", "auto")).strip().lower()
     if date_support not in DATE_SUPPORT_CHOICES:
         raise ConfigurationError(
             f"Waldur connection extra 'usage_date_support' must be one of {', '.join(DATE_SUPPORT_CHOICES)}, "
@@ -140,12 +106,10 @@ def parse_settings(
     return WaldurSettings(
         api_url=normalise_api_url(host or "", port),
         token=password,
-        timeout_seconds=timeout_seconds,
-        verify_tls=_bool_extra(_extra_or_default(extra, "verify_tls", True), "verify_tls"),
-        page_size=_int_extra(_extra_or_default(extra, "page_size", 100), "page_size", 1, 100),
-        write_concurrency=_int_extra(
-            _extra_or_default(extra, "write_concurrency", 4), "write_concurrency", 1, 32
-        ),
+        timeout_seconds=seconds_extra(extra, "timeout_seconds", 60, where=WHERE),
+        verify_tls=flag_extra(extra, "verify_tls", True, where=WHERE),
+        page_size=int_extra(extra, "page_size", 100, 1, 100, where=WHERE),
+        write_concurrency=int_extra(extra, "write_concurrency", 4, 1, 32, where=WHERE),
         usage_date_support=date_support,
     )
 

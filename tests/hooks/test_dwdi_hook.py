@@ -185,6 +185,7 @@ def test_an_account_longer_than_a_url_is_a_configuration_error() -> None:
         ({"extra": {"oidc_endpoint_url": "  "}}, "oidc_endpoint_url"),
         ({"extra": {"oidc_endpoint_url": "ftp://x/token"}}, "oidc_endpoint_url"),
         ({"extra": {"oidc_endpoint_url": "https://i/t", "timeout_seconds": 0}}, "timeout_seconds"),
+        ({"extra": {"oidc_endpoint_url": "https://i/t", "timeout_seconds": "inf"}}, "timeout_seconds"),
         ({"extra": {"oidc_endpoint_url": "https://i/t", "verify_tls": "maybe"}}, "verify_tls"),
         (
             {"extra": {"oidc_endpoint_url": "https://i/t", "ca_bundle_path": "/nonexistent.pem"}},

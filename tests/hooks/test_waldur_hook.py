@@ -74,6 +74,7 @@ def test_host_is_normalised_to_the_api_root(host: str, expected: str) -> None:
         ({"usage_date_support": "maybe"}, "usage_date_support"),
         ({"verify_tls": "yes please"}, "verify_tls"),
         ({"timeout_seconds": -1}, "timeout_seconds"),
+        ({"timeout_seconds": "nan"}, "timeout_seconds"),
     ],
 )
 def test_bad_extras_are_configuration_errors(extra: dict[str, Any], message: str) -> None:
