@@ -169,7 +169,6 @@ class SandboxStack:
         self.stop()
 
     def _seed_waldur(self) -> None:
-        usernames = self._usernames()
         for item in self.seeded:
             self.waldur.add_offering(
                 item.config.name,
@@ -186,22 +185,8 @@ class SandboxStack:
             )
             for account in item.accounts:
                 item.resources[account] = self.waldur.add_resource(item.uuid, account)
-                for username in usernames.get(account, ()):
+                for username in self.dataset.usernames(account):
                     self.waldur.add_offering_user(item.uuid, username)
-
-    def _usernames(self) -> dict[str, set[str]]:
-        """Every username DWDI reports for an account this month or last (offering users to link)."""
-        current = f"{self.today.year:04d}-{self.today.month:02d}"
-        previous = (
-            f"{self.today.year - 1:04d}-12"
-            if self.today.month == 1
-            else f"{self.today.year:04d}-{self.today.month - 1:02d}"
-        )
-        names: dict[str, set[str]] = {}
-        for month in (previous, current):
-            for account, totals in self.dataset.expected_totals(month).items():
-                names.setdefault(account, set()).update(totals["users"])
-        return names
 
     # ------------------------------------------------------------------ connections
 
