@@ -30,18 +30,21 @@ def default_archive_root() -> str:
     return f"file://{os.path.abspath(airflow_home)}/cscs_dwdi_archive"
 
 
+def blank_to_none(value: Any) -> Any:
+    """A templated param that rendered empty: None, "" or the text "None" mean "not given"."""
+    return None if value is None or str(value).strip() in ("", "None") else value
+
+
 def normalise_accounts(accounts: Sequence[str] | str | None) -> list[str] | None:
     """Sorted unique account names; None means "every account DWDI knows".
 
     A string is accepted as a JSON list or a comma-separated list because templated fields render
     to text unless the DAG renders native objects.
     """
-    if accounts is None:
+    if blank_to_none(accounts) is None:
         return None
     if isinstance(accounts, str):
         text = accounts.strip()
-        if not text or text == "None":
-            return None
         parsed = json.loads(text) if text.startswith("[") else text.split(",")
     else:
         parsed = list(accounts)
@@ -102,7 +105,7 @@ class FetchMonthlyUsageOperator(BaseOperator):
         self.archive_path = archive_path
 
     def resolve_month(self, context: Context) -> str:
-        if self.month and str(self.month).strip() not in ("", "None"):
+        if blank_to_none(self.month) is not None:
             return parse_month(str(self.month).strip())
         return billing_month(run_instant(context), self.billing_timezone)
 

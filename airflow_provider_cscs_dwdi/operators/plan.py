@@ -17,7 +17,7 @@ from airflow.sdk.exceptions import AirflowException
 
 from airflow_provider_cscs_dwdi.core.months import months_to_report, parse_month
 from airflow_provider_cscs_dwdi.hooks.waldur import WaldurHook
-from airflow_provider_cscs_dwdi.operators.fetch import normalise_accounts, run_instant
+from airflow_provider_cscs_dwdi.operators.fetch import blank_to_none, normalise_accounts, run_instant
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -79,11 +79,6 @@ def resolve_billing_months(
     return candidates
 
 
-def _blank_to_none(value: Any) -> Any:
-    """Templated params render ``None`` as text when the DAG does not render native objects."""
-    return None if value is None or str(value).strip() in ("", "None") else value
-
-
 class PlanBillingRunOperator(BaseOperator):
     """Plan one run of an offering's DAG: the billing months (return value) and the accounts.
 
@@ -124,7 +119,7 @@ class PlanBillingRunOperator(BaseOperator):
 
     def execute(self, context: Context) -> list[str]:
         months = resolve_billing_months(
-            month=_blank_to_none(self.month),
+            month=blank_to_none(self.month),
             instant=run_instant(context),
             billing_timezone=self.billing_timezone,
             reopen_days=self.reopen_previous_month_days,
@@ -137,7 +132,7 @@ class PlanBillingRunOperator(BaseOperator):
         return months
 
     def _select_accounts(self) -> AccountSelection:
-        requested = normalise_accounts(_blank_to_none(self.accounts))
+        requested = normalise_accounts(self.accounts)
         selection = pick_accounts(requested, self.backend_ids["backend_ids"])
         if selection.unknown:
             self.log.warning(
