@@ -98,6 +98,7 @@ def build_offering_dag(offering: OfferingConfig) -> DAG:
             billing_timezone=offering.billing_timezone,
             reopen_previous_month_days=offering.reopen_previous_month_days,
             waldur_conn_id=offering.waldur_conn_id,
+            offering_uuid=offering.offering_uuid,
             month="{{ params.month }}",
             accounts="{{ params.accounts }}",
         )

@@ -91,6 +91,7 @@ class PlanBillingRunOperator(BaseOperator):
     :param billing_timezone: IANA time zone in which months begin and end.
     :param reopen_previous_month_days: re-report the previous month on this many first days.
     :param waldur_conn_id: Waldur connection, asked whether the server honours the usage ``date``.
+    :param offering_uuid: the offering whose components tell that (without it, any visible one).
     :param month: ``YYYY-MM`` to report alone; empty means "from the run date".
     :param accounts: accounts to report; empty means all the offering's backend IDs.
     """
@@ -105,6 +106,7 @@ class PlanBillingRunOperator(BaseOperator):
         billing_timezone: str,
         reopen_previous_month_days: int = 3,
         waldur_conn_id: str = WaldurHook.default_conn_name,
+        offering_uuid: str | None = None,
         month: str | None = None,
         accounts: Sequence[str] | str | None = None,
         **kwargs: Any,
@@ -114,6 +116,7 @@ class PlanBillingRunOperator(BaseOperator):
         self.billing_timezone = billing_timezone
         self.reopen_previous_month_days = reopen_previous_month_days
         self.waldur_conn_id = waldur_conn_id
+        self.offering_uuid = offering_uuid
         self.month = month
         self.accounts = accounts
 
@@ -123,13 +126,20 @@ class PlanBillingRunOperator(BaseOperator):
             instant=run_instant(context),
             billing_timezone=self.billing_timezone,
             reopen_days=self.reopen_previous_month_days,
-            previous_month_allowed=lambda: WaldurHook(self.waldur_conn_id).usage_date_honoured(),
+            previous_month_allowed=self._usage_date_honoured,
             log=self.log,
         )
         selection = self._select_accounts()
         context["ti"].xcom_push(key=ACCOUNTS_XCOM_KEY, value=selection.accounts)
         self.log.info("Reporting %s for %d account(s)", ", ".join(months), len(selection.accounts))
         return months
+
+    def _usage_date_honoured(self) -> bool:
+        hook = WaldurHook(self.waldur_conn_id)
+        try:
+            return hook.usage_date_honoured(self.offering_uuid)
+        finally:
+            hook.close()
 
     def _select_accounts(self) -> AccountSelection:
         requested = normalise_accounts(self.accounts)
