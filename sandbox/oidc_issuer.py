@@ -36,7 +36,8 @@ OIDC_DIR = Path(__file__).resolve().parent / "oidc"
 ISSUER_SCRIPT = OIDC_DIR / "issuer.js"
 NODE_MODULES = OIDC_DIR / "node_modules"
 AUDIENCE = "dwdi-api"
-START_TIMEOUT_SECONDS = 20.0
+# Node starts in about a second; a loaded CI machine (two cores shared with Airflow) can be slower.
+START_TIMEOUT_SECONDS = 60.0
 NPM_CI_TIMEOUT_SECONDS = 300.0
 DEFAULT_CLIENTS: list[dict[str, Any]] = [
     {"client_id": "dwdi-client", "client_secret": "dwdi-secret", "ttl": 300},

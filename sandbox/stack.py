@@ -69,7 +69,9 @@ class SandboxStack:
     :param offerings: the offerings to create (from the DAG configuration file).
     :param external_issuer: ``(issuer_url, jwks_url, token_url)`` of an issuer that already runs
         (docker-compose starts it as its own service); None starts ``sandbox/oidc`` here.
-    :param client_secret / waldur_token: fixed credentials (docker-compose); default random.
+    :param client_id / client_secret: the issuer's client for the DWDI connection (an external
+        issuer's own client; a started one gets this client, with a random secret by default).
+    :param waldur_token: a fixed Waldur staff token (docker-compose); default random.
     """
 
     def __init__(
@@ -84,13 +86,14 @@ class SandboxStack:
         accounts_per_offering: int = 6,
         users_per_account: int = 3,
         waldur_version: str = "8",
+        client_id: str = CLIENT_ID,
         client_secret: str | None = None,
         waldur_token: str | None = None,
         external_issuer: tuple[str, str, str] | None = None,
         seed: int = 7,
     ) -> None:
         self.today = today or datetime.now(timezone.utc).date()
-        self.client_id = CLIENT_ID
+        self.client_id = client_id
         self.client_secret = client_secret or secrets.token_urlsafe(24)
         self.seeded = [
             SeededOffering(config, account_names(index, config.slug, accounts_per_offering))

@@ -27,6 +27,9 @@ from tests.fixtures.airflow_env import task_states, xcom_results
 pytestmark = [pytest.mark.airflow, pytest.mark.usefixtures("airflow_db")]
 
 UTC = timezone.utc
+# A client of the session issuer (tests/fixtures/oidc_issuer.py: sandbox.oidc_issuer defaults).
+ISSUER_CLIENT_ID = "dwdi-client"
+ISSUER_CLIENT_SECRET = "dwdi-secret"
 OFFERING = {
     "name": "E2E HPC",
     "offering_uuid": "6f1c2d3e4a5b4c6d8e9f0a1b2c3d4e5f",
@@ -50,8 +53,8 @@ def make_stack(
 ) -> Iterator[Callable[..., SandboxStack]]:
     """Start a fresh sandbox (Waldur state starts empty) with the connections in the env, and the
     offering configured the way deployments do it: a YAML file named by $CSCS_DWDI_CONFIG, read by
-    the DAG file in dags/ (dag.test() serializes the DAGs of that folder)."""
-    del oidc_issuer  # the session issuer proves node works; each stack starts its own issuer
+    the DAG file in dags/ (dag.test() serializes the DAGs of that folder). Every stack trusts the
+    session's OIDC issuer: one node process for the whole suite."""
     started: list[SandboxStack] = []
 
     def _make(*, accounts: int = 5, **overrides: Any) -> SandboxStack:
@@ -59,7 +62,13 @@ def make_stack(
         offering = {**OFFERING, "archive_path": f"file://{tmp_path}/archive", **overrides}
         config_file.write_text(yaml.safe_dump({"offerings": [offering]}))
         monkeypatch.setenv(CONFIG_ENV_VAR, str(config_file))
-        sandbox = SandboxStack(load_config(config_file).offerings, accounts_per_offering=accounts)
+        sandbox = SandboxStack(
+            load_config(config_file).offerings,
+            accounts_per_offering=accounts,
+            external_issuer=(oidc_issuer.realm_url, oidc_issuer.jwks_url, oidc_issuer.token_url),
+            client_id=ISSUER_CLIENT_ID,
+            client_secret=ISSUER_CLIENT_SECRET,
+        )
         sandbox.start()
         started.append(sandbox)
         for name, value in sandbox.connection_env().items():
@@ -259,12 +268,12 @@ def test_skip_policy_bills_the_good_rows_and_lists_the_bad_one(
 
 
 def test_a_thousand_accounts_one_token_small_xcom_exact_totals(
-    make_stack: Callable[..., SandboxStack],
+    make_stack: Callable[..., SandboxStack], oidc_issuer: Any
 ) -> None:
     stack = make_stack(accounts=1000)
     month = previous_month(month_of(datetime.now(UTC)))
-    assert stack.issuer is not None
     assert stack.dwdi is not None
+    oidc_issuer.reset_counts()
 
     dag_run = run(stack, datetime.now(UTC), month=month)
 
@@ -274,7 +283,7 @@ def test_a_thousand_accounts_one_token_small_xcom_exact_totals(
     assert fetched["pages"] > 1  # the account list was split to keep URLs under 8 KiB
     assert len(json.dumps(fetched).encode()) < 64 * 1024
     assert all(request.url_length <= 8192 for request in stack.dwdi.requests)
-    assert stack.issuer.token_count() == 1
+    assert oidc_issuer.token_count(ISSUER_CLIENT_ID) == 1
     assert_waldur_holds_dwdi_totals(stack, month)
 
 
