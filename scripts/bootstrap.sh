@@ -22,8 +22,14 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
 fi
 
-if [ -f sandbox/oidc/package-lock.json ] && [ ! -d sandbox/oidc/node_modules ]; then
-  command -v npm >/dev/null || { echo "npm is required for the OIDC test issuer (sandbox/oidc)" >&2; exit 1; }
-  echo "==> npm ci (OIDC test issuer)"
-  (cd sandbox/oidc && npm ci --no-audit --no-fund --loglevel=error)
+# node_modules is rebuilt whenever package-lock.json changes (its hash is kept beside it).
+lock=sandbox/oidc/package-lock.json
+if [ -f "$lock" ]; then
+  lock_stamp="sandbox/oidc/node_modules/.installed-$(sha256sum "$lock" | cut -c1-16)"
+  if [ ! -f "$lock_stamp" ]; then
+    command -v npm >/dev/null || { echo "npm is required for the OIDC test issuer (sandbox/oidc)" >&2; exit 1; }
+    echo "==> npm ci (OIDC test issuer)"
+    (cd sandbox/oidc && npm ci --no-audit --no-fund --loglevel=error)
+    touch "$lock_stamp"
+  fi
 fi
