@@ -56,6 +56,9 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(reply.body)))
         for name, value in reply.headers:
             self.send_header(name, value)
+        if self.close_connection:
+            # Say so: a client that does not know would reuse the socket and race the close.
+            self.send_header("Connection", "close")
         self.end_headers()
         if self.command != "HEAD" and reply.body:
             self.wfile.write(reply.body)

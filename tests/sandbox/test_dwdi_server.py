@@ -193,6 +193,7 @@ def test_default_limit_counts_the_whole_query(open_sandbox: DWDISandbox, session
     accounts = [f"a{number:04d}" for number in range(800)]
     response = _get(session, open_sandbox, **{"from": "2026-10", "to": "2026-10"}, account=accounts)
     assert response.status_code == 414
+    assert response.headers["Connection"] == "close"  # the client must not reuse this socket
     assert open_sandbox.requests[-1].url_length > 8192
     assert _get(session, open_sandbox, **{"from": "2026-10", "to": "2026-10"}, account=accounts[:400]).ok
 
