@@ -24,6 +24,7 @@ import yaml
 
 from airflow_provider_cscs_dwdi.core.components import ComponentConfig, parse_backend_components
 from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
+from airflow_provider_cscs_dwdi.core.kinds import StorageSettings, UsageKind
 
 BAD_VALUE_POLICIES = ("fail", "skip")
 MAX_REOPEN_DAYS = 27  # the reopened window must stay inside the first days of every month
@@ -43,8 +44,13 @@ _OPTIONAL_KEYS = frozenset(
         "schedule",
         "archive_path",
         "tags",
+        "usage_kind",
+        "storage",
     }
 )
+_STORAGE_KEYS = frozenset({"filesystem", "data_type", "path_mapping", "path_template"})
+#: Keys of DWDI storage and inference entries that name the record, so no component may read them.
+_KEY_FIELDS = {UsageKind.STORAGE: "path", UsageKind.INFERENCE: "waldurResourceUuid"}
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,8 @@ class OfferingConfig:
     schedule: str = "@daily"
     archive_path: str | None = None
     tags: tuple[str, ...] = ()
+    usage_kind: UsageKind = UsageKind.COMPUTE
+    storage: StorageSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -151,21 +159,26 @@ def _build_offering(raw: Any) -> OfferingConfig:
 
     name = _text(raw, "name")
     backend_components = _backend_components(raw)
+    usage_kind = _usage_kind(raw)
+    components = _components(backend_components)
+    _check_component_fields(components, usage_kind)
     return OfferingConfig(
         name=name,
         slug=_slug(raw, name),
         offering_uuid=_offering_uuid(raw),
         billing_timezone=_time_zone(raw),
         backend_components=backend_components,
-        components=_components(backend_components),
+        components=components,
         dwdi_conn_id=_connection_id(raw, "dwdi_conn_id", "cscs_dwdi_default"),
         waldur_conn_id=_connection_id(raw, "waldur_conn_id", "waldur_default"),
-        clusters=_clusters(raw),
+        clusters=_clusters(raw, usage_kind),
         bad_value_policy=_bad_value_policy(raw),
         reopen_previous_month_days=_reopen_days(raw),
         schedule=_text(raw, "schedule", default="@daily"),
         archive_path=_optional_text(raw, "archive_path"),
         tags=_tags(raw),
+        usage_kind=usage_kind,
+        storage=_storage(raw, usage_kind),
     )
 
 
@@ -245,10 +258,12 @@ def _string_list(raw: Mapping[str, Any], key: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in value)
 
 
-def _clusters(raw: Mapping[str, Any]) -> tuple[str, ...] | None:
+def _clusters(raw: Mapping[str, Any], usage_kind: UsageKind) -> tuple[str, ...] | None:
     """``None`` (all clusters) when omitted; an empty list is refused, it would bill nothing."""
     if raw.get("clusters") is None:
         return None
+    if usage_kind is not UsageKind.COMPUTE:
+        raise ConfigurationError(f"clusters: only compute usage has clusters, this offering is {usage_kind}")
     return tuple(sorted({cluster.lower() for cluster in _string_list(raw, "clusters")}))
 
 
@@ -273,6 +288,64 @@ def _reopen_days(raw: Mapping[str, Any]) -> int:
             f"reopen_previous_month_days: expected a whole number from 0 to {MAX_REOPEN_DAYS}, got {value!r}"
         )
     return value
+
+
+def _usage_kind(raw: Mapping[str, Any]) -> UsageKind:
+    text = _text(raw, "usage_kind", default=UsageKind.COMPUTE.value)
+    try:
+        return UsageKind(text)
+    except ValueError:
+        raise ConfigurationError(
+            f"usage_kind: expected one of {', '.join(kind.value for kind in UsageKind)}, got {text!r}"
+        ) from None
+
+
+def _storage(raw: Mapping[str, Any], usage_kind: UsageKind) -> StorageSettings | None:
+    """The storage settings: required for a storage offering, refused on any other."""
+    value = raw.get("storage")
+    if usage_kind is not UsageKind.STORAGE:
+        if value is not None:
+            raise ConfigurationError(
+                f"storage: only a storage offering has storage settings, this offering is {usage_kind} "
+                "(set usage_kind: storage, or remove storage)"
+            )
+        return None
+    if not isinstance(value, Mapping):
+        raise ConfigurationError(
+            f"storage: required for usage_kind storage (filesystem, data_type), got {_kind(value)}"
+        )
+    _reject_unknown_keys(value, _STORAGE_KEYS, where="storage")
+    for key in ("filesystem", "data_type"):
+        if key not in value:
+            raise ConfigurationError(f"storage.{key}: required")
+    mapping = value.get("path_mapping")
+    if mapping is None:
+        mapping = {}
+    if not isinstance(mapping, Mapping):
+        raise ConfigurationError(
+            f"storage.path_mapping: expected a mapping of backend IDs to paths, got {_kind(mapping)}"
+        )
+    template = value.get("path_template")
+    if template is not None and not isinstance(template, str):
+        raise ConfigurationError(f"storage.path_template: expected a string, got {_kind(template)}")
+    return StorageSettings(
+        filesystem=value["filesystem"],
+        data_type=value["data_type"],
+        # YAML reads an all-digit backend ID as a number; the ID is text to Waldur.
+        path_mapping={str(backend_id): path for backend_id, path in mapping.items()},
+        path_template=template,
+    )
+
+
+def _check_component_fields(components: tuple[ComponentConfig, ...], usage_kind: UsageKind) -> None:
+    """A component may not read the field that names a storage path or an inference resource."""
+    key_field = _KEY_FIELDS.get(usage_kind)
+    for component in components:
+        if component.dwdi_field == key_field:
+            raise ConfigurationError(
+                f"backend_components: component {component.type!r}: dwdi_field {key_field!r} names the "
+                f"{usage_kind} record, it is not a usage field"
+            )
 
 
 def _reject_unknown_keys(raw: Mapping[str, Any], allowed: frozenset[str], *, where: str) -> None:
