@@ -6,12 +6,12 @@ import json
 import subprocess
 import sys
 
+import pytest
 import requests
 
-from sandbox.waldur_server import WaldurSandbox
+from sandbox import waldur, waldur_server
+from sandbox.waldur import WaldurSandbox
 from tests.sandbox.waldur_support import NODE_HOURS, NOVEMBER, REPO_ROOT, SET_USAGE, node_hours, set_usage
-
-# --------------------------------------------------------------------------- admin API and CLI
 
 
 def test_admin_endpoints_seed_and_read_back_from_another_process_view(waldur_sandbox: WaldurSandbox) -> None:
@@ -40,9 +40,10 @@ def test_admin_endpoints_seed_and_read_back_from_another_process_view(waldur_san
     assert [r.path for r in waldur_sandbox.requests] == [SET_USAGE]
 
 
-def test_command_line_prints_url_and_tokens_and_serves() -> None:
+@pytest.mark.parametrize("module", ["sandbox.waldur_server", "sandbox.waldur"])
+def test_command_line_prints_url_and_tokens_and_serves(module: str) -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "sandbox.waldur_server", "--port", "0", "--version", "7"],
+        [sys.executable, "-m", module, "--port", "0", "--version", "7"],
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
         text=True,
@@ -58,3 +59,10 @@ def test_command_line_prints_url_and_tokens_and_serves() -> None:
     finally:
         process.terminate()
         assert process.wait(timeout=10) == 0
+
+
+def test_the_old_module_name_still_exports_the_same_objects() -> None:
+    """stack.py, demo.py, benchmarks and docker-compose still import sandbox.waldur_server."""
+    assert waldur_server.__all__ == waldur.__all__
+    for name in waldur.__all__:
+        assert getattr(waldur_server, name) is getattr(waldur, name), name

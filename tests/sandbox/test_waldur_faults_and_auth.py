@@ -7,20 +7,20 @@ from decimal import Decimal
 
 import requests
 
-from sandbox.waldur_server import EXPIRED_TOKEN, INVALID_TOKEN, NO_CREDENTIALS, WaldurSandbox
+from sandbox.waldur import EXPIRED_TOKEN, INVALID_TOKEN, NO_CREDENTIALS, WaldurSandbox
 from tests.sandbox.waldur_support import (
+    COMPONENT_USAGES,
     NOVEMBER,
     RESOURCES,
     SET_USAGE,
     TODAY,
     MakeSandbox,
+    component_usage_uuid,
     node_hours,
     seeded,
     session,
     set_usage,
 )
-
-# --------------------------------------------------------------------------- faults, auth, latency
 
 
 def test_fault_injection_answers_first_then_lets_requests_through(make_waldur_sandbox: MakeSandbox) -> None:
@@ -97,3 +97,25 @@ def test_requests_are_recorded_with_query_and_json(waldur_sandbox: WaldurSandbox
     assert (listed.method, listed.query) == ("GET", {"state": ["OK", "Updating"]})
     waldur_sandbox.reset_requests()
     assert waldur_sandbox.requests == []
+
+
+def test_requests_are_counted_per_endpoint_including_404_probes(make_waldur_sandbox: MakeSandbox) -> None:
+    sandbox = make_waldur_sandbox(version="7", today=TODAY)
+    offering, (resource,) = seeded(sandbox)
+    set_usage(sandbox, resource, node_hours("1.00"))
+    usage_url = f"{sandbox.url}{COMPONENT_USAGES}{component_usage_uuid(sandbox, offering, NOVEMBER)}"
+    client = session(sandbox)
+
+    probes = [
+        client.post(f"{usage_url}/set_user_usages/", json={"usages": [{"username": "a", "usage": "1.00"}]})
+        for _ in range(2)
+    ]
+
+    assert [probe.status_code for probe in probes] == [404, 404]
+    assert sandbox.request_counts() == {
+        "POST /api/marketplace-component-usages/set_usage/": 1,
+        "GET /api/marketplace-component-usages/": 1,
+        "POST /api/marketplace-component-usages/{uuid}/set_user_usages/": 2,
+    }
+    sandbox.reset_requests()
+    assert sandbox.request_counts() == {}

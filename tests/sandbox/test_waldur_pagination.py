@@ -4,10 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import requests
 
-from sandbox.waldur_server import WaldurSandbox
-from tests.sandbox.waldur_support import NODE_HOURS, RESOURCES, seeded, session
+from sandbox.waldur import WaldurSandbox
+from tests.sandbox.waldur_support import (
+    COMPONENT_USAGES,
+    NODE_HOURS,
+    NOVEMBER,
+    RESOURCES,
+    TODAY,
+    MakeSandbox,
+    component_usage_uuid,
+    node_hours,
+    seeded,
+    session,
+    set_usage,
+)
 
 
 def test_pagination_follows_link_headers_across_pages(waldur_sandbox: WaldurSandbox) -> None:
@@ -72,3 +85,36 @@ def test_listing_filters_by_state_and_limits_fields(waldur_sandbox: WaldurSandbo
     )
 
     assert rows.json() == [{"uuid": ok, "backend_id": "g001", "offering_backend_id": "eiger"}]
+
+
+def test_an_advertised_url_replaces_scheme_and_host_of_links_and_hyperlinks(
+    make_waldur_sandbox: MakeSandbox,
+) -> None:
+    advertised = "http://waldur.internal:8080"
+    sandbox = make_waldur_sandbox(today=TODAY, advertised_url=advertised + "/")
+    offering, (resource, *_) = seeded(sandbox, resources=15)
+    alice_url = sandbox.add_offering_user(offering, "alice")
+    client = session(sandbox)
+
+    first = client.get(sandbox.url + RESOURCES, params={"offering_uuid": offering})
+    next_url = first.links["next"]["url"]
+    # A client behind the proxy reaches the advertised address at the server's real one.
+    second = client.get(sandbox.url + next_url.removeprefix(advertised))
+    set_usage(sandbox, resource, node_hours("3.00"))
+    linked = client.post(
+        f"{sandbox.url}{COMPONENT_USAGES}{component_usage_uuid(sandbox, offering, NOVEMBER)}/set_user_usage/",
+        json={"username": "alice", "usage": "3.00", "user": alice_url},
+    )
+
+    assert next_url == f"{advertised}{RESOURCES}?offering_uuid={offering}&page=2"
+    assert first.json()[0]["url"] == f"{advertised}{RESOURCES}{resource}/"
+    assert alice_url.startswith(f"{advertised}/api/marketplace-offering-users/")
+    assert (second.status_code, len(second.json())) == (200, 5)
+    assert linked.status_code == 201
+    listed = client.get(sandbox.url + "/api/marketplace-component-user-usages/").json()
+    assert [row["user"] for row in listed] == [alice_url]
+
+
+def test_an_advertised_url_needs_a_scheme_and_a_host() -> None:
+    with pytest.raises(ValueError, match="scheme and a host"):
+        WaldurSandbox(advertised_url="waldur.internal")

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from sandbox.openapi_check import load_document
-from sandbox.waldur_server import SCHEMA_PATH, WaldurSandbox, waldur_api_checker
+from sandbox.waldur import SCHEMA_PATH, WaldurSandbox, waldur_api_checker
 from tests.sandbox.waldur_support import (
     COMPONENT_USAGES,
     NOVEMBER,

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from sandbox.waldur_server import BACKFILL_REFUSED, WaldurSandbox
+from sandbox.waldur import BACKFILL_REFUSED, WaldurSandbox
 from tests.sandbox.waldur_support import (
     COMPONENT_USAGES,
     NOVEMBER,
@@ -162,3 +162,21 @@ def test_components_and_resources_carry_8x_fields_only_on_8x(make_waldur_sandbox
     assert all("unit_factor" not in c for c in components_7["components"])
     assert resource_8["offering_backend_id"] == "eiger"
     assert "offering_backend_id" not in resource_7
+
+
+def test_a_server_time_zone_files_the_date_at_its_month_there(make_waldur_sandbox: MakeSandbox) -> None:
+    # A naive date breaks the schema's date-time format (the real server takes it), so no schema check.
+    sandbox = make_waldur_sandbox(today=TODAY, time_zone="Europe/Zurich", validate=False)
+    _, (aware_resource, naive_resource) = seeded(sandbox, resources=2)
+
+    # 23:30 UTC on 31 October is already 1 November in Zurich; a naive date is Zurich time.
+    aware = set_usage(sandbox, aware_resource, node_hours("5.00"), date="2026-10-31T23:30:00Z")
+    naive = set_usage(sandbox, naive_resource, node_hours("6.00"), date="2026-11-01T00:30:00")
+
+    assert [aware.status_code, naive.status_code] == [201, 201]
+    assert sandbox.usage(aware_resource, "nodeHours", NOVEMBER) == Decimal("5.00")
+    assert sandbox.usage(aware_resource, "nodeHours", OCTOBER) is None
+    assert sandbox.usage(naive_resource, "nodeHours", NOVEMBER) == Decimal("6.00")
+    rows = session(sandbox).get(sandbox.url + COMPONENT_USAGES, params={"type": "nodeHours"}).json()
+    # Dates come back in the server's zone, as DRF renders them with USE_TZ.
+    assert sorted(row["date"] for row in rows) == ["2026-11-01T00:30:00+01:00", "2026-11-01T00:30:00+01:00"]

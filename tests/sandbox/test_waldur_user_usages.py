@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from sandbox.waldur_server import WaldurSandbox
+from sandbox.waldur import WaldurSandbox
 from tests.sandbox.waldur_support import (
     COMPONENT_USAGES,
     NOVEMBER,
@@ -16,8 +16,6 @@ from tests.sandbox.waldur_support import (
     session,
     set_usage,
 )
-
-# --------------------------------------------------------------------------- per-user usage
 
 
 def test_bulk_user_usages_upsert_per_username_and_link_offering_users(

@@ -9,7 +9,7 @@ from typing import Any
 
 import requests
 
-from sandbox.waldur_server import WaldurSandbox
+from sandbox.waldur import WaldurSandbox
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TODAY = date(2026, 11, 23)
