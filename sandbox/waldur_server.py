@@ -5,35 +5,10 @@
 
 from __future__ import annotations
 
-from sandbox.waldur import (
-    BACKFILL_REFUSED,
-    BILLING_TYPES,
-    EXPIRED_TOKEN,
-    INVALID_TOKEN,
-    NO_CREDENTIALS,
-    RESOURCE_STATES,
-    RESPONSE_SCHEMA_DEVIATIONS,
-    SCHEMA_PATH,
-    RecordedRequest,
-    WaldurSandbox,
-    main,
-    waldur_api_checker,
-)
-
-__all__ = [
-    "BACKFILL_REFUSED",
-    "BILLING_TYPES",
-    "EXPIRED_TOKEN",
-    "INVALID_TOKEN",
-    "NO_CREDENTIALS",
-    "RESOURCE_STATES",
-    "RESPONSE_SCHEMA_DEVIATIONS",
-    "SCHEMA_PATH",
-    "RecordedRequest",
-    "WaldurSandbox",
-    "main",
-    "waldur_api_checker",
-]
+# The old module name re-exports exactly the package's public names (stack.py, demo.py, benchmarks).
+from sandbox.waldur import *  # noqa: F403
+from sandbox.waldur import __all__  # noqa: F401
+from sandbox.waldur.cli import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -56,6 +56,16 @@ class Serialisers:
             "customer_name": self.state.customer["name"],
         }
 
+    def _usage_scope(self, resource: Resource, offering: Offering) -> dict[str, Any]:
+        # What a (user) usage row says about where it belongs, in the real serializers' key order.
+        return {
+            "resource_name": resource.name,
+            "resource_uuid": resource.uuid,
+            "offering_name": offering.name,
+            "offering_uuid": offering.uuid,
+            **self._ownership(),
+        }
+
     # ------------------------------------------------------------------ rows
 
     def component(self, component: Component) -> dict[str, Any]:
@@ -128,11 +138,7 @@ class Serialisers:
             "usage": row.usage,
             "date": row.date,
             "recurring": row.recurring,
-            "resource_name": resource.name,
-            "resource_uuid": resource.uuid,
-            "offering_name": offering.name,
-            "offering_uuid": offering.uuid,
-            **self._ownership(),
+            **self._usage_scope(resource, offering),
             "billing_period": row.billing_period,
             "modified_by": row.modified_by,
         }
@@ -157,11 +163,7 @@ class Serialisers:
             "created": user_usage.created,
             "modified": user_usage.modified,
             "backend_id": "",
-            "resource_name": resource.name,
-            "resource_uuid": resource.uuid,
-            "offering_name": offering.name,
-            "offering_uuid": offering.uuid,
-            **self._ownership(),
+            **self._usage_scope(resource, offering),
             "component_type": parent.component_type,
             "date": parent.date,
             "billing_period": parent.billing_period,

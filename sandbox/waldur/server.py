@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import time
+import uuid
 from collections import Counter
 from collections.abc import Mapping
 from datetime import date
@@ -23,7 +24,15 @@ from sandbox.waldur.replies import ApiError, Reply, json_reply
 from sandbox.waldur.routing import Router
 from sandbox.waldur.schema import waldur_api_checker
 from sandbox.waldur.serialisers import Serialisers
-from sandbox.waldur.state import WaldurState
+from sandbox.waldur.state import (
+    RESOURCE_STATES,
+    Offering,
+    OfferingUser,
+    Resource,
+    WaldurState,
+    new_uuid,
+    parse_components,
+)
 
 
 class WaldurSandbox(BackgroundServing):
@@ -109,17 +118,42 @@ class WaldurSandbox(BackgroundServing):
         optional ``name``, ``unit_factor`` (default 1) and ``is_prepaid``. ``offering_uuid`` (any
         UUID spelling) fixes the uuid, so a configuration file can name the offering up front.
         Returns its uuid (32 hex digits)."""
-        return self._state.add_offering(name, components, backend_id=backend_id, offering_uuid=offering_uuid)
+        parsed = parse_components(components)
+        fixed_uuid = uuid.UUID(offering_uuid).hex if offering_uuid else None
+        offering = Offering(
+            uuid=fixed_uuid or new_uuid(), name=name, backend_id=backend_id, components=parsed
+        )
+        self._state.add_offering(offering)
+        return offering.uuid
 
     def add_resource(
         self, offering_uuid: str, backend_id: str, *, name: str | None = None, state: str = "OK"
     ) -> str:
         """Create a resource of an offering; returns its uuid."""
-        return self._state.add_resource(offering_uuid, backend_id, name=name, state=state)
+        if state not in RESOURCE_STATES:
+            raise ValueError(f"state must be one of {RESOURCE_STATES}, got {state!r}")
+        resource = Resource(
+            uuid=new_uuid(),
+            offering_uuid=self._state.offering(offering_uuid).uuid,
+            backend_id=backend_id,
+            name=name if name is not None else f"Allocation {backend_id}",
+            state=state,
+            created=self._state.now(),
+        )
+        self._state.add_resource(resource)
+        return resource.uuid
 
     def add_offering_user(self, offering_uuid: str, username: str) -> str:
         """Create an offering user (an HPC login of the offering); returns its API url."""
-        return self._serialise.offering_user_url(self._state.add_offering_user(offering_uuid, username))
+        offering_user = OfferingUser(
+            uuid=new_uuid(),
+            offering_uuid=self._state.offering(offering_uuid).uuid,
+            username=username,
+            user_uuid=new_uuid(),
+            created=self._state.now(),
+        )
+        self._state.add_offering_user(offering_user)
+        return self._serialise.offering_user_url(offering_user.uuid)
 
     def expire_token(self, token: str) -> None:
         """From now on ``token`` is answered 401 "Token has expired."."""

@@ -124,6 +124,30 @@ def month_start(day: date) -> date:
     return day.replace(day=1)
 
 
+def parse_components(raw_components: list[dict[str, Any]]) -> dict[str, Component]:
+    """Seeding input ``{"type", "billing_type", "measured_unit"}`` (+ optional ``name``,
+    ``unit_factor``, ``is_prepaid``) as components by type; ValueError names a bad one."""
+    parsed: dict[str, Component] = {}
+    for raw in raw_components:
+        component = Component(
+            uuid=new_uuid(),
+            type=raw["type"],
+            name=raw.get("name", raw["type"]),
+            billing_type=raw["billing_type"],
+            measured_unit=raw["measured_unit"],
+            unit_factor=int(raw.get("unit_factor", 1)),
+            is_prepaid=bool(raw.get("is_prepaid", False)),
+        )
+        if not _COMPONENT_TYPE.match(component.type):
+            raise ValueError(f"component type {component.type!r} is not a valid Waldur component type")
+        if component.billing_type not in BILLING_TYPES:
+            raise ValueError(f"billing_type must be one of {BILLING_TYPES}, got {component.billing_type!r}")
+        if component.type in parsed:
+            raise ValueError(f"component type {component.type!r} appears twice")
+        parsed[component.type] = component
+    return parsed
+
+
 class WaldurState:
     """Everything the double stores, plus the clock (``today``) and the server's time zone.
 
@@ -163,73 +187,20 @@ class WaldurState:
 
     # ------------------------------------------------------------------ seeding
 
-    def add_offering(
-        self,
-        name: str,
-        components: list[dict[str, Any]],
-        *,
-        backend_id: str = "",
-        offering_uuid: str | None = None,
-    ) -> str:
-        """Create an offering (see :meth:`WaldurSandbox.add_offering`); returns its uuid."""
-        parsed: dict[str, Component] = {}
-        for raw in components:
-            component = Component(
-                uuid=new_uuid(),
-                type=raw["type"],
-                name=raw.get("name", raw["type"]),
-                billing_type=raw["billing_type"],
-                measured_unit=raw["measured_unit"],
-                unit_factor=int(raw.get("unit_factor", 1)),
-                is_prepaid=bool(raw.get("is_prepaid", False)),
-            )
-            if not _COMPONENT_TYPE.match(component.type):
-                raise ValueError(f"component type {component.type!r} is not a valid Waldur component type")
-            if component.billing_type not in BILLING_TYPES:
-                raise ValueError(
-                    f"billing_type must be one of {BILLING_TYPES}, got {component.billing_type!r}"
-                )
-            if component.type in parsed:
-                raise ValueError(f"component type {component.type!r} appears twice")
-            parsed[component.type] = component
-        fixed_uuid = uuid.UUID(offering_uuid).hex if offering_uuid else None
-        offering = Offering(
-            uuid=fixed_uuid or new_uuid(), name=name, backend_id=backend_id, components=parsed
-        )
+    def add_offering(self, offering: Offering) -> None:
+        """Store a new offering."""
         with self.lock:
             self.offerings[offering.uuid] = offering
-        return offering.uuid
 
-    def add_resource(
-        self, offering_uuid: str, backend_id: str, *, name: str | None = None, state: str = "OK"
-    ) -> str:
-        """Create a resource of an offering; returns its uuid."""
-        if state not in RESOURCE_STATES:
-            raise ValueError(f"state must be one of {RESOURCE_STATES}, got {state!r}")
-        resource = Resource(
-            uuid=new_uuid(),
-            offering_uuid=self.offering(offering_uuid).uuid,
-            backend_id=backend_id,
-            name=name if name is not None else f"Allocation {backend_id}",
-            state=state,
-            created=self.now(),
-        )
+    def add_resource(self, resource: Resource) -> None:
+        """Store a new resource."""
         with self.lock:
             self.resources[resource.uuid] = resource
-        return resource.uuid
 
-    def add_offering_user(self, offering_uuid: str, username: str) -> str:
-        """Create an offering user; returns its uuid."""
-        offering_user = OfferingUser(
-            uuid=new_uuid(),
-            offering_uuid=self.offering(offering_uuid).uuid,
-            username=username,
-            user_uuid=new_uuid(),
-            created=self.now(),
-        )
+    def add_offering_user(self, offering_user: OfferingUser) -> None:
+        """Store a new offering user."""
         with self.lock:
             self.offering_users[offering_user.uuid] = offering_user
-        return offering_user.uuid
 
     def expire_token(self, token: str) -> None:
         """From now on ``token`` is answered 401 "Token has expired."."""

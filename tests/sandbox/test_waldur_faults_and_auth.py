@@ -9,13 +9,12 @@ import requests
 
 from sandbox.waldur import EXPIRED_TOKEN, INVALID_TOKEN, NO_CREDENTIALS, WaldurSandbox
 from tests.sandbox.waldur_support import (
-    COMPONENT_USAGES,
     NOVEMBER,
     RESOURCES,
     SET_USAGE,
     TODAY,
     MakeSandbox,
-    component_usage_uuid,
+    component_usage_url,
     node_hours,
     seeded,
     session,
@@ -103,11 +102,11 @@ def test_requests_are_counted_per_endpoint_including_404_probes(make_waldur_sand
     sandbox = make_waldur_sandbox(version="7", today=TODAY)
     offering, (resource,) = seeded(sandbox)
     set_usage(sandbox, resource, node_hours("1.00"))
-    usage_url = f"{sandbox.url}{COMPONENT_USAGES}{component_usage_uuid(sandbox, offering, NOVEMBER)}"
+    usage_url = component_usage_url(sandbox, offering, NOVEMBER)
     client = session(sandbox)
 
     probes = [
-        client.post(f"{usage_url}/set_user_usages/", json={"usages": [{"username": "a", "usage": "1.00"}]})
+        client.post(usage_url + "set_user_usages/", json={"usages": [{"username": "a", "usage": "1.00"}]})
         for _ in range(2)
     ]
 

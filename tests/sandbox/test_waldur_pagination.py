@@ -9,13 +9,12 @@ import requests
 
 from sandbox.waldur import WaldurSandbox
 from tests.sandbox.waldur_support import (
-    COMPONENT_USAGES,
     NODE_HOURS,
     NOVEMBER,
     RESOURCES,
     TODAY,
     MakeSandbox,
-    component_usage_uuid,
+    component_usage_url,
     node_hours,
     seeded,
     session,
@@ -102,7 +101,7 @@ def test_an_advertised_url_replaces_scheme_and_host_of_links_and_hyperlinks(
     second = client.get(sandbox.url + next_url.removeprefix(advertised))
     set_usage(sandbox, resource, node_hours("3.00"))
     linked = client.post(
-        f"{sandbox.url}{COMPONENT_USAGES}{component_usage_uuid(sandbox, offering, NOVEMBER)}/set_user_usage/",
+        component_usage_url(sandbox, offering, NOVEMBER) + "set_user_usage/",
         json={"username": "alice", "usage": "3.00", "user": alice_url},
     )
 

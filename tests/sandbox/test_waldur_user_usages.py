@@ -10,7 +10,7 @@ from tests.sandbox.waldur_support import (
     NOVEMBER,
     TODAY,
     MakeSandbox,
-    component_usage_uuid,
+    component_usage_url,
     node_hours,
     seeded,
     session,
@@ -25,9 +25,7 @@ def test_bulk_user_usages_upsert_per_username_and_link_offering_users(
     offering, (resource,) = seeded(sandbox)
     alice_url = sandbox.add_offering_user(offering, "alice")
     set_usage(sandbox, resource, node_hours("10.00"))
-    bulk_url = (
-        f"{sandbox.url}{COMPONENT_USAGES}{component_usage_uuid(sandbox, offering, NOVEMBER)}/set_user_usages/"
-    )
+    bulk_url = component_usage_url(sandbox, offering, NOVEMBER) + "set_user_usages/"
     client = session(sandbox)
 
     first = client.post(
@@ -63,9 +61,7 @@ def test_bulk_user_usages_are_atomic_and_refuse_an_empty_list(make_waldur_sandbo
     sandbox = make_waldur_sandbox(today=TODAY, validate=False)
     offering, (resource,) = seeded(sandbox)
     set_usage(sandbox, resource, node_hours("10.00"))
-    bulk_url = (
-        f"{sandbox.url}{COMPONENT_USAGES}{component_usage_uuid(sandbox, offering, NOVEMBER)}/set_user_usages/"
-    )
+    bulk_url = component_usage_url(sandbox, offering, NOVEMBER) + "set_user_usages/"
     client = session(sandbox)
 
     one_bad = client.post(
@@ -86,13 +82,13 @@ def test_7x_has_only_the_single_user_usage_endpoint(make_waldur_sandbox: MakeSan
     sandbox = make_waldur_sandbox(version="7", today=TODAY)
     offering, (resource,) = seeded(sandbox)
     set_usage(sandbox, resource, node_hours("10.00"))
-    usage_url = f"{sandbox.url}{COMPONENT_USAGES}{component_usage_uuid(sandbox, offering, NOVEMBER)}"
+    usage_url = component_usage_url(sandbox, offering, NOVEMBER)
     client = session(sandbox)
 
     bulk = client.post(
-        f"{usage_url}/set_user_usages/", json={"usages": [{"username": "alice", "usage": "4.00"}]}
+        usage_url + "set_user_usages/", json={"usages": [{"username": "alice", "usage": "4.00"}]}
     )
-    single = client.post(f"{usage_url}/set_user_usage/", json={"username": "alice", "usage": "4.00"})
+    single = client.post(usage_url + "set_user_usage/", json={"username": "alice", "usage": "4.00"})
 
     assert bulk.status_code == 404
     assert single.status_code == 201

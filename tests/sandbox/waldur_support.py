@@ -59,11 +59,11 @@ def node_hours(amount: str) -> list[dict[str, str]]:
     return [{"type": "nodeHours", "amount": amount}]
 
 
-def component_usage_uuid(sandbox: WaldurSandbox, offering: str, billing_period: str) -> str:
-    """The uuid of the only component usage of ``offering`` in ``billing_period``."""
+def component_usage_url(sandbox: WaldurSandbox, offering: str, billing_period: str) -> str:
+    """The API URL (ending in ``/``) of the only component usage of ``offering`` in ``billing_period``."""
     rows = session(sandbox).get(
         sandbox.url + COMPONENT_USAGES, params={"offering_uuid": offering, "billing_period": billing_period}
     )
     assert rows.status_code == 200
     (row,) = rows.json()
-    return row["uuid"]
+    return f"{sandbox.url}{COMPONENT_USAGES}{row['uuid']}/"
