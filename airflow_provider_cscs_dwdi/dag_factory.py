@@ -16,10 +16,12 @@ from airflow.sdk.exceptions import AirflowTimetableInvalid
 
 from airflow_provider_cscs_dwdi.core.config import OfferingConfig, OfferingsConfig, load_config
 from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
+from airflow_provider_cscs_dwdi.core.xcom import BillingPlan
 from airflow_provider_cscs_dwdi.operators.aggregate import AggregateUsageOperator
+from airflow_provider_cscs_dwdi.operators.billing_months import PlanBillingRunOperator
 from airflow_provider_cscs_dwdi.operators.fetch import FetchMonthlyUsageOperator
-from airflow_provider_cscs_dwdi.operators.plan import ACCOUNTS_XCOM_KEY, PlanBillingRunOperator
-from airflow_provider_cscs_dwdi.operators.push import ListWaldurBackendIdsOperator, PushToWaldurOperator
+from airflow_provider_cscs_dwdi.operators.list_backend_ids import ListWaldurBackendIdsOperator
+from airflow_provider_cscs_dwdi.operators.push import PushToWaldurOperator
 
 CONFIG_ENV_VAR = "CSCS_DWDI_CONFIG"
 DAG_ID_PREFIX = "cscs_dwdi_usage_"
@@ -87,6 +89,9 @@ def build_offering_dag(offering: OfferingConfig) -> DAG:
         default_args=DEFAULT_ARGS,
         doc_md=_doc_md(offering),
     ) as dag:
+        # Each task returns a document of core.xcom, read by the next: BackendIds -> BillingPlan
+        # (months as the return value, accounts under ACCOUNTS_KEY) -> FetchResult -> UsageReport
+        # -> PushResult. From fetch_usage on, one mapped task per month.
         backend_ids = ListWaldurBackendIdsOperator(
             task_id="list_backend_ids",
             offering_uuid=offering.offering_uuid,
@@ -105,7 +110,7 @@ def build_offering_dag(offering: OfferingConfig) -> DAG:
         fetched = FetchMonthlyUsageOperator.partial(
             task_id="fetch_usage",
             dwdi_conn_id=offering.dwdi_conn_id,
-            accounts=plan.output[ACCOUNTS_XCOM_KEY],
+            accounts=plan.output[BillingPlan.ACCOUNTS_KEY],
             clusters=list(offering.clusters) if offering.clusters else None,
             billing_timezone=offering.billing_timezone,
             archive_path=offering.archive_path,

@@ -116,7 +116,11 @@ def get_provider_info() -> dict[str, Any]:
             },
             {
                 "integration-name": WALDUR_INTEGRATION,
-                "python-modules": ["airflow_provider_cscs_dwdi.operators.push"],
+                "python-modules": [
+                    "airflow_provider_cscs_dwdi.operators.list_backend_ids",
+                    "airflow_provider_cscs_dwdi.operators.billing_months",
+                    "airflow_provider_cscs_dwdi.operators.push",
+                ],
             },
         ],
         "connection-types": [

@@ -29,6 +29,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from airflow_provider_cscs_dwdi.core.archive import ArchiveWriter, read_archive
 from airflow_provider_cscs_dwdi.core.components import parse_backend_components
+from airflow_provider_cscs_dwdi.core.report import build_report
 from airflow_provider_cscs_dwdi.core.usage import UsageAggregator
 from airflow_provider_cscs_dwdi.hooks.dwdi import count_rows, split_accounts
 
@@ -118,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     aggregator = UsageAggregator(COMPONENTS, requested_accounts=header["accounts"])
     for page in archived_pages:
         aggregator.add_response(page["body"], source=f"page {page['page']}")
-    report = aggregator.build_report(month=MONTH, window=header["window"])
+    report = build_report(aggregator.result(), month=MONTH, window=header["window"]).to_xcom()
     aggregate_seconds = time.perf_counter() - started
     xcom_bytes = len(json.dumps(report).encode())
 

@@ -25,6 +25,8 @@ from typing import Any
 from airflow.sdk import Connection
 from airflow.sdk.log import configure_logging
 
+from airflow_provider_cscs_dwdi.core.components import parse_backend_components
+from airflow_provider_cscs_dwdi.core.xcom import UsageReport
 from airflow_provider_cscs_dwdi.operators.push import PushToWaldurOperator
 from sandbox.waldur_server import RecordedRequest, WaldurSandbox
 
@@ -32,6 +34,7 @@ RESOURCES = 1_000
 USERS_PER_RESOURCE = 20
 LATENCY_SECONDS = 0.005
 CONN_ID = "waldur_bench"
+COMPONENTS = parse_backend_components({"nodeHours": {"measured_unit": "node-hours", "label": "Node Hours"}})
 
 
 @dataclass(frozen=True)
@@ -67,23 +70,14 @@ def build_report(month: str) -> dict[str, Any]:
             "total": {"nodeHours": f"{sum(users.values()):.2f}"},
             "users": {name: {"nodeHours": f"{amount:.2f}"} for name, amount in users.items()},
         }
-    return {
-        "schema_version": 1,
-        "month": month,
-        "window": {"from": f"{month}-01", "to": f"{month}-28"},
-        "policy": "fail",
-        "components": {
-            "nodeHours": {
-                "measured_unit": "node-hours",
-                "label": "Node Hours",
-                "unit_factor": "1",
-                "accounting_type": "usage",
-                "dwdi_field": "nodeHours",
-            }
-        },
-        "accounts": accounts,
-        "issues": [],
-        "counts": {
+    return UsageReport(
+        month=month,
+        window={"from": f"{month}-01", "to": f"{month}-28"},
+        policy="fail",
+        components={component.type: component.to_json() for component in COMPONENTS},
+        accounts=accounts,
+        issues=(),
+        counts={
             "pages": 1,
             "entries": RESOURCES,
             "user_rows": RESOURCES * USERS_PER_RESOURCE,
@@ -93,7 +87,7 @@ def build_report(month: str) -> dict[str, Any]:
             "rows_skipped": 0,
             "issues": 0,
         },
-    }
+    ).to_xcom()
 
 
 def seed(sandbox: WaldurSandbox) -> str:

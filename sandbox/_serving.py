@@ -3,6 +3,7 @@ daemon thread, usable as a context manager."""
 
 from __future__ import annotations
 
+import signal
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -124,3 +125,14 @@ class BackgroundServing:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def serve_until_signalled(server: BackgroundServing, ready_line: str) -> None:
+    """Serve ``server`` in the foreground: print ``ready_line`` once it serves, stop on SIGINT/SIGTERM."""
+    stop_signals = {signal.SIGINT, signal.SIGTERM}
+    # Blocked before the serving thread starts (threads inherit the mask), so either signal waits
+    # for sigwait below instead of interrupting whichever thread it lands on.
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
+    with server:
+        print(ready_line, flush=True)
+        signal.sigwait(stop_signals)

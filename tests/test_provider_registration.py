@@ -5,12 +5,14 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import os
+import pkgutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+import airflow_provider_cscs_dwdi.operators as operators_package
 from airflow_provider_cscs_dwdi.get_provider_info import get_provider_info
 
 INFO = get_provider_info()
@@ -36,6 +38,28 @@ def test_entry_point_points_at_get_provider_info() -> None:
 )
 def test_declared_modules_import(module: str) -> None:
     importlib.import_module(module)
+
+
+def test_every_operator_is_exported_and_registered() -> None:
+    from airflow.sdk import BaseOperator
+
+    defined: dict[str, str] = {}
+    for found in pkgutil.iter_modules(operators_package.__path__):
+        if found.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{operators_package.__name__}.{found.name}")
+        for name, value in vars(module).items():
+            if (
+                isinstance(value, type)
+                and issubclass(value, BaseOperator)
+                and value.__module__ == module.__name__
+            ):
+                defined[name] = module.__name__
+    registered = {module for entry in INFO["operators"] for module in entry["python-modules"]}
+
+    assert "PlanBillingRunOperator" in defined
+    assert sorted(defined) == sorted(operators_package.__all__)
+    assert set(defined.values()) == registered
 
 
 @pytest.mark.parametrize("connection", INFO["connection-types"], ids=lambda c: c["connection-type"])

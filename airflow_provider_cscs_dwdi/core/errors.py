@@ -20,4 +20,4 @@ class UsageDataError(CscsDwdiError):
 
 
 class ReportError(CscsDwdiError):
-    """An aggregated report does not have the documented shape."""
+    """A document handed between tasks (above all the report) does not have its documented shape."""

@@ -1,26 +1,141 @@
-"""The versioned aggregated-report JSON: the XCom between aggregation and push.
+"""The versioned aggregated report: the XCom between aggregation and push. Built and checked here.
 
-The shape is documented in ``docs/architecture.md`` ("Aggregated report"). It is built by
-:meth:`core.usage.UsageAggregator.build_report`; :func:`validate_report` checks it again on the
-push side, because an XCom can be edited or come from another version, and a wrong amount must
-be caught before anything reaches Waldur.
+The shape is documented in ``docs/architecture.md`` ("Aggregated report"). :func:`build_report`
+turns what ``core.usage.UsageAggregator`` summed into a :class:`UsageReport`, refusing a month
+with bad values under the ``fail`` policy. :func:`validate_report` checks the JSON again on the
+push side (:meth:`UsageReport.from_xcom`), because an XCom can be edited or come from another
+version, and a wrong amount must be caught before anything reaches Waldur.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from airflow_provider_cscs_dwdi.core.errors import ReportError
+from airflow_provider_cscs_dwdi.core.errors import ReportError, UsageDataError
+from airflow_provider_cscs_dwdi.core.issues import Issue, issues_from_json
+from airflow_provider_cscs_dwdi.core.months import parse_month
+from airflow_provider_cscs_dwdi.core.usage import AccountUsage, AggregatedUsage, BadValuePolicy
 
 REPORT_SCHEMA_VERSION = 1
-POLICIES: tuple[str, ...] = ("fail", "skip")
+POLICIES: tuple[str, ...] = tuple(policy.value for policy in BadValuePolicy)
+#: Issues named in the message of a refused report.
+ISSUES_IN_MESSAGE = 50
+#: Names of ignored (not requested) accounts listed in the report.
+IGNORED_ACCOUNTS_SAMPLE = 20
 
 # [0-9], not \d: \d also matches non-ASCII digits that Waldur would not read.
 _AMOUNT = re.compile(r"[0-9]+\.[0-9]{2}")
 _MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
+
+
+@dataclass(frozen=True)
+class UsageReport:
+    """One month of usage, per account and per user, as it will be billed (the aggregate task's XCom).
+
+    Amounts are strings with exactly two decimals, by component type. Every requested account is
+    in ``accounts`` (zero when DWDI had no data); ``issues`` are the records left out under the
+    ``skip`` policy.
+    """
+
+    month: str
+    window: Mapping[str, str] | None  # {"from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}
+    policy: str | None  # "fail" | "skip"; None only in a report written without it
+    components: Mapping[str, Mapping[str, str]]  # type -> ComponentConfig.to_json()
+    accounts: Mapping[str, AccountUsage]
+    issues: tuple[Issue, ...]
+    counts: Mapping[str, int]
+    ignored_accounts_sample: tuple[str, ...] = ()
+    schema_version: int = REPORT_SCHEMA_VERSION
+
+    def to_xcom(self) -> dict[str, Any]:
+        """The report as the JSON document of ``docs/architecture.md``."""
+        doc: dict[str, Any] = {
+            "schema_version": self.schema_version,
+            "month": self.month,
+            "window": dict(self.window) if self.window is not None else None,
+        }
+        if self.policy is not None:
+            doc["policy"] = self.policy
+        doc.update(
+            components={name: dict(settings) for name, settings in self.components.items()},
+            accounts=dict(self.accounts),
+            issues=[issue.to_json() for issue in self.issues],
+            counts=dict(self.counts),
+            ignored_accounts_sample=list(self.ignored_accounts_sample),
+        )
+        return doc
+
+    @classmethod
+    def from_xcom(cls, doc: Any) -> UsageReport:
+        """Read a report from its JSON after checking it (:func:`validate_report`).
+
+        :raises ReportError: naming the path of the first bad item.
+        """
+        validate_report(doc)
+        return cls(
+            month=doc["month"],
+            window=doc.get("window"),
+            policy=doc.get("policy"),
+            components=doc["components"],
+            accounts=doc["accounts"],
+            issues=issues_from_json(doc["issues"], "issues"),
+            counts=doc["counts"],
+            ignored_accounts_sample=tuple(doc.get("ignored_accounts_sample", ())),
+            schema_version=doc["schema_version"],
+        )
+
+
+def build_report(
+    usage: AggregatedUsage, *, month: str, window: Mapping[str, str] | None = None
+) -> UsageReport:
+    """The report of a summed month (checked with :func:`validate_report` before it is returned).
+
+    :param usage: ``UsageAggregator.result()``.
+    :param month: the billing month ``YYYY-MM``.
+    :param window: the days the month's data covers (``core.months.month_window``).
+    :raises UsageDataError: with policy ``fail`` when any issue was found (``.issues`` holds
+        them, the message names the first 50).
+    :raises ConfigurationError: ``month`` is not a month.
+    """
+    month = parse_month(month)
+    if usage.issue_count and usage.policy is BadValuePolicy.FAIL:
+        raise UsageDataError(_refusal_message(month, usage.issues, usage.issue_count), list(usage.issues))
+    accounts = usage.accounts
+    report = UsageReport(
+        month=month,
+        window=dict(window) if window is not None else None,
+        policy=usage.policy.value,
+        components={component.type: component.to_json() for component in usage.components},
+        accounts=accounts,
+        issues=usage.issues,
+        counts={
+            "pages": usage.pages,
+            "entries": usage.entries,
+            "entries_filtered": usage.entries_filtered,
+            "user_rows": usage.user_rows,
+            "accounts_reported": len(accounts),
+            "accounts_without_data": len(accounts) - usage.accounts_with_data,
+            "accounts_ignored": len(usage.ignored_accounts),
+            "rows_skipped": usage.rows_skipped,
+            "issues": usage.issue_count,
+        },
+        ignored_accounts_sample=usage.ignored_accounts[:IGNORED_ACCOUNTS_SAMPLE],
+    )
+    validate_report(report.to_xcom())
+    return report
+
+
+def _refusal_message(month: str, issues: Sequence[Issue], issue_count: int) -> str:
+    lines = [f"{issue_count} issue(s) in the DWDI data for {month}; nothing can be billed:"]
+    lines += [f"  {issue.message}" for issue in issues[:ISSUES_IN_MESSAGE]]
+    more = issue_count - min(len(issues), ISSUES_IN_MESSAGE)
+    if more > 0:
+        lines.append(f"  ... and {more} more")
+    return "\n".join(lines)
 
 
 def validate_report(doc: Any) -> None:
@@ -52,11 +167,14 @@ def validate_report(doc: Any) -> None:
         users = _mapping(data.get("users"), f"{path}.users")
         for user, amounts in users.items():
             _check_amounts(amounts, f"{path}.users.{_name(user, f'{path}.users')}", components)
-    _check_issues(doc.get("issues"))
+    issues_from_json(doc.get("issues"), "issues")
     counts = _mapping(doc.get("counts"), "counts")
     for key, value in counts.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ReportError(f"counts.{key}: expected a non-negative integer, got {value!r}")
+    sample = doc.get("ignored_accounts_sample", [])
+    if not isinstance(sample, list) or not all(isinstance(name, str) for name in sample):
+        raise ReportError(f"ignored_accounts_sample: expected a list of account names, got {sample!r}")
 
 
 def _check_window(doc: Mapping[str, Any]) -> None:
@@ -100,17 +218,6 @@ def _check_amounts(raw: Any, path: str, components: frozenset[str]) -> None:
             raise ReportError(
                 f"{path}.{component}: {amount!r} is not a non-negative amount with two decimals"
             )
-
-
-def _check_issues(raw: Any) -> None:
-    if not isinstance(raw, list):
-        raise ReportError(f"issues: expected a list, got {_kind(raw)}")
-    for index, issue in enumerate(raw):
-        path = f"issues[{index}]"
-        issue = _mapping(issue, path)
-        for key in ("kind", "message"):
-            if not isinstance(issue.get(key), str):
-                raise ReportError(f"{path}.{key}: expected a string, got {issue.get(key)!r}")
 
 
 def _mapping(value: Any, path: str) -> Mapping[str, Any]:

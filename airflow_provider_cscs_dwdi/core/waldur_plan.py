@@ -27,27 +27,14 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from airflow_provider_cscs_dwdi.core.errors import ReportError
+from airflow_provider_cscs_dwdi.core.issues import Issue
+from airflow_provider_cscs_dwdi.core.report import UsageReport
 
 #: Resource states in which Waldur accepts usage (Erred, Creating, Terminated are refused by it).
 USAGE_ACCEPTING_STATES: tuple[str, ...] = ("OK", "Updating", "Terminating")
 #: Component billing types that take reported usage; the others are refused by ``set_usage``.
 REPORTABLE_BILLING_TYPES = frozenset({"usage", "limit"})
 _CENT = Decimal("0.01")
-
-
-@dataclass(frozen=True)
-class PlanIssue:
-    """Something in the report or in Waldur's state that the plan could not follow as it is."""
-
-    kind: str  # "blank_backend_id" | "duplicate_backend_id" | "no_waldur_resource" |
-    # "unknown_component" | "component_not_reportable" | "negative_amount" |
-    # "duplicate_component_usage"
-    backend_id: str | None
-    message: str
-
-    def to_json(self) -> dict[str, str | None]:
-        """The issue as a small JSON object (for XCom)."""
-        return {"kind": self.kind, "backend_id": self.backend_id, "message": self.message}
 
 
 @dataclass(frozen=True)
@@ -111,7 +98,7 @@ class WritePlan:
     refused: tuple[Refusal, ...]
     #: Accounts with no Waldur resource whose totals are all zero: nothing is lost by skipping.
     skipped: tuple[str, ...]
-    issues: tuple[PlanIssue, ...]
+    issues: tuple[Issue, ...]
 
     @property
     def changed(self) -> tuple[ResourcePlan, ...]:
@@ -130,22 +117,23 @@ class BackendIdIndex:
 
     unique: Mapping[str, Mapping[str, Any]]
     duplicates: Mapping[str, tuple[str, ...]]  # backend_id -> resource uuids
-    issues: tuple[PlanIssue, ...]
+    issues: tuple[Issue, ...]
 
 
 def index_resources(resources: Iterable[Mapping[str, Any]]) -> BackendIdIndex:
     """Map ``backend_id`` to resource, reporting blank and duplicate IDs instead of guessing."""
     by_backend_id: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
-    issues: list[PlanIssue] = []
+    issues: list[Issue] = []
     for resource in resources:
         backend_id = str(resource.get("backend_id") or "").strip()
         if not backend_id:
             issues.append(
-                PlanIssue(
-                    "blank_backend_id",
-                    None,
-                    f"Waldur resource {resource.get('uuid')} ({resource.get('name', '')!s}) has no "
+                Issue(
+                    kind="blank_backend_id",
+                    message=f"Waldur resource {resource.get('uuid')} ({resource.get('name', '')!s}) has no "
                     "backend_id, so no DWDI account can be reported to it.",
+                    record=f"Waldur resource {resource.get('uuid')}",
+                    field="backend_id",
                 )
             )
             continue
@@ -157,11 +145,13 @@ def index_resources(resources: Iterable[Mapping[str, Any]]) -> BackendIdIndex:
     }
     for backend_id, uuids in sorted(duplicates.items()):
         issues.append(
-            PlanIssue(
-                "duplicate_backend_id",
-                backend_id,
-                f"backend_id {backend_id!r} belongs to {len(uuids)} Waldur resources "
+            Issue(
+                kind="duplicate_backend_id",
+                message=f"backend_id {backend_id!r} belongs to {len(uuids)} Waldur resources "
                 f"({', '.join(uuids)}); none of them is written until only one carries it.",
+                record=f"Waldur resources {', '.join(uuids)}",
+                account=backend_id,
+                field="backend_id",
             )
         )
     unique = {backend_id: matches[0] for backend_id, matches in by_backend_id.items() if len(matches) == 1}
@@ -169,7 +159,7 @@ def index_resources(resources: Iterable[Mapping[str, Any]]) -> BackendIdIndex:
 
 
 def build_write_plan(
-    report: Mapping[str, Any],
+    report: UsageReport,
     *,
     resources: Iterable[Mapping[str, Any]],
     offering_components: Iterable[Mapping[str, Any]],
@@ -179,7 +169,7 @@ def build_write_plan(
 ) -> WritePlan:
     """Diff a validated report against Waldur's state for the report's month.
 
-    :param report: the aggregated report (``core.report`` shape; amounts are 2-decimal strings).
+    :param report: the aggregated report (amounts are 2-decimal strings, checked again here).
     :param resources: the offering's resources in usage-accepting states
         (``uuid``, ``backend_id``, ``name``).
     :param offering_components: the offering's ``components`` (``type``, ``billing_type``).
@@ -198,7 +188,7 @@ def build_write_plan(
     planned: list[ResourcePlan] = []
     refused: list[Refusal] = []
     skipped: list[str] = []
-    for backend_id, account in sorted(_accounts(report).items()):
+    for backend_id, account in sorted(report.accounts.items()):
         totals = _parse_amounts(account.get("total", {}), f"accounts.{backend_id}.total")
         users = {
             username: _parse_amounts(amounts, f"accounts.{backend_id}.users.{username}")
@@ -225,7 +215,7 @@ def build_write_plan(
             )
         )
     return WritePlan(
-        month=str(report["month"]),
+        month=report.month,
         resources=tuple(planned),
         refused=tuple(refused),
         skipped=tuple(skipped),
@@ -260,13 +250,6 @@ def _shown(amount: Decimal | None) -> str:
     return "(none)" if amount is None else format_amount(amount)
 
 
-def _accounts(report: Mapping[str, Any]) -> Mapping[str, Mapping[str, Any]]:
-    accounts = report.get("accounts")
-    if not isinstance(accounts, Mapping):
-        raise ReportError("accounts: expected an object of accounts")
-    return accounts
-
-
 def _parse_amounts(raw: Any, path: str) -> dict[str, Decimal]:
     """Parse a ``{component: "12.30"}`` object of the report; a bad value is a ReportError."""
     if not isinstance(raw, Mapping):
@@ -286,31 +269,33 @@ def _parse_amounts(raw: Any, path: str) -> dict[str, Decimal]:
 
 
 def _reportable_component_types(
-    report: Mapping[str, Any], offering_components: Iterable[Mapping[str, Any]], issues: list[PlanIssue]
+    report: UsageReport, offering_components: Iterable[Mapping[str, Any]], issues: list[Issue]
 ) -> tuple[str, ...]:
     """The report's component types that the offering meters; the others become issues."""
     billing_types = {
         str(component["type"]): str(component.get("billing_type")) for component in offering_components
     }
     reportable: list[str] = []
-    for component_type in report.get("components", {}):
+    for component_type in report.components:
         billing_type = billing_types.get(component_type)
         if billing_type is None:
             issues.append(
-                PlanIssue(
-                    "unknown_component",
-                    None,
-                    f"component {component_type!r} is not a component of the Waldur offering "
+                Issue(
+                    kind="unknown_component",
+                    message=f"component {component_type!r} is not a component of the Waldur offering "
                     f"(it has {', '.join(sorted(billing_types)) or 'none'}); it is not sent.",
+                    record=f"components.{component_type}",
+                    field=component_type,
                 )
             )
         elif billing_type not in REPORTABLE_BILLING_TYPES:
             issues.append(
-                PlanIssue(
-                    "component_not_reportable",
-                    None,
-                    f"component {component_type!r} has billing type {billing_type!r} in Waldur, "
+                Issue(
+                    kind="component_not_reportable",
+                    message=f"component {component_type!r} has billing type {billing_type!r} in Waldur, "
                     "which takes no reported usage; it is not sent.",
+                    record=f"components.{component_type}",
+                    field=component_type,
                 )
             )
         else:
@@ -328,7 +313,7 @@ def _existing_amount(value: Any) -> Decimal | None:
 
 
 def _index_component_usages(
-    rows: Iterable[Mapping[str, Any]], issues: list[PlanIssue]
+    rows: Iterable[Mapping[str, Any]], issues: list[Issue]
 ) -> tuple[dict[str, dict[str, Decimal | None]], dict[str, dict[str, str]], set[str]]:
     """Totals and row uuids by (resource, component); resources with two rows for one are ambiguous."""
     totals: dict[str, dict[str, Decimal | None]] = defaultdict(dict)
@@ -344,11 +329,12 @@ def _index_component_usages(
         if count > 1:
             ambiguous.add(resource_uuid)
             issues.append(
-                PlanIssue(
-                    "duplicate_component_usage",
-                    None,
-                    f"Waldur holds {count} usage rows of {component_type!r} this month for resource "
+                Issue(
+                    kind="duplicate_component_usage",
+                    message=f"Waldur holds {count} usage rows of {component_type!r} this month for resource "
                     f"{resource_uuid}; it is not written until only one remains.",
+                    record=f"Waldur resource {resource_uuid}",
+                    field=component_type,
                 )
             )
     return totals, uuids, ambiguous
@@ -371,7 +357,7 @@ def _refusal(
     users: Mapping[str, Mapping[str, Decimal]],
     index: BackendIdIndex,
     ambiguous_resources: set[str],
-    issues: list[PlanIssue],
+    issues: list[Issue],
 ) -> Refusal | None:
     """Why an account cannot be written (None when it can, or when skipping it loses nothing)."""
     if backend_id in index.duplicates:
@@ -387,10 +373,11 @@ def _refusal(
     resource_uuid = str(resource["uuid"]) if resource is not None else None
     if negatives:
         issues.append(
-            PlanIssue(
-                "negative_amount",
-                backend_id,
-                f"{backend_id}: negative amounts refused: {', '.join(negatives)}",
+            Issue(
+                kind="negative_amount",
+                message=f"{backend_id}: negative amounts refused: {', '.join(negatives)}",
+                record=f"accounts.{backend_id}",
+                account=backend_id,
             )
         )
         return Refusal(backend_id, resource_uuid, f"negative amounts refused: {', '.join(negatives)}")
@@ -398,11 +385,12 @@ def _refusal(
         if all(amount == 0 for amount in totals.values()):
             return None
         issues.append(
-            PlanIssue(
-                "no_waldur_resource",
-                backend_id,
-                f"{backend_id}: no Waldur resource of the offering in state "
+            Issue(
+                kind="no_waldur_resource",
+                message=f"{backend_id}: no Waldur resource of the offering in state "
                 f"{'/'.join(USAGE_ACCEPTING_STATES)} has this backend_id, but the account has usage.",
+                record=f"accounts.{backend_id}",
+                account=backend_id,
             )
         )
         return Refusal(backend_id, None, "no Waldur resource in a usage-accepting state has this backend_id")

@@ -1,4 +1,9 @@
-"""AggregateUsageOperator: turn an archived DWDI month into the exact report that will be billed."""
+"""The ``aggregate_usage`` task (one per billing month): the exact report that will be billed.
+
+:class:`AggregateUsageOperator` reads the ``fetch_usage`` task's :class:`~core.xcom.FetchResult`,
+sums the archive it points at (``core.usage``), builds the report (``core.report``) and returns
+it as a :class:`~core.xcom.UsageReport`, read by the ``push_to_waldur`` task.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +16,10 @@ from airflow.sdk.exceptions import AirflowException
 
 from airflow_provider_cscs_dwdi.core.archive import ArchiveError, read_archive
 from airflow_provider_cscs_dwdi.core.components import parse_backend_components
-from airflow_provider_cscs_dwdi.core.errors import UsageDataError
+from airflow_provider_cscs_dwdi.core.errors import ReportError, UsageDataError
+from airflow_provider_cscs_dwdi.core.report import build_report
 from airflow_provider_cscs_dwdi.core.usage import BadValuePolicy, UsageAggregator
+from airflow_provider_cscs_dwdi.core.xcom import FetchResult, UsageReport
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -49,7 +56,7 @@ class AggregateUsageOperator(BaseOperator):
     ``bad_value_policy="fail"`` the task fails listing every one of them and nothing reaches Waldur;
     with ``"skip"`` the bad rows are left out and listed in the report and in the log.
 
-    :param fetch_result: the XCom result of the fetch task.
+    :param fetch_result: the XCom of the fetch task (a ``FetchResult`` document).
     :param backend_components: the seed's ``backend_components`` mapping (validated at DAG parse).
     :param bad_value_policy: ``"fail"`` (default) or ``"skip"``.
     :param clusters: optional cluster filter applied to DWDI entries.
@@ -76,10 +83,15 @@ class AggregateUsageOperator(BaseOperator):
         self.clusters = clusters
 
     def execute(self, context: Context) -> dict[str, Any]:
-        fetch = self.fetch_result
+        try:
+            fetch = FetchResult.from_xcom(self.fetch_result)
+        except ReportError as error:
+            raise AirflowException(
+                f"The result of fetch_usage cannot be read; nothing was pushed: {error}"
+            ) from error
         policy = BadValuePolicy(str(self.bad_value_policy).lower())
-        archive = ObjectStoragePath(fetch["archive"])
-        self.log.info("Aggregating %s (%d page(s)) with policy %s", archive, fetch["pages"], policy.value)
+        archive = ObjectStoragePath(fetch.archive)
+        self.log.info("Aggregating %s (%d page(s)) with policy %s", archive, fetch.pages, policy.value)
 
         try:
             with archive.open("rb") as raw_file:
@@ -99,28 +111,28 @@ class AggregateUsageOperator(BaseOperator):
             raise AirflowException(
                 f"Cannot read the archive of DWDI's answers {archive}; nothing was pushed: {error}"
             ) from error
-        if reader.digest.hexdigest() != fetch["archive_sha256"]:
+        if reader.digest.hexdigest() != fetch.archive_sha256:
             raise AirflowException(
                 f"Archive {archive} does not match the checksum the fetch task recorded; refusing to bill from it."
             )
 
         try:
-            report = aggregator.build_report(month=fetch["month"], window=fetch.get("window"))
+            report = build_report(aggregator.result(), month=fetch.month, window=fetch.window)
         except UsageDataError as error:
             raise AirflowException(
-                f"DWDI data for {fetch['month']} cannot be billed ({len(error.issues)} issue(s)); nothing was "
+                f"DWDI data for {fetch.month} cannot be billed ({len(error.issues)} issue(s)); nothing was "
                 f"pushed. Fix the data or re-run with bad_value_policy='skip'.\n{error}"
             ) from None
 
         self._log_summary(report)
-        return report
+        return report.to_xcom()
 
-    def _log_summary(self, report: Mapping[str, Any]) -> None:
-        counts = report["counts"]
+    def _log_summary(self, report: UsageReport) -> None:
+        counts = report.counts
         self.log.info(
             "Report %s: %s account(s) reported (%s without data), %s ignored (not requested), "
             "%s user row(s), %s row(s) skipped, %s issue(s)",
-            report["month"],
+            report.month,
             counts.get("accounts_reported"),
             counts.get("accounts_without_data"),
             counts.get("accounts_ignored"),
@@ -128,11 +140,11 @@ class AggregateUsageOperator(BaseOperator):
             counts.get("rows_skipped"),
             counts.get("issues"),
         )
-        for issue in report["issues"][:ISSUES_LOGGED]:
-            self.log.warning("Skipped: %s", issue["message"])
-        if len(report["issues"]) > ISSUES_LOGGED:
+        for issue in report.issues[:ISSUES_LOGGED]:
+            self.log.warning("Skipped: %s", issue.message)
+        if len(report.issues) > ISSUES_LOGGED:
             self.log.warning(
-                "... and %d more issue(s), all listed in the report", len(report["issues"]) - ISSUES_LOGGED
+                "... and %d more issue(s), all listed in the report", len(report.issues) - ISSUES_LOGGED
             )
 
 

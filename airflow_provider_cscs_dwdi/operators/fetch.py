@@ -1,4 +1,9 @@
-"""FetchMonthlyUsageOperator: ask DWDI for one billing month and archive exactly what it said."""
+"""The ``fetch_usage`` task (one per billing month): ask DWDI and archive exactly what it said.
+
+:class:`FetchMonthlyUsageOperator` gets one month of the ``billing_months`` task's
+:class:`~core.xcom.BillingPlan` and its accounts, and returns a :class:`~core.xcom.FetchResult`
+pointing at the archive, read by the ``aggregate_usage`` task.
+"""
 
 from __future__ import annotations
 
@@ -7,59 +12,26 @@ import json
 import os
 import re
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from airflow.sdk import BaseOperator, ObjectStoragePath
 
 from airflow_provider_cscs_dwdi.core.archive import ArchiveWriter
-from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
 from airflow_provider_cscs_dwdi.core.months import billing_month, month_window, parse_month
+from airflow_provider_cscs_dwdi.core.xcom import FetchResult
 from airflow_provider_cscs_dwdi.hooks.dwdi import DWDIHook, count_rows
+from airflow_provider_cscs_dwdi.operators._params import blank_to_none, normalise_accounts, run_instant
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-
-FETCH_RESULT_VERSION = 1
 
 
 def default_archive_root() -> str:
     """``$AIRFLOW_HOME/cscs_dwdi_archive`` as a ``file://`` URL."""
     airflow_home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
     return f"file://{os.path.abspath(airflow_home)}/cscs_dwdi_archive"
-
-
-def blank_to_none(value: Any) -> Any:
-    """A templated param that rendered empty: None, "" or the text "None" mean "not given"."""
-    return None if value is None or str(value).strip() in ("", "None") else value
-
-
-def normalise_accounts(accounts: Sequence[str] | str | None) -> list[str] | None:
-    """Sorted unique account names; None means "every account DWDI knows".
-
-    A string is accepted as a JSON list or a comma-separated list because templated fields render
-    to text unless the DAG renders native objects.
-    """
-    if blank_to_none(accounts) is None:
-        return None
-    if isinstance(accounts, str):
-        text = accounts.strip()
-        parsed = json.loads(text) if text.startswith("[") else text.split(",")
-    else:
-        parsed = list(accounts)
-    names: set[str] = set()
-    for item in parsed:
-        if not isinstance(item, str) or not item.strip():
-            raise ConfigurationError(f"accounts: every account must be a non-empty string, got {item!r}")
-        names.add(item.strip())
-    return sorted(names)
-
-
-def run_instant(context: Context) -> datetime:
-    """The moment a run stands for: the end of its data interval, or when it was triggered."""
-    instant = context.get("data_interval_end") or context["dag_run"].run_after
-    return instant if instant.tzinfo else instant.replace(tzinfo=timezone.utc)
 
 
 class FetchMonthlyUsageOperator(BaseOperator):
@@ -71,7 +43,8 @@ class FetchMonthlyUsageOperator(BaseOperator):
 
     DWDI's responses are written unchanged (gzip JSON lines, see ``core.archive``) under
     ``archive_path``/<dag_id>/<month>/<run_id>.jsonl.gz: the audit trail of what DWDI said. The
-    XCom result is a small document pointing at that archive, whatever the number of accounts.
+    XCom result is a small document pointing at that archive (:class:`~core.xcom.FetchResult`),
+    whatever the number of accounts.
 
     :param dwdi_conn_id: Airflow connection of type ``cscs_dwdi``.
     :param accounts: DWDI accounts to ask for (the Waldur offering's backend IDs); ``None`` asks for
@@ -155,18 +128,16 @@ class FetchMonthlyUsageOperator(BaseOperator):
             archive.bytes_written,
             archive.sha256,
         )
-        accounts_digest = hashlib.sha256(json.dumps(accounts).encode()).hexdigest()
-        return {
-            "schema_version": FETCH_RESULT_VERSION,
-            "month": month,
-            "window": window,
-            "query": query,
-            "accounts_requested": None if accounts is None else len(accounts),
-            "accounts_sha256": accounts_digest,
-            "archive": str(target),
-            "archive_sha256": archive.sha256,
-            "archive_bytes": archive.bytes_written,
-            "pages": pages,
-            "entries": entries,
-            "user_rows": user_rows,
-        }
+        return FetchResult(
+            month=month,
+            window=window,
+            query=query,
+            accounts_requested=None if accounts is None else len(accounts),
+            accounts_sha256=hashlib.sha256(json.dumps(accounts).encode()).hexdigest(),
+            archive=str(target),
+            archive_sha256=archive.sha256,
+            archive_bytes=archive.bytes_written,
+            pages=pages,
+            entries=entries,
+            user_rows=user_rows,
+        ).to_xcom()

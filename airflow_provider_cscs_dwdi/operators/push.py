@@ -1,7 +1,9 @@
-"""PushToWaldurOperator and ListWaldurBackendIdsOperator: the Waldur end of the pipeline.
+"""The ``push_to_waldur`` task (one per billing month, one at a time): write the report to Waldur.
 
-The push reads Waldur's state for the month with a fixed number of listings, lets
-:mod:`core.waldur_plan` decide what differs, and writes only that. Requests, in order:
+:class:`PushToWaldurOperator` reads the ``aggregate_usage`` task's :class:`~core.xcom.UsageReport`
+and returns a :class:`~core.xcom.PushResult`. It reads Waldur's state for the month with a fixed
+number of listings, lets :mod:`core.waldur_plan` decide what differs, and writes only that.
+Requests, in order:
 
 1. the offering's components (also tells whether the server honours ``date``: Waldur 8.x);
 2. the offering's resources in OK/Updating/Terminating (page by page);
@@ -30,38 +32,30 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
 from airflow_provider_cscs_dwdi.core.errors import CscsDwdiError
-from airflow_provider_cscs_dwdi.core.report import validate_report
 from airflow_provider_cscs_dwdi.core.waldur_plan import (
     ResourcePlan,
     WritePlan,
     build_write_plan,
     describe_plan,
-    index_resources,
     set_usage_items,
     user_usage_items,
 )
+from airflow_provider_cscs_dwdi.core.xcom import PushResult, UsageReport, WriteFailure
 from airflow_provider_cscs_dwdi.hooks._http import TransientHTTPError
 from airflow_provider_cscs_dwdi.hooks.waldur import WaldurAPIError, WaldurAuthError, WaldurHook
+from airflow_provider_cscs_dwdi.operators._params import as_bool
+from airflow_provider_cscs_dwdi.operators.list_backend_ids import ListWaldurBackendIdsOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+# ListWaldurBackendIdsOperator (the first task) lived in this module and stays importable from it.
+__all__ = ["ListWaldurBackendIdsOperator", "PushToWaldurOperator", "current_month"]
 
 #: How many issues and failures the XCom result and the failure message list (the log has all).
 LISTED_LIMIT = 50
 BACKFILL_REFUSAL_MARKER = "backfilling past billing periods"
 NOT_ATTEMPTED = "not attempted: an earlier write could not reach Waldur"
-
-
-def as_bool(value: bool | str | None, name: str) -> bool:
-    """A flag given as a bool or as a rendered template (``"True"``/``"False"``)."""
-    if isinstance(value, bool):
-        return value
-    if value is None:
-        return False
-    text = str(value).strip().lower()
-    if text in ("true", "false"):
-        return text == "true"
-    raise AirflowException(f"{name} must be True or False, got {value!r}")
 
 
 def current_month(billing_timezone: str, now: datetime | None = None) -> str:
@@ -91,10 +85,10 @@ class _PushRun:
         self._tally_lock = threading.Lock()
 
     def read_and_plan(
-        self, report: Mapping[str, Any], *, reconcile: bool, check_month: Callable[[bool], None]
+        self, report: UsageReport, *, reconcile: bool, check_month: Callable[[bool], None]
     ) -> tuple[WritePlan, bool]:
         """Read Waldur's state for the report's month and diff it; returns the plan and date support."""
-        billing_period = f"{report['month']}-01"
+        billing_period = f"{report.month}-01"
         components = self.hook.get_offering_components(self.offering_uuid)
         date_honoured = self.hook.usage_date_honoured(components=components)
         # Before any other read: a month this server would misfile is refused outright.
@@ -215,7 +209,7 @@ class PushToWaldurOperator(BaseOperator):
     (Waldur 8.x); a server that ignores it (7.x) would overwrite the current month, so the push is
     refused before anything is written.
 
-    :param report: the aggregated report (XCom of AggregateUsageOperator).
+    :param report: the XCom of AggregateUsageOperator (a ``UsageReport`` document).
     :param offering_uuid: the Waldur offering whose resources carry the accounts as backend_id.
     :param waldur_conn_id: the ``waldur`` connection.
     :param dry_run: compute and log the full plan (old -> new) but write nothing.
@@ -223,9 +217,10 @@ class PushToWaldurOperator(BaseOperator):
     :param billing_timezone: the time zone whose calendar defines the current month.
 
     Returns ``{"month", "dry_run", "changed", "written", "unchanged", "skipped", "failed",
-    "user_usages_written", "issues", "failures"}``: resource counts (``skipped`` also counts the
-    report's own skipped rows), the first issues and failures. The task fails at the end when any
-    resource was not written; the result is pushed to XCom before that.
+    "user_usages_written", "issues", "failures"}`` (:class:`~core.xcom.PushResult`): resource
+    counts (``skipped`` also counts the report's own skipped rows), the first issues and failures.
+    The task fails at the end when any resource was not written; the result is pushed to XCom
+    before that.
     """
 
     template_fields: Sequence[str] = ("report", "offering_uuid", "dry_run", "reconcile", "billing_timezone")
@@ -253,11 +248,10 @@ class PushToWaldurOperator(BaseOperator):
         self.billing_timezone = billing_timezone
 
     def execute(self, context: Context) -> dict[str, Any]:
-        report = self.report
         dry_run = as_bool(self.dry_run, "dry_run")
         reconcile = as_bool(self.reconcile, "reconcile")
         try:
-            validate_report(report)
+            report = UsageReport.from_xcom(self.report)
         except CscsDwdiError as error:
             raise AirflowException(f"The report cannot be pushed: {error}") from error
         self._log_report_issues(report)
@@ -267,7 +261,7 @@ class PushToWaldurOperator(BaseOperator):
             plan, date_honoured = run.read_and_plan(
                 report,
                 reconcile=reconcile,
-                check_month=lambda honoured: self._check_month(report["month"], honoured),
+                check_month=lambda honoured: self._check_month(report.month, honoured),
             )
             self._log_plan(plan, dry_run=dry_run)
             if not dry_run:
@@ -281,7 +275,7 @@ class PushToWaldurOperator(BaseOperator):
             hook.close()
         result = self._result(plan, run, report, dry_run=dry_run)
         self._finish(result, context)
-        return result
+        return result.to_xcom()
 
     def _check_month(self, month: str, date_honoured: bool) -> None:
         """Refuse a month the server would write into the wrong billing period."""
@@ -296,12 +290,11 @@ class PushToWaldurOperator(BaseOperator):
                 f"{current}. Push past months only to Waldur 8.x."
             )
 
-    def _log_report_issues(self, report: Mapping[str, Any]) -> None:
-        issues = report.get("issues") or []
-        if issues:
-            self.log.warning("The report left out %d bad DWDI record(s):", len(issues))
-            for issue in issues[:LISTED_LIMIT]:
-                self.log.warning("  %s", issue.get("message", issue) if isinstance(issue, Mapping) else issue)
+    def _log_report_issues(self, report: UsageReport) -> None:
+        if report.issues:
+            self.log.warning("The report left out %d bad DWDI record(s):", len(report.issues))
+            for issue in report.issues[:LISTED_LIMIT]:
+                self.log.warning("  %s", issue.message)
 
     def _log_plan(self, plan: WritePlan, *, dry_run: bool) -> None:
         for issue in plan.issues:
@@ -320,99 +313,45 @@ class PushToWaldurOperator(BaseOperator):
         )
 
     @staticmethod
-    def _result(
-        plan: WritePlan, run: _PushRun, report: Mapping[str, Any], *, dry_run: bool
-    ) -> dict[str, Any]:
+    def _result(plan: WritePlan, run: _PushRun, report: UsageReport, *, dry_run: bool) -> PushResult:
         backend_ids = {resource.resource_uuid: resource.backend_id for resource in plan.resources}
         failures = [
-            {
-                "backend_id": refusal.backend_id,
-                "resource_uuid": refusal.resource_uuid,
-                "reason": refusal.reason,
-            }
+            WriteFailure(refusal.backend_id, refusal.resource_uuid, refusal.reason)
             for refusal in plan.refused
         ] + [
-            {
-                "backend_id": backend_ids.get(resource_uuid),
-                "resource_uuid": resource_uuid,
-                "reason": "; ".join(reasons),
-            }
+            WriteFailure(backend_ids.get(resource_uuid), resource_uuid, "; ".join(reasons))
             for resource_uuid, reasons in sorted(
                 run.failures.items(), key=lambda item: backend_ids.get(item[0], "")
             )
         ]
-        report_issues = list(report.get("issues") or [])
-        issues = [issue.to_json() for issue in plan.issues] + report_issues
-        return {
-            "month": plan.month,
-            "dry_run": dry_run,
-            "changed": len(plan.changed),
-            "written": 0
-            if dry_run
-            else len([r for r in plan.changed if r.resource_uuid not in run.failures]),
-            "unchanged": len(plan.unchanged),
-            "skipped": len(plan.skipped) + len(report_issues),
-            "failed": len(failures),
-            "user_usages_written": run.user_usages_written,
-            "issues": issues[:LISTED_LIMIT],
-            "failures": failures[:LISTED_LIMIT],
-        }
+        issues = plan.issues + report.issues
+        return PushResult(
+            month=plan.month,
+            dry_run=dry_run,
+            changed=len(plan.changed),
+            written=0 if dry_run else len([r for r in plan.changed if r.resource_uuid not in run.failures]),
+            unchanged=len(plan.unchanged),
+            skipped=len(plan.skipped) + len(report.issues),
+            failed=len(failures),
+            user_usages_written=run.user_usages_written,
+            issues=issues[:LISTED_LIMIT],
+            failures=tuple(failures[:LISTED_LIMIT]),
+        )
 
-    def _finish(self, result: dict[str, Any], context: Context) -> None:
+    def _finish(self, result: PushResult, context: Context) -> None:
         """Fail the task, naming every resource that was not written, once the result is in XCom."""
-        if not result["failed"]:
-            self.log.info(
-                "Push of %s done: %s",
-                result["month"],
-                {k: v for k, v in result.items() if k not in ("issues", "failures")},
-            )
+        if not result.failed:
+            self.log.info("Push of %s done: %s", result.month, result.counts())
             return
-        context["ti"].xcom_push(key="return_value", value=result)
+        context["ti"].xcom_push(key="return_value", value=result.to_xcom())
         lines = [
-            f"  {f['backend_id']} ({f['resource_uuid'] or 'no resource'}): {f['reason']}"
-            for f in result["failures"]
+            f"  {failure.backend_id} ({failure.resource_uuid or 'no resource'}): {failure.reason}"
+            for failure in result.failures
         ]
-        more = result["failed"] - len(result["failures"])
+        more = result.failed - len(result.failures)
         raise AirflowException(
-            f"Push of {result['month']}: {result['failed']} resource(s) not written "
-            f"({result['written']} written, {result['unchanged']} unchanged):\n"
+            f"Push of {result.month}: {result.failed} resource(s) not written "
+            f"({result.written} written, {result.unchanged} unchanged):\n"
             + "\n".join(lines)
             + (f"\n  ... and {more} more (see the log)" if more > 0 else "")
         )
-
-
-class ListWaldurBackendIdsOperator(BaseOperator):
-    """List the backend IDs (DWDI accounts) of an offering's resources: the DAG's first task.
-
-    Returns ``{"backend_ids": [...sorted, unique, non-blank], "issues": [...]}``; blank and
-    duplicate backend IDs are reported as issues (a duplicated ID is still listed, and the push
-    refuses it, so the problem stays visible).
-
-    :param offering_uuid: the Waldur offering.
-    :param waldur_conn_id: the ``waldur`` connection.
-    """
-
-    template_fields: Sequence[str] = ("offering_uuid",)
-    ui_color = "#e8f4fd"
-
-    def __init__(
-        self, *, offering_uuid: str, waldur_conn_id: str = WaldurHook.default_conn_name, **kwargs: Any
-    ) -> None:
-        super().__init__(**kwargs)
-        self.offering_uuid = offering_uuid
-        self.waldur_conn_id = waldur_conn_id
-
-    def execute(self, context: Context) -> dict[str, Any]:
-        hook = WaldurHook(self.waldur_conn_id)
-        try:
-            resources = hook.list_resources(str(self.offering_uuid))
-        except CscsDwdiError as error:
-            raise AirflowException(str(error)) from error
-        finally:
-            hook.close()
-        index = index_resources(resources)
-        for issue in index.issues:
-            self.log.warning("Issue: %s", issue.message)
-        backend_ids = sorted({*index.unique, *index.duplicates})
-        self.log.info("Offering %s: %d backend ID(s).", self.offering_uuid, len(backend_ids))
-        return {"backend_ids": backend_ids, "issues": [issue.to_json() for issue in index.issues]}

@@ -208,6 +208,7 @@ def test_amounts_with_two_decimals_are_valid(amount: str) -> None:
 
 def test_a_report_of_the_aggregator_is_valid_for_the_push() -> None:
     from airflow_provider_cscs_dwdi.core.components import parse_backend_components
+    from airflow_provider_cscs_dwdi.core.report import build_report
     from airflow_provider_cscs_dwdi.core.usage import UsageAggregator
 
     aggregator = UsageAggregator(
@@ -217,4 +218,4 @@ def test_a_report_of_the_aggregator_is_valid_for_the_push() -> None:
         {"compute": [{"account": "g1", "users": [{"username": "a", "nodeHours": 1}]}]}, source="page 0"
     )
 
-    validate_report(json.loads(json.dumps(aggregator.build_report(month="2026-11"))))
+    validate_report(json.loads(json.dumps(build_report(aggregator.result(), month="2026-11").to_xcom())))

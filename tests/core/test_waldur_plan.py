@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_cscs_dwdi.core.errors import ReportError
+from airflow_provider_cscs_dwdi.core.report import UsageReport
 from airflow_provider_cscs_dwdi.core.waldur_plan import (
     AmountChange,
     UserUsageChange,
@@ -24,14 +25,17 @@ COMPONENTS = [
 ]
 
 
-def make_report(accounts: dict[str, Any], components: tuple[str, ...] = ("nodeHours",)) -> dict[str, Any]:
-    return {
-        "schema_version": 1,
-        "month": "2026-11",
-        "components": {name: {"unit_factor": "1"} for name in components},
-        "accounts": accounts,
-        "issues": [],
-    }
+def make_report(accounts: dict[str, Any], components: tuple[str, ...] = ("nodeHours",)) -> UsageReport:
+    """A report as the push reads it; built directly, so amounts the validation refuses reach the plan."""
+    return UsageReport(
+        month="2026-11",
+        window=None,
+        policy="fail",
+        components={name: {"unit_factor": "1"} for name in components},
+        accounts=accounts,
+        issues=(),
+        counts={},
+    )
 
 
 def resource(uuid: str, backend_id: str) -> dict[str, str]:
@@ -53,7 +57,7 @@ def user_row(resource_uuid: str, username: str, amount: str) -> dict[str, str]:
     }
 
 
-def plan_for(report: dict[str, Any], **state: Any) -> Any:
+def plan_for(report: UsageReport, **state: Any) -> Any:
     state.setdefault("resources", [resource("r1", "g207")])
     state.setdefault("offering_components", COMPONENTS)
     state.setdefault("component_usages", [])

@@ -1,7 +1,7 @@
-"""FetchMonthlyUsageOperator and AggregateUsageOperator pieces that need no DWDI server: the account
-list handling and the aggregate task's refusal to bill from an archive it cannot trust.
+"""AggregateUsageOperator (the aggregate_usage task) without a DWDI server: the report of an
+archive, and the refusal to bill from an archive or a fetch result it cannot trust.
 
-The full path (real DWDI double, real issuer, dag.test()) is covered in tests/e2e.
+The fetch task writing a real archive is in test_fetch.py; the whole DAG (dag.test()) in tests/e2e.
 """
 
 from __future__ import annotations
@@ -16,35 +16,11 @@ import pytest
 from airflow.sdk.exceptions import AirflowException
 
 from airflow_provider_cscs_dwdi.core.archive import ArchiveWriter
-from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
+from airflow_provider_cscs_dwdi.core.xcom import FetchResult, UsageReport
 from airflow_provider_cscs_dwdi.operators.aggregate import AggregateUsageOperator
-from airflow_provider_cscs_dwdi.operators.fetch import normalise_accounts
 
 MONTH = "2026-10"
 COMPONENTS = {"nodeHours": {"measured_unit": "node-hours", "accounting_type": "usage", "label": "Node Hours"}}
-
-
-@pytest.mark.parametrize(
-    ("accounts", "expected"),
-    [
-        (None, None),
-        ("", None),
-        ("None", None),
-        ([], []),
-        (["g2", "g1", "g2"], ["g1", "g2"]),
-        ('["g2", "g1"]', ["g1", "g2"]),
-        ("g2, g1", ["g1", "g2"]),
-        ([" g1 "], ["g1"]),
-    ],
-)
-def test_accounts_are_normalised(accounts: Any, expected: list[str] | None) -> None:
-    assert normalise_accounts(accounts) == expected
-
-
-@pytest.mark.parametrize("accounts", [["g1", ""], ["g1", None], [3]])
-def test_blank_or_non_text_accounts_are_refused(accounts: list[Any]) -> None:
-    with pytest.raises(ConfigurationError, match="non-empty string"):
-        normalise_accounts(accounts)
 
 
 def write_archive(path: Path, bodies: list[bytes], accounts: list[str]) -> dict[str, Any]:
@@ -58,15 +34,19 @@ def write_archive(path: Path, bodies: list[bytes], accounts: list[str]) -> dict[
         )
         for index, body in enumerate(bodies):
             archive.write_page(index, 200, accounts, body)
-    return {
-        "schema_version": 1,
-        "month": MONTH,
-        "window": {"from": f"{MONTH}-01", "to": f"{MONTH}-31"},
-        "archive": f"file://{path}",
-        "archive_sha256": archive.sha256,
-        "archive_bytes": archive.bytes_written,
-        "pages": len(bodies),
-    }
+    return FetchResult(
+        month=MONTH,
+        window={"from": f"{MONTH}-01", "to": f"{MONTH}-31"},
+        query={"from": MONTH, "to": MONTH, "clusters": None},
+        accounts_requested=len(accounts),
+        accounts_sha256=hashlib.sha256(json.dumps(accounts).encode()).hexdigest(),
+        archive=f"file://{path}",
+        archive_sha256=archive.sha256,
+        archive_bytes=archive.bytes_written,
+        pages=len(bodies),
+        entries=0,
+        user_rows=0,
+    ).to_xcom()
 
 
 def aggregate(fetch_result: dict[str, Any], policy: str = "fail") -> dict[str, Any]:
@@ -98,6 +78,7 @@ def test_the_report_sums_clusters_and_keeps_only_requested_accounts(tmp_path: Pa
         "g2": {"total": {"nodeHours": "0.00"}, "users": {}},
     }
     assert report["counts"]["accounts_ignored"] == 1
+    assert UsageReport.from_xcom(report).to_xcom() == report
 
 
 def test_an_archive_that_changed_since_the_fetch_is_refused(tmp_path: Path) -> None:
@@ -130,4 +111,20 @@ def test_a_truncated_dwdi_answer_fails_naming_the_archive_line(tmp_path: Path) -
     fetch_result = write_archive(tmp_path / "a.jsonl.gz", [GOOD, b'{"compute": [{"account": "g1"'], ["g1"])
 
     with pytest.raises(AirflowException, match="nothing was pushed: archive line 3 is not valid JSON"):
+        aggregate(fetch_result)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "error"),
+    [
+        ("archive", None, "fetch result: archive: expected str, got nothing"),
+        ("schema_version", 2, "fetch result: schema_version: expected 1, got 2"),
+    ],
+)
+def test_a_fetch_result_it_cannot_read_is_refused_naming_the_field(
+    tmp_path: Path, key: str, value: Any, error: str
+) -> None:
+    fetch_result = {**write_archive(tmp_path / "a.jsonl.gz", [GOOD], ["g1"]), key: value}
+
+    with pytest.raises(AirflowException, match=f"nothing was pushed: {error}"):
         aggregate(fetch_result)

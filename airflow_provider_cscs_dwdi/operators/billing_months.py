@@ -1,7 +1,10 @@
-"""PlanBillingRunOperator: decide which billing months a run reports, and for which accounts.
+"""The ``billing_months`` task: which billing months a run reports, and for which accounts.
 
-The decisions themselves are two plain functions (:func:`resolve_billing_months`,
-:func:`pick_accounts`) so they can be tested without Airflow's database.
+:class:`PlanBillingRunOperator` reads the ``list_backend_ids`` task's
+:class:`~core.xcom.BackendIds` and returns a :class:`~core.xcom.BillingPlan`, over whose months
+the fetch task is expanded. The decisions themselves are two plain functions
+(:func:`resolve_billing_months`, :func:`pick_accounts`) so they can be tested without Airflow's
+database.
 """
 
 from __future__ import annotations
@@ -15,14 +18,14 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
+from airflow_provider_cscs_dwdi.core.errors import ReportError
 from airflow_provider_cscs_dwdi.core.months import months_to_report, parse_month
+from airflow_provider_cscs_dwdi.core.xcom import BackendIds, BillingPlan
 from airflow_provider_cscs_dwdi.hooks.waldur import WaldurHook
-from airflow_provider_cscs_dwdi.operators.fetch import blank_to_none, normalise_accounts, run_instant
+from airflow_provider_cscs_dwdi.operators._params import blank_to_none, normalise_accounts, run_instant
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-
-ACCOUNTS_XCOM_KEY = "accounts"
 
 
 @dataclass(frozen=True)
@@ -80,14 +83,15 @@ def resolve_billing_months(
 
 
 class PlanBillingRunOperator(BaseOperator):
-    """Plan one run of an offering's DAG: the billing months (return value) and the accounts.
+    """Plan one run of an offering's DAG: the billing months and the accounts (a ``BillingPlan``).
 
     Returns the list of ``YYYY-MM`` months to report (the fetch task is expanded over it) and
-    pushes the accounts to fetch under the XCom key ``accounts``: the requested ``accounts`` that
-    the Waldur offering knows (unknown ones are logged; none known fails the task, as it would bill
-    nothing the operator asked for), or every backend ID when none were requested.
+    pushes the accounts to fetch under the XCom key ``BillingPlan.ACCOUNTS_KEY`` (``accounts``):
+    the requested ``accounts`` that the Waldur offering knows (unknown ones are logged; none known
+    fails the task, as it would bill nothing the operator asked for), or every backend ID when
+    none were requested.
 
-    :param backend_ids: the result of ``ListWaldurBackendIdsOperator`` (``{"backend_ids": [...]}``).
+    :param backend_ids: the XCom of ``ListWaldurBackendIdsOperator`` (a ``BackendIds`` document).
     :param billing_timezone: IANA time zone in which months begin and end.
     :param reopen_previous_month_days: re-report the previous month on this many first days.
     :param waldur_conn_id: Waldur connection, asked whether the server honours the usage ``date``.
@@ -129,10 +133,10 @@ class PlanBillingRunOperator(BaseOperator):
             previous_month_allowed=self._usage_date_honoured,
             log=self.log,
         )
-        selection = self._select_accounts()
-        context["ti"].xcom_push(key=ACCOUNTS_XCOM_KEY, value=selection.accounts)
-        self.log.info("Reporting %s for %d account(s)", ", ".join(months), len(selection.accounts))
-        return months
+        plan = BillingPlan(months=tuple(months), accounts=tuple(self._select_accounts().accounts))
+        context["ti"].xcom_push(key=BillingPlan.ACCOUNTS_KEY, value=plan.accounts_to_xcom())
+        self.log.info("Reporting %s for %d account(s)", ", ".join(plan.months), len(plan.accounts))
+        return plan.to_xcom()
 
     def _usage_date_honoured(self) -> bool:
         hook = WaldurHook(self.waldur_conn_id)
@@ -142,8 +146,12 @@ class PlanBillingRunOperator(BaseOperator):
             hook.close()
 
     def _select_accounts(self) -> AccountSelection:
+        try:
+            backend_ids = BackendIds.from_xcom(self.backend_ids)
+        except ReportError as error:
+            raise AirflowException(f"The backend IDs of list_backend_ids cannot be read: {error}") from error
         requested = normalise_accounts(self.accounts)
-        selection = pick_accounts(requested, self.backend_ids["backend_ids"])
+        selection = pick_accounts(requested, backend_ids.backend_ids)
         if selection.unknown:
             self.log.warning(
                 "Ignoring %d requested account(s) that are not backend IDs of this Waldur offering: %s",

@@ -1,4 +1,4 @@
-"""Which months a run reports, and for which accounts (no Airflow database needed)."""
+"""The billing_months task: which months a run reports, and for which accounts (no Airflow database)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ from typing import Any
 import pytest
 
 from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
-from airflow_provider_cscs_dwdi.operators.plan import (
-    ACCOUNTS_XCOM_KEY,
+from airflow_provider_cscs_dwdi.core.xcom import BackendIds, BillingPlan
+from airflow_provider_cscs_dwdi.operators.billing_months import (
     PlanBillingRunOperator,
     pick_accounts,
     resolve_billing_months,
 )
+from tests.operators.support import RecordingTaskInstance
 
 LOG = logging.getLogger("test_plan")
 ZURICH = "Europe/Zurich"
@@ -90,20 +91,14 @@ def test_requested_accounts_are_intersected_with_the_backend_ids() -> None:
     assert (selection.accounts, selection.unknown) == (["g2", "g3"], ["x9"])
 
 
-class RecordingTaskInstance:
-    """Stands in for the task instance: records what the operator pushes to XCom."""
-
-    def __init__(self) -> None:
-        self.pushed: dict[str, Any] = {}
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.pushed[key] = value
-
-
-def run_plan(*, month: Any, accounts: Any, backend_ids: list[str]) -> tuple[list[str], dict[str, Any]]:
+def run_plan(
+    *, month: Any, accounts: Any, backend_ids: list[str] | dict[str, Any]
+) -> tuple[list[str], dict[str, Any]]:
     operator = PlanBillingRunOperator(
         task_id="billing_months",
-        backend_ids={"backend_ids": backend_ids, "issues": []},
+        backend_ids=BackendIds(tuple(backend_ids)).to_xcom()
+        if isinstance(backend_ids, list)
+        else backend_ids,
         billing_timezone=ZURICH,
         reopen_previous_month_days=3,
         month=month,
@@ -122,14 +117,17 @@ def test_operator_returns_months_and_pushes_the_accounts() -> None:
     result, pushed = run_plan(month=None, accounts=[], backend_ids=["g2", "g1"])
 
     assert result == ["2026-11"]
-    assert pushed == {ACCOUNTS_XCOM_KEY: ["g1", "g2"]}
+    assert pushed == {"accounts": ["g1", "g2"]}
+    assert BillingPlan.from_xcom(result, pushed[BillingPlan.ACCOUNTS_KEY]) == BillingPlan(
+        ("2026-11",), ("g1", "g2")
+    )
 
 
 def test_operator_reads_params_rendered_as_text() -> None:
     result, pushed = run_plan(month="None", accounts='["g2", "zz"]', backend_ids=["g1", "g2"])
 
     assert result == ["2026-11"]
-    assert pushed == {ACCOUNTS_XCOM_KEY: ["g2"]}
+    assert pushed == {BillingPlan.ACCOUNTS_KEY: ["g2"]}
 
 
 def test_operator_fails_when_no_requested_account_is_known() -> None:
@@ -137,3 +135,10 @@ def test_operator_fails_when_no_requested_account_is_known() -> None:
 
     with pytest.raises(AirflowException, match=r"None of the requested accounts \(zz\)"):
         run_plan(month="2026-10", accounts=["zz"], backend_ids=["g1"])
+
+
+def test_operator_fails_naming_the_field_when_the_backend_ids_cannot_be_read() -> None:
+    from airflow.sdk.exceptions import AirflowException
+
+    with pytest.raises(AirflowException, match=r"backend IDs: backend_ids: expected list, got nothing"):
+        run_plan(month=None, accounts=[], backend_ids={"issues": []})

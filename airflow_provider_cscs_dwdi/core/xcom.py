@@ -1,0 +1,264 @@
+"""Every document one task of the usage DAG hands to the next, in DAG order.
+
+task that returns it   document       task that reads it
+list_backend_ids       BackendIds     billing_months
+billing_months         BillingPlan    fetch_usage (expanded: one mapped fetch per month)
+fetch_usage            FetchResult    aggregate_usage
+aggregate_usage        UsageReport    push_to_waldur
+push_to_waldur         PushResult     nobody: the last task (people, monitoring)
+
+Each is a frozen dataclass: the producing task returns ``to_xcom()`` (plain JSON, so Airflow's
+XCom stores it as it is and the UI shows it), the consuming task reads it with ``from_xcom()``,
+which checks the shape and raises :class:`~core.errors.ReportError` naming the document and the
+field. The report is defined in ``core.report`` next to the rules that build and check it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from airflow_provider_cscs_dwdi.core.errors import ReportError
+from airflow_provider_cscs_dwdi.core.issues import Issue, issues_from_json, shown_value
+from airflow_provider_cscs_dwdi.core.report import REPORT_SCHEMA_VERSION, UsageReport
+
+__all__ = [
+    "FETCH_RESULT_VERSION",
+    "REPORT_SCHEMA_VERSION",
+    "BackendIds",
+    "BillingPlan",
+    "FetchResult",
+    "PushResult",
+    "UsageReport",
+    "WriteFailure",
+]
+
+FETCH_RESULT_VERSION = 1
+
+#: The JSON fields of the flat documents, in published order: name -> (JSON type, may be null).
+_FETCH_RESULT_FIELDS: dict[str, tuple[type, bool]] = {
+    "month": (str, False),
+    "window": (dict, True),
+    "query": (dict, False),
+    "accounts_requested": (int, True),
+    "accounts_sha256": (str, False),
+    "archive": (str, False),
+    "archive_sha256": (str, False),
+    "archive_bytes": (int, False),
+    "pages": (int, False),
+    "entries": (int, False),
+    "user_rows": (int, False),
+}
+_PUSH_COUNTS_FIELDS: dict[str, tuple[type, bool]] = {
+    "month": (str, False),
+    "dry_run": (bool, False),
+    "changed": (int, False),
+    "written": (int, False),
+    "unchanged": (int, False),
+    "skipped": (int, False),
+    "failed": (int, False),
+    "user_usages_written": (int, False),
+}
+_WRITE_FAILURE_FIELDS: dict[str, tuple[type, bool]] = {
+    "backend_id": (str, True),
+    "resource_uuid": (str, True),
+    "reason": (str, False),
+}
+
+
+@dataclass(frozen=True)
+class BackendIds:
+    """The backend IDs (DWDI accounts) of an offering's resources in Waldur: sorted, unique, non-blank.
+
+    A duplicated ID is still listed (the push refuses it, so the problem stays visible); blank
+    and duplicate IDs are also ``issues``.
+    """
+
+    backend_ids: tuple[str, ...]
+    issues: tuple[Issue, ...] = ()
+
+    def to_xcom(self) -> dict[str, Any]:
+        """``{"backend_ids": [...], "issues": [...]}``."""
+        return {"backend_ids": list(self.backend_ids), "issues": [issue.to_json() for issue in self.issues]}
+
+    @classmethod
+    def from_xcom(cls, doc: Any) -> BackendIds:
+        """Read the document back; raises ReportError naming the bad field."""
+        doc = _document(doc, "backend IDs")
+        return cls(
+            backend_ids=_names(doc, "backend IDs", "backend_ids"),
+            issues=issues_from_json(doc.get("issues", []), "backend IDs: issues"),
+        )
+
+
+@dataclass(frozen=True)
+class BillingPlan:
+    """The billing months a run reports, and the accounts to fetch for each of them.
+
+    It crosses as two XComs so that the fetch task can be expanded over the months (one mapped
+    fetch, aggregate and push per month): the months are the task's return value, oldest first,
+    and the accounts are pushed under :attr:`ACCOUNTS_KEY`.
+    """
+
+    ACCOUNTS_KEY: ClassVar[str] = "accounts"
+
+    months: tuple[str, ...]
+    accounts: tuple[str, ...]
+
+    def to_xcom(self) -> list[str]:
+        """The return value: the months, ``["2026-10", "2026-11"]``."""
+        return list(self.months)
+
+    def accounts_to_xcom(self) -> list[str]:
+        """The value pushed under :attr:`ACCOUNTS_KEY`: the sorted account names."""
+        return list(self.accounts)
+
+    @classmethod
+    def from_xcom(cls, months: Any, accounts: Any) -> BillingPlan:
+        """Read the two XComs back; raises ReportError naming the bad one."""
+        plan = {"months": months, "accounts": accounts}
+        return cls(
+            months=_names(plan, "billing plan", "months"), accounts=_names(plan, "billing plan", "accounts")
+        )
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """Where one fetched month of DWDI answers is archived, and what it holds (always < 64 KiB).
+
+    The account list itself is in the archive's header line, so the XCom stays small whatever the
+    number of accounts.
+    """
+
+    month: str
+    window: Mapping[str, str] | None  # {"from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}
+    query: Mapping[str, Any]  # {"from": month, "to": month, "clusters": [...] | None}
+    accounts_requested: int | None  # None: every account DWDI knows
+    accounts_sha256: str
+    archive: str  # ObjectStoragePath URL of the gzip JSON-lines archive
+    archive_sha256: str
+    archive_bytes: int
+    pages: int
+    entries: int
+    user_rows: int
+    schema_version: int = FETCH_RESULT_VERSION
+
+    def to_xcom(self) -> dict[str, Any]:
+        """The document of ``docs/architecture.md`` ("Fetch result")."""
+        return {"schema_version": self.schema_version, **_json_fields(self, _FETCH_RESULT_FIELDS)}
+
+    @classmethod
+    def from_xcom(cls, doc: Any) -> FetchResult:
+        """Read the document back; raises ReportError naming the bad field."""
+        name = "fetch result"
+        doc = _document(doc, name)
+        version = _field(doc, name, "schema_version", int)
+        if version != FETCH_RESULT_VERSION:
+            raise ReportError(f"{name}: schema_version: expected {FETCH_RESULT_VERSION}, got {version!r}")
+        return cls(**_read_fields(doc, name, _FETCH_RESULT_FIELDS), schema_version=version)
+
+
+@dataclass(frozen=True)
+class WriteFailure:
+    """A report account that was not written to Waldur, and why."""
+
+    backend_id: str | None
+    resource_uuid: str | None  # None: no single Waldur resource to write to
+    reason: str
+
+    def to_json(self) -> dict[str, str | None]:
+        """``{"backend_id", "resource_uuid", "reason"}``."""
+        return _json_fields(self, _WRITE_FAILURE_FIELDS)
+
+    @classmethod
+    def from_json(cls, raw: Any, where: str) -> WriteFailure:
+        """Read a failure back; raises ReportError naming ``where`` and the field."""
+        return cls(**_read_fields(_document(raw, where), where, _WRITE_FAILURE_FIELDS))
+
+
+@dataclass(frozen=True)
+class PushResult:
+    """What the push of one month did: resource counts, and the first issues and failures.
+
+    ``skipped`` also counts the records the report itself left out. ``issues`` and ``failures``
+    list at most the first 50 (the task log has all); ``failed`` counts every failure.
+    """
+
+    month: str
+    dry_run: bool
+    changed: int
+    written: int
+    unchanged: int
+    skipped: int
+    failed: int
+    user_usages_written: int
+    issues: tuple[Issue, ...]
+    failures: tuple[WriteFailure, ...]
+
+    def counts(self) -> dict[str, Any]:
+        """The document without its ``issues`` and ``failures`` lists (what the log shows)."""
+        return _json_fields(self, _PUSH_COUNTS_FIELDS)
+
+    def to_xcom(self) -> dict[str, Any]:
+        """The counts, then ``issues`` and ``failures`` as JSON lists."""
+        return {
+            **self.counts(),
+            "issues": [issue.to_json() for issue in self.issues],
+            "failures": [failure.to_json() for failure in self.failures],
+        }
+
+    @classmethod
+    def from_xcom(cls, doc: Any) -> PushResult:
+        """Read the document back; raises ReportError naming the bad field."""
+        name = "push result"
+        doc = _document(doc, name)
+        failures = tuple(
+            WriteFailure.from_json(item, f"{name}: failures[{index}]")
+            for index, item in enumerate(_field(doc, name, "failures", list))
+        )
+        return cls(
+            **_read_fields(doc, name, _PUSH_COUNTS_FIELDS),
+            issues=issues_from_json(doc.get("issues"), f"{name}: issues"),
+            failures=failures,
+        )
+
+
+def _document(doc: Any, name: str) -> Mapping[str, Any]:
+    if not isinstance(doc, Mapping):
+        raise ReportError(
+            f"{name}: expected an object, got {'nothing' if doc is None else type(doc).__name__}"
+        )
+    return doc
+
+
+def _field(doc: Mapping[str, Any], name: str, key: str, kind: type, *, nullable: bool = False) -> Any:
+    """``doc[key]`` when it is a ``kind`` (a bool is no int), else a ReportError naming both."""
+    value = doc.get(key)
+    if value is None and nullable:
+        return None
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        expected = f"{kind.__name__}{' or null' if nullable else ''}"
+        got = "nothing" if value is None else f"{type(value).__name__} {shown_value(value)}"
+        raise ReportError(f"{name}: {key}: expected {expected}, got {got}")
+    return value
+
+
+def _read_fields(doc: Mapping[str, Any], name: str, spec: Mapping[str, tuple[type, bool]]) -> dict[str, Any]:
+    """Every field of ``spec`` read from ``doc``, checked (see :func:`_field`)."""
+    return {key: _field(doc, name, key, kind, nullable=nullable) for key, (kind, nullable) in spec.items()}
+
+
+def _json_fields(document: Any, spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The attributes of ``document`` named in ``spec``, mappings as plain dicts."""
+    values = {key: getattr(document, key) for key in spec}
+    return {key: dict(value) if isinstance(value, Mapping) else value for key, value in values.items()}
+
+
+def _names(doc: Mapping[str, Any], name: str, key: str) -> tuple[str, ...]:
+    """A list of non-blank strings, as a tuple."""
+    items = _field(doc, name, key, list)
+    for index, item in enumerate(items):
+        if not isinstance(item, str) or not item.strip():
+            raise ReportError(f"{name}: {key}[{index}]: expected a non-blank string, got {item!r}")
+    return tuple(items)

@@ -1,0 +1,60 @@
+"""The ``list_backend_ids`` task, the DAG's first: which DWDI accounts the Waldur offering bills.
+
+:class:`ListWaldurBackendIdsOperator` returns a :class:`~core.xcom.BackendIds`, read by the
+``billing_months`` task.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowException
+
+from airflow_provider_cscs_dwdi.core.errors import CscsDwdiError
+from airflow_provider_cscs_dwdi.core.waldur_plan import index_resources
+from airflow_provider_cscs_dwdi.core.xcom import BackendIds
+from airflow_provider_cscs_dwdi.hooks.waldur import WaldurHook
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+class ListWaldurBackendIdsOperator(BaseOperator):
+    """List the backend IDs (DWDI accounts) of an offering's resources: the DAG's first task.
+
+    Returns ``{"backend_ids": [...sorted, unique, non-blank], "issues": [...]}``
+    (:class:`~core.xcom.BackendIds`); blank and duplicate backend IDs are reported as issues (a
+    duplicated ID is still listed, and the push refuses it, so the problem stays visible).
+
+    :param offering_uuid: the Waldur offering.
+    :param waldur_conn_id: the ``waldur`` connection.
+    """
+
+    template_fields: Sequence[str] = ("offering_uuid",)
+    ui_color = "#e8f4fd"
+
+    def __init__(
+        self, *, offering_uuid: str, waldur_conn_id: str = WaldurHook.default_conn_name, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.offering_uuid = offering_uuid
+        self.waldur_conn_id = waldur_conn_id
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        hook = WaldurHook(self.waldur_conn_id)
+        try:
+            resources = hook.list_resources(str(self.offering_uuid))
+        except CscsDwdiError as error:
+            raise AirflowException(str(error)) from error
+        finally:
+            hook.close()
+        index = index_resources(resources)
+        for issue in index.issues:
+            self.log.warning("Issue: %s", issue.message)
+        backend_ids = BackendIds(
+            backend_ids=tuple(sorted({*index.unique, *index.duplicates})), issues=index.issues
+        )
+        self.log.info("Offering %s: %d backend ID(s).", self.offering_uuid, len(backend_ids.backend_ids))
+        return backend_ids.to_xcom()

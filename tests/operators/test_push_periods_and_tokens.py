@@ -1,0 +1,103 @@
+"""PushToWaldurOperator and the Waldur server: versions 7 and 8, past billing periods, tokens.
+
+Every test checks that the sandbox saw no request the official OpenAPI schema rejects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sandbox.waldur_server import WaldurSandbox
+from tests.operators.support import (
+    Offering,
+    expected_totals,
+    expected_users,
+    failing_push,
+    make_report,
+    previous_month,
+    push,
+    this_month,
+    usage_grid,
+)
+
+
+def test_expired_token_fails_with_the_service_account_advice(
+    waldur_sandbox: WaldurSandbox, seed: Callable[..., Offering]
+) -> None:
+    usage = usage_grid(accounts=2, users=1)
+    offering = seed(waldur_sandbox, usage, token=waldur_sandbox.provider_token)
+    waldur_sandbox.expire_token(waldur_sandbox.provider_token)
+
+    message, _ = failing_push(offering, make_report(this_month(waldur_sandbox), usage))
+
+    assert "non-expiring" in message
+    assert waldur_sandbox.provider_token not in message
+    assert offering.posts() == []
+
+
+def test_waldur_7_gets_single_user_writes_and_the_current_month(
+    make_waldur_sandbox: Callable[..., WaldurSandbox], seed: Callable[..., Offering]
+) -> None:
+    sandbox = make_waldur_sandbox(version="7")
+    usage = usage_grid(accounts=3, users=3)
+    offering = seed(sandbox, usage)
+    month = this_month(sandbox)
+
+    result, _ = push(offering, make_report(month, usage))
+
+    assert result["failed"] == 0
+    assert offering.totals(month) == expected_totals(usage)
+    assert offering.users(month) == expected_users(usage)
+    assert all("date" not in r.json for r in sandbox.requests if r.path.endswith("/set_usage/"))
+    assert sum(r.path.endswith("/set_user_usage/") for r in sandbox.requests) == 9
+    assert sandbox.schema_violations == []
+
+
+def test_past_month_is_refused_before_any_write_when_the_server_ignores_date(
+    make_waldur_sandbox: Callable[..., WaldurSandbox], seed: Callable[..., Offering]
+) -> None:
+    sandbox = make_waldur_sandbox(version="7")
+    usage = usage_grid(accounts=2, users=1)
+    offering = seed(sandbox, usage)
+    month = this_month(sandbox)
+    push(offering, make_report(month, usage))
+    before = offering.totals(month)
+    sandbox.reset_requests()
+
+    message, _ = failing_push(offering, make_report(previous_month(month), usage_grid(2, 1, base="9.00")))
+
+    assert "ignores the usage date" in message
+    assert offering.posts() == []
+    assert offering.totals(month) == before
+    assert sandbox.schema_violations == []
+
+
+def test_past_month_on_8x_is_written_to_its_own_billing_period(
+    waldur_sandbox: WaldurSandbox, seed: Callable[..., Offering]
+) -> None:
+    usage = usage_grid(accounts=2, users=2)
+    offering = seed(waldur_sandbox, usage)
+    past = previous_month(this_month(waldur_sandbox))
+
+    result, _ = push(offering, make_report(past, usage))
+
+    assert result["failed"] == 0
+    assert offering.totals(past) == expected_totals(usage)
+    assert offering.users(past) == expected_users(usage)
+    assert set(offering.totals(this_month(waldur_sandbox)).values()) == {None}
+    assert waldur_sandbox.schema_violations == []
+
+
+def test_past_month_with_a_provider_token_reports_the_staff_token_advice(
+    waldur_sandbox: WaldurSandbox, seed: Callable[..., Offering]
+) -> None:
+    usage = usage_grid(accounts=2, users=1)
+    offering = seed(waldur_sandbox, usage, token=waldur_sandbox.provider_token)
+    past = previous_month(this_month(waldur_sandbox))
+
+    message, result = failing_push(offering, make_report(past, usage))
+
+    assert result["failed"] == 2
+    assert {f["backend_id"] for f in result["failures"]} == {"g000", "g001"}
+    assert "staff token" in message
+    assert waldur_sandbox.schema_violations == []
