@@ -17,6 +17,7 @@ from typing import Any
 
 from airflow_provider_cscs_dwdi.core.errors import ReportError, UsageDataError
 from airflow_provider_cscs_dwdi.core.issues import Issue, issues_from_json
+from airflow_provider_cscs_dwdi.core.kinds import UsageKind
 from airflow_provider_cscs_dwdi.core.months import parse_month
 from airflow_provider_cscs_dwdi.core.usage import AccountUsage, AggregatedUsage, BadValuePolicy
 
@@ -30,6 +31,7 @@ IGNORED_ACCOUNTS_SAMPLE = 20
 # [0-9], not \d: \d also matches non-ASCII digits that Waldur would not read.
 _AMOUNT = re.compile(r"[0-9]+\.[0-9]{2}")
 _MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
+_USAGE_KINDS = tuple(kind.value for kind in UsageKind)
 
 
 @dataclass(frozen=True)
@@ -50,12 +52,17 @@ class UsageReport:
     counts: Mapping[str, int]
     ignored_accounts_sample: tuple[str, ...] = ()
     schema_version: int = REPORT_SCHEMA_VERSION
+    #: compute, storage or inference (``core.kinds.UsageKind``); only compute has ``users``.
+    usage_kind: str = UsageKind.COMPUTE.value
+    #: Requested accounts left unwritten because DWDI had no data for them (storage only).
+    without_data: tuple[str, ...] = ()
 
     def to_xcom(self) -> dict[str, Any]:
         """The report as the JSON document of ``docs/architecture.md``."""
         doc: dict[str, Any] = {
             "schema_version": self.schema_version,
             "month": self.month,
+            "usage_kind": self.usage_kind,
             "window": dict(self.window) if self.window is not None else None,
         }
         if self.policy is not None:
@@ -66,6 +73,7 @@ class UsageReport:
             issues=[issue.to_json() for issue in self.issues],
             counts=dict(self.counts),
             ignored_accounts_sample=list(self.ignored_accounts_sample),
+            without_data=list(self.without_data),
         )
         return doc
 
@@ -86,6 +94,8 @@ class UsageReport:
             counts=doc["counts"],
             ignored_accounts_sample=tuple(doc.get("ignored_accounts_sample", ())),
             schema_version=doc["schema_version"],
+            usage_kind=doc.get("usage_kind", UsageKind.COMPUTE.value),
+            without_data=tuple(doc.get("without_data", ())),
         )
 
 
@@ -118,12 +128,14 @@ def build_report(
             "entries_filtered": usage.entries_filtered,
             "user_rows": usage.user_rows,
             "accounts_reported": len(accounts),
-            "accounts_without_data": len(accounts) - usage.accounts_with_data,
+            "accounts_without_data": len(accounts) - usage.accounts_with_data + len(usage.without_data),
             "accounts_ignored": len(usage.ignored_accounts),
             "rows_skipped": usage.rows_skipped,
             "issues": usage.issue_count,
         },
         ignored_accounts_sample=usage.ignored_accounts[:IGNORED_ACCOUNTS_SAMPLE],
+        usage_kind=usage.usage_kind,
+        without_data=usage.without_data,
     )
     validate_report(report.to_xcom())
     return report
@@ -156,6 +168,9 @@ def validate_report(doc: Any) -> None:
     if not isinstance(month, str) or not _MONTH.fullmatch(month):
         raise ReportError(f"month: expected YYYY-MM, got {month!r}")
     _check_window(doc)
+    usage_kind = doc.get("usage_kind", UsageKind.COMPUTE.value)
+    if usage_kind not in _USAGE_KINDS:
+        raise ReportError(f"usage_kind: expected one of {', '.join(_USAGE_KINDS)}, got {usage_kind!r}")
     if "policy" in doc and doc["policy"] not in POLICIES:
         raise ReportError(f"policy: expected one of {', '.join(POLICIES)}, got {doc['policy']!r}")
     components = _check_components(doc.get("components"))
@@ -165,6 +180,10 @@ def validate_report(doc: Any) -> None:
         data = _mapping(data, path)
         _check_amounts(data.get("total"), f"{path}.total", components)
         users = _mapping(data.get("users"), f"{path}.users")
+        if users and not UsageKind(usage_kind).has_users:
+            raise ReportError(
+                f"{path}.users: {usage_kind} usage has no per-user breakdown, got {len(users)} user(s)"
+            )
         for user, amounts in users.items():
             _check_amounts(amounts, f"{path}.users.{_name(user, f'{path}.users')}", components)
     issues_from_json(doc.get("issues"), "issues")
@@ -172,9 +191,15 @@ def validate_report(doc: Any) -> None:
     for key, value in counts.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ReportError(f"counts.{key}: expected a non-negative integer, got {value!r}")
-    sample = doc.get("ignored_accounts_sample", [])
-    if not isinstance(sample, list) or not all(isinstance(name, str) for name in sample):
-        raise ReportError(f"ignored_accounts_sample: expected a list of account names, got {sample!r}")
+    for key in ("ignored_accounts_sample", "without_data"):
+        names = doc.get(key, [])
+        if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+            raise ReportError(f"{key}: expected a list of account names, got {names!r}")
+    overlap = sorted(set(doc.get("without_data", [])).intersection(accounts))
+    if overlap:
+        raise ReportError(
+            f"without_data: {overlap[0]!r} is also in accounts; an account has data or has none"
+        )
 
 
 def _check_window(doc: Mapping[str, Any]) -> None:

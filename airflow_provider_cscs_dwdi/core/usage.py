@@ -76,6 +76,11 @@ class AggregatedUsage:
     entries_filtered: int
     user_rows: int
     rows_skipped: int
+    #: ``core.kinds.UsageKind`` value: compute, storage or inference.
+    usage_kind: str = "compute"
+    #: Requested resources that DWDI returned nothing for and that get no write (storage levels:
+    #: a zero would claim the data vanished). Compute and inference bill those as zero instead.
+    without_data: tuple[str, ...] = ()
 
 
 class _AccountSums:
@@ -273,13 +278,7 @@ class UsageAggregator:
                 f"DWDI values too large or too precise to sum exactly in {SUM_PRECISION} digits; "
                 "the month cannot be billed."
             )
-        # Sums have at most SUM_PRECISION digits, so with the factor's digits on top the product
-        # is exact too: the quantize in _amount is the only rounding.
-        product_context = self._context.copy()
-        product_context.prec = SUM_PRECISION + max(
-            len(component.unit_factor.as_tuple().digits) for component in self.components
-        )
-        with localcontext(product_context):
+        with localcontext(billing_context(self.components)):
             accounts, exceed = self._billed_accounts()
         issues, issue_count = self._issues.with_final(exceed)
         return AggregatedUsage(
@@ -311,13 +310,13 @@ class UsageAggregator:
             total: dict[str, str] = {}
             for slot, component in enumerate(self.components):
                 factor = component.unit_factor
-                total[component.type] = _amount(sums.totals[slot], factor)
+                total[component.type] = billed_amount(sums.totals[slot], factor)
                 for username, raw in sums.users[slot].items():
-                    users.setdefault(username, {})[component.type] = _amount(raw, factor)
+                    users.setdefault(username, {})[component.type] = billed_amount(raw, factor)
                 if sums.has_explicit[slot]:
                     # Compared as billed (cents): sub-cent float noise in DWDI's own sums is no issue.
-                    given = _amount(sums.explicit_totals[slot], factor)
-                    of_users = _amount(sums.explicit_users[slot], factor)
+                    given = billed_amount(sums.explicit_totals[slot], factor)
+                    of_users = billed_amount(sums.explicit_users[slot], factor)
                     if Decimal(of_users) > Decimal(given):
                         exceed.append(self._exceed_issue(name, component, given, of_users))
             accounts[name] = {"total": total, "users": {user: users[user] for user in sorted(users)}}
@@ -354,7 +353,19 @@ def _merge(accounts_users: list[dict[str, Decimal]], slot: int, entry_users: dic
     return sum(entry_users.values(), _ZERO)
 
 
-def _amount(raw: Decimal, factor: Decimal) -> str:
+def billing_context(components: Sequence[ComponentConfig]) -> Context:
+    """The context to bill sums in: precise enough that the only rounding is ``billed_amount``'s.
+
+    Sums have at most ``SUM_PRECISION`` digits, so with the factor's digits on top the product is
+    exact too.
+    """
+    return Context(
+        prec=SUM_PRECISION + max(len(component.unit_factor.as_tuple().digits) for component in components),
+        rounding=ROUND_HALF_UP,
+    )
+
+
+def billed_amount(raw: Decimal, factor: Decimal) -> str:
     """Raw DWDI sum -> billed amount: times ``unit_factor``, rounded half up to cents once."""
     amount = (raw * factor).quantize(_CENT, rounding=ROUND_HALF_UP)
     # Only -0 can be signed here (negative values never get in); "-0.00" is not an amount.

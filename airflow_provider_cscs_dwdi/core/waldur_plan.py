@@ -28,6 +28,7 @@ from typing import Any
 
 from airflow_provider_cscs_dwdi.core.errors import ReportError
 from airflow_provider_cscs_dwdi.core.issues import Issue
+from airflow_provider_cscs_dwdi.core.kinds import UsageKind
 from airflow_provider_cscs_dwdi.core.report import UsageReport
 
 #: Resource states in which Waldur accepts usage (Erred, Creating, Terminated are refused by it).
@@ -99,6 +100,8 @@ class WritePlan:
     #: Accounts with no Waldur resource whose totals are all zero: nothing is lost by skipping.
     skipped: tuple[str, ...]
     issues: tuple[Issue, ...]
+    #: Requested accounts DWDI had no data for (storage): not written, Waldur keeps what it holds.
+    without_data: tuple[str, ...] = ()
 
     @property
     def changed(self) -> tuple[ResourcePlan, ...]:
@@ -183,7 +186,10 @@ def build_write_plan(
     issues = list(index.issues)
     component_types = _reportable_component_types(report, offering_components, issues)
     existing_totals, existing_uuids, ambiguous = _index_component_usages(component_usages, issues)
-    existing_users = _index_user_usages(user_usages)
+    # Storage and inference have no per-user breakdown: their user usages are never touched,
+    # not even zeroed by reconcile.
+    has_users = UsageKind(report.usage_kind).has_users
+    existing_users = _index_user_usages(user_usages) if has_users else {}
 
     planned: list[ResourcePlan] = []
     refused: list[Refusal] = []
@@ -210,7 +216,9 @@ def build_write_plan(
                 total_changes=_total_changes(totals, component_types, existing_totals.get(resource_uuid, {})),
                 user_changes=_user_changes(
                     users, component_types, existing_users.get(resource_uuid, {}), reconcile=reconcile
-                ),
+                )
+                if has_users
+                else (),
                 component_usage_uuids=existing_uuids.get(resource_uuid, {}),
             )
         )
@@ -220,6 +228,7 @@ def build_write_plan(
         refused=tuple(refused),
         skipped=tuple(skipped),
         issues=tuple(issues),
+        without_data=tuple(report.without_data),
     )
 
 
@@ -238,6 +247,8 @@ def describe_plan(plan: WritePlan) -> list[str]:
             )
     for refusal in plan.refused:
         lines.append(f"{refusal.backend_id} NOT WRITTEN: {refusal.reason}")
+    for backend_id in plan.without_data:
+        lines.append(f"{backend_id} NOT WRITTEN: no storage data from DWDI for the month")
     return lines
 
 

@@ -24,6 +24,7 @@ def test_the_reference_example_gives_the_documented_report() -> None:
     assert report == {
         "schema_version": 1,
         "month": "2026-11",
+        "usage_kind": "compute",
         "window": {"from": "2026-11-01", "to": "2026-11-23"},
         "policy": "fail",
         "components": {
@@ -55,6 +56,7 @@ def test_the_reference_example_gives_the_documented_report() -> None:
             "issues": 0,
         },
         "ignored_accounts_sample": [],
+        "without_data": [],
     }
     validate_report(json.loads(json.dumps(report)))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -240,3 +241,48 @@ def test_user_items_link_known_offering_users_and_keep_the_others_unlinked() -> 
         {"username": "alice", "usage": "1.50", "user": "http://waldur/api/marketplace-offering-users/1/"},
         {"username": "bob", "usage": "0.00"},
     ]
+
+
+@pytest.mark.parametrize("usage_kind", ["storage", "inference"])
+def test_storage_and_inference_never_touch_user_usages_even_when_reconciling(usage_kind: str) -> None:
+    report = replace(
+        make_report({"g207": {"total": {"nodeHours": "4.00"}, "users": {}}}), usage_kind=usage_kind
+    )
+
+    plan = plan_for(
+        report,
+        component_usages=[usage_row("r1", "3.00")],
+        user_usages=[user_row("r1", "carol", "2.00")],
+        reconcile=True,
+    )
+
+    (only,) = plan.changed
+    assert only.total_changes == (AmountChange("nodeHours", Decimal("3.00"), Decimal("4.00")),)
+    assert only.user_changes == ()
+
+
+def test_compute_reconcile_still_zeroes_users_where_storage_would_not() -> None:
+    report = make_report({"g207": {"total": {"nodeHours": "4.00"}, "users": {}}})
+
+    plan = plan_for(
+        report,
+        component_usages=[usage_row("r1", "4.00")],
+        user_usages=[user_row("r1", "carol", "2.00")],
+        reconcile=True,
+    )
+
+    assert [(c.username, c.new) for c in plan.resources[0].user_changes] == [("carol", Decimal("0.00"))]
+
+
+def test_accounts_without_storage_data_are_not_written_and_are_described() -> None:
+    report = replace(
+        make_report({"g207": {"total": {"nodeHours": "1.00"}, "users": {}}}),
+        usage_kind="storage",
+        without_data=("g208",),
+    )
+
+    plan = plan_for(report, resources=[resource("r1", "g207"), resource("r2", "g208")])
+
+    assert [r.backend_id for r in plan.resources] == ["g207"]
+    assert plan.without_data == ("g208",)
+    assert "g208 NOT WRITTEN: no storage data from DWDI for the month" in describe_plan(plan)
