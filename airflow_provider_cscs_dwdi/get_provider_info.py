@@ -17,6 +17,13 @@ WALDUR_INTEGRATION = "Waldur"
 
 DEFAULT_COMPUTE_USAGE_PATH = "/api/v1/compute/usage-month-multiaccount"
 
+# The Port field stays visible on purpose: Airflow 3.3.2's connection list tests a connection by
+# sending ``port: Number(connection.port)``, which is 0 for a stored NULL port, and its test route
+# answers 400 ("The host or port to test differs from the stored connection") because 0 != NULL.
+# A connection that stores its port (443 for plain https) passes that check; the hooks add the
+# port to a host URL that has none and treat 0 as no port (README, "The Test button").
+PORT_PLACEHOLDER = "443 for https, 80 for http: the Test button needs it"
+
 
 def _field(label: str, description: str, json_type: str, **schema: Any) -> dict[str, Any]:
     """One optional connection form field (``null`` allowed so an empty field means the default)."""
@@ -130,14 +137,16 @@ def get_provider_info() -> dict[str, Any]:
                 "connection-type": "cscs_dwdi",
                 "conn-fields": DWDI_CONNECTION_FIELDS,
                 "ui-field-behaviour": {
-                    "hidden-fields": ["schema", "port", "extra"],
+                    "hidden-fields": ["schema", "extra"],
                     "relabeling": {
                         "host": "DWDI API URL",
+                        "port": "DWDI API port",
                         "login": "OIDC client ID",
                         "password": "OIDC client secret",
                     },
                     "placeholders": {
                         "host": "https://dwdi-api.cscs.ch",
+                        "port": PORT_PLACEHOLDER,
                         "login": "my-oidc-client",
                         "oidc_endpoint_url": "https://identity.cscs.ch/realms/cscs/protocol/openid-connect/token",
                         "oidc_scope": "openid",
@@ -150,9 +159,13 @@ def get_provider_info() -> dict[str, Any]:
                 "connection-type": "waldur",
                 "conn-fields": WALDUR_CONNECTION_FIELDS,
                 "ui-field-behaviour": {
-                    "hidden-fields": ["schema", "port", "login", "extra"],
-                    "relabeling": {"host": "Waldur API URL", "password": "API token"},
-                    "placeholders": {"host": "https://waldur.example.org/api/"},
+                    "hidden-fields": ["schema", "login", "extra"],
+                    "relabeling": {
+                        "host": "Waldur API URL",
+                        "port": "Waldur API port",
+                        "password": "API token",
+                    },
+                    "placeholders": {"host": "https://waldur.example.org/api/", "port": PORT_PLACEHOLDER},
                 },
             },
         ],

@@ -86,7 +86,13 @@ def http_base_url(
     error: type[ConfigurationError] = ConfigurationError,
 ) -> tuple[str, str, str]:
     """``(scheme, netloc, path)`` of a connection's host field (https:// when no scheme is given,
-    the connection's port added when the URL has none, no trailing slash)."""
+    the connection's port added when the URL has none, no trailing slash).
+
+    Port 0 means "no port": Airflow's UI sends ``Number(null)``, i.e. 0, for a connection without
+    one when it tests it, and an Airflow whose test route accepts that copies the 0 onto the tested
+    connection. A port in the URL that contradicts the Port field is refused rather than one of
+    them silently ignored.
+    """
     text = host.strip()
     if not text:
         raise error(f"{where}: the host ({what}) is empty")
@@ -97,5 +103,10 @@ def http_base_url(
         raise error(f"{where}: the host ({what}) must be an http(s) URL, got {host!r}")
     if parts.query or parts.fragment:
         raise error(f"{where}: the host ({what}) must not carry a query, got {host!r}")
-    netloc = parts.netloc if parts.port or port is None else f"{parts.netloc}:{port}"
+    if port and parts.port and port != parts.port:
+        raise error(
+            f"{where}: the host ({what}) names port {parts.port} but the port field says {port}; "
+            "make them agree or leave one of them empty"
+        )
+    netloc = f"{parts.netloc}:{port}" if port and not parts.port else parts.netloc
     return parts.scheme, netloc, parts.path.rstrip("/")
