@@ -8,6 +8,8 @@ the modules are an implementation detail:
 - :mod:`.splitting`: request URLs with a repeated key, split under :data:`MAX_URL_BYTES`;
 - :mod:`.pages`: the answer check and entry counting shared by the families;
 - :mod:`.compute`: compute usage (:class:`UsagePage`, :func:`count_rows`);
+- :mod:`.storage`: storage usage (:func:`count_storage_entries`), pages are :class:`DWDIPage`;
+- :mod:`.inference`: inference cost (:func:`count_inference_entries`), pages are :class:`DWDIPage`;
 - :mod:`.hook`: :class:`DWDIHook` (session, retries, 401 renewal, ``test_connection``).
 """
 
@@ -29,14 +31,23 @@ from airflow_provider_cscs_dwdi.hooks.dwdi.errors import (
     DWDITokenError,
 )
 from airflow_provider_cscs_dwdi.hooks.dwdi.hook import CONNECTION_TEST_ACCOUNT, DWDIHook
-from airflow_provider_cscs_dwdi.hooks.dwdi.pages import DWDIPage, count_keys
+from airflow_provider_cscs_dwdi.hooks.dwdi.inference import (
+    INFERENCE,
+    count_inference_entries,
+    inference_cost_url,
+    uuid_identity,
+)
+from airflow_provider_cscs_dwdi.hooks.dwdi.pages import DWDIPage, Family, count_keys
 from airflow_provider_cscs_dwdi.hooks.dwdi.settings import DWDISettings, display_url, parse_settings
 from airflow_provider_cscs_dwdi.hooks.dwdi.splitting import MAX_URL_BYTES, request_url, split_values
+from airflow_provider_cscs_dwdi.hooks.dwdi.storage import STORAGE, count_storage_entries, storage_usage_url
 from airflow_provider_cscs_dwdi.hooks.dwdi.token import renewal_delay
 
 __all__ = [
     "CONNECTION_TEST_ACCOUNT",
+    "INFERENCE",
     "MAX_URL_BYTES",
+    "STORAGE",
     "DWDIAPIError",
     "DWDIAuthenticationError",
     "DWDIConfigurationError",
@@ -47,14 +58,20 @@ __all__ = [
     "DWDIResponseError",
     "DWDISettings",
     "DWDITokenError",
+    "Family",
     "UsagePage",
     "compute_usage_url",
+    "count_inference_entries",
     "count_keys",
     "count_rows",
+    "count_storage_entries",
     "display_url",
+    "inference_cost_url",
     "parse_settings",
     "renewal_delay",
     "request_url",
     "split_accounts",
     "split_values",
+    "storage_usage_url",
+    "uuid_identity",
 ]

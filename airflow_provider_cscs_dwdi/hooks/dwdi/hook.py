@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,14 +30,23 @@ from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
 from airflow_provider_cscs_dwdi.hooks._http import RetryPolicy, TransientHTTPError, send_with_retries
 from airflow_provider_cscs_dwdi.hooks.dwdi.compute import ComputeMixin
 from airflow_provider_cscs_dwdi.hooks.dwdi.errors import DWDIAPIError, DWDIAuthenticationError
+from airflow_provider_cscs_dwdi.hooks.dwdi.inference import InferenceMixin
 from airflow_provider_cscs_dwdi.hooks.dwdi.pages import (
     BODY_EXCERPT_BYTES,
     DWDIPage,
+    Family,
     MissingEndpoint,
     check_answer,
 )
 from airflow_provider_cscs_dwdi.hooks.dwdi.settings import REDACTED, DWDISettings, display_url, parse_settings
-from airflow_provider_cscs_dwdi.hooks.dwdi.splitting import MAX_URL_BYTES, Query, request_url
+from airflow_provider_cscs_dwdi.hooks.dwdi.splitting import (
+    MAX_URL_BYTES,
+    Query,
+    request_url,
+    split_values,
+    unique_values,
+)
+from airflow_provider_cscs_dwdi.hooks.dwdi.storage import StorageMixin
 from airflow_provider_cscs_dwdi.hooks.dwdi.token import CachedToken, TokenMixin
 
 # HttpHook's keep-alive defaults (seconds idle before probing, probes, seconds between probes).
@@ -57,12 +66,16 @@ def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:
     return request
 
 
-class DWDIHook(TokenMixin, ComputeMixin, BaseHook):
-    """Read CSCS-DWDI compute usage with the OIDC client credentials of an Airflow connection.
+class DWDIHook(TokenMixin, ComputeMixin, StorageMixin, InferenceMixin, BaseHook):
+    """Read CSCS-DWDI compute usage, storage usage and inference cost with the OIDC client
+    credentials of an Airflow connection (``get_``/``iter_compute_usage``, ``_storage_usage``,
+    ``_inference_cost``; one token, retry policy, proxy and URL splitting for all three).
 
     Connection type ``cscs_dwdi``: host = DWDI API base URL, login = OIDC client ID, password = OIDC
     client secret; extras ``oidc_endpoint_url`` (required: the token endpoint), ``oidc_scope``
-    (default ``openid``), ``compute_usage_path`` (default the seed endpoint), ``timeout_seconds``
+    (default ``openid``), ``compute_usage_path`` (default the seed endpoint),
+    ``storage_usage_path`` (default ``/api/v1/storage/usage-month``), ``inference_cost_path``
+    (default ``/api/v1/inference/resource/cost``), ``timeout_seconds``
     (default 60, per request), ``verify_tls``, ``ca_bundle_path`` and ``proxy_url`` (http(s):// or
     socks5(h)://, used for the issuer and the API). Extras are never sent as headers and the secret
     only ever goes to the token endpoint, in the form body.
@@ -71,7 +84,7 @@ class DWDIHook(TokenMixin, ComputeMixin, BaseHook):
     :param retry_policy: how transient failures (issuer and API) are retried.
     :param sleep: the sleep between retries (tests make it instant or record it).
     :param clock: monotonic clock for the token cache (tests advance it).
-    :param max_url_bytes: longest request URL; account lists are split to fit it.
+    :param max_url_bytes: longest request URL; account, path and UUID lists are split to fit it.
     """
 
     conn_name_attr = "dwdi_conn_id"
@@ -206,6 +219,72 @@ class DWDIHook(TokenMixin, ComputeMixin, BaseHook):
         return redacted.encode("utf-8")[:BODY_EXCERPT_BYTES].decode("utf-8", errors="ignore")
 
     # ------------------------------------------------------------------ API
+
+    def _iter_family(
+        self,
+        family: Family,
+        *,
+        path: str,
+        describe: str,
+        fixed: Query,
+        values: Sequence[str] | None,
+        parse: bool,
+        identity: Callable[[str], str] = str,
+    ) -> Iterator[DWDIPage]:
+        """The pages of one storage/inference query: ``values=None`` asks for everything in one
+        request, an empty list makes none, otherwise the de-duplicated values (by ``identity``)
+        are split so that no URL exceeds ``max_url_bytes``. A 404 names ``family.extra``."""
+        endpoint = f"{self.settings.api_url}{path}"
+        batches: list[list[str] | None]
+        if values is None:
+            batches = [None]
+        else:
+            unique = unique_values(values, family.item, identity=identity)
+            if len(unique) < len(values):
+                self.log.info("Ignoring %d repeated %s(s).", len(values) - len(unique), family.item)
+            batches = list(
+                split_values(
+                    endpoint, fixed, family.key, unique, max_url_bytes=self.max_url_bytes, what=family.item
+                )
+            )
+        self.log.info(
+            "%s: %s %s(s) in %d request(s).",
+            describe,
+            "all" if values is None else sum(len(batch or ()) for batch in batches),
+            family.item,
+            len(batches),
+        )
+        pages = self._fetch_pages(
+            describe=describe,
+            endpoint=endpoint,
+            fixed=fixed,
+            key=family.key,
+            batches=batches,
+            list_key=family.list_key,
+            parse=parse,
+            missing=MissingEndpoint(family.name, path, family.extra),
+        )
+        for part, page in pages:
+            self.log.debug(
+                "%s: HTTP 200, %d %s(s) asked, %d entries, %d bytes.",
+                part,
+                len(page.keys) if page.keys is not None else -1,
+                family.item,
+                family.count_entries(page.raw),
+                len(page.raw),
+            )
+            yield page
+
+    def _merge_family(self, family: Family, describe: str, pages: Iterable[DWDIPage]) -> dict[str, Any]:
+        """Parsed pages of one family merged into one ``{family.list_key: [...]}``."""
+        merged: list[Any] = []
+        requests_made = 0
+        for page in pages:
+            assert page.data is not None  # parsed pages always carry data
+            merged.extend(page.data[family.list_key])
+            requests_made += 1
+        self.log.info("%s: %d request(s), %d entries.", describe, requests_made, len(merged))
+        return {family.list_key: merged}
 
     def _api_get(self, url: str, *, describe: str) -> requests.Response:
         """GET ``url`` with a bearer token; a 401 is answered once with a fresh token."""

@@ -33,6 +33,28 @@ class DWDIPage:
 
 
 @dataclass(frozen=True)
+class Family:
+    """An endpoint family whose request repeats one key: what the hook needs to ask and to check.
+
+    ``name`` names it in messages, ``list_key`` is the answer's list (``{"storage": [...]}``),
+    ``key`` the repeated query key, ``item`` what one value of it is called in messages,
+    ``entry_key`` the key every answer entry carries (counted for the fetch log) and ``extra`` the
+    connection extra that sets the endpoint's path.
+    """
+
+    name: str
+    list_key: str
+    key: str
+    item: str
+    entry_key: str
+    extra: str
+
+    def count_entries(self, raw: bytes) -> int:
+        """Entries of a raw answer of this family, counted from their keys without parsing it."""
+        return count_keys(raw, self.entry_key)
+
+
+@dataclass(frozen=True)
 class MissingEndpoint:
     """How to explain a 404 of a family's endpoint: the family, its path and the extra that sets it."""
 

@@ -8,7 +8,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from airflow_provider_cscs_dwdi.get_provider_info import DEFAULT_COMPUTE_USAGE_PATH
+from airflow_provider_cscs_dwdi.get_provider_info import (
+    DEFAULT_COMPUTE_USAGE_PATH,
+    DEFAULT_INFERENCE_COST_PATH,
+    DEFAULT_STORAGE_USAGE_PATH,
+)
 from airflow_provider_cscs_dwdi.hooks._extras import flag_extra, http_base_url, seconds_extra
 from airflow_provider_cscs_dwdi.hooks.dwdi.errors import DWDIConfigurationError
 
@@ -27,17 +31,21 @@ class DWDISettings:
     client_secret: str
     token_url: str
     scope: str
-    compute_usage_path: str  # starts with "/"
+    compute_usage_path: str  # starts with "/", like the two paths below
     timeout_seconds: float
     verify: bool | str  # requests' ``verify``: False, True or a CA bundle path
     proxy_url: str | None
+    storage_usage_path: str = DEFAULT_STORAGE_USAGE_PATH
+    inference_cost_path: str = DEFAULT_INFERENCE_COST_PATH
 
     def __repr__(self) -> str:
         # The client secret (and a proxy password) must never reach a log or traceback via repr.
         return (
             f"DWDISettings(api_url={self.api_url!r}, client_id={self.client_id!r}, "
             f"token_url={self.token_url!r}, scope={self.scope!r}, "
-            f"compute_usage_path={self.compute_usage_path!r}, timeout_seconds={self.timeout_seconds}, "
+            f"compute_usage_path={self.compute_usage_path!r}, "
+            f"storage_usage_path={self.storage_usage_path!r}, inference_cost_path={self.inference_cost_path!r}, "
+            f"timeout_seconds={self.timeout_seconds}, "
             f"verify={self.verify!r}, proxy_url={display_url(self.proxy_url) if self.proxy_url else None!r})"
         )
 
@@ -45,6 +53,16 @@ class DWDISettings:
     def compute_usage_url(self) -> str:
         """Absolute URL of the compute usage endpoint (no query)."""
         return f"{self.api_url}{self.compute_usage_path}"
+
+    @property
+    def storage_usage_url(self) -> str:
+        """Absolute URL of the storage usage endpoint (no query)."""
+        return f"{self.api_url}{self.storage_usage_path}"
+
+    @property
+    def inference_cost_url(self) -> str:
+        """Absolute URL of the inference cost endpoint (no query)."""
+        return f"{self.api_url}{self.inference_cost_path}"
 
 
 def display_url(url: str) -> str:
@@ -150,4 +168,6 @@ def parse_settings(
         ),
         verify=_verify(extra),
         proxy_url=_proxy(extra),
+        storage_usage_path=_endpoint_path(extra, "storage_usage_path", DEFAULT_STORAGE_USAGE_PATH),
+        inference_cost_path=_endpoint_path(extra, "inference_cost_path", DEFAULT_INFERENCE_COST_PATH),
     )

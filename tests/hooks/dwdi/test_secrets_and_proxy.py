@@ -10,7 +10,9 @@ from urllib.parse import urlsplit
 import pytest
 
 from airflow_provider_cscs_dwdi.hooks.dwdi import (
+    DWDIAPIError,
     DWDIAuthenticationError,
+    DWDIResponseError,
 )
 from tests.hooks.dwdi.helpers import (
     MONTH,
@@ -79,3 +81,52 @@ def test_a_socks_proxy_is_used_for_the_issuer_too(make_hook: HookFactory, issuer
     assert not ok
     assert reason.startswith("OIDC issuer unreachable at")
     assert issuer.token_count() == 0
+
+
+def test_storage_and_inference_go_through_the_proxy_with_one_token(
+    make_sandbox: Callable[..., Any], make_hook: HookFactory, issuer: Any, http_proxy: Any
+) -> None:
+    sandbox = make_sandbox()
+    hook = make_hook(sandbox.url, proxy_url=http_proxy.url)
+    assert hook.get_storage_usage(MONTH, ["/capstor/store/cscs/p001"])["storage"]
+    assert hook.get_inference_cost(MONTH, MONTH, None)["inference"]
+
+    assert [(r.method, urlsplit(r.url).path, r.status) for r in http_proxy.requests] == [
+        ("POST", urlsplit(issuer.token_url).path, 200),
+        ("GET", "/api/v1/storage/usage-month", 200),
+        ("GET", "/api/v1/inference/resource/cost", 200),
+    ]
+    assert all(r.authorized for r in sandbox.requests)
+
+
+def test_storage_and_inference_failures_keep_secrets_out_of_logs_and_errors(
+    make_sandbox: Callable[..., Any],
+    make_hook: HookFactory,
+    issuer: Any,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    sandbox = make_sandbox(unavailable_endpoints=["storage"])
+    hook = make_hook(sandbox.url)
+    token = hook.get_token()
+    messages = []
+    with pytest.raises(DWDIAPIError) as missing:
+        hook.get_storage_usage(MONTH, None)
+    messages.append(str(missing.value))
+    echo = f"<html>{token} {SECRET}</html>".encode()
+    sandbox.fail_next(404, body=echo, content_type="text/html")
+    with pytest.raises(DWDIAPIError) as echoed:
+        hook.get_inference_cost(MONTH, MONTH, None)
+    messages.append(str(echoed.value))
+    sandbox.set_raw_response(echo, "text/html")
+    with pytest.raises(DWDIResponseError) as not_json:
+        hook.get_inference_cost(MONTH, MONTH, None)
+    messages.append(str(not_json.value))
+
+    logs = caplog.text + capsys.readouterr().out  # the hook logs through structlog to stdout
+    assert "DWDI inference cost" in logs
+    assert "set inference_cost_path" in messages[1]
+    for secret in (SECRET, token):
+        assert secret not in logs
+        assert all(secret not in message for message in messages)

@@ -13,7 +13,9 @@ from airflow_provider_cscs_dwdi.hooks.dwdi import (
     DWDIConfigurationError,
     compute_usage_url,
     parse_settings,
+    request_url,
     split_accounts,
+    split_values,
 )
 from tests.hooks.dwdi.helpers import (
     CLIENT,
@@ -91,3 +93,44 @@ def test_settings_defaults_and_repr_hides_the_secret() -> None:
     assert (settings.scope, settings.timeout_seconds, settings.verify) == ("openid", 60.0, True)
     assert SECRET not in repr(settings)
     assert ":pw@" not in repr(settings)
+
+
+def test_storage_and_inference_paths_default_and_follow_their_extras() -> None:
+    extra = {"oidc_endpoint_url": "https://issuer.example/token"}
+    defaults = parse_settings("dwdi.example/base", None, CLIENT, SECRET, extra)
+    assert defaults.storage_usage_url == "https://dwdi.example/base/api/v1/storage/usage-month"
+    assert defaults.inference_cost_url == "https://dwdi.example/base/api/v1/inference/resource/cost"
+    custom = parse_settings(
+        "dwdi.example",
+        None,
+        CLIENT,
+        SECRET,
+        {**extra, "storage_usage_path": "api/v2/storage/month", "inference_cost_path": " /ai/cost "},
+    )
+    assert (custom.storage_usage_path, custom.inference_cost_path) == ("/api/v2/storage/month", "/ai/cost")
+    assert "/api/v2/storage/month" in repr(custom)
+
+
+@pytest.mark.parametrize("name", ["storage_usage_path", "inference_cost_path"])
+@pytest.mark.parametrize("value", ["/x?exact-month=1", "https://other.example/x", 7])
+def test_bad_endpoint_paths_name_their_extra(name: str, value: Any) -> None:
+    with pytest.raises(DWDIConfigurationError, match=name):
+        parse_settings(
+            "dwdi.example", None, CLIENT, SECRET, {"oidc_endpoint_url": "https://i.example/t", name: value}
+        )
+
+
+@pytest.mark.parametrize(("key", "value"), [("paths", "/capstor/store/cscs/p"), ("resource_uuid", "0" * 32)])
+def test_split_values_is_generic_over_the_repeated_key(key: str, value: str) -> None:
+    endpoint = "https://dwdi.example/api/v1/x"
+    fixed = [("exact-month", MONTH), ("filesystem", "capstor")]
+    values = [f"{value}{n:05d}" for n in range(3_000)]
+    batches = split_values(endpoint, fixed, key, values)
+    assert [v for batch in batches for v in batch] == values
+    urls = [request_url(endpoint, fixed, key, batch) for batch in batches]
+    assert max(len(url) for url in urls) <= MAX_URL_BYTES
+    assert all(url.count(f"&{key}=") == len(batch) for url, batch in zip(urls, batches, strict=True))
+    for batch, following in itertools.pairwise(batches):
+        assert len(request_url(endpoint, fixed, key, [*batch, following[0]])) > MAX_URL_BYTES
+    with pytest.raises(DWDIConfigurationError, match=f"{key} 'xxx"):
+        split_values(endpoint, fixed, key, ["x" * 9_000])
