@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Callable
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 import requests
@@ -30,6 +32,15 @@ def get(
     """GET ``path`` with ``query`` (lists repeat the key) and an optional bearer token."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     return http.get(sandbox.url + path, params=query, headers=headers, timeout=10)
+
+
+def usage_entries(http: requests.Session, sandbox: DWDISandbox, path: str, **query: Any) -> list[Any]:
+    """The list of a 200 answer of a usage endpoint (``{"<family>": [...]}``), numbers as Decimal
+    straight from the bytes on the wire (independently of the provider)."""
+    response = get(http, sandbox, path, **query)
+    assert response.status_code == 200, response.text
+    (entries,) = json.loads(response.content, parse_float=Decimal, parse_int=Decimal).values()
+    return list(entries)
 
 
 def pairs(response: requests.Response) -> list[tuple[str, str]]:

@@ -3,7 +3,6 @@ half cent, dashed and undashed UUIDs, resources without data, exact sums, inject
 
 from __future__ import annotations
 
-import json
 import uuid
 from decimal import Decimal
 
@@ -11,7 +10,7 @@ import pytest
 import requests
 
 from sandbox.dwdi_server import INFERENCE_PATH, DWDISandbox, InferenceDataset
-from tests.sandbox.dwdi.helpers import STATIC, TODAY, MakeSandbox, get, run_cli, stop
+from tests.sandbox.dwdi.helpers import STATIC, TODAY, MakeSandbox, get, run_cli, stop, usage_entries
 
 RESOURCES = [uuid.uuid5(uuid.NAMESPACE_URL, f"sandbox-test/r{n}").hex for n in range(1, 21)]
 RESOURCES_SORTED = sorted(RESOURCES)  # the dataset's order (profiles go by position in it)
@@ -30,13 +29,6 @@ def inference_sandbox(make_dwdi_sandbox: MakeSandbox, inference: InferenceDatase
 
 def _hex(value: str) -> str:
     return value.replace("-", "").lower()
-
-
-def _served(http: requests.Session, sandbox: DWDISandbox, **query: object) -> list[dict[str, object]]:
-    response = get(http, sandbox, INFERENCE_PATH, **query)
-    assert response.status_code == 200, response.text
-    # Decimal straight from the bytes on the wire, independently of the provider.
-    return list(json.loads(response.content, parse_float=Decimal, parse_int=Decimal)["inference"])
 
 
 def test_profiles_several_entries_no_data_and_both_uuid_spellings(inference: InferenceDataset) -> None:
@@ -72,7 +64,13 @@ def test_expected_costs_are_the_served_sums(
     inference_sandbox: DWDISandbox, inference: InferenceDataset, session: requests.Session
 ) -> None:
     asked = [str(uuid.UUID(r)) if n % 3 else r for n, r in enumerate(RESOURCES)]  # some dashed
-    served = _served(session, inference_sandbox, **{"from": "2026-09", "to": "2026-11"}, resource_uuid=asked)
+    served = usage_entries(
+        session,
+        inference_sandbox,
+        INFERENCE_PATH,
+        **{"from": "2026-09", "to": "2026-11"},
+        resource_uuid=asked,
+    )
     sums = {_hex(r): Decimal(0) for r in RESOURCES}
     for item in served:
         sums[_hex(str(item["waldurResourceUuid"]))] += item["totalCost"]  # type: ignore[operator]
@@ -87,9 +85,11 @@ def test_only_requested_resources_are_answered_in_any_spelling(
 ) -> None:
     target = RESOURCES_SORTED[0]
     for spelling in (target, str(uuid.UUID(target)), str(uuid.UUID(target)).upper()):
-        served = _served(session, inference_sandbox, **OCTOBER, resource_uuid=spelling)
+        served = usage_entries(session, inference_sandbox, INFERENCE_PATH, **OCTOBER, resource_uuid=spelling)
         assert {_hex(str(e["waldurResourceUuid"])) for e in served} == {target}
-    assert len(_served(session, inference_sandbox, **OCTOBER)) > 18  # no resource_uuid: all
+    assert (
+        len(usage_entries(session, inference_sandbox, INFERENCE_PATH, **OCTOBER)) > 18
+    )  # no resource_uuid: all
 
 
 @pytest.mark.parametrize(
@@ -113,7 +113,7 @@ def test_an_unknown_resource_is_answered_and_expected_as_unknown(
 ) -> None:
     stranger = uuid.uuid4().hex
     inference.add_unknown_resource(stranger, "3.005")
-    served = _served(session, inference_sandbox, **OCTOBER, resource_uuid=RESOURCES[:2])
+    served = usage_entries(session, inference_sandbox, INFERENCE_PATH, **OCTOBER, resource_uuid=RESOURCES[:2])
     assert {"waldurResourceUuid": str(uuid.UUID(stranger)), "totalCost": Decimal("3.005")} in served
     assert inference.expected_unknown("2026-10", "2026-10") == [stranger]
     assert stranger not in inference.expected_costs("2026-10", "2026-10", RESOURCES[:2])

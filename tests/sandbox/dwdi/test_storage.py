@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from sandbox.dwdi_server import STORAGE_PATH, DWDISandbox, StorageDataset, StoragePath
-from tests.sandbox.dwdi.helpers import STATIC, TODAY, MakeSandbox, get
+from tests.sandbox.dwdi.helpers import STATIC, TODAY, MakeSandbox, get, usage_entries
 
 PATHS = [f"/capstor/store/cscs/p{n:03d}" for n in range(1, 21)]
 
@@ -24,12 +24,6 @@ def storage() -> StorageDataset:
 @pytest.fixture
 def storage_sandbox(make_dwdi_sandbox: MakeSandbox, storage: StorageDataset) -> DWDISandbox:
     return make_dwdi_sandbox(storage=storage, today=TODAY)
-
-
-def _served(http: requests.Session, sandbox: DWDISandbox, **query: object) -> list[dict[str, object]]:
-    response = get(http, sandbox, STORAGE_PATH, **query)
-    assert response.status_code == 200, response.text
-    return list(json.loads(response.content)["storage"])
 
 
 def test_one_level_per_path_deterministic_and_some_paths_without_data(storage: StorageDataset) -> None:
@@ -56,10 +50,12 @@ def test_the_endpoint_answers_only_requested_paths_with_data(
     storage_sandbox: DWDISandbox, storage: StorageDataset, session: requests.Session
 ) -> None:
     asked = [PATHS[0], PATHS[4], "/not/in/the/dataset"]
-    served = _served(session, storage_sandbox, **{"exact-month": "2026-10"}, paths=asked)
+    served = usage_entries(session, storage_sandbox, STORAGE_PATH, **{"exact-month": "2026-10"}, paths=asked)
     assert [e["path"] for e in served] == [PATHS[0]]
     assert storage.paths_without_data("2026-10", asked) == sorted(asked[1:])
-    assert len(_served(session, storage_sandbox, **{"exact-month": "2026-10"})) == 18  # no paths: all
+    assert (
+        len(usage_entries(session, storage_sandbox, STORAGE_PATH, **{"exact-month": "2026-10"})) == 18
+    )  # no paths: all
     assert storage_sandbox.requests[0].query["paths"] == asked
 
 
@@ -74,11 +70,13 @@ def test_filesystem_and_data_type_filter(make_dwdi_sandbox: MakeSandbox, session
     )
     sandbox = make_dwdi_sandbox(storage=storage)
     month = {"exact-month": "2026-10"}
-    assert [e["path"] for e in _served(session, sandbox, **month, data_type="projects")] == [
-        "/capstor/projects/b"
-    ]
-    assert [e["path"] for e in _served(session, sandbox, **month, filesystem="lustre")] == ["/lustre/c"]
-    both = _served(session, sandbox, **month, filesystem="capstor", data_type="store")
+    assert [
+        e["path"] for e in usage_entries(session, sandbox, STORAGE_PATH, **month, data_type="projects")
+    ] == ["/capstor/projects/b"]
+    assert [
+        e["path"] for e in usage_entries(session, sandbox, STORAGE_PATH, **month, filesystem="lustre")
+    ] == ["/lustre/c"]
+    both = usage_entries(session, sandbox, STORAGE_PATH, **month, filesystem="capstor", data_type="store")
     assert [e["path"] for e in both] == ["/capstor/store/a"]
 
 
@@ -141,7 +139,9 @@ def test_a_path_answered_twice(
     storage_sandbox: DWDISandbox, storage: StorageDataset, session: requests.Session
 ) -> None:
     storage.answer_twice(PATHS[0])
-    served = _served(session, storage_sandbox, **{"exact-month": "2026-10"}, paths=PATHS[:2])
+    served = usage_entries(
+        session, storage_sandbox, STORAGE_PATH, **{"exact-month": "2026-10"}, paths=PATHS[:2]
+    )
     assert [e["path"] for e in served] == [PATHS[0], PATHS[0], PATHS[1]]
     assert served[0]["spaceUsed"] != served[1]["spaceUsed"]
     assert storage.expected_issues("2026-10", PATHS[:2]) == {PATHS[0]: "answered twice"}
@@ -205,4 +205,4 @@ def test_same_url_limit_and_authentication_as_compute(
 def test_no_storage_dataset_answers_an_empty_list(
     open_sandbox: DWDISandbox, session: requests.Session
 ) -> None:
-    assert _served(session, open_sandbox, **{"exact-month": "2026-10"}, paths=PATHS) == []
+    assert usage_entries(session, open_sandbox, STORAGE_PATH, **{"exact-month": "2026-10"}, paths=PATHS) == []
