@@ -16,6 +16,8 @@ DWDI_INTEGRATION = "CSCS DWDI"
 WALDUR_INTEGRATION = "Waldur"
 
 DEFAULT_COMPUTE_USAGE_PATH = "/api/v1/compute/usage-month-multiaccount"
+DEFAULT_STORAGE_USAGE_PATH = "/api/v1/storage/usage-month"
+DEFAULT_INFERENCE_COST_PATH = "/api/v1/inference/resource/cost"
 
 # The Port field stays visible on purpose: Airflow 3.3.2's connection list tests a connection by
 # sending ``port: Number(connection.port)``, which is 0 for a stored NULL port, and its test route
@@ -47,6 +49,20 @@ DWDI_CONNECTION_FIELDS: dict[str, dict[str, Any]] = {
         "/api/v1/compute/usage-month/account.",
         "string",
         default=DEFAULT_COMPUTE_USAGE_PATH,
+    ),
+    "storage_usage_path": _field(
+        "Storage usage path",
+        "Path of the monthly storage usage endpoint below the API URL (asked with exact-month and "
+        "repeated paths). Only used by offerings that report storage.",
+        "string",
+        default=DEFAULT_STORAGE_USAGE_PATH,
+    ),
+    "inference_cost_path": _field(
+        "Inference cost path",
+        "Path of the inference cost endpoint below the API URL (asked with from, to and repeated "
+        "resource_uuid). Only used by offerings that report inference.",
+        "string",
+        default=DEFAULT_INFERENCE_COST_PATH,
     ),
     "timeout_seconds": _field(
         "Timeout (seconds)", "Per-request connect and read timeout.", "number", default=60, minimum=1

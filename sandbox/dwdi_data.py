@@ -56,7 +56,18 @@ def parse_month(month: str) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2))
 
 
-def _stable_hash(*parts: str) -> int:
+def month_range(first: str, last: str) -> list[str]:
+    """``YYYY-MM`` months from ``first`` to ``last`` inclusive (empty when ``first`` is later)."""
+    year, month = parse_month(first)
+    end = parse_month(last)
+    months: list[str] = []
+    while (year, month) <= end:
+        months.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return months
+
+
+def stable_hash(*parts: str) -> int:
     """A process-independent hash (``hash()`` of a str is salted per interpreter run)."""
     digest = hashlib.sha256("\x1f".join(parts).encode()).digest()
     return int.from_bytes(digest[:8], "big")
@@ -140,7 +151,7 @@ class DwdiDataset:
     # ------------------------------------------------------------------ data
 
     def _entry(self, account: str, cluster: str, month: str, days: list[date]) -> dict[str, Any] | None:
-        rng = random.Random(self.seed + _stable_hash(account, cluster, month))
+        rng = random.Random(self.seed + stable_hash(account, cluster, month))
         gpu = self.has_gpu(account, cluster)
         rows: list[dict[str, Any]] = []
         node_sum = 0
