@@ -289,10 +289,10 @@ airflow backfill create --dag-id {dag_id} \\
 ```
 
 Give the dates with the billing time zone's offset as above: a date without one is read as UTC,
-which in a zone east of UTC moves the first month out of the range. Airflow refuses backfills on
-a SQLite metadata database (use PostgreSQL or MySQL), and runs them only while this DAG is
-unpaused. Months other than the current one reach Waldur only when the server honours the usage
-`date` (Waldur 8.x).
+which in a zone east of UTC moves the first month out of the range. Backfill runs wait while this
+DAG is paused. Use a PostgreSQL or MySQL metadata database: on SQLite, Airflow refuses backfills
+whenever the database is busy. Months other than the current one reach Waldur only when the
+server honours the usage `date` (Waldur 8.x).
 
 ## Schedule
 Unpaused, it also closes each month at 00:00 on the 1st, as the daily DAG's midnight run does;
