@@ -29,6 +29,7 @@ from airflow_provider_cscs_dwdi.core.months import months_to_report, previous_mo
 from airflow_provider_cscs_dwdi.dag_factory import CLOSING_DAG_ID_PREFIX, CONFIG_ENV_VAR, DAG_ID_PREFIX
 from sandbox.stack import SandboxStack, differences
 from tests.deployment.airflow_processes import AirflowDeployment, DeploymentError
+from tests.fixtures.offerings import NODE_AND_GPU_COMPONENTS
 from tests.fixtures.postgres import PostgresServer
 
 pytestmark = [pytest.mark.deployment, pytest.mark.timeout(420)]
@@ -39,16 +40,7 @@ OFFERING = {
     "slug": "deployed_hpc",
     "offering_uuid": "4b1f6e2a9c3d4e5f8a7b6c5d4e3f2a1b",
     "billing_timezone": BILLING_TIMEZONE,
-    "backend_components": {
-        "nodeHours": {"measured_unit": "node-hours", "accounting_type": "usage", "label": "Node Hours"},
-        "gpuNodeHours": {
-            "measured_unit": "GPU-node-hours",
-            "unit_factor": 0.25,
-            "accounting_type": "usage",
-            "label": "GPU Node Hours",
-            "dwdi_field": "gpuHours",
-        },
-    },
+    "backend_components": NODE_AND_GPU_COMPONENTS,
 }
 DAILY = DAG_ID_PREFIX + OFFERING["slug"]
 CLOSING = CLOSING_DAG_ID_PREFIX + OFFERING["slug"]
