@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import os
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 import pendulum
-from airflow.sdk import DAG, Param
+from airflow.sdk import DAG, CronDataIntervalTimetable, Param
 from airflow.sdk.exceptions import AirflowTimetableInvalid
 
 from airflow_provider_cscs_dwdi.core.config import OfferingConfig, OfferingsConfig, load_config
 from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
+from airflow_provider_cscs_dwdi.core.months import closed_month
 from airflow_provider_cscs_dwdi.core.xcom import BillingPlan
 from airflow_provider_cscs_dwdi.operators.aggregate import AggregateUsageOperator
 from airflow_provider_cscs_dwdi.operators.billing_months import PlanBillingRunOperator
@@ -25,6 +27,10 @@ from airflow_provider_cscs_dwdi.operators.push import PushToWaldurOperator
 
 CONFIG_ENV_VAR = "CSCS_DWDI_CONFIG"
 DAG_ID_PREFIX = "cscs_dwdi_usage_"
+# The monthly closing DAG of an offering: one run per billing month, the unit of a backfill.
+CLOSING_DAG_ID_PREFIX = "cscs_dwdi_close_"
+# Midnight on the 1st: each data interval is one whole month in the billing time zone.
+MONTHLY_CRON = "0 0 1 * *"
 MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
 COMMON_TAGS = ("cscs-dwdi", "waldur", "usage")
 # Backfills can only create runs from this date on; early enough for any month still billable.
@@ -58,7 +64,7 @@ def load_dags_from_env(default_config: str | os.PathLike[str] | None = None) -> 
 
 
 def build_dags(config: OfferingsConfig) -> dict[str, DAG]:
-    """``{dag_id: DAG}``, one per offering, in configuration order."""
+    """``{dag_id: DAG}``: per offering, in configuration order, its daily DAG and its closing DAG."""
     dags: dict[str, DAG] = {}
     for position, offering in enumerate(config.offerings, 1):
         dag = build_offering_dag(offering)
@@ -70,6 +76,8 @@ def build_dags(config: OfferingsConfig) -> dict[str, DAG]:
                 f"{offering.schedule!r} is not a schedule Airflow understands: {error}"
             ) from None
         dags[dag.dag_id] = dag
+        closing = build_closing_dag(offering)
+        dags[closing.dag_id] = closing
     return dags
 
 
@@ -89,51 +97,97 @@ def build_offering_dag(offering: OfferingConfig) -> DAG:
         default_args=DEFAULT_ARGS,
         doc_md=_doc_md(offering),
     ) as dag:
-        # Each task returns a document of core.xcom, read by the next: BackendIds -> BillingPlan
-        # (months as the return value, accounts under ACCOUNTS_KEY) -> FetchResult -> UsageReport
-        # -> PushResult. From fetch_usage on, one mapped task per month.
-        backend_ids = ListWaldurBackendIdsOperator(
-            task_id="list_backend_ids",
-            offering_uuid=offering.offering_uuid,
-            waldur_conn_id=offering.waldur_conn_id,
-        )
-        plan = PlanBillingRunOperator(
-            task_id="billing_months",
-            backend_ids=backend_ids.output,
-            billing_timezone=offering.billing_timezone,
-            reopen_previous_month_days=offering.reopen_previous_month_days,
-            waldur_conn_id=offering.waldur_conn_id,
-            offering_uuid=offering.offering_uuid,
+        _add_usage_tasks(
+            offering,
             month="{{ params.month }}",
-            accounts="{{ params.accounts }}",
+            reopen_previous_month_days=offering.reopen_previous_month_days,
         )
-        fetched = FetchMonthlyUsageOperator.partial(
-            task_id="fetch_usage",
-            dwdi_conn_id=offering.dwdi_conn_id,
-            accounts=plan.output[BillingPlan.ACCOUNTS_KEY],
-            clusters=list(offering.clusters) if offering.clusters else None,
-            billing_timezone=offering.billing_timezone,
-            archive_path=offering.archive_path,
-        ).expand(month=plan.output)
-        reports = AggregateUsageOperator.partial(
-            task_id="aggregate_usage",
-            backend_components=offering.backend_components,
-            bad_value_policy=offering.bad_value_policy,
-            clusters=list(offering.clusters) if offering.clusters else None,
-            # Deterministic: the same archive gives the same verdict, so a retry only delays it.
-            retries=0,
-        ).expand(fetch_result=fetched.output)
-        PushToWaldurOperator.partial(
-            task_id="push_to_waldur",
-            offering_uuid=offering.offering_uuid,
-            waldur_conn_id=offering.waldur_conn_id,
-            billing_timezone=offering.billing_timezone,
-            dry_run="{{ params.dry_run }}",
-            reconcile="{{ params.reconcile }}",
-            # Backfill runs ignore max_active_runs: this keeps Waldur writes one at a time.
-            max_active_tis_per_dag=1,
-        ).expand(report=reports.output)
     return dag
+
+
+def build_closing_dag(offering: OfferingConfig) -> DAG:
+    """The monthly closing DAG of one offering: each run reports exactly one past billing month.
+
+    Its data interval is one month in the billing time zone (logical date = the 1st at 00:00),
+    so ``airflow backfill create`` over N months creates N runs, each billing the month its
+    interval starts in: no reopen window, nothing outside the range. Scheduled runs (at 00:00 on
+    the 1st, once unpaused) close the month that just ended, as the daily DAG's midnight run does.
+    """
+    with DAG(
+        dag_id=CLOSING_DAG_ID_PREFIX + offering.slug,
+        description=f"Close one billing month of '{offering.name}' in Waldur (backfills)",
+        schedule=CronDataIntervalTimetable(MONTHLY_CRON, timezone=offering.billing_timezone),
+        start_date=pendulum.datetime(*EARLIEST_RUN_DATE, tz=offering.billing_timezone),
+        catchup=False,
+        max_active_runs=1,
+        tags=sorted({*COMMON_TAGS, "monthly", offering.slug, *offering.tags}),
+        params={name: param for name, param in _params().items() if name != "month"},
+        render_template_as_native_obj=True,
+        user_defined_macros={"closed_month": partial(closed_month, tz=offering.billing_timezone)},
+        default_args=DEFAULT_ARGS,
+        doc_md=_closing_doc_md(offering),
+    ) as dag:
+        _add_usage_tasks(
+            offering,
+            month="{{ closed_month(data_interval_start, dag_run.run_after) }}",
+            reopen_previous_month_days=0,
+        )
+    return dag
+
+
+def _add_usage_tasks(offering: OfferingConfig, *, month: str, reopen_previous_month_days: int) -> None:
+    """The task chain both DAGs of an offering share, added to the DAG of the enclosing ``with``.
+
+    :param month: template of the ``YYYY-MM`` month to report alone ("" = from the run date).
+    :param reopen_previous_month_days: days on which a run from the run date re-reports the
+        previous month too.
+    """
+    # Each task returns a document of core.xcom, read by the next: BackendIds -> BillingPlan
+    # (months as the return value, accounts under ACCOUNTS_KEY) -> FetchResult -> UsageReport
+    # -> PushResult. From fetch_usage on, one mapped task per month.
+    backend_ids = ListWaldurBackendIdsOperator(
+        task_id="list_backend_ids",
+        offering_uuid=offering.offering_uuid,
+        waldur_conn_id=offering.waldur_conn_id,
+    )
+    plan = PlanBillingRunOperator(
+        task_id="billing_months",
+        backend_ids=backend_ids.output,
+        billing_timezone=offering.billing_timezone,
+        reopen_previous_month_days=reopen_previous_month_days,
+        waldur_conn_id=offering.waldur_conn_id,
+        offering_uuid=offering.offering_uuid,
+        month=month,
+        accounts="{{ params.accounts }}",
+    )
+    fetched = FetchMonthlyUsageOperator.partial(
+        task_id="fetch_usage",
+        dwdi_conn_id=offering.dwdi_conn_id,
+        accounts=plan.output[BillingPlan.ACCOUNTS_KEY],
+        clusters=list(offering.clusters) if offering.clusters else None,
+        billing_timezone=offering.billing_timezone,
+        archive_path=offering.archive_path,
+    ).expand(month=plan.output)
+    reports = AggregateUsageOperator.partial(
+        task_id="aggregate_usage",
+        backend_components=offering.backend_components,
+        bad_value_policy=offering.bad_value_policy,
+        clusters=list(offering.clusters) if offering.clusters else None,
+        # Deterministic: the same archive gives the same verdict, so a retry only delays it.
+        retries=0,
+    ).expand(fetch_result=fetched.output)
+    PushToWaldurOperator.partial(
+        task_id="push_to_waldur",
+        offering_uuid=offering.offering_uuid,
+        waldur_conn_id=offering.waldur_conn_id,
+        billing_timezone=offering.billing_timezone,
+        dry_run="{{ params.dry_run }}",
+        reconcile="{{ params.reconcile }}",
+        # Backfill runs ignore max_active_runs: this keeps a DAG's Waldur writes one at a time. The
+        # daily and the closing DAG may push the same month at once (midnight on the 1st): every
+        # write is an absolute DWDI total, so Waldur ends with one of two correct snapshots.
+        max_active_tis_per_dag=1,
+    ).expand(report=reports.output)
 
 
 def _params() -> dict[str, Param]:
@@ -178,8 +232,7 @@ def _doc_md(offering: OfferingConfig) -> str:
         for component in offering.components
     )
     clusters = ", ".join(offering.clusters) if offering.clusters else "all"
-    dag_id = DAG_ID_PREFIX + offering.slug
-    february_first = pendulum.datetime(2026, 2, 1, tz=offering.billing_timezone).isoformat()
+    closing_dag_id = CLOSING_DAG_ID_PREFIX + offering.slug
     return f"""\
 # CSCS-DWDI usage -> Waldur: {offering.name}
 
@@ -214,18 +267,43 @@ Waldur offering `{offering.offering_uuid}`, per account and per user, to Waldur.
 - **reconcile**: let the push also reconcile what Waldur holds with DWDI (see PushToWaldurOperator).
 
 ## Backfill
-A run reports the month of the moment just before it starts (plus the previous month during the
-first days of a month), and runs start at midnight in `{offering.billing_timezone}`. So the run at
-midnight on 1 February recomputes January:
+Past months are backfilled with the offering's monthly closing DAG `{closing_dag_id}`: one run
+per month, each reporting exactly its month. A daily backfill here would make one run per day and
+rewrite, on the first days of a month, the month before the range. To recompute one month from
+this DAG, trigger it with **month** set.
+"""
+
+
+def _closing_doc_md(offering: OfferingConfig) -> str:
+    dag_id = CLOSING_DAG_ID_PREFIX + offering.slug
+    january = pendulum.datetime(2026, 1, 1, tz=offering.billing_timezone).isoformat()
+    march = pendulum.datetime(2026, 3, 1, tz=offering.billing_timezone).isoformat()
+    return f"""\
+# CSCS-DWDI monthly closing -> Waldur: {offering.name}
+
+The same tasks as `{DAG_ID_PREFIX + offering.slug}`, but each run reports exactly one billing
+month: the month its data interval starts in, in `{offering.billing_timezone}`. The logical date
+of a run is 00:00 on the 1st of its month; the run starts once the month has ended.
+
+## Backfill
+One run per month. January to March 2026 (three runs, nothing before or after):
 
 ```
-airflow backfill create --dag-id {dag_id} --reprocess-behavior completed \\
-    --from-date {february_first} --to-date {february_first}
+airflow backfill create --dag-id {dag_id} \\
+    --from-date {january} --to-date {march} --reprocess-behavior completed
 ```
 
-Dates without an offset are read as UTC. A longer range creates one run per day, each recomputing
-its whole month: correct, only repeated work. To recompute a given month from a single run, add
-`--dag-run-conf '{{"month": "2026-01"}}'`. Writes are idempotent and Waldur is written by one task
-at a time, so a backfill may overlap the daily run. Months other than the current one reach Waldur
-only when the server honours the usage `date`.
+Give the dates with the billing time zone's offset as above: a date without one is read as UTC,
+which in a zone east of UTC moves the first month out of the range. Backfill runs wait while this
+DAG is paused. Use a PostgreSQL or MySQL metadata database: on SQLite, Airflow refuses backfills
+whenever the database is busy. Months other than the current one reach Waldur only when the
+server honours the usage `date` (Waldur 8.x).
+
+## Schedule
+Unpaused, it also closes each month at 00:00 on the 1st, as the daily DAG's midnight run does;
+writes are absolute and idempotent, so the second of the two writes nothing new.
+
+## Trigger form
+- **accounts**, **dry_run**, **reconcile**: as in the daily DAG. A manual run reports the month of
+  its logical date's data interval (the last month that has ended).
 """

@@ -94,11 +94,14 @@ def main(argv: list[str] | None = None) -> int:
 
         from airflow.utils.db import resetdb
 
-        from airflow_provider_cscs_dwdi.dag_factory import load_dags_from_env
+        from airflow_provider_cscs_dwdi.dag_factory import DAG_ID_PREFIX, load_dags_from_env
 
         print(f"Migrating the Airflow metadata database in {args.home} (SQLite) ...")
         resetdb()
-        dags = load_dags_from_env()
+        # The daily DAGs only: the monthly closing DAGs report past months, not this one.
+        dags = {
+            dag_id: dag for dag_id, dag in load_dags_from_env().items() if dag_id.startswith(DAG_ID_PREFIX)
+        }
         failures = 0
         for dag_id, dag in dags.items():
             for task in dag.tasks:

@@ -1,11 +1,25 @@
 #!/usr/bin/env bash
-# Creates (or refreshes) the project's virtualenv in .venv and the OIDC issuer's node_modules.
+# Creates (or refreshes) the project's virtualenv in .venv, the OIDC issuer's node_modules and,
+# for the deployment tests, PostgreSQL's server binaries.
 # Idempotent: a second run only checks. Used by `make test`, `make demo` and .ci/run.
+# `scripts/bootstrap.sh --python` only prints the interpreter it creates the virtualenv with.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PYTHON="${PYTHON:-python3}"
+# The oldest Python the package declares (requires-python), so CI runs the floor it promises.
+PYTHON_FLOOR="$(sed -n 's/^requires-python = ">=\([0-9][0-9.]*\)"$/\1/p' pyproject.toml)"
+[ -n "$PYTHON_FLOOR" ] || { echo "pyproject.toml: no requires-python = \">=X.Y\" line" >&2; exit 1; }
+PYTHON="${PYTHON:-python$PYTHON_FLOOR}"
+if [ "${1:-}" = "--python" ]; then
+  echo "$PYTHON"
+  exit 0
+fi
 VENV="${VENV:-.venv}"
+
+command -v "$PYTHON" >/dev/null || [ -x "$VENV/bin/python" ] || {
+  echo "$PYTHON (the floor declared by requires-python) is required to create $VENV" >&2
+  exit 1
+}
 stamp="$VENV/.installed-$(cat pyproject.toml requirements/constraints.txt 2>/dev/null | sha256sum | cut -c1-16)"
 
 if [ ! -x "$VENV/bin/python" ]; then
@@ -31,5 +45,20 @@ if [ -f "$lock" ]; then
     echo "==> npm ci (OIDC test issuer)"
     (cd sandbox/oidc && npm ci --no-audit --no-fund --loglevel=error)
     touch "$lock_stamp"
+  fi
+fi
+
+# PostgreSQL: the deployment tests run Airflow on it (Airflow refuses backfills on SQLite).
+# Debian keeps the server binaries in /usr/lib/postgresql/<version>/bin, off PATH.
+if ! command -v initdb >/dev/null && ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+    echo "==> apt-get install postgresql (deployment tests)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+  elif [ "${CI:-}" = "true" ]; then
+    echo "PostgreSQL is required under CI and cannot be installed here (needs root and apt-get)" >&2
+    exit 1
+  else
+    echo "note: PostgreSQL is not installed; the deployment tests will be skipped" >&2
   fi
 fi

@@ -91,3 +91,21 @@ def months_to_report(
     if previous_allowed and moment.day <= reopen_days:
         return [previous_month(current), current]
     return [current]
+
+
+def closed_month(interval_start: datetime | None, run_after: datetime, tz: str) -> str:
+    """The ``YYYY-MM`` month a monthly closing run bills.
+
+    A run whose data interval is one billing month bills the month its interval starts in
+    (backfills and scheduled runs). A manual run without a logical date has no interval: it bills
+    the last month that has ended by ``run_after``, as Airflow's own inference would.
+    """
+    if interval_start is not None:
+        if interval_start.tzinfo is None:
+            raise ConfigurationError(f"data interval start {interval_start.isoformat()} has no time zone")
+        moment = interval_start.astimezone(timezone_of(tz))
+        return f"{moment.year:04d}-{moment.month:02d}"
+    if run_after.tzinfo is None:
+        raise ConfigurationError(f"run instant {run_after.isoformat()} has no time zone")
+    current = run_after.astimezone(timezone_of(tz))
+    return previous_month(f"{current.year:04d}-{current.month:02d}")

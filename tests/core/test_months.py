@@ -10,6 +10,7 @@ import pytest
 from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
 from airflow_provider_cscs_dwdi.core.months import (
     billing_month,
+    closed_month,
     month_bounds,
     month_window,
     months_to_report,
@@ -98,3 +99,33 @@ def test_months_to_report(
         months_to_report(instant, "UTC", reopen_days=reopen_days, previous_allowed=previous_allowed)
         == expected
     )
+
+
+ZURICH = ZoneInfo("Europe/Zurich")
+
+
+@pytest.mark.parametrize(
+    ("interval_start", "run_after", "expected"),
+    [
+        # Scheduled/backfill runs: the month the data interval starts in, in the billing zone
+        # (1 January 00:00 in Zurich is still 31 December in UTC).
+        (datetime(2026, 1, 1, tzinfo=ZURICH), datetime(2026, 2, 1, tzinfo=ZURICH), "2026-01"),
+        (
+            datetime(2025, 12, 31, 23, tzinfo=timezone.utc),
+            datetime(2026, 3, 5, tzinfo=timezone.utc),
+            "2026-01",
+        ),
+        # Manual run without a logical date: the last month that has ended.
+        (None, datetime(2026, 3, 5, 12, tzinfo=ZURICH), "2026-02"),
+        (None, datetime(2026, 1, 1, 0, 30, tzinfo=ZURICH), "2025-12"),
+    ],
+)
+def test_closed_month(interval_start: datetime | None, run_after: datetime, expected: str) -> None:
+    assert closed_month(interval_start, run_after, "Europe/Zurich") == expected
+
+
+def test_closed_month_needs_aware_instants() -> None:
+    with pytest.raises(ConfigurationError, match="no time zone"):
+        closed_month(datetime(2026, 1, 1), datetime(2026, 2, 1, tzinfo=timezone.utc), "UTC")
+    with pytest.raises(ConfigurationError, match="no time zone"):
+        closed_month(None, datetime(2026, 2, 1), "UTC")

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pendulum
 import pytest
 import yaml
 
@@ -22,6 +23,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DAGS_FOLDER = REPO_ROOT / "dags"
 EXAMPLE = DAGS_FOLDER / "cscs_dwdi_offerings.example.yaml"
 DAG_IDS = ["cscs_dwdi_usage_cscs_hpc_daint", "cscs_dwdi_usage_alps_gpu"]
+CLOSING_DAG_IDS = ["cscs_dwdi_close_cscs_hpc_daint", "cscs_dwdi_close_alps_gpu"]
+ALL_DAG_IDS = [DAG_IDS[0], CLOSING_DAG_IDS[0], DAG_IDS[1], CLOSING_DAG_IDS[1]]
 AIRFLOW_CLI = str(Path(sys.executable).with_name("airflow"))
 
 
@@ -30,9 +33,9 @@ def dags() -> dict:
     return build_dags(load_config(EXAMPLE))
 
 
-def test_one_dag_per_offering_in_configuration_order(dags: dict) -> None:
-    assert list(dags) == DAG_IDS
-    assert [dag.dag_id for dag in dags.values()] == DAG_IDS
+def test_a_daily_and_a_closing_dag_per_offering_in_configuration_order(dags: dict) -> None:
+    assert list(dags) == ALL_DAG_IDS
+    assert [dag.dag_id for dag in dags.values()] == ALL_DAG_IDS
 
 
 @pytest.mark.parametrize("dag_id", DAG_IDS)
@@ -53,7 +56,10 @@ def test_offering_tags_and_documentation(dags: dict) -> None:
     assert {"alps_gpu", "alps", "gpu"} <= set(alps.tags)
     assert "CSCS GPU Alps" in alps.doc_md
     assert "5e3f1d2c7b8a49c6a1d2e3f405162738" in alps.doc_md
-    assert "airflow backfill create --dag-id cscs_dwdi_usage_alps_gpu" in alps.doc_md
+    assert "monthly closing DAG `cscs_dwdi_close_alps_gpu`" in alps.doc_md
+    assert (
+        "airflow backfill create --dag-id cscs_dwdi_close_alps_gpu" in dags["cscs_dwdi_close_alps_gpu"].doc_md
+    )
     assert "`gpuNodeHours` (DWDI `gpuHours` x 0.25 GPU-node-hours)" in alps.doc_md
 
 
@@ -124,6 +130,61 @@ def test_offering_settings_reach_the_tasks(dags: dict) -> None:
     assert (plan.reopen_previous_month_days, plan.month) == (5, "{{ params.month }}")
 
 
+@pytest.mark.parametrize("dag_id", CLOSING_DAG_IDS)
+def test_closing_dag_has_one_billing_month_per_data_interval(dags: dict, dag_id: str) -> None:
+    from airflow.sdk import CronDataIntervalTimetable
+
+    dag = dags[dag_id]
+
+    assert isinstance(dag.timetable, CronDataIntervalTimetable)
+    assert dag.timetable.expression == "0 0 1 * *"
+    assert dag.timezone.name == "Europe/Zurich"  # months begin at midnight in the billing zone
+    assert (dag.catchup, dag.max_active_runs) == (False, 1)
+    assert "monthly" in dag.tags
+    assert "month" not in dag.params  # the month is the data interval's, never a param
+    assert set(dag.params) == {"accounts", "dry_run", "reconcile"}
+
+
+def test_closing_dag_reuses_the_task_chain_and_reports_only_its_month(dags: dict) -> None:
+    daily, closing = dags["cscs_dwdi_usage_alps_gpu"], dags["cscs_dwdi_close_alps_gpu"]
+
+    assert set(closing.task_ids) == set(daily.task_ids)
+    for task_id in closing.task_ids:
+        assert closing.get_task(task_id).downstream_task_ids == daily.get_task(task_id).downstream_task_ids
+    plan = closing.get_task("billing_months")
+    assert plan.reopen_previous_month_days == 0  # no reopen window: nothing outside the range
+    assert plan.month == "{{ closed_month(data_interval_start, dag_run.run_after) }}"
+    assert closing.get_task("push_to_waldur").max_active_tis_per_dag == 1
+    push = closing.get_task("push_to_waldur").partial_kwargs
+    assert push["dry_run"] == "{{ params.dry_run }}"
+
+
+@pytest.mark.parametrize(
+    ("interval_start", "expected"),
+    [
+        (pendulum.datetime(2026, 1, 1, tz="Europe/Zurich"), "2026-01"),
+        (pendulum.datetime(2026, 12, 1, tz="Europe/Zurich"), "2026-12"),
+        (None, "2026-02"),  # manual run without a logical date: the last month that has ended
+    ],
+)
+def test_closing_dag_renders_the_month_of_its_data_interval(
+    dags: dict, interval_start: pendulum.DateTime | None, expected: str
+) -> None:
+    from types import SimpleNamespace
+
+    closing = dags["cscs_dwdi_close_alps_gpu"]
+    plan = closing.get_task("billing_months")
+    context = {
+        "data_interval_start": interval_start,
+        "dag_run": SimpleNamespace(run_after=pendulum.datetime(2026, 3, 4, 9, tz="UTC")),
+        "params": {},
+    }
+
+    rendered = plan.render_template(plan.month, context, closing.get_template_env())
+
+    assert rendered == expected
+
+
 def test_unusable_schedule_is_a_configuration_error(tmp_path: Path) -> None:
     document = yaml.safe_load(EXAMPLE.read_text())
     document["offerings"][1]["schedule"] = "every day at noon"
@@ -142,7 +203,7 @@ def test_environment_variable_names_the_file(monkeypatch: pytest.MonkeyPatch, tm
     shutil.copy(EXAMPLE, copy)
     monkeypatch.setenv(CONFIG_ENV_VAR, str(copy))
 
-    assert list(load_dags_from_env(default_config=tmp_path / "unused.yaml")) == DAG_IDS
+    assert list(load_dags_from_env(default_config=tmp_path / "unused.yaml")) == ALL_DAG_IDS
 
 
 def test_unset_environment_variable_without_default_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -189,7 +250,7 @@ def test_dag_bag_uses_the_shipped_example_without_the_variable(monkeypatch: pyte
     bag = DagBag(dag_folder=str(DAGS_FOLDER))
 
     assert bag.import_errors == {}
-    assert sorted(bag.dags) == sorted(DAG_IDS)
+    assert sorted(bag.dags) == sorted(ALL_DAG_IDS)
 
 
 def run_airflow(*arguments: str, config: Path) -> subprocess.CompletedProcess[str]:
@@ -219,26 +280,43 @@ def serialized_example(airflow_db: None) -> None:
 
 @pytest.mark.airflow
 @pytest.mark.usefixtures("serialized_example")
-def test_airflow_dags_list_shows_one_dag_per_offering() -> None:
+def test_airflow_dags_list_shows_both_dags_of_every_offering() -> None:
     listed = run_airflow("dags", "list", "--output", "json", config=EXAMPLE)
 
     assert listed.returncode == 0, listed.stderr
     dag_ids = sorted(row["dag_id"] for row in json_rows(listed.stdout))
-    assert dag_ids == sorted(DAG_IDS)
+    assert dag_ids == sorted(ALL_DAG_IDS)
 
 
 @pytest.mark.airflow
 @pytest.mark.usefixtures("serialized_example")
-def test_documented_backfill_creates_the_run_that_closes_the_month(dags: dict) -> None:
-    documented = re.search(r"airflow backfill create (.+?)\n```", dags[DAG_IDS[0]].doc_md, re.S)
+def test_documented_backfill_creates_one_run_per_month(dags: dict) -> None:
+    documented = re.search(r"airflow backfill create (.+?)\n```", dags[CLOSING_DAG_IDS[0]].doc_md, re.S)
     assert documented is not None
     arguments = documented.group(1).replace("\\\n", " ").split()
 
-    planned = run_airflow("backfill", "create", *arguments, "--dry-run", config=EXAMPLE)
+    assert planned_backfill_runs(*arguments) == [
+        pendulum.datetime(2026, month, 1, tz="Europe/Zurich") for month in (1, 2, 3)
+    ]
 
+
+@pytest.mark.airflow
+@pytest.mark.usefixtures("serialized_example")
+def test_backfill_dates_without_offset_are_utc_and_miss_the_first_month() -> None:
+    # Why the documented recipe carries the billing zone's offset: 2026-01-01 00:00 UTC is after
+    # the start of January in Zurich, so January is not in the range.
+    runs = planned_backfill_runs(
+        "--dag-id", CLOSING_DAG_IDS[0], "--from-date", "2026-01-01", "--to-date", "2026-03-01"
+    )
+
+    assert runs == [pendulum.datetime(2026, month, 1, tz="Europe/Zurich") for month in (2, 3)]
+
+
+def planned_backfill_runs(*arguments: str) -> list[pendulum.DateTime]:
+    """The logical dates ``airflow backfill create --dry-run`` lists for ``arguments``."""
+    planned = run_airflow("backfill", "create", *arguments, "--dry-run", config=EXAMPLE)
     assert planned.returncode == 0, planned.stderr
-    runs = re.findall(r"^\| (\d{4}-\d\d-\d\d \S+)", planned.stdout, re.M)
-    assert runs == ["2026-02-01 00:00:00+01:00"]  # midnight in Europe/Zurich: closes January
+    return [pendulum.parse(found) for found in re.findall(r"^\| (\d{4}-\d\d-\d\d \S+)", planned.stdout, re.M)]
 
 
 @pytest.mark.airflow

@@ -23,6 +23,7 @@ from airflow_provider_cscs_dwdi.core.months import months_to_report, previous_mo
 from airflow_provider_cscs_dwdi.dag_factory import CONFIG_ENV_VAR, DAG_ID_PREFIX, load_dags_from_env
 from sandbox.stack import SandboxStack, SeededOffering, differences
 from tests.fixtures.airflow_env import task_states, xcom_results
+from tests.fixtures.offerings import NODE_AND_GPU_COMPONENTS
 
 pytestmark = [pytest.mark.airflow, pytest.mark.usefixtures("airflow_db")]
 
@@ -34,16 +35,7 @@ OFFERING = {
     "name": "E2E HPC",
     "offering_uuid": "6f1c2d3e4a5b4c6d8e9f0a1b2c3d4e5f",
     "billing_timezone": "UTC",
-    "backend_components": {
-        "nodeHours": {"measured_unit": "node-hours", "accounting_type": "usage", "label": "Node Hours"},
-        "gpuNodeHours": {
-            "measured_unit": "GPU-node-hours",
-            "unit_factor": 0.25,
-            "accounting_type": "usage",
-            "label": "GPU Node Hours",
-            "dwdi_field": "gpuHours",
-        },
-    },
+    "backend_components": NODE_AND_GPU_COMPONENTS,
 }
 
 

@@ -1,0 +1,290 @@
+"""The offering's DAGs in a real Airflow deployment: what ``dag.test()`` cannot show.
+
+One set of processes for the module: PostgreSQL (Airflow refuses backfills on SQLite), the
+api-server, the scheduler and the dag-processor with the LocalExecutor, and the sandbox (OIDC
+issuer, DWDI, a Waldur 8.x that honours the usage ``date``). Runs are created the way operators
+create them: REST API v2 triggers with a ``conf``, unpausing (the scheduler's own runs), and the
+README's ``airflow backfill create`` recipe. Tasks run in separate processes through the task
+SDK's execution API, reading serialized DAGs and passing XCom across processes. What Waldur holds
+is compared with totals computed straight from the generated DWDI rows (``SandboxStack.expected``).
+
+The runs are started once (``workload``) and proceed in parallel while the tests wait for the ones
+they check, so the module takes about as long as its longest chain of runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import yaml
+
+from airflow_provider_cscs_dwdi.core.config import load_config
+from airflow_provider_cscs_dwdi.core.months import months_to_report, previous_month
+from airflow_provider_cscs_dwdi.dag_factory import CLOSING_DAG_ID_PREFIX, CONFIG_ENV_VAR, DAG_ID_PREFIX
+from sandbox.stack import SandboxStack, differences
+from tests.deployment.airflow_processes import AirflowDeployment, DeploymentError
+from tests.fixtures.offerings import NODE_AND_GPU_COMPONENTS
+from tests.fixtures.postgres import PostgresServer
+
+pytestmark = [pytest.mark.deployment, pytest.mark.timeout(420)]
+
+BILLING_TIMEZONE = "Europe/Zurich"
+OFFERING = {
+    "name": "Deployed HPC",
+    "slug": "deployed_hpc",
+    "offering_uuid": "4b1f6e2a9c3d4e5f8a7b6c5d4e3f2a1b",
+    "billing_timezone": BILLING_TIMEZONE,
+    "backend_components": NODE_AND_GPU_COMPONENTS,
+}
+DAILY = DAG_ID_PREFIX + OFFERING["slug"]
+CLOSING = CLOSING_DAG_ID_PREFIX + OFFERING["slug"]
+# The README's recipe: January to March 2026, dates with the billing zone's offset.
+BACKFILL_ARGUMENTS = (
+    "--dag-id",
+    CLOSING,
+    "--from-date",
+    "2026-01-01T00:00:00+01:00",
+    "--to-date",
+    "2026-03-01T00:00:00+01:00",
+    "--reprocess-behavior",
+    "completed",
+)
+BACKFILLED_MONTHS = ["2026-01", "2026-02", "2026-03"]
+# The session OIDC issuer's default client (tests/fixtures/oidc_issuer.py).
+ISSUER_CLIENT = ("dwdi-client", "dwdi-secret")
+RUN_TIMEOUT = 300
+
+
+@dataclass
+class Deployment:
+    airflow: AirflowDeployment
+    stack: SandboxStack
+
+
+@dataclass
+class Workload:
+    """The runs the module started, and the months each kind of run must write."""
+
+    current_month: str
+    triggered_month: str
+    triggered_run: str
+    dry_run_month: str
+    dry_run: str
+
+
+def month_of(instant: datetime) -> str:
+    local = instant.astimezone(ZoneInfo(BILLING_TIMEZONE))
+    return f"{local.year:04d}-{local.month:02d}"
+
+
+def parse_instant(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+@pytest.fixture(scope="module")
+def deployment(
+    postgres_server: PostgresServer, oidc_issuer: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Deployment]:
+    root = tmp_path_factory.mktemp("deployment")
+    config_file = root / "offerings.yaml"
+    offering = {**OFFERING, "archive_path": f"file://{root}/archive"}
+    config_file.write_text(yaml.safe_dump({"offerings": [offering]}))
+    stack = SandboxStack(
+        load_config(config_file).offerings,
+        accounts_per_offering=4,
+        waldur_version="8",  # honours the usage `date`: past months can be written
+        external_issuer=(oidc_issuer.realm_url, oidc_issuer.jwks_url, oidc_issuer.token_url),
+        client_id=ISSUER_CLIENT[0],
+        client_secret=ISSUER_CLIENT[1],
+    )
+    stack.start()
+    airflow = AirflowDeployment(
+        Path(root),
+        database_url=postgres_server.url,
+        environment={CONFIG_ENV_VAR: str(config_file), **stack.connection_env()},
+    )
+    try:
+        airflow.start()
+        airflow.wait_until_ready([DAILY, CLOSING])
+        yield Deployment(airflow, stack)
+    except DeploymentError as error:
+        pytest.fail(f"{error}\n{airflow.log_tails()}")
+    finally:
+        airflow.stop()
+        stack.stop()
+
+
+@pytest.fixture(scope="module")
+def workload(deployment: Deployment) -> Workload:
+    """Start every run of the module at once: they proceed while the tests wait for them."""
+    airflow = deployment.airflow
+    current = month_of(datetime.now(timezone.utc))
+    triggered_month = previous_month(previous_month(current))
+    dry_run_month = previous_month(triggered_month)
+    # Unpausing lets the scheduler create the latest scheduled run of each DAG at once.
+    airflow.unpause(DAILY)
+    triggered_run = airflow.trigger(DAILY, {"month": triggered_month})
+    dry_run = airflow.trigger(DAILY, {"month": dry_run_month, "dry_run": True})
+    airflow.unpause(CLOSING)
+    airflow.run_cli("backfill", "create", *BACKFILL_ARGUMENTS)
+    return Workload(current, triggered_month, triggered_run, dry_run_month, dry_run)
+
+
+def wait_for_run(deployment: Deployment, dag_id: str, run_id: str) -> dict[str, Any]:
+    (run,) = deployment.airflow.wait_for_runs(
+        dag_id, lambda run: run["dag_run_id"] == run_id, count=1, timeout=RUN_TIMEOUT
+    )
+    return run
+
+
+def assert_every_task_succeeded(deployment: Deployment, dag_id: str, run: dict[str, Any]) -> dict[str, str]:
+    states = deployment.airflow.task_states(dag_id, run["dag_run_id"])
+    assert run["state"] == "success", states
+    assert set(states.values()) == {"success"}, states
+    return states
+
+
+def assert_waldur_holds_dwdi_totals(stack: SandboxStack, month: str) -> None:
+    item = stack.seeded[0]
+    expected = stack.expected(item, month)
+    assert any(amount > 0 for account in expected.values() for amount in account["total"].values())
+    assert differences(expected, stack.landed(item, month)) == [], month
+
+
+def written_months(stack: SandboxStack) -> set[str]:
+    """The months of every usage write the sandbox Waldur received."""
+    return {
+        request.json["date"][:7]
+        for request in stack.waldur.requests
+        if request.method == "POST" and request.path.endswith("set_usage/")
+    }
+
+
+def test_processes_serve_both_dags_of_the_offering_without_import_errors(deployment: Deployment) -> None:
+    airflow = deployment.airflow
+
+    health = airflow.api("GET", "/api/v2/monitor/health").json()
+    errors = airflow.api("GET", "/api/v2/importErrors").json()
+    dags = airflow.api("GET", "/api/v2/dags", params={"tags": OFFERING["slug"]}).json()["dags"]
+
+    assert {part: health[part]["status"] for part in ("metadatabase", "scheduler", "dag_processor")} == {
+        "metadatabase": "healthy",
+        "scheduler": "healthy",
+        "dag_processor": "healthy",
+    }
+    assert errors["total_entries"] == 0, errors
+    assert sorted(dag["dag_id"] for dag in dags) == sorted([CLOSING, DAILY])
+
+
+def test_triggered_run_lands_its_month_in_waldur(deployment: Deployment, workload: Workload) -> None:
+    run = wait_for_run(deployment, DAILY, workload.triggered_run)
+
+    states = assert_every_task_succeeded(deployment, DAILY, run)
+    assert {task for task in states if task.startswith("fetch_usage")} == {"fetch_usage[0]"}
+    assert_waldur_holds_dwdi_totals(deployment.stack, workload.triggered_month)
+    # XCom written by one task process, read back by the api-server.
+    airflow = deployment.airflow
+    assert airflow.xcom(DAILY, run["dag_run_id"], "billing_months") == [workload.triggered_month]
+    pushed = airflow.xcom(DAILY, run["dag_run_id"], "push_to_waldur", map_index=0)
+    assert (pushed["dry_run"], pushed["failed"]) == (False, 0)
+    assert pushed["written"] > 0
+
+
+def test_dry_run_writes_nothing(deployment: Deployment, workload: Workload) -> None:
+    run = wait_for_run(deployment, DAILY, workload.dry_run)
+
+    assert_every_task_succeeded(deployment, DAILY, run)
+    pushed = deployment.airflow.xcom(DAILY, run["dag_run_id"], "push_to_waldur", map_index=0)
+    assert (pushed["dry_run"], pushed["written"]) == (True, 0)
+    assert pushed["changed"] == len(deployment.stack.seeded[0].accounts)
+    assert workload.dry_run_month not in written_months(deployment.stack)
+
+
+def test_scheduled_daily_run_reports_the_month_to_date(deployment: Deployment, workload: Workload) -> None:
+    (run,) = deployment.airflow.wait_for_runs(
+        DAILY, lambda run: run["run_type"] == "scheduled", count=1, timeout=RUN_TIMEOUT
+    )
+
+    assert_every_task_succeeded(deployment, DAILY, run)
+    expected_months = months_to_report(
+        parse_instant(run["data_interval_end"]), BILLING_TIMEZONE, reopen_days=3, previous_allowed=True
+    )
+    assert deployment.airflow.xcom(DAILY, run["dag_run_id"], "billing_months") == expected_months
+    for month in expected_months:
+        assert_waldur_holds_dwdi_totals(deployment.stack, month)
+
+
+def test_backfill_of_three_months_creates_three_runs_each_writing_its_month(
+    deployment: Deployment, workload: Workload
+) -> None:
+    airflow = deployment.airflow
+
+    runs = airflow.wait_for_runs(
+        CLOSING, lambda run: run["run_type"] == "backfill", count=3, timeout=RUN_TIMEOUT
+    )
+
+    assert [month_of(parse_instant(run["logical_date"])) for run in runs] == BACKFILLED_MONTHS
+    for run, month in zip(runs, BACKFILLED_MONTHS, strict=True):
+        states = assert_every_task_succeeded(deployment, CLOSING, run)
+        assert {task for task in states if task.startswith("push_to_waldur")} == {"push_to_waldur[0]"}
+        assert airflow.xcom(CLOSING, run["dag_run_id"], "billing_months") == [month]
+        assert airflow.xcom(CLOSING, run["dag_run_id"], "push_to_waldur", map_index=0)["written"] > 0
+        assert_waldur_holds_dwdi_totals(deployment.stack, month)
+
+
+def test_no_month_outside_the_runs_was_written(deployment: Deployment, workload: Workload) -> None:
+    airflow = deployment.airflow
+    # Everything the module started: 3 daily runs, the closing DAG's scheduled run, the backfill.
+    daily = airflow.wait_for_runs(DAILY, lambda run: True, count=3, timeout=RUN_TIMEOUT)
+    closing = airflow.wait_for_runs(CLOSING, lambda run: True, count=4, timeout=RUN_TIMEOUT)
+    (scheduled_close,) = [run for run in closing if run["run_type"] == "scheduled"]
+    # The latest month that has ended, closed by the scheduler as soon as the DAG was unpaused.
+    assert month_of(parse_instant(scheduled_close["logical_date"])) == previous_month(workload.current_month)
+    assert {run["state"] for run in daily + closing} == {"success"}
+
+    scheduled = next(run for run in daily if run["run_type"] == "scheduled")
+    allowed = {
+        *BACKFILLED_MONTHS,
+        workload.triggered_month,
+        previous_month(workload.current_month),
+        *months_to_report(
+            parse_instant(scheduled["data_interval_end"]),
+            BILLING_TIMEZONE,
+            reopen_days=3,
+            previous_allowed=True,
+        ),
+    }
+    stack = deployment.stack
+    assert written_months(stack) == allowed
+    item = stack.seeded[0]
+    month = previous_month(BACKFILLED_MONTHS[0])  # the month before the backfill's range ...
+    while month <= workload.current_month:
+        landed = stack.landed(item, month)
+        if month in allowed:
+            assert differences(stack.expected(item, month), landed) == [], month
+        else:  # ... and every other month the runs had no business with holds nothing
+            assert all(value is None for account in landed.values() for value in account["total"].values()), (
+                month
+            )
+        month = next_month(month)
+    assert stack.waldur.schema_violations == []
+
+
+def test_secrets_stay_out_of_every_process_and_task_log(deployment: Deployment, workload: Workload) -> None:
+    deployment.airflow.wait_for_runs(DAILY, lambda run: True, count=3, timeout=RUN_TIMEOUT)
+    logs = deployment.airflow.all_log_text()
+
+    assert "push_to_waldur" in logs  # the task logs are there
+    for secret in (deployment.stack.client_secret, deployment.stack.waldur.staff_token):
+        assert secret not in logs
+
+
+def next_month(month: str) -> str:
+    year, number = (int(part) for part in month.split("-"))
+    return f"{year + number // 12:04d}-{number % 12 + 1:02d}"
