@@ -133,10 +133,11 @@ def billing_differences(
     factors = {component: Decimal(settings["unit_factor"]) for component, settings in kind.components.items()}
     fields = {component: settings["dwdi_field"] for component, settings in kind.components.items()}
     wanted: dict[str, dict[str, str]] = {}
+    no_data = set(without_data)
     with localcontext() as context:
         context.prec = 60  # a 15-digit level times a factor is exact well within this
         for key, backend_id in kind.backend_ids.items():
-            if key in without_data:
+            if key in no_data:
                 continue
             raw = expected.get(key, Decimal(0))  # inference: a resource without data costs 0
             wanted[backend_id] = {
@@ -155,7 +156,7 @@ def billing_differences(
     ]
     wrong += sorted(set(accounts) - set(wanted))
     reported_without = set(report.get("without_data", []))
-    wrong += sorted(reported_without ^ {kind.backend_ids[key] for key in without_data})
+    wrong += sorted(reported_without ^ {kind.backend_ids[key] for key in no_data})
     return wrong
 
 
