@@ -14,6 +14,7 @@ bench:
 	scripts/bootstrap.sh
 	.venv/bin/python -m benchmarks.bench_aggregate
 	.venv/bin/python -m benchmarks.bench_push
+	.venv/bin/python -m benchmarks.bench_kinds
 
 lint:
 	scripts/bootstrap.sh

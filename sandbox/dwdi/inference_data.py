@@ -146,11 +146,11 @@ class InferenceDataset:
         wanted = None if resource_uuids is None else {uuid_identity(value) for value in resource_uuids}
         with self._lock:
             unknown, bad_costs = dict(self._unknown), dict(self._bad_costs)
+        # Looked up, not scanned: a split query asks ~170 of 10,000 resources, ~60 times a month.
+        asked = self.resource_uuids if wanted is None else sorted(wanted & self._position.keys())
         result: list[dict[str, Any]] = []
         for month in month_range(month_from, month_to):
-            for identity in self.resource_uuids:
-                if wanted is not None and identity not in wanted:
-                    continue
+            for identity in asked:
                 for index, millionths in enumerate(self.costs(identity, month)):
                     cost = (
                         BAD_VALUES[bad_costs[identity]]
