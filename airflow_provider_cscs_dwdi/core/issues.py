@@ -26,6 +26,7 @@ MAX_ISSUES_KEPT = 10_000
 #: Characters of an offending value shown in an issue.
 VALUE_SHOWN_CHARS = 80
 
+_ABSENT: Any = object()
 _OPTIONAL_TEXT_FIELDS = ("record", "account", "user", "field", "value")
 
 
@@ -153,3 +154,27 @@ class IssueLog:
         """
         room = max(0, MAX_ISSUES_KEPT - len(self.kept))
         return self.kept + list(final[:room]), self.count + len(final)
+
+
+def response_records(body: Any, list_key: str, source: str, issues: IssueLog) -> list[Any] | None:
+    """The records of one DWDI answer page (``body[list_key]``), or None after recording why not.
+
+    :param source: names the page in the issue, e.g. ``"page 2"``.
+    """
+    where = source or "response"
+    if not isinstance(body, Mapping):
+        issues.add("malformed_entry", where, None, None, None, body, "the response is not a JSON object")
+        return None
+    records = body.get(list_key, _ABSENT)
+    if not isinstance(records, list):
+        issues.add(
+            "malformed_entry",
+            where,
+            None,
+            None,
+            list_key,
+            None if records is _ABSENT else records,
+            f"the response has no {list_key!r} list",
+        )
+        return None
+    return records

@@ -19,7 +19,7 @@ from typing import Any
 
 from airflow_provider_cscs_dwdi.core.components import ComponentConfig
 from airflow_provider_cscs_dwdi.core.errors import ConfigurationError, UsageDataError
-from airflow_provider_cscs_dwdi.core.issues import IssueLog
+from airflow_provider_cscs_dwdi.core.issues import IssueLog, response_records
 from airflow_provider_cscs_dwdi.core.kinds import UsageKind
 from airflow_provider_cscs_dwdi.core.quantities import QuantityReader
 from airflow_provider_cscs_dwdi.core.usage import (
@@ -74,23 +74,8 @@ class ResourceRecordAggregator:
         :param source: names the page in issues, e.g. ``"page 2"``.
         """
         self._pages += 1
-        where = source or "response"
-        if not isinstance(body, Mapping):
-            self._issues.add(
-                "malformed_entry", where, None, None, None, body, "the response is not a JSON object"
-            )
-            return
-        records = body.get(self.list_key, _MISSING)
-        if not isinstance(records, list):
-            self._issues.add(
-                "malformed_entry",
-                where,
-                None,
-                None,
-                self.list_key,
-                None if records is _MISSING else records,
-                f"the response has no {self.list_key!r} list",
-            )
+        records = response_records(body, self.list_key, source, self._issues)
+        if records is None:
             return
         prefix = f"{source}, {self.list_key}" if source else self.list_key
         with localcontext(self._context) as context:

@@ -29,7 +29,7 @@ from typing import Any, TypedDict
 
 from airflow_provider_cscs_dwdi.core.components import ComponentConfig, account_total_fields
 from airflow_provider_cscs_dwdi.core.errors import ConfigurationError, UsageDataError
-from airflow_provider_cscs_dwdi.core.issues import Issue, IssueLog
+from airflow_provider_cscs_dwdi.core.issues import Issue, IssueLog, response_records
 from airflow_provider_cscs_dwdi.core.quantities import QuantityReader
 
 #: Significant digits while summing: far above any DWDI value, so sums stay exact.
@@ -145,23 +145,8 @@ class UsageAggregator:
         :param source: names the page in issues, e.g. ``"page 2"``.
         """
         self._pages += 1
-        where = source or "response"
-        if not isinstance(body, Mapping):
-            self._issues.add(
-                "malformed_entry", where, None, None, None, body, "the response is not a JSON object"
-            )
-            return
-        compute = body.get("compute", _MISSING)
-        if not isinstance(compute, list):
-            self._issues.add(
-                "malformed_entry",
-                where,
-                None,
-                None,
-                "compute",
-                None if compute is _MISSING else compute,
-                "the response has no 'compute' list",
-            )
+        compute = response_records(body, "compute", source, self._issues)
+        if compute is None:
             return
         prefix = f"{source}, compute" if source else "compute"
         with localcontext(self._context) as context:
