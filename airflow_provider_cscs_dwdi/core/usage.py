@@ -37,7 +37,6 @@ SUM_PRECISION = 50
 
 _CENT = Decimal("0.01")
 _ZERO = Decimal(0)
-_MISSING: Any = object()
 
 
 class BadValuePolicy(StrEnum):
