@@ -72,7 +72,7 @@ def resolve_billing_months(
     log: logging.Logger,
     now: datetime | None = None,
     dry_run: bool = False,
-    backfill: bool = False,
+    requested: bool | None = None,
     month_end_run: time | None = None,
 ) -> list[str]:
     """The months a run reports, oldest first.
@@ -85,8 +85,8 @@ def resolve_billing_months(
     Waldur server that honours the usage ``date``; ``previous_month_allowed`` is asked only then (it
     may cost a request to Waldur). When the server ignores the date, such a month is
     - planned all the same in a ``dry_run`` (nothing is written; the push logs its plan);
-    - refused at once (AirflowFailException, before DWDI is asked) when it was asked for: an
-      explicit ``month`` or a ``backfill`` run;
+    - refused at once (AirflowFailException, before DWDI is asked) when someone asked for it:
+      ``requested`` (default: an explicit ``month`` was given), e.g. a manual run or a backfill;
     - left out of a scheduled run with a warning saying how much of its end was lost: the run at
       00:00 on the 1st then plans no month and ends without a failed task.
     """
@@ -105,12 +105,19 @@ def resolve_billing_months(
             past_month_refusal(past[0], current, billing_timezone),
         )
         return months
-    if month or backfill:
+    if bool(month) if requested is None else requested:
         # Deterministic: a retry would be refused the same way.
         raise AirflowFailException(past_month_refusal(past[0], current, billing_timezone))
     for lost in past:
-        log.warning(month_end_loss_warning(lost, billing_timezone, month_end_run))
+        log.warning("%s", month_end_loss_warning(lost, billing_timezone, month_end_run))
     return [candidate for candidate in months if candidate >= current]
+
+
+def _requested(month: str | None, run_type: str | None) -> bool:
+    """Whether a person asked for the run's months: a backfill, or a month given to a run the
+    scheduler did not create (a scheduled run of a DAG whose month comes from its timetable must
+    not fail every month on a Waldur server that ignores the usage date)."""
+    return run_type == "backfill" or (month is not None and run_type != "scheduled")
 
 
 class PlanBillingRunOperator(BaseOperator):
@@ -172,7 +179,9 @@ class PlanBillingRunOperator(BaseOperator):
             previous_month_allowed=self._usage_date_honoured,
             log=self.log,
             dry_run=as_bool(self.dry_run, "dry_run"),
-            backfill=getattr(context.get("dag_run"), "run_type", None) == "backfill",
+            requested=_requested(
+                blank_to_none(self.month), getattr(context.get("dag_run"), "run_type", None)
+            ),
             month_end_run=parse_clock_time(self.month_end_run) if self.month_end_run else None,
         )
         plan = BillingPlan(months=tuple(months), accounts=tuple(self._select_accounts().accounts))

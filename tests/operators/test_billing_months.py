@@ -15,6 +15,7 @@ from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
 from airflow_provider_cscs_dwdi.core.xcom import BackendIds, BillingPlan
 from airflow_provider_cscs_dwdi.operators.billing_months import (
     PlanBillingRunOperator,
+    _requested,
     pick_accounts,
     resolve_billing_months,
 )
@@ -115,7 +116,32 @@ def test_an_explicit_past_month_is_refused_at_once_on_a_server_ignoring_the_date
 
 def test_a_backfill_of_a_past_month_is_refused_like_an_explicit_month() -> None:
     with pytest.raises(AirflowFailException, match=r"Refusing to push 2026-10"):
-        months(utc(2026, 10, 20, 22), now=utc(2026, 11, 15, 23), honoured=False, backfill=True)
+        months(utc(2026, 10, 20, 22), now=utc(2026, 11, 15, 23), honoured=False, requested=True)
+
+
+def test_a_scheduled_run_given_its_month_by_the_timetable_only_warns(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="test_plan"):
+        assert months(utc(2026, 11, 15, 23), month="2026-10", honoured=False, requested=False) == []
+
+    assert "2026-10 can no longer be written" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("month", "run_type", "requested"),
+    [
+        (None, "scheduled", False),
+        (None, "manual", False),  # from the run date, like the schedule
+        (None, "backfill", True),
+        ("2026-10", "manual", True),
+        ("2026-10", "backfill", True),
+        ("2026-10", "scheduled", False),  # a closing DAG's month comes from its timetable
+        ("2026-10", None, True),
+    ],
+)
+def test_who_asked_for_the_months(month: str | None, run_type: str | None, requested: bool) -> None:
+    assert _requested(month, run_type) is requested
 
 
 def test_a_dry_run_of_a_past_month_is_planned_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
