@@ -24,6 +24,7 @@ from airflow_provider_cscs_dwdi.operators.billing_months import PlanBillingRunOp
 from airflow_provider_cscs_dwdi.operators.fetch import FetchMonthlyUsageOperator
 from airflow_provider_cscs_dwdi.operators.list_backend_ids import ListWaldurBackendIdsOperator
 from airflow_provider_cscs_dwdi.operators.push import PushToWaldurOperator
+from airflow_provider_cscs_dwdi.schedules import usage_schedule
 
 CONFIG_ENV_VAR = "CSCS_DWDI_CONFIG"
 DAG_ID_PREFIX = "cscs_dwdi_usage_"
@@ -86,7 +87,7 @@ def build_offering_dag(offering: OfferingConfig) -> DAG:
     with DAG(
         dag_id=DAG_ID_PREFIX + offering.slug,
         description=f"Report CSCS-DWDI usage of '{offering.name}' to Waldur",
-        schedule=offering.schedule,
+        schedule=usage_schedule(offering),
         # In the billing time zone, so the run at midnight on the 1st closes the previous month.
         start_date=pendulum.datetime(*EARLIEST_RUN_DATE, tz=offering.billing_timezone),
         catchup=False,
@@ -159,6 +160,8 @@ def _add_usage_tasks(offering: OfferingConfig, *, month: str, reopen_previous_mo
         offering_uuid=offering.offering_uuid,
         month=month,
         accounts="{{ params.accounts }}",
+        dry_run="{{ params.dry_run }}",
+        month_end_run=offering.month_end_run,
     )
     fetched = FetchMonthlyUsageOperator.partial(
         task_id="fetch_usage",

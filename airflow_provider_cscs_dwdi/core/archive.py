@@ -148,3 +148,24 @@ def read_archive(source: IO[bytes]) -> tuple[dict[str, Any], Iterator[dict[str, 
             yield page
 
     return header, pages()
+
+
+def missing_archive_message(archive_url: str, *, written_on: str | None, read_on: str) -> str:
+    """Why the archive at ``archive_url`` is not there, and the fix, for the aggregate task's failure.
+
+    The usual cause is scale-out: the fetch task ran on one worker and wrote to its local disk
+    (the default ``archive_path``), the aggregate task runs on another worker. ``written_on`` is
+    the host recorded in the fetch result (None for results written before it was recorded).
+    """
+    writer = f"host {written_on}" if written_on else "a worker host that was not recorded"
+    message = f"Archive {archive_url} written on {writer} is not readable on host {read_on}"
+    if not archive_url.startswith("file://"):
+        return f"{message}: it does not exist (deleted, or expired in the object store); nothing was pushed."
+    if written_on == read_on:
+        return f"{message}: it was deleted or moved after the fetch; nothing was pushed. Re-run the month."
+    return (
+        f"{message}: archive_path is the worker's local disk (file://); nothing was pushed. With workers "
+        "on several hosts set archive_path to storage they all reach (e.g. archive_path: "
+        "s3://bucket/dwdi with an Airflow connection for the object store, or a mount shared by every "
+        "worker), then re-run the month."
+    )

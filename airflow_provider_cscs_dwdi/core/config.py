@@ -25,6 +25,7 @@ import yaml
 from airflow_provider_cscs_dwdi.core.components import ComponentConfig, parse_backend_components
 from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
 from airflow_provider_cscs_dwdi.core.kinds import StorageSettings, UsageKind
+from airflow_provider_cscs_dwdi.core.usage_date import parse_clock_time
 
 BAD_VALUE_POLICIES = ("fail", "skip")
 MAX_REOPEN_DAYS = 27  # the reopened window must stay inside the first days of every month
@@ -42,6 +43,7 @@ _OPTIONAL_KEYS = frozenset(
         "bad_value_policy",
         "reopen_previous_month_days",
         "schedule",
+        "month_end_run",
         "archive_path",
         "tags",
         "usage_kind",
@@ -73,6 +75,8 @@ class OfferingConfig:
     bad_value_policy: str = "fail"
     reopen_previous_month_days: int = 3
     schedule: str = "@daily"
+    # "HH:MM": an extra run on each month's last day (billing time zone), see core.usage_date.
+    month_end_run: str | None = None
     archive_path: str | None = None
     tags: tuple[str, ...] = ()
     usage_kind: UsageKind = UsageKind.COMPUTE
@@ -175,6 +179,7 @@ def _build_offering(raw: Any) -> OfferingConfig:
         bad_value_policy=_bad_value_policy(raw),
         reopen_previous_month_days=_reopen_days(raw),
         schedule=_text(raw, "schedule", default="@daily"),
+        month_end_run=_month_end_run(raw),
         archive_path=_optional_text(raw, "archive_path"),
         tags=_tags(raw),
         usage_kind=usage_kind,
@@ -191,6 +196,12 @@ def _text(raw: Mapping[str, Any], key: str, *, default: str | None = None) -> st
 
 def _optional_text(raw: Mapping[str, Any], key: str) -> str | None:
     return None if raw.get(key) is None else _text(raw, key)
+
+
+def _month_end_run(raw: Mapping[str, Any]) -> str | None:
+    """``HH:MM`` of the extra run on a month's last day, or None; validated, zero-padded."""
+    text = _optional_text(raw, "month_end_run")
+    return None if text is None else parse_clock_time(text).strftime("%H:%M")
 
 
 def _slug(raw: Mapping[str, Any], name: str) -> str:

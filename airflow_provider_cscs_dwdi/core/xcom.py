@@ -49,6 +49,7 @@ _FETCH_RESULT_FIELDS: dict[str, tuple[type, bool]] = {
     "pages": (int, False),
     "entries": (int, False),
     "user_rows": (int, False),
+    "host": (str, True),
 }
 _PUSH_COUNTS_FIELDS: dict[str, tuple[type, bool]] = {
     "month": (str, False),
@@ -142,6 +143,9 @@ class FetchResult:
     pages: int
     entries: int
     user_rows: int
+    # The worker that wrote the archive: names both hosts when another worker cannot read it.
+    # None in results written before the field existed.
+    host: str | None = None
     schema_version: int = FETCH_RESULT_VERSION
 
     def to_xcom(self) -> dict[str, Any]:

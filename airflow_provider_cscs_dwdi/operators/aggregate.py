@@ -8,13 +8,14 @@ it as a :class:`~core.xcom.UsageReport`, read by the ``push_to_waldur`` task.
 from __future__ import annotations
 
 import hashlib
+import socket
 from collections.abc import Mapping, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, ObjectStoragePath
 from airflow.sdk.exceptions import AirflowException
 
-from airflow_provider_cscs_dwdi.core.archive import ArchiveError, read_archive
+from airflow_provider_cscs_dwdi.core.archive import ArchiveError, missing_archive_message, read_archive
 from airflow_provider_cscs_dwdi.core.components import parse_backend_components
 from airflow_provider_cscs_dwdi.core.errors import ReportError, UsageDataError
 from airflow_provider_cscs_dwdi.core.report import build_report
@@ -106,6 +107,11 @@ class AggregateUsageOperator(BaseOperator):
                 for page in pages:
                     aggregator.add_response(page["body"], source=f"page {page['page']}")
                 _drain(reader)
+        except FileNotFoundError as error:
+            # Another worker's local disk, most likely: say so, it is easy to miss when scaling out.
+            raise AirflowException(
+                missing_archive_message(fetch.archive, written_on=fetch.host, read_on=socket.gethostname())
+            ) from error
         except (ArchiveError, OSError, EOFError) as error:
             # A truncated DWDI answer surfaces here: the fetch task archives without parsing.
             raise AirflowException(

@@ -12,17 +12,28 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from airflow_provider_cscs_dwdi.core.errors import ReportError
 from airflow_provider_cscs_dwdi.core.months import months_to_report, parse_month
+from airflow_provider_cscs_dwdi.core.usage_date import (
+    month_end_loss_warning,
+    parse_clock_time,
+    past_month_refusal,
+)
 from airflow_provider_cscs_dwdi.core.xcom import BackendIds, BillingPlan
 from airflow_provider_cscs_dwdi.hooks.waldur import WaldurHook
-from airflow_provider_cscs_dwdi.operators._params import blank_to_none, normalise_accounts, run_instant
+from airflow_provider_cscs_dwdi.operators._params import (
+    as_bool,
+    blank_to_none,
+    normalise_accounts,
+    run_instant,
+)
+from airflow_provider_cscs_dwdi.operators.push import current_month
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -59,27 +70,54 @@ def resolve_billing_months(
     reopen_days: int,
     previous_month_allowed: Callable[[], bool],
     log: logging.Logger,
+    now: datetime | None = None,
+    dry_run: bool = False,
+    requested: bool | None = None,
+    month_end_run: time | None = None,
 ) -> list[str]:
     """The months a run reports, oldest first.
 
     An explicit ``month`` (the trigger form's ``YYYY-MM``) is reported alone. Otherwise the month of
     the run (see ``core.months.months_to_report``), preceded on the first ``reopen_days`` days by the
-    previous month so late DWDI data still reaches Waldur. ``previous_month_allowed`` (does the
-    Waldur server honour ``date``?) is only asked when that previous month is a candidate: it may
-    cost a request to Waldur.
+    previous month so late DWDI data still reaches Waldur.
+
+    A month before the current one (at ``now``, in the billing time zone) can be written only to a
+    Waldur server that honours the usage ``date``; ``previous_month_allowed`` is asked only then (it
+    may cost a request to Waldur). When the server ignores the date, such a month is
+    - planned all the same in a ``dry_run`` (nothing is written; the push logs its plan);
+    - refused at once (AirflowFailException, before DWDI is asked) when someone asked for it:
+      ``requested`` (default: an explicit ``month`` was given), e.g. a manual run or a backfill;
+    - left out of a scheduled run with a warning saying how much of its end was lost: the run at
+      00:00 on the 1st then plans no month and ends without a failed task.
     """
     if month:
-        return [parse_month(month)]
-    candidates = months_to_report(instant, billing_timezone, reopen_days=reopen_days, previous_allowed=True)
-    if len(candidates) > 1 and not previous_month_allowed():
+        months = [parse_month(month)]
+    else:
+        months = months_to_report(instant, billing_timezone, reopen_days=reopen_days, previous_allowed=True)
+    current = current_month(billing_timezone, now)
+    past = [candidate for candidate in months if candidate < current]
+    if not past or previous_month_allowed():
+        return months
+    if dry_run:
         log.warning(
-            "Not re-reporting %s: the Waldur server ignores the usage `date`, so only the current "
-            "month can be written. Late DWDI data for %s will not reach Waldur.",
-            candidates[0],
-            candidates[0],
+            "Dry run of %s: planned in full, but a real run would be refused: %s",
+            ", ".join(past),
+            past_month_refusal(past[0], current, billing_timezone),
         )
-        return candidates[-1:]
-    return candidates
+        return months
+    if bool(month) if requested is None else requested:
+        # Deterministic: a retry would be refused the same way.
+        raise AirflowFailException(past_month_refusal(past[0], current, billing_timezone))
+    for lost in past:
+        log.warning("%s", month_end_loss_warning(lost, billing_timezone, month_end_run))
+    return [candidate for candidate in months if candidate >= current]
+
+
+def _requested(month: str | None, run_type: str | None) -> bool:
+    """Whether a person asked for the run's months: a backfill, or a month given to a run the
+    scheduler did not create (a scheduled run of a DAG whose month comes from its timetable must
+    not fail every month on a Waldur server that ignores the usage date)."""
+    return run_type == "backfill" or (month is not None and run_type != "scheduled")
 
 
 class PlanBillingRunOperator(BaseOperator):
@@ -98,9 +136,13 @@ class PlanBillingRunOperator(BaseOperator):
     :param offering_uuid: the offering whose components tell that (without it, any visible one).
     :param month: ``YYYY-MM`` to report alone; empty means "from the run date".
     :param accounts: accounts to report; empty means all the offering's backend IDs.
+    :param dry_run: the run writes nothing, so past months are planned even for a Waldur server
+        that ignores the usage ``date`` (the push logs what it would write).
+    :param month_end_run: the offering's extra run on a month's last day (``HH:MM``), for the
+        warning that says how much of a month such a server lost.
     """
 
-    template_fields: Sequence[str] = ("backend_ids", "month", "accounts")
+    template_fields: Sequence[str] = ("backend_ids", "month", "accounts", "dry_run")
     ui_color = "#eef7ee"
 
     def __init__(
@@ -113,6 +155,8 @@ class PlanBillingRunOperator(BaseOperator):
         offering_uuid: str | None = None,
         month: str | None = None,
         accounts: Sequence[str] | str | None = None,
+        dry_run: bool | str = False,
+        month_end_run: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -123,6 +167,8 @@ class PlanBillingRunOperator(BaseOperator):
         self.offering_uuid = offering_uuid
         self.month = month
         self.accounts = accounts
+        self.dry_run = dry_run
+        self.month_end_run = month_end_run
 
     def execute(self, context: Context) -> list[str]:
         months = resolve_billing_months(
@@ -132,10 +178,17 @@ class PlanBillingRunOperator(BaseOperator):
             reopen_days=self.reopen_previous_month_days,
             previous_month_allowed=self._usage_date_honoured,
             log=self.log,
+            dry_run=as_bool(self.dry_run, "dry_run"),
+            requested=_requested(
+                blank_to_none(self.month), getattr(context.get("dag_run"), "run_type", None)
+            ),
+            month_end_run=parse_clock_time(self.month_end_run) if self.month_end_run else None,
         )
         plan = BillingPlan(months=tuple(months), accounts=tuple(self._select_accounts().accounts))
         context["ti"].xcom_push(key=BillingPlan.ACCOUNTS_KEY, value=plan.accounts_to_xcom())
-        self.log.info("Reporting %s for %d account(s)", ", ".join(plan.months), len(plan.accounts))
+        self.log.info(
+            "Reporting %s for %d account(s)", ", ".join(plan.months) or "no month", len(plan.accounts)
+        )
         return plan.to_xcom()
 
     def _usage_date_honoured(self) -> bool:

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import re
+import socket
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -140,4 +141,5 @@ class FetchMonthlyUsageOperator(BaseOperator):
             pages=pages,
             entries=entries,
             user_rows=user_rows,
+            host=socket.gethostname(),
         ).to_xcom()

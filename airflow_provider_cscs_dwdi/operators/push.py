@@ -32,6 +32,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
 from airflow_provider_cscs_dwdi.core.errors import CscsDwdiError
+from airflow_provider_cscs_dwdi.core.usage_date import past_month_refusal
 from airflow_provider_cscs_dwdi.core.waldur_plan import (
     ResourcePlan,
     WritePlan,
@@ -261,7 +262,7 @@ class PushToWaldurOperator(BaseOperator):
             plan, date_honoured = run.read_and_plan(
                 report,
                 reconcile=reconcile,
-                check_month=lambda honoured: self._check_month(report.month, honoured),
+                check_month=lambda honoured: self._check_month(report.month, honoured, dry_run=dry_run),
             )
             self._log_plan(plan, dry_run=dry_run)
             if not dry_run:
@@ -277,18 +278,19 @@ class PushToWaldurOperator(BaseOperator):
         self._finish(result, context)
         return result.to_xcom()
 
-    def _check_month(self, month: str, date_honoured: bool) -> None:
-        """Refuse a month the server would write into the wrong billing period."""
+    def _check_month(self, month: str, date_honoured: bool, *, dry_run: bool = False) -> None:
+        """Refuse a month the server would write into the wrong billing period (a dry run only warns)."""
         current = current_month(self.billing_timezone)
         if month > current:
             raise AirflowException(f"Month {month} is in the future ({current} in {self.billing_timezone}).")
         if month < current and not date_honoured:
-            raise AirflowException(
-                f"Refusing to push {month}: it is not the current month ({current} in "
-                f"{self.billing_timezone}) and this Waldur server ignores the usage date (Waldur 7.x, or "
-                "usage_date_support=ignored on the connection). It would overwrite the usage of "
-                f"{current}. Push past months only to Waldur 8.x."
-            )
+            if dry_run:  # nothing is written: show the plan, and what a real run would do
+                self.log.warning(
+                    "DRY RUN, a real run would stop here: %s",
+                    past_month_refusal(month, current, self.billing_timezone),
+                )
+                return
+            raise AirflowException(past_month_refusal(month, current, self.billing_timezone))
 
     def _log_report_issues(self, report: UsageReport) -> None:
         if report.issues:

@@ -9,7 +9,12 @@ from decimal import Decimal
 
 import pytest
 
-from airflow_provider_cscs_dwdi.core.archive import ArchiveError, ArchiveWriter, read_archive
+from airflow_provider_cscs_dwdi.core.archive import (
+    ArchiveError,
+    ArchiveWriter,
+    missing_archive_message,
+    read_archive,
+)
 
 WINDOW = {"from": "2026-11-01", "to": "2026-11-23"}
 QUERY = {"from": "2026-11", "to": "2026-11", "clusters": None}
@@ -81,3 +86,44 @@ def test_foreign_or_damaged_files_are_refused() -> None:
 def test_page_before_header_is_a_programming_error() -> None:
     with pytest.raises(ArchiveError, match="write_header"):
         ArchiveWriter(io.BytesIO()).write_page(0, 200, None, b"{}")
+
+
+@pytest.mark.parametrize(
+    ("url", "written_on", "expected"),
+    [
+        (
+            "file:///data/a.jsonl.gz",
+            "worker-a",
+            "Archive file:///data/a.jsonl.gz written on host worker-a is not readable on host worker-b: "
+            "archive_path is the worker's local disk (file://)",
+        ),
+        (
+            "file:///data/a.jsonl.gz",
+            "worker-b",
+            "Archive file:///data/a.jsonl.gz written on host worker-b is not readable on host worker-b: "
+            "it was deleted or moved after the fetch",
+        ),
+        (
+            "file:///data/a.jsonl.gz",
+            None,
+            "written on a worker host that was not recorded is not readable on host worker-b: archive_path",
+        ),
+        (
+            "s3://bucket/dwdi/a.jsonl.gz",
+            "worker-a",
+            "Archive s3://bucket/dwdi/a.jsonl.gz written on host worker-a is not readable on host worker-b: "
+            "it does not exist",
+        ),
+    ],
+)
+def test_a_missing_archive_is_explained_by_where_it_was_written(
+    url: str, written_on: str | None, expected: str
+) -> None:
+    message = missing_archive_message(url, written_on=written_on, read_on="worker-b")
+
+    assert expected in message
+    assert "nothing was pushed" in message
+    # Only a local disk seen from another host calls for shared storage.
+    assert ("s3://bucket/dwdi with an Airflow connection" in message) == (
+        url.startswith("file://") and written_on != "worker-b"
+    )

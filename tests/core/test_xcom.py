@@ -65,6 +65,7 @@ def test_the_documents_keep_their_published_keys() -> None:
         "pages",
         "entries",
         "user_rows",
+        "host",
     ]
     assert FETCH.to_xcom()["schema_version"] == FETCH_RESULT_VERSION == 1
     assert list(PUSH.to_xcom()) == [*PUSH.counts(), "issues", "failures"]
@@ -105,6 +106,13 @@ def test_a_fetch_result_without_window_or_account_count_is_read() -> None:
     fetch = FetchResult.from_xcom(doc)
 
     assert (fetch.window, fetch.accounts_requested) == (None, None)
+
+
+def test_a_fetch_result_from_before_the_host_field_is_read_without_host() -> None:
+    doc = replaced(FETCH.to_xcom(), "host", ...)
+
+    assert FetchResult.from_xcom(doc).host is None
+    assert FetchResult.from_xcom(FETCH.to_xcom()).host == "worker-1"
 
 
 @pytest.mark.parametrize(

@@ -31,6 +31,7 @@ FETCH = FetchResult(
     pages=1,
     entries=3,
     user_rows=7,
+    host="worker-1",
 )
 PUSH = PushResult(
     month="2026-11",

@@ -195,3 +195,25 @@ def test_named_volumes_are_declared(compose: dict[str, Any], services: dict[str,
     }
     assert used <= set(compose["volumes"])
     assert {"postgres-db-volume", "dwdi-archive"} <= used
+
+
+def test_every_worker_shares_the_archive_volume_at_the_default_archive_path(
+    services: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # fetch_usage and aggregate_usage of one month may run on different workers: both must see
+    # the archive, so every task-running service mounts the same named volume at archive_path.
+    from airflow_provider_cscs_dwdi.operators.fetch import default_archive_root
+
+    dockerfile = (REPO_ROOT / "Dockerfile").read_text()
+    assert not re.search(r"^ENV AIRFLOW_HOME", dockerfile, re.M)  # the image's own /opt/airflow
+    monkeypatch.setenv("AIRFLOW_HOME", "/opt/airflow")
+    archive_path = default_archive_root().removeprefix("file://")
+
+    workers = [name for name, service in services.items() if "celery worker" in str(service.get("command"))]
+    assert workers == ["airflow-worker"]
+    for name in workers:
+        assert f"dwdi-archive:{archive_path}" in services[name]["volumes"], name
+    # airflow-init creates the mounted folder with the workers' owner.
+    created = re.search(r"mkdir -p /opt/airflow/\{([^}]*)\}", services["airflow-init"]["command"][-1])
+    assert created is not None
+    assert archive_path in {f"/opt/airflow/{folder}" for folder in created.group(1).split(",")}

@@ -49,7 +49,7 @@ def make_stack(
     session's OIDC issuer: one node process for the whole suite."""
     started: list[SandboxStack] = []
 
-    def _make(*, accounts: int = 5, **overrides: Any) -> SandboxStack:
+    def _make(*, accounts: int = 5, waldur_version: str = "8", **overrides: Any) -> SandboxStack:
         config_file = tmp_path / "offerings.yaml"
         offering = {**OFFERING, "archive_path": f"file://{tmp_path}/archive", **overrides}
         config_file.write_text(yaml.safe_dump({"offerings": [offering]}))
@@ -57,6 +57,7 @@ def make_stack(
         sandbox = SandboxStack(
             load_config(config_file).offerings,
             accounts_per_offering=accounts,
+            waldur_version=waldur_version,
             external_issuer=(oidc_issuer.realm_url, oidc_issuer.jwks_url, oidc_issuer.token_url),
             client_id=ISSUER_CLIENT_ID,
             client_secret=ISSUER_CLIENT_SECRET,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import socket
 from collections.abc import Callable
 from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
@@ -17,6 +18,7 @@ from typing import Any
 
 import pytest
 from airflow.sdk import DAG
+from airflow.sdk.exceptions import AirflowException
 
 from airflow_provider_cscs_dwdi.core.archive import read_archive
 from airflow_provider_cscs_dwdi.core.xcom import FetchResult
@@ -102,6 +104,30 @@ def test_the_aggregate_task_reports_the_exact_sums_of_what_the_fetch_archived(
     }
     assert report["accounts"]["zz404"] == {"total": {"nodeHours": "0.00"}, "users": {}}
     assert report["window"] == fetched["window"]
+
+
+def test_an_archive_on_another_workers_disk_fails_the_aggregate_naming_both_hosts_and_the_fix(
+    dwdi_connection: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    month = f"{datetime.now(timezone.utc):%Y-%m}"
+    monkeypatch.setattr(socket, "gethostname", lambda: "worker-a")
+    fetched = run_fetch(tmp_path / "worker-a-disk", month, accounts=ACCOUNTS)
+    # The aggregate task lands on another Celery worker, whose local disk has no such file.
+    monkeypatch.setattr(socket, "gethostname", lambda: "worker-b")
+    archive = Path(fetched["archive"].removeprefix("file://"))
+    archive.rename(tmp_path / "elsewhere.jsonl.gz")
+
+    with pytest.raises(AirflowException) as raised:
+        AggregateUsageOperator(
+            task_id="aggregate_usage", fetch_result=fetched, backend_components=COMPONENTS
+        ).execute({})  # type: ignore[arg-type]
+
+    message = str(raised.value)
+    assert fetched["host"] == "worker-a"
+    assert f"Archive file://{archive} written on host worker-a is not readable on host worker-b" in message
+    assert "archive_path is the worker's local disk (file://)" in message
+    assert "set archive_path to storage they all reach (e.g. archive_path: s3://" in message
+    assert "nothing was pushed" in message
 
 
 def test_an_empty_account_list_asks_dwdi_nothing_and_archives_the_header(
