@@ -21,7 +21,12 @@ from airflow_provider_cscs_dwdi.dag_factory import CONFIG_ENV_VAR, build_dags, l
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DAGS_FOLDER = REPO_ROOT / "dags"
 EXAMPLE = DAGS_FOLDER / "cscs_dwdi_offerings.example.yaml"
-DAG_IDS = ["cscs_dwdi_usage_cscs_hpc_daint", "cscs_dwdi_usage_alps_gpu"]
+DAG_IDS = [
+    "cscs_dwdi_usage_cscs_hpc_daint",
+    "cscs_dwdi_usage_alps_gpu",
+    "cscs_dwdi_usage_capstor_storage",
+    "cscs_dwdi_usage_llm_inference",
+]
 AIRFLOW_CLI = str(Path(sys.executable).with_name("airflow"))
 
 
@@ -55,6 +60,33 @@ def test_offering_tags_and_documentation(dags: dict) -> None:
     assert "5e3f1d2c7b8a49c6a1d2e3f405162738" in alps.doc_md
     assert "airflow backfill create --dag-id cscs_dwdi_usage_alps_gpu" in alps.doc_md
     assert "`gpuNodeHours` (DWDI `gpuHours` x 0.25 GPU-node-hours)" in alps.doc_md
+
+
+def test_storage_and_inference_settings_reach_the_fetch_and_the_documentation(dags: dict) -> None:
+    storage = dags["cscs_dwdi_usage_capstor_storage"]
+    inference = dags["cscs_dwdi_usage_llm_inference"]
+
+    fetch = storage.get_task("fetch_usage").partial_kwargs
+    assert fetch["usage_kind"] == "storage"
+    assert fetch["storage"] == {
+        "filesystem": "capstor",
+        "data_type": "store",
+        "path_mapping": {"legacy_climate": "/capstor/store/cscs/userlab/climate-2019"},
+        "path_template": "/capstor/store/cscs/{backend_id}",
+    }
+    assert fetch["backend_ids"] is None
+    assert "| Filesystem / data type | `capstor` / `store` |" in storage.doc_md
+    assert "`storage_space` (DWDI `spaceUsed` x 1E-12 TB)" in storage.doc_md
+    assert "`/capstor/store/cscs/{backend_id}`" in storage.doc_md
+    assert "no storage data" in storage.doc_md
+
+    fetch = inference.get_task("fetch_usage").partial_kwargs
+    assert (fetch["usage_kind"], fetch["storage"]) == ("inference", None)
+    # Inference is keyed by resource UUID: the fetch reads list_backend_ids' document itself.
+    assert fetch["backend_ids"].operator.task_id == "list_backend_ids"
+    assert "list_backend_ids" in inference.get_task("fetch_usage").upstream_task_ids
+    assert "`token_cost` (DWDI `totalCost` x 1 CHF)" in inference.doc_md
+    assert "Waldur resource UUID" in inference.doc_md
 
 
 def test_trigger_form_params(dags: dict) -> None:
