@@ -8,35 +8,36 @@ a resource without entries holds 0.00, one whose cost is bad under the skip poli
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from airflow_provider_cscs_dwdi.core.months import months_to_report, previous_month
 from sandbox.dwdi.inference_data import uuid_identity
 from sandbox.stack import SandboxStack
-from tests.e2e.support import assert_waldur_holds_dwdi_totals, month_of, run, writes
+from tests.e2e.support import (
+    UTC,
+    assert_a_past_month_is_written_once,
+    assert_failed_and_wrote_nothing,
+    assert_waldur_holds_dwdi_totals,
+    last_month,
+    run,
+    run_month_to_date,
+    task_log,
+)
 from tests.fixtures.airflow_env import task_states, xcom_results
+from tests.kind_offerings import INFERENCE_COMPONENTS
 
 pytestmark = [pytest.mark.airflow, pytest.mark.usefixtures("airflow_db")]
 
-UTC = timezone.utc
 UNKNOWN_UUID = "0badc0de-0000-4000-8000-00000000feed"
 INFERENCE_OFFERING = {
     "name": "E2E Inference",
     "offering_uuid": "9c3e5a7b2d4f4b6c8e0a1b2c3d4e5f60",
     "billing_timezone": "UTC",
     "usage_kind": "inference",
-    "backend_components": {
-        "token_cost": {
-            "measured_unit": "CHF",
-            "accounting_type": "usage",
-            "label": "Token cost",
-            "dwdi_field": "totalCost",
-        }
-    },
+    "backend_components": INFERENCE_COMPONENTS,
 }
 BAD_KINDS = ["negative", "null", "nan_token", "nan_string", "text"]
 
@@ -69,14 +70,9 @@ def test_month_to_date_costs_land_exactly_and_an_unknown_resource_is_counted_nev
     stack = inference_stack(make_stack)
     assert stack.inference is not None
     stack.inference.add_unknown_resource(UNKNOWN_UUID, "1.5")
-    now = datetime.now(UTC)
 
-    dag_run = run(stack, now)
+    dag_run, months = run_month_to_date(stack)
 
-    assert str(dag_run.state) == "success", task_states(dag_run)
-    months = months_to_report(now, "UTC", reopen_days=3, previous_allowed=True)
-    for month in months:
-        assert_waldur_holds_dwdi_totals(stack, month)
     item = stack.seeded[0]
     # A resource DWDI has no entry for costs 0.00: written, not left out.
     idle = stack.inference.resources_without_data(months[-1], months[-1], list(item.resources.values()))
@@ -89,34 +85,13 @@ def test_month_to_date_costs_land_exactly_and_an_unknown_resource_is_counted_nev
     assert report["ignored_accounts_sample"] == [uuid_identity(UNKNOWN_UUID)]
     assert xcom_results(dag_run, "push_to_waldur")[-1]["user_usages_written"] == 0
     assert not [endpoint for endpoint in stack.waldur.request_counts() if "user" in endpoint]
-    captured = capfd.readouterr()
-    assert uuid_identity(UNKNOWN_UUID) in captured.out + captured.err + caplog.text
+    assert uuid_identity(UNKNOWN_UUID) in task_log(capfd, caplog)
 
 
 def test_a_past_month_dry_run_then_run_then_re_run_writes_exactly_once(
     make_stack: Callable[..., SandboxStack],
 ) -> None:
-    stack = inference_stack(make_stack)
-    now = datetime.now(UTC)
-    month = previous_month(month_of(now))
-
-    dry = run(stack, now, month=month, dry_run=True)
-
-    assert str(dry.state) == "success", task_states(dry)
-    assert writes(stack) == []
-
-    first = run(stack, now + timedelta(seconds=1), month=month)
-
-    assert str(first.state) == "success", task_states(first)
-    assert_waldur_holds_dwdi_totals(stack, month)
-    periods = {request.json["date"][:7] for request in writes(stack) if request.path.endswith("set_usage/")}
-    assert periods == {month}
-    stack.waldur.reset_requests()
-
-    second = run(stack, now + timedelta(seconds=2), month=month)
-
-    assert str(second.state) == "success", task_states(second)
-    assert writes(stack) == []
+    assert_a_past_month_is_written_once(inference_stack(make_stack))
 
 
 def test_bad_costs_fail_the_month_naming_each_and_write_nothing(
@@ -127,16 +102,10 @@ def test_bad_costs_fail_the_month_naming_each_and_write_nothing(
     stack = inference_stack(make_stack)
     injected = inject_bad_costs(stack)
 
-    dag_run = run(stack, datetime.now(UTC), month=previous_month(month_of(datetime.now(UTC))))
+    dag_run = run(stack, datetime.now(UTC), month=last_month())
 
-    states = task_states(dag_run)
-    assert states["aggregate_usage[0]"] == "failed"
-    assert {state for task, state in states.items() if task.startswith("push_to_waldur")} == {
-        "upstream_failed"
-    }
-    assert writes(stack) == []
-    captured = capfd.readouterr()
-    log = captured.out + captured.err + caplog.text
+    assert_failed_and_wrote_nothing(stack, dag_run, "aggregate_usage")
+    log = task_log(capfd, caplog)
     for backend_id in injected:
         assert f"totalCost of account {backend_id!r}" in log
 
@@ -146,7 +115,7 @@ def test_skip_policy_bills_every_good_resource_exactly_and_lists_each_bad_one(
 ) -> None:
     stack = inference_stack(make_stack, bad_value_policy="skip")
     injected = inject_bad_costs(stack)
-    month = previous_month(month_of(datetime.now(UTC)))
+    month = last_month()
 
     dag_run = run(stack, datetime.now(UTC), month=month)
 
@@ -166,7 +135,7 @@ def test_the_accounts_param_asks_dwdi_for_those_resources_uuids_only(
     make_stack: Callable[..., SandboxStack],
 ) -> None:
     stack = inference_stack(make_stack)
-    month = previous_month(month_of(datetime.now(UTC)))
+    month = last_month()
     item = stack.seeded[0]
     chosen = item.accounts[:2]
 
@@ -193,10 +162,8 @@ def test_a_dwdi_without_the_inference_api_fails_the_fetch_naming_the_extra(
     assert stack.dwdi is not None
     stack.dwdi.set_endpoint_available("inference", False)
 
-    dag_run = run(stack, datetime.now(UTC), month=previous_month(month_of(datetime.now(UTC))))
+    dag_run = run(stack, datetime.now(UTC), month=last_month())
 
-    assert task_states(dag_run)["fetch_usage[0]"] == "failed"
-    assert writes(stack) == []
-    captured = capfd.readouterr()
-    log = captured.out + captured.err + caplog.text
+    assert_failed_and_wrote_nothing(stack, dag_run, "fetch_usage")
+    log = task_log(capfd, caplog)
     assert "no inference API at /api/v1/inference/resource/cost: set inference_cost_path" in log

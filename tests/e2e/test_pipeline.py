@@ -16,9 +16,16 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_cscs_dwdi.core.months import months_to_report, previous_month
+from airflow_provider_cscs_dwdi.core.months import previous_month
 from sandbox.stack import SandboxStack
-from tests.e2e.support import ISSUER_CLIENT_ID, assert_waldur_holds_dwdi_totals, month_of, run, writes
+from tests.e2e.support import (
+    ISSUER_CLIENT_ID,
+    assert_waldur_holds_dwdi_totals,
+    month_of,
+    run,
+    run_month_to_date,
+    writes,
+)
 from tests.fixtures.airflow_env import task_states, xcom_results
 
 pytestmark = [pytest.mark.airflow, pytest.mark.usefixtures("airflow_db")]
@@ -27,13 +34,9 @@ UTC = timezone.utc
 
 
 def test_scheduled_run_reports_the_month_to_date(stack: SandboxStack) -> None:
+    dag_run, months = run_month_to_date(stack)
     now = datetime.now(UTC)
-    dag_run = run(stack, now)
 
-    assert str(dag_run.state) == "success", task_states(dag_run)
-    months = months_to_report(now, "UTC", reopen_days=3, previous_allowed=True)
-    for month in months:
-        assert_waldur_holds_dwdi_totals(stack, month)
     fetched = xcom_results(dag_run, "fetch_usage")
     assert [result["month"] for result in fetched] == months
     assert fetched[-1]["window"]["to"] == now.date().isoformat()

@@ -8,19 +8,27 @@ DWDI does not return, or one whose record is bad under the skip policy, must hol
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
 import pytest
 
-from airflow_provider_cscs_dwdi.core.months import months_to_report, previous_month
 from sandbox.stack import SandboxStack
-from tests.e2e.support import assert_waldur_holds_dwdi_totals, month_of, run, writes
+from tests.e2e.support import (
+    UTC,
+    assert_a_past_month_is_written_once,
+    assert_failed_and_wrote_nothing,
+    assert_waldur_holds_dwdi_totals,
+    last_month,
+    run,
+    run_month_to_date,
+    task_log,
+)
 from tests.fixtures.airflow_env import task_states, xcom_results
+from tests.kind_offerings import STORAGE_COMPONENTS
 
 pytestmark = [pytest.mark.airflow, pytest.mark.usefixtures("airflow_db")]
 
-UTC = timezone.utc
 LEGACY_PATH = "/capstor/store/cscs/userlab/legacy-project"
 STORAGE_OFFERING = {
     "name": "E2E Storage",
@@ -33,22 +41,7 @@ STORAGE_OFFERING = {
         "path_template": "/capstor/store/cscs/{backend_id}",
         "path_mapping": {"legacy": LEGACY_PATH},
     },
-    "backend_components": {
-        "space": {
-            "measured_unit": "TB",
-            "unit_factor": "1e-12",
-            "accounting_type": "usage",
-            "label": "Space",
-            "dwdi_field": "spaceUsed",
-        },
-        "inodes": {
-            "measured_unit": "million inodes",
-            "unit_factor": 0.000001,
-            "accounting_type": "usage",
-            "label": "Inodes",
-            "dwdi_field": "inodesUsed",
-        },
-    },
+    "backend_components": STORAGE_COMPONENTS,
 }
 #: One bad value per path, every kind, on both fields; one more path is answered twice.
 BAD_VALUES = [
@@ -100,14 +93,9 @@ def test_month_to_date_levels_land_exactly_and_a_path_without_data_is_not_writte
     make_stack: Callable[..., SandboxStack],
 ) -> None:
     stack = storage_stack(make_stack)
-    now = datetime.now(UTC)
 
-    dag_run = run(stack, now)
+    dag_run, months = run_month_to_date(stack)
 
-    assert str(dag_run.state) == "success", task_states(dag_run)
-    months = months_to_report(now, "UTC", reopen_days=3, previous_allowed=True)
-    for month in months:
-        assert_waldur_holds_dwdi_totals(stack, month)
     missing = without_data(stack, months[-1])
     assert missing  # the dataset leaves one path in ten without data
     pushed = xcom_results(dag_run, "push_to_waldur")[-1]
@@ -123,29 +111,7 @@ def test_month_to_date_levels_land_exactly_and_a_path_without_data_is_not_writte
 def test_a_past_month_dry_run_then_run_then_re_run_writes_exactly_once(
     make_stack: Callable[..., SandboxStack],
 ) -> None:
-    stack = storage_stack(make_stack)
-    now = datetime.now(UTC)
-    month = previous_month(month_of(now))
-
-    dry = run(stack, now, month=month, dry_run=True)
-
-    assert str(dry.state) == "success", task_states(dry)
-    assert writes(stack) == []
-    assert xcom_results(dry, "push_to_waldur")[0]["dry_run"] is True
-
-    first = run(stack, now + timedelta(seconds=1), month=month)
-
-    assert str(first.state) == "success", task_states(first)
-    assert_waldur_holds_dwdi_totals(stack, month)
-    periods = {request.json["date"][:7] for request in writes(stack) if request.path.endswith("set_usage/")}
-    assert periods == {month}
-    stack.waldur.reset_requests()
-
-    second = run(stack, now + timedelta(seconds=2), month=month)
-
-    assert str(second.state) == "success", task_states(second)
-    assert writes(stack) == []
-    assert xcom_results(second, "push_to_waldur")[0]["changed"] == 0
+    assert_a_past_month_is_written_once(storage_stack(make_stack))
 
 
 def test_bad_levels_and_a_duplicate_path_fail_the_month_naming_each_and_write_nothing(
@@ -155,18 +121,12 @@ def test_bad_levels_and_a_duplicate_path_fail_the_month_naming_each_and_write_no
 ) -> None:
     stack = storage_stack(make_stack)
     injected, twice = inject_bad_records(stack)
-    month = previous_month(month_of(datetime.now(UTC)))
+    month = last_month()
 
     dag_run = run(stack, datetime.now(UTC), month=month)
 
-    states = task_states(dag_run)
-    assert states["aggregate_usage[0]"] == "failed"
-    assert {state for task, state in states.items() if task.startswith("push_to_waldur")} == {
-        "upstream_failed"
-    }
-    assert writes(stack) == []
-    captured = capfd.readouterr()
-    log = captured.out + captured.err + caplog.text
+    assert_failed_and_wrote_nothing(stack, dag_run, "aggregate_usage")
+    log = task_log(capfd, caplog)
     for backend_id, (field, _kind) in injected.items():
         assert f"{field} of account {backend_id!r}" in log
     assert f"path {stack.seeded[0].paths()[twice]!r} is answered twice" in log
@@ -177,7 +137,7 @@ def test_skip_policy_bills_every_good_path_exactly_and_lists_each_bad_one(
 ) -> None:
     stack = storage_stack(make_stack, bad_value_policy="skip")
     injected, twice = inject_bad_records(stack)
-    month = previous_month(month_of(datetime.now(UTC)))
+    month = last_month()
 
     dag_run = run(stack, datetime.now(UTC), month=month)
 
@@ -203,7 +163,7 @@ def test_the_accounts_param_fetches_and_writes_only_those_paths(
     make_stack: Callable[..., SandboxStack],
 ) -> None:
     stack = storage_stack(make_stack)
-    month = previous_month(month_of(datetime.now(UTC)))
+    month = last_month()
     item = stack.seeded[0]
     chosen = ["legacy", item.accounts[-1]]
 
@@ -231,13 +191,10 @@ def test_a_dwdi_without_the_storage_api_fails_the_fetch_naming_the_extra(
     assert stack.dwdi is not None
     stack.dwdi.set_endpoint_available("storage", False)
 
-    dag_run = run(stack, datetime.now(UTC), month=previous_month(month_of(datetime.now(UTC))))
+    dag_run = run(stack, datetime.now(UTC), month=last_month())
 
-    states = task_states(dag_run)
-    assert states["fetch_usage[0]"] == "failed"
-    assert writes(stack) == []
-    captured = capfd.readouterr()
-    log = captured.out + captured.err + caplog.text
+    assert_failed_and_wrote_nothing(stack, dag_run, "fetch_usage")
+    log = task_log(capfd, caplog)
     assert (
         "this DWDI release has no storage API at /api/v1/storage/usage-month: set storage_usage_path" in log
     )

@@ -24,6 +24,7 @@ from airflow_provider_cscs_dwdi.core.xcom import FetchResult
 from airflow_provider_cscs_dwdi.operators.aggregate import AggregateUsageOperator
 from airflow_provider_cscs_dwdi.operators.fetch import FetchMonthlyUsageOperator
 from sandbox.dwdi_server import DWDISandbox, InferenceDataset, StorageDataset
+from tests.kind_offerings import INFERENCE_COMPONENTS, STORAGE_COMPONENTS
 
 CONN_ID = "dwdi_fetch_kinds_test"
 DAG_ID = "cscs_dwdi_usage_fetch_kinds_test"
@@ -33,30 +34,6 @@ STORAGE = {
     "data_type": "store",
     "path_template": "/capstor/store/cscs/{backend_id}",
     "path_mapping": {"s005": "/capstor/store/legacy/old-project"},
-}
-STORAGE_COMPONENTS = {
-    "space": {
-        "measured_unit": "TB",
-        "unit_factor": "1e-12",
-        "accounting_type": "usage",
-        "label": "Space",
-        "dwdi_field": "spaceUsed",
-    },
-    "inodes": {
-        "measured_unit": "million inodes",
-        "unit_factor": "0.000001",
-        "accounting_type": "usage",
-        "label": "Inodes",
-        "dwdi_field": "inodesUsed",
-    },
-}
-INFERENCE_COMPONENTS = {
-    "token_cost": {
-        "measured_unit": "CHF",
-        "accounting_type": "usage",
-        "label": "Token cost",
-        "dwdi_field": "totalCost",
-    }
 }
 BACKEND_IDS = [f"s{number:03d}" for number in range(1, 7)]
 CENT = Decimal("0.01")
