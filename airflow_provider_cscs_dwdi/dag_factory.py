@@ -10,6 +10,7 @@ import os
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param
@@ -17,6 +18,7 @@ from airflow.sdk.exceptions import AirflowTimetableInvalid
 
 from airflow_provider_cscs_dwdi.core.config import OfferingConfig, OfferingsConfig, load_config
 from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
+from airflow_provider_cscs_dwdi.core.kinds import UsageKind
 from airflow_provider_cscs_dwdi.core.months import closed_month
 from airflow_provider_cscs_dwdi.core.xcom import BillingPlan
 from airflow_provider_cscs_dwdi.operators.aggregate import AggregateUsageOperator
@@ -170,6 +172,10 @@ def _add_usage_tasks(offering: OfferingConfig, *, month: str, reopen_previous_mo
         clusters=list(offering.clusters) if offering.clusters else None,
         billing_timezone=offering.billing_timezone,
         archive_path=offering.archive_path,
+        usage_kind=offering.usage_kind.value,
+        storage=_storage_settings(offering),
+        # Inference is keyed by Waldur resource UUID, which only list_backend_ids knows.
+        backend_ids=backend_ids.output if offering.usage_kind is UsageKind.INFERENCE else None,
     ).expand(month=plan.output)
     reports = AggregateUsageOperator.partial(
         task_id="aggregate_usage",
@@ -191,6 +197,19 @@ def _add_usage_tasks(offering: OfferingConfig, *, month: str, reopen_previous_mo
         # write is an absolute DWDI total, so Waldur ends with one of two correct snapshots.
         max_active_tis_per_dag=1,
     ).expand(report=reports.output)
+
+
+def _storage_settings(offering: OfferingConfig) -> dict[str, Any] | None:
+    """A storage offering's settings as plain data (operator arguments are serialised with the DAG)."""
+    storage = offering.storage
+    if storage is None:
+        return None
+    return {
+        "filesystem": storage.filesystem,
+        "data_type": storage.data_type,
+        "path_mapping": dict(storage.path_mapping),
+        "path_template": storage.path_template,
+    }
 
 
 def _params() -> dict[str, Param]:
@@ -228,34 +247,72 @@ def _params() -> dict[str, Param]:
     }
 
 
+def _kind_summary(offering: OfferingConfig) -> str:
+    """The first paragraph of the DAG doc: what this offering's kind of usage is and how it is billed."""
+    waldur = f"the Waldur offering `{offering.offering_uuid}`"
+    if offering.usage_kind is UsageKind.STORAGE:
+        return (
+            f"Reports the storage that the CSCS data warehouse (DWDI) recorded for the resources of {waldur} "
+            "to Waldur: one level per project path and month (a level, not a sum; a path DWDI does not "
+            'return is not written and is listed as "no storage data"). No per-user usage.'
+        )
+    if offering.usage_kind is UsageKind.INFERENCE:
+        return (
+            f"Reports the LLM inference cost that the CSCS data warehouse (DWDI) priced for the resources of "
+            f"{waldur} to Waldur, matched by Waldur resource UUID; several entries of a resource are summed, "
+            "a resource without entries costs 0.00. No per-user usage."
+        )
+    return (
+        f"Reports the compute usage that the CSCS data warehouse (DWDI) recorded for the resources of "
+        f"{waldur}, per account and per user, to Waldur."
+    )
+
+
+def _kind_rows(offering: OfferingConfig) -> str:
+    """The settings-table rows of the offering's kind (each ends with a newline)."""
+    if offering.usage_kind is UsageKind.COMPUTE:
+        return f"| Clusters | {', '.join(offering.clusters) if offering.clusters else 'all'} |\n"
+    if offering.usage_kind is UsageKind.INFERENCE:
+        return "| DWDI key | `waldurResourceUuid` = the Waldur resource UUID (dashed or not) |\n"
+    storage = offering.storage
+    if storage is None:  # the configuration requires it for storage offerings
+        return ""
+    mapped = ", ".join(
+        f"`{backend_id}` -> `{path}`" for backend_id, path in sorted(storage.path_mapping.items())
+    )
+    fallback = f"`{storage.path_template}`" if storage.path_template else "the backend ID itself"
+    return (
+        f"| Filesystem / data type | `{storage.filesystem}` / `{storage.data_type}` |\n"
+        f"| Paths | {f'mapped: {mapped}; ' if mapped else ''}otherwise {fallback} |\n"
+    )
+
+
 def _doc_md(offering: OfferingConfig) -> str:
     components = ", ".join(
         f"`{component.type}` (DWDI `{component.dwdi_field}` x {component.unit_factor} "
         f"{component.measured_unit})"
         for component in offering.components
     )
-    clusters = ", ".join(offering.clusters) if offering.clusters else "all"
     closing_dag_id = CLOSING_DAG_ID_PREFIX + offering.slug
     return f"""\
 # CSCS-DWDI usage -> Waldur: {offering.name}
 
-Reports the compute usage that the CSCS data warehouse (DWDI) recorded for the resources of the
-Waldur offering `{offering.offering_uuid}`, per account and per user, to Waldur.
+{_kind_summary(offering)}
 
 | Setting | Value |
 |---|---|
+| Usage kind | `{offering.usage_kind.value}` |
 | Components | {components} |
 | Billing time zone | `{offering.billing_timezone}` |
-| Clusters | {clusters} |
-| Bad DWDI values | `{offering.bad_value_policy}` |
+{_kind_rows(offering)}| Bad DWDI values | `{offering.bad_value_policy}` |
 | Connections | DWDI `{offering.dwdi_conn_id}`, Waldur `{offering.waldur_conn_id}` |
 
 ## Tasks
 1. `list_backend_ids`: the backend IDs (DWDI accounts) of the offering's resources in Waldur.
 2. `billing_months`: the months this run reports and the accounts to fetch.
 3. `fetch_usage` (one per month): asks DWDI and archives its raw responses.
-4. `aggregate_usage` (one per month): exact per-account and per-user totals; a bad value is never
-   turned into zero.
+4. `aggregate_usage` (one per month): exact totals per resource (compute: and per user); a bad
+   value is never turned into zero.
 5. `push_to_waldur` (one per month, one at a time): writes what differs, idempotently.
 
 ## Schedule

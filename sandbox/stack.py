@@ -1,16 +1,20 @@
-"""The whole sandbox in one object: OIDC issuer, DWDI compute API and Waldur, seeded consistently.
+"""The whole sandbox in one object: OIDC issuer, DWDI API and Waldur, seeded consistently.
 
 Used by the demo (``make demo``), the end-to-end tests and the docker-compose ``sandbox`` profile.
 It seeds, from an offerings configuration (the same YAML the DAGs are built from):
 
-- Waldur: each offering with its components (under its configured UUID), one resource per DWDI
-  account (``backend_id`` = account) and one offering user per DWDI username;
-- DWDI: deterministic generated usage for those accounts (several clusters, users on many days);
+- Waldur: each offering with its components (under its configured UUID) and one resource per
+  backend ID; compute offerings also get one offering user per DWDI username;
+- DWDI: deterministic generated data per usage kind: compute usage for the compute offerings'
+  accounts (several clusters, users on many days); a storage level for each storage resource's
+  path (the offering's ``storage`` settings resolve it, on its filesystem and data type; the
+  ``path_mapping`` backend IDs are among the resources); an inference cost per inference resource
+  (by its Waldur UUID);
 - the issuer: one confidential client whose credentials go into the DWDI connection.
 
-``expected()`` computes what Waldur must hold for a month straight from the generated DWDI rows
-(Decimal sums x unit_factor, rounded half up once), independently of the provider's own core, and
-``landed()`` reads what Waldur actually holds, so the two can be compared.
+``expected()`` computes what Waldur must hold for a month straight from the double's own rows
+(``sandbox.expected``: Decimal x unit_factor, rounded half up once), independently of the
+provider's core, and ``landed()`` reads what Waldur actually holds, so the two can be compared.
 """
 
 from __future__ import annotations
@@ -21,24 +25,25 @@ import json
 import secrets
 import signal
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from types import TracebackType
 from typing import Any
 
 from airflow_provider_cscs_dwdi.core.config import OfferingConfig, load_config
+from airflow_provider_cscs_dwdi.core.kinds import UsageKind
 from sandbox.dwdi_data import DwdiDataset
-from sandbox.dwdi_server import DWDISandbox
+from sandbox.dwdi_server import DWDISandbox, InferenceDataset, StorageDataset, StoragePath
+from sandbox.expected import Totals, differences, expected_compute, expected_inference, expected_storage
 from sandbox.oidc_issuer import OidcIssuerProcess
 from sandbox.waldur_server import WaldurSandbox
 
-CENT = Decimal("0.01")
 DEFAULT_CLUSTERS = ("daint", "eiger")
 CLIENT_ID = "sandbox-client"
 
-Totals = dict[str, dict[str, Any]]  # {account: {"total": {type: Decimal}, "users": {name: {type: Decimal}}}}
+__all__ = ["SandboxStack", "SeededOffering", "Totals", "account_names", "differences"]
 
 
 def _billing_type(accounting_type: str) -> str:
@@ -48,6 +53,14 @@ def _billing_type(accounting_type: str) -> str:
 def account_names(offering_index: int, slug: str, count: int) -> list[str]:
     """DWDI-like account names, distinct per offering: ``cscs_hpc_daint`` #0 -> ``c0p001`` ..."""
     return [f"{slug[0]}{offering_index}p{number:03d}" for number in range(1, count + 1)]
+
+
+def offering_accounts(offering_index: int, config: OfferingConfig, count: int) -> list[str]:
+    """The backend IDs seeded for an offering: a storage offering's mapped ones first (so its
+    ``path_mapping`` is exercised), then generated names up to ``count``."""
+    mapped = sorted(config.storage.path_mapping) if config.storage is not None else []
+    generated = [name for name in account_names(offering_index, config.slug, count) if name not in mapped]
+    return (mapped + generated)[: max(count, len(mapped))]
 
 
 @dataclass
@@ -61,6 +74,22 @@ class SeededOffering:
     @property
     def uuid(self) -> str:
         return self.config.offering_uuid
+
+    @property
+    def usage_kind(self) -> UsageKind:
+        return self.config.usage_kind
+
+    def paths(self) -> dict[str, str]:
+        """``{backend_id: DWDI path}`` of a storage offering (empty for the other kinds)."""
+        storage = self.config.storage
+        return {} if storage is None else storage.paths_of(self.accounts)
+
+    def storage_paths(self) -> list[StoragePath]:
+        """The DWDI storage paths of this offering, on its filesystem and data type."""
+        storage = self.config.storage
+        if storage is None:
+            return []
+        return [StoragePath(path, storage.filesystem, storage.data_type) for path in self.paths().values()]
 
 
 class SandboxStack:
@@ -96,19 +125,27 @@ class SandboxStack:
         self.client_id = client_id
         self.client_secret = client_secret or secrets.token_urlsafe(24)
         self.seeded = [
-            SeededOffering(config, account_names(index, config.slug, accounts_per_offering))
+            SeededOffering(config, offering_accounts(index, config, accounts_per_offering))
             for index, config in enumerate(offerings)
         ]
         clusters = sorted(
             {*DEFAULT_CLUSTERS, *(cluster for item in offerings for cluster in (item.clusters or ()))}
         )
+        self.seed = seed
         self.dataset = DwdiDataset(
-            accounts=[account for item in self.seeded for account in item.accounts],
+            accounts=[account for item in self.of_kind(UsageKind.COMPUTE) for account in item.accounts],
             clusters=tuple(clusters),
             users_per_account=users_per_account,
             seed=seed,
             today=self.today,
         )
+        self.storage = StorageDataset(
+            paths=[path for item in self.of_kind(UsageKind.STORAGE) for path in item.storage_paths()],
+            seed=seed,
+            today=self.today,
+        )
+        # Inference is keyed by Waldur resource UUID: known once Waldur is seeded (start()).
+        self.inference: InferenceDataset | None = None
         self._external_issuer = external_issuer
         self.issuer: OidcIssuerProcess | None = None
         if external_issuer is None:
@@ -139,10 +176,25 @@ class SandboxStack:
             raise RuntimeError("the sandbox uses an external issuer")
         return self.issuer
 
+    def of_kind(self, usage_kind: UsageKind) -> list[SeededOffering]:
+        """The seeded offerings of one usage kind, in configuration order."""
+        return [item for item in self.seeded if item.usage_kind is usage_kind]
+
     def start(self) -> SandboxStack:
         if self.issuer is not None:
             self.issuer.start()
         jwks_url = self._external_issuer[1] if self._external_issuer else self._issuer().jwks_url
+        self.waldur.start()
+        self._seed_waldur()
+        self.inference = InferenceDataset(
+            resource_uuids=[
+                resource_uuid
+                for item in self.of_kind(UsageKind.INFERENCE)
+                for resource_uuid in item.resources.values()
+            ],
+            seed=self.seed,
+            today=self.today,
+        )
         self.dwdi = DWDISandbox(
             jwks_url=jwks_url,
             issuer=self.issuer_url,
@@ -150,10 +202,10 @@ class SandboxStack:
             host=self._host,
             port=self._dwdi_port,
             today=self.today,
+            storage=self.storage,
+            inference=self.inference,
         )
         self.dwdi.start()
-        self.waldur.start()
-        self._seed_waldur()
         return self
 
     def stop(self) -> None:
@@ -188,8 +240,9 @@ class SandboxStack:
             )
             for account in item.accounts:
                 item.resources[account] = self.waldur.add_resource(item.uuid, account)
-                for username in self.dataset.usernames(account):
-                    self.waldur.add_offering_user(item.uuid, username)
+                if item.usage_kind is UsageKind.COMPUTE:
+                    for username in self.dataset.usernames(account):
+                        self.waldur.add_offering_user(item.uuid, username)
 
     # ------------------------------------------------------------------ connections
 
@@ -229,26 +282,24 @@ class SandboxStack:
     # ------------------------------------------------------------------ truth and what landed
 
     def expected(self, item: SeededOffering, month: str) -> Totals:
-        """What Waldur must hold for ``month``, computed from the generated DWDI rows."""
-        raw = self.dataset.expected_totals(month, accounts=item.accounts, clusters=item.config.clusters)
-        expected: Totals = {}
-        for account in item.accounts:
-            data = raw.get(account, {"total": {}, "users": {}})
-            total = {
-                component.type: _billed(
-                    data["total"].get(component.dwdi_field, Decimal(0)), component.unit_factor
-                )
-                for component in item.config.components
-            }
-            users: dict[str, dict[str, Decimal]] = {}
-            for username, fields in data["users"].items():
-                for component in item.config.components:
-                    if component.dwdi_field in fields:
-                        users.setdefault(username, {})[component.type] = _billed(
-                            fields[component.dwdi_field], component.unit_factor
-                        )
-            expected[account] = {"total": total, "users": users}
-        return expected
+        """What Waldur must hold for ``month``, from the double's own rows (see ``sandbox.expected``).
+
+        Storage resources without (good) data, and inference resources with a bad cost, are
+        expected to hold nothing (amounts None).
+        """
+        components = item.config.components
+        if item.usage_kind is UsageKind.STORAGE:
+            storage = item.config.storage
+            if storage is None:
+                raise RuntimeError(f"storage offering {item.config.name!r} has no storage settings")
+            return expected_storage(
+                self.storage, month, item.paths(), components, storage.filesystem, storage.data_type
+            )
+        if item.usage_kind is UsageKind.INFERENCE:
+            if self.inference is None:
+                raise RuntimeError("start() the sandbox first")
+            return expected_inference(self.inference, month, item.resources, components)
+        return expected_compute(self.dataset, month, item.accounts, components, item.config.clusters)
 
     def landed(self, item: SeededOffering, month: str) -> Totals:
         """What the sandbox Waldur holds for ``month`` (None where nothing was written)."""
@@ -265,34 +316,6 @@ class SandboxStack:
                     users.setdefault(username, {})[component.type] = amount
             landed[account] = {"total": total, "users": users}
         return landed
-
-
-def _billed(amount: Decimal, unit_factor: Decimal) -> Decimal:
-    return (amount * unit_factor).quantize(CENT, rounding=ROUND_HALF_UP)
-
-
-def differences(expected: Mapping[str, Any], landed: Mapping[str, Any]) -> list[str]:
-    """Human-readable differences between two ``Totals``; empty when Waldur holds exactly the truth.
-
-    A user whose expected amount is 0.00 may be absent in Waldur (nothing to bill).
-    """
-    problems: list[str] = []
-    for account, want in expected.items():
-        got = landed.get(account, {"total": {}, "users": {}})
-        for component, amount in want["total"].items():
-            held = got["total"].get(component)
-            if held is None or Decimal(held) != amount:
-                problems.append(f"{account} {component}: expected {amount}, Waldur holds {held}")
-        for username, amounts in want["users"].items():
-            for component, amount in amounts.items():
-                held = got["users"].get(username, {}).get(component)
-                if (held is None and amount != 0) or (held is not None and Decimal(held) != amount):
-                    problems.append(
-                        f"{account} {username} {component}: expected {amount}, Waldur holds {held}"
-                    )
-        for username in set(got["users"]) - set(want["users"]):
-            problems.append(f"{account} {username}: in Waldur but not in DWDI")
-    return problems
 
 
 def main(argv: list[str] | None = None) -> int:

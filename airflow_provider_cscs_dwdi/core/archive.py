@@ -1,7 +1,7 @@
 """The audit archive of raw DWDI responses: gzip-compressed JSON lines.
 
-Line 1 is a header (month, window, query, requested accounts); every further line is one DWDI
-response page with the body exactly as DWDI sent it, except that line breaks become spaces (JSON
+Line 1 is a header (month, window, query, requested accounts; for storage and inference also the
+usage kind and the key maps); every further line is one DWDI response page with the body exactly as DWDI sent it, except that line breaks become spaces (JSON
 allows them only between tokens, so the document is unchanged). Readers stream the file line by
 line, so memory is bounded by the largest page, not by the month.
 """
@@ -90,7 +90,10 @@ class ArchiveWriter:
         query: Mapping[str, Any],
         accounts: Sequence[str] | None,
         created: datetime | None = None,
+        details: Mapping[str, Any] | None = None,
     ) -> None:
+        """Write the header line; ``details`` adds fields (storage and inference: ``usage_kind``
+        and the key maps that turn DWDI's paths or UUIDs back into backend IDs)."""
         header = {
             "format": ARCHIVE_FORMAT,
             "version": ARCHIVE_VERSION,
@@ -99,6 +102,7 @@ class ArchiveWriter:
             "query": dict(query),
             "accounts": None if accounts is None else list(accounts),
             "created": (created or datetime.now(timezone.utc)).isoformat(),
+            **(details or {}),
         }
         self._gzip.write(json.dumps(header, separators=(",", ":")).encode() + b"\n")
         self._header_written = True

@@ -15,12 +15,13 @@ field. The report is defined in ``core.report`` next to the rules that build and
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from airflow_provider_cscs_dwdi.core.errors import ReportError
 from airflow_provider_cscs_dwdi.core.issues import Issue, issues_from_json, shown_value
+from airflow_provider_cscs_dwdi.core.kinds import UsageKind
 from airflow_provider_cscs_dwdi.core.report import REPORT_SCHEMA_VERSION, UsageReport
 
 __all__ = [
@@ -73,24 +74,56 @@ class BackendIds:
     """The backend IDs (DWDI accounts) of an offering's resources in Waldur: sorted, unique, non-blank.
 
     A duplicated ID is still listed (the push refuses it, so the problem stays visible); blank
-    and duplicate IDs are also ``issues``.
+    and duplicate IDs are also ``issues``. ``resource_uuids`` gives the Waldur resource UUIDs of
+    each backend ID (inference usage is keyed by them): one UUID, or several for a duplicated ID,
+    so nobody downstream can take one of them for the resource without seeing the others.
     """
 
     backend_ids: tuple[str, ...]
     issues: tuple[Issue, ...] = ()
+    resource_uuids: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def to_xcom(self) -> dict[str, Any]:
-        """``{"backend_ids": [...], "issues": [...]}``."""
-        return {"backend_ids": list(self.backend_ids), "issues": [issue.to_json() for issue in self.issues]}
+        """``{"backend_ids": [...], "issues": [...], "resource_uuids": {backend_id: [uuid, ...]}}``."""
+        return {
+            "backend_ids": list(self.backend_ids),
+            "issues": [issue.to_json() for issue in self.issues],
+            "resource_uuids": {backend_id: list(uuids) for backend_id, uuids in self.resource_uuids.items()},
+        }
 
     @classmethod
     def from_xcom(cls, doc: Any) -> BackendIds:
-        """Read the document back; raises ReportError naming the bad field."""
-        doc = _document(doc, "backend IDs")
+        """Read the document back; raises ReportError naming the bad field.
+
+        A document without ``resource_uuids`` (written before inference existed) reads as ``{}``.
+        """
+        name = "backend IDs"
+        doc = _document(doc, name)
+        raw_uuids = _field(doc, name, "resource_uuids", dict, nullable=True) or {}
         return cls(
-            backend_ids=_names(doc, "backend IDs", "backend_ids"),
-            issues=issues_from_json(doc.get("issues", []), "backend IDs: issues"),
+            backend_ids=_names(doc, name, "backend_ids"),
+            issues=issues_from_json(doc.get("issues", []), f"{name}: issues"),
+            resource_uuids={
+                backend_id: _names(raw_uuids, f"{name}: resource_uuids", backend_id)
+                for backend_id in raw_uuids
+            },
         )
+
+    def uuids_of(self, backend_ids: Sequence[str]) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
+        """``({resource_uuid: backend_id}, {backend_id: uuids})`` for these backend IDs.
+
+        The first map holds the backend IDs with exactly one resource; the second those with none
+        or several (no single resource to bill, so the caller must exclude them, visibly).
+        """
+        resources: dict[str, str] = {}
+        unresolved: dict[str, tuple[str, ...]] = {}
+        for backend_id in backend_ids:
+            uuids = tuple(self.resource_uuids.get(backend_id, ()))
+            if len(uuids) == 1:
+                resources[uuids[0]] = backend_id
+            else:
+                unresolved[backend_id] = uuids
+        return resources, unresolved
 
 
 @dataclass(frozen=True)
@@ -147,20 +180,33 @@ class FetchResult:
     # None in results written before the field existed.
     host: str | None = None
     schema_version: int = FETCH_RESULT_VERSION
+    usage_kind: str = UsageKind.COMPUTE.value  # "compute" | "storage" | "inference"
 
     def to_xcom(self) -> dict[str, Any]:
         """The document of ``docs/architecture.md`` ("Fetch result")."""
-        return {"schema_version": self.schema_version, **_json_fields(self, _FETCH_RESULT_FIELDS)}
+        return {
+            "schema_version": self.schema_version,
+            **_json_fields(self, _FETCH_RESULT_FIELDS),
+            "usage_kind": self.usage_kind,
+        }
 
     @classmethod
     def from_xcom(cls, doc: Any) -> FetchResult:
-        """Read the document back; raises ReportError naming the bad field."""
+        """Read the document back; raises ReportError naming the bad field.
+
+        A document without ``usage_kind`` (written before storage and inference) is compute.
+        """
         name = "fetch result"
         doc = _document(doc, name)
         version = _field(doc, name, "schema_version", int)
         if version != FETCH_RESULT_VERSION:
             raise ReportError(f"{name}: schema_version: expected {FETCH_RESULT_VERSION}, got {version!r}")
-        return cls(**_read_fields(doc, name, _FETCH_RESULT_FIELDS), schema_version=version)
+        kind = _field(doc, name, "usage_kind", str, nullable=True) or UsageKind.COMPUTE.value
+        if kind not in {member.value for member in UsageKind}:
+            raise ReportError(
+                f"{name}: usage_kind: expected one of {', '.join(UsageKind)}, got {shown_value(kind)}"
+            )
+        return cls(**_read_fields(doc, name, _FETCH_RESULT_FIELDS), schema_version=version, usage_kind=kind)
 
 
 @dataclass(frozen=True)
@@ -187,6 +233,8 @@ class PushResult:
 
     ``skipped`` also counts the records the report itself left out. ``issues`` and ``failures``
     list at most the first 50 (the task log has all); ``failed`` counts every failure.
+    ``without_data_count`` counts the storage resources DWDI returned no data for (not written:
+    "no storage data"), ``without_data`` lists the first 50 of their backend IDs.
     """
 
     month: str
@@ -199,32 +247,41 @@ class PushResult:
     user_usages_written: int
     issues: tuple[Issue, ...]
     failures: tuple[WriteFailure, ...]
+    without_data_count: int = 0
+    without_data: tuple[str, ...] = ()
 
     def counts(self) -> dict[str, Any]:
-        """The document without its ``issues`` and ``failures`` lists (what the log shows)."""
-        return _json_fields(self, _PUSH_COUNTS_FIELDS)
+        """The document without its lists (what the log shows)."""
+        return {**_json_fields(self, _PUSH_COUNTS_FIELDS), "without_data_count": self.without_data_count}
 
     def to_xcom(self) -> dict[str, Any]:
-        """The counts, then ``issues`` and ``failures`` as JSON lists."""
+        """The counts, then ``issues``, ``failures`` and ``without_data`` as JSON lists."""
         return {
             **self.counts(),
             "issues": [issue.to_json() for issue in self.issues],
             "failures": [failure.to_json() for failure in self.failures],
+            "without_data": list(self.without_data),
         }
 
     @classmethod
     def from_xcom(cls, doc: Any) -> PushResult:
-        """Read the document back; raises ReportError naming the bad field."""
+        """Read the document back; raises ReportError naming the bad field.
+
+        A document without the ``without_data`` fields (written before storage) has none.
+        """
         name = "push result"
         doc = _document(doc, name)
         failures = tuple(
             WriteFailure.from_json(item, f"{name}: failures[{index}]")
             for index, item in enumerate(_field(doc, name, "failures", list))
         )
+        without_data = {"without_data": doc.get("without_data") or []}
         return cls(
             **_read_fields(doc, name, _PUSH_COUNTS_FIELDS),
             issues=issues_from_json(doc.get("issues"), f"{name}: issues"),
             failures=failures,
+            without_data_count=_field(doc, name, "without_data_count", int, nullable=True) or 0,
+            without_data=_names(without_data, name, "without_data"),
         )
 
 

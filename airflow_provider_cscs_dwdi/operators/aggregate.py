@@ -1,8 +1,9 @@
 """The ``aggregate_usage`` task (one per billing month): the exact report that will be billed.
 
 :class:`AggregateUsageOperator` reads the ``fetch_usage`` task's :class:`~core.xcom.FetchResult`,
-sums the archive it points at (``core.usage``), builds the report (``core.report``) and returns
-it as a :class:`~core.xcom.UsageReport`, read by the ``push_to_waldur`` task.
+sums the archive it points at (``core.usage``, ``core.storage`` or ``core.inference``, as the
+archive header says), builds the report (``core.report``) and returns it as a
+:class:`~core.xcom.UsageReport`, read by the ``push_to_waldur`` task.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from airflow.sdk.exceptions import AirflowException
 
 from airflow_provider_cscs_dwdi.core.archive import ArchiveError, missing_archive_message, read_archive
 from airflow_provider_cscs_dwdi.core.components import parse_backend_components
-from airflow_provider_cscs_dwdi.core.errors import ReportError, UsageDataError
+from airflow_provider_cscs_dwdi.core.errors import ConfigurationError, ReportError, UsageDataError
 from airflow_provider_cscs_dwdi.core.report import build_report
-from airflow_provider_cscs_dwdi.core.usage import BadValuePolicy, UsageAggregator
+from airflow_provider_cscs_dwdi.core.usage import BadValuePolicy
 from airflow_provider_cscs_dwdi.core.xcom import FetchResult, UsageReport
+from airflow_provider_cscs_dwdi.operators._kinds import EXCLUDED_FIELD, aggregator_for, header_kind
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -45,13 +47,15 @@ class _HashingReader:
 
 
 class AggregateUsageOperator(BaseOperator):
-    """Aggregate a fetched DWDI month into per-account and per-user totals for Waldur.
+    """Aggregate a fetched DWDI month into per-account (and, for compute, per-user) totals for Waldur.
 
     Reads the archive written by :class:`FetchMonthlyUsageOperator` page by page (memory stays
     bounded by one page), sums every component exactly (Decimal, multiplied by ``unit_factor`` and
     rounded half up to 2 decimals once) and returns the versioned report described in
-    ``docs/architecture.md``. Only the accounts the fetch asked for are reported; accounts with no
-    data get explicit zero totals.
+    ``docs/architecture.md``. The archive header says the usage kind and maps DWDI's paths
+    (storage) or resource UUIDs (inference) back to backend IDs. Only the accounts the fetch asked
+    for are reported; compute accounts and inference resources with no data get explicit zero
+    totals, storage paths DWDI did not return get no total at all ("no storage data").
 
     Bad values (null, negative, NaN, strings, nameless rows) never become zero: with
     ``bad_value_policy="fail"`` the task fails listing every one of them and nothing reaches Waldur;
@@ -98,12 +102,7 @@ class AggregateUsageOperator(BaseOperator):
             with archive.open("rb") as raw_file:
                 reader = _HashingReader(raw_file)
                 header, pages = read_archive(reader)
-                aggregator = UsageAggregator(
-                    self.components,
-                    requested_accounts=header["accounts"],
-                    clusters=self.clusters,
-                    policy=policy,
-                )
+                aggregator = self._aggregator(header, fetch, policy)
                 for page in pages:
                     aggregator.add_response(page["body"], source=f"page {page['page']}")
                 _drain(reader)
@@ -133,19 +132,55 @@ class AggregateUsageOperator(BaseOperator):
         self._log_summary(report)
         return report.to_xcom()
 
+    def _aggregator(self, header: Mapping[str, Any], fetch: FetchResult, policy: BadValuePolicy) -> Any:
+        """The aggregator the archive header calls for, after checking it is the fetched kind."""
+        try:
+            kind = header_kind(header)
+            if kind.value != fetch.usage_kind:
+                raise ConfigurationError(
+                    f"the archive holds {kind.value} usage but the fetch result says {fetch.usage_kind}"
+                )
+            aggregator = aggregator_for(header, self.components, clusters=self.clusters, policy=policy)
+        except ConfigurationError as error:
+            raise AirflowException(f"Refusing to bill from {fetch.archive}: {error}") from error
+        for backend_id, uuids in sorted((header.get(EXCLUDED_FIELD) or {}).items()):
+            self.log.warning(
+                "Not reported: backend ID %s is %d Waldur resources (%s), not one.",
+                backend_id,
+                len(uuids),
+                ", ".join(uuids) or "none",
+            )
+        return aggregator
+
     def _log_summary(self, report: UsageReport) -> None:
         counts = report.counts
+        noun = {"compute": "account", "storage": "path", "inference": "resource"}[report.usage_kind]
         self.log.info(
-            "Report %s: %s account(s) reported (%s without data), %s ignored (not requested), "
-            "%s user row(s), %s row(s) skipped, %s issue(s)",
+            "Report %s (%s): %s %s(s) reported (%s without data), %s ignored (not requested), "
+            "%s user row(s), %s skipped, %s issue(s)",
             report.month,
+            report.usage_kind,
             counts.get("accounts_reported"),
+            noun,
             counts.get("accounts_without_data"),
             counts.get("accounts_ignored"),
             counts.get("user_rows"),
             counts.get("rows_skipped"),
             counts.get("issues"),
         )
+        if report.without_data:
+            self.log.warning(
+                "No storage data from DWDI for %d backend ID(s), not written: %s",
+                len(report.without_data),
+                ", ".join(report.without_data[:ISSUES_LOGGED]),
+            )
+        if report.ignored_accounts_sample:
+            self.log.warning(
+                "DWDI answered %s %s(s) nobody requested, never billed, e.g. %s",
+                counts.get("accounts_ignored"),
+                noun,
+                ", ".join(report.ignored_accounts_sample),
+            )
         for issue in report.issues[:ISSUES_LOGGED]:
             self.log.warning("Skipped: %s", issue.message)
         if len(report.issues) > ISSUES_LOGGED:

@@ -2,7 +2,8 @@
 
 :class:`FetchMonthlyUsageOperator` gets one month of the ``billing_months`` task's
 :class:`~core.xcom.BillingPlan` and its accounts, and returns a :class:`~core.xcom.FetchResult`
-pointing at the archive, read by the ``aggregate_usage`` task.
+pointing at the archive, read by the ``aggregate_usage`` task. What it asks per usage kind
+(compute, storage, inference) is in :mod:`._kinds`.
 """
 
 from __future__ import annotations
@@ -12,17 +13,21 @@ import json
 import os
 import re
 import socket
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from airflow.sdk import BaseOperator, ObjectStoragePath
+from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_cscs_dwdi.core.archive import ArchiveWriter
+from airflow_provider_cscs_dwdi.core.errors import ConfigurationError, ReportError
+from airflow_provider_cscs_dwdi.core.kinds import StorageSettings, UsageKind
 from airflow_provider_cscs_dwdi.core.months import billing_month, month_window, parse_month
-from airflow_provider_cscs_dwdi.core.xcom import FetchResult
-from airflow_provider_cscs_dwdi.hooks.dwdi import DWDIHook, count_rows
+from airflow_provider_cscs_dwdi.core.xcom import BackendIds, FetchResult
+from airflow_provider_cscs_dwdi.hooks.dwdi import DWDIAPIError, DWDIHook
+from airflow_provider_cscs_dwdi.operators._kinds import KindRequest, build_request
 from airflow_provider_cscs_dwdi.operators._params import blank_to_none, normalise_accounts, run_instant
 
 if TYPE_CHECKING:
@@ -36,7 +41,7 @@ def default_archive_root() -> str:
 
 
 class FetchMonthlyUsageOperator(BaseOperator):
-    """Fetch one billing month of compute usage from DWDI and archive the raw responses.
+    """Fetch one billing month of DWDI usage (compute, storage or inference) and archive it raw.
 
     The month is ``month`` (``YYYY-MM``) when given, else the month of the run's
     ``data_interval_end`` (or ``run_after``) minus one microsecond in ``billing_timezone``, so the
@@ -44,19 +49,25 @@ class FetchMonthlyUsageOperator(BaseOperator):
 
     DWDI's responses are written unchanged (gzip JSON lines, see ``core.archive``) under
     ``archive_path``/<dag_id>/<month>/<run_id>.jsonl.gz: the audit trail of what DWDI said. The
-    XCom result is a small document pointing at that archive (:class:`~core.xcom.FetchResult`),
-    whatever the number of accounts.
+    header records the usage kind and, for storage and inference, which path or resource UUID
+    belongs to which backend ID. The XCom result is a small document pointing at that archive
+    (:class:`~core.xcom.FetchResult`), whatever the number of accounts.
 
     :param dwdi_conn_id: Airflow connection of type ``cscs_dwdi``.
-    :param accounts: DWDI accounts to ask for (the Waldur offering's backend IDs); ``None`` asks for
-        all accounts, an empty list asks for none.
-    :param clusters: optional cluster filter (lower-case names).
+    :param accounts: the backend IDs to report (compute: the DWDI accounts; ``None`` asks for all
+        accounts, an empty list asks for none); storage and inference need the list.
+    :param clusters: optional cluster filter (lower-case names; compute only).
     :param month: billing month ``YYYY-MM``; empty means "from the run date".
     :param billing_timezone: IANA time zone in which months begin and end.
     :param archive_path: ObjectStoragePath URL of the archive root (default under $AIRFLOW_HOME).
+    :param usage_kind: ``"compute"`` (default), ``"storage"`` or ``"inference"``.
+    :param storage: a storage offering's ``storage`` settings (``filesystem``, ``data_type``,
+        ``path_mapping``, ``path_template``): each backend ID's path comes from them.
+    :param backend_ids: the ``list_backend_ids`` XCom (a ``BackendIds`` document): inference is
+        keyed by the resources' Waldur UUIDs, which it carries.
     """
 
-    template_fields: Sequence[str] = ("accounts", "clusters", "month", "archive_path")
+    template_fields: Sequence[str] = ("accounts", "clusters", "month", "archive_path", "backend_ids")
     ui_color = "#e8f4fd"
 
     def __init__(
@@ -68,6 +79,9 @@ class FetchMonthlyUsageOperator(BaseOperator):
         month: str | None = None,
         billing_timezone: str = "UTC",
         archive_path: str | None = None,
+        usage_kind: str = UsageKind.COMPUTE.value,
+        storage: Mapping[str, Any] | None = None,
+        backend_ids: Mapping[str, Any] | Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -77,6 +91,11 @@ class FetchMonthlyUsageOperator(BaseOperator):
         self.month = month
         self.billing_timezone = billing_timezone
         self.archive_path = archive_path
+        # Checked here so a wrong kind or storage block breaks the DAG import, not a run.
+        self.usage_kind = UsageKind(usage_kind)
+        self.storage = storage
+        self.storage_settings = StorageSettings(**storage) if storage is not None else None
+        self.backend_ids = backend_ids
 
     def resolve_month(self, context: Context) -> str:
         if blank_to_none(self.month) is not None:
@@ -88,43 +107,67 @@ class FetchMonthlyUsageOperator(BaseOperator):
         run_id = re.sub(r"[^A-Za-z0-9_.-]+", "_", context["run_id"])
         return root / self.dag_id / month / f"{run_id}.jsonl.gz"
 
+    def build_request(self, month: str, accounts: list[str] | None) -> KindRequest:
+        """What to ask DWDI for this month; a configuration problem fails the task, naming it."""
+        clusters = sorted({c.strip().lower() for c in self.clusters}) if self.clusters else None
+        try:
+            backend_ids = None if self.backend_ids is None else BackendIds.from_xcom(self.backend_ids)
+            return build_request(
+                self.usage_kind,
+                month,
+                accounts,
+                clusters=clusters,
+                storage=self.storage_settings,
+                backend_ids=backend_ids,
+            )
+        except (ConfigurationError, ReportError) as error:
+            raise AirflowFailException(f"Cannot fetch {self.usage_kind.value} usage: {error}") from error
+
     def execute(self, context: Context) -> dict[str, Any]:
         month = self.resolve_month(context)
         accounts = normalise_accounts(self.accounts)
-        clusters = sorted({c.strip().lower() for c in self.clusters}) if self.clusters else None
+        request = self.build_request(month, accounts)
         today = datetime.now(ZoneInfo(self.billing_timezone)).date()
         window = month_window(month, today)
-        query = {"from": month, "to": month, "clusters": clusters}
         target = self.archive_location(context, month)
         target.parent.mkdir(parents=True, exist_ok=True)
         self.log.info(
-            "Fetching DWDI usage for %s (window %s..%s) for %s account(s)%s into %s",
+            "Fetching DWDI %s for %s (window %s..%s), query %s, into %s",
+            request.describe(),
             month,
             window["from"],
             window["to"],
-            "all" if accounts is None else len(accounts),
-            f", clusters {clusters}" if clusters else "",
+            request.query,
             target,
         )
+        for backend_id, uuids in sorted(request.excluded.items()):
+            self.log.warning(
+                "Not fetched: backend ID %s is %d Waldur resources (%s), not one; its inference cost "
+                "cannot be given to one of them (see the duplicate_backend_id issue).",
+                backend_id,
+                len(uuids),
+                ", ".join(uuids) or "none",
+            )
 
         pages = entries = user_rows = 0
         hook = DWDIHook(dwdi_conn_id=self.dwdi_conn_id)
         with target.open("wb") as raw_file, ArchiveWriter(raw_file) as archive:
-            archive.write_header(month=month, window=window, query=query, accounts=accounts)
+            archive.write_header(
+                month=month, window=window, query=request.query, accounts=accounts, details=request.details
+            )
             if accounts != []:
                 # Parsed once, by the aggregate task, from the archive: parsing is the costly part.
-                for page in hook.iter_compute_usage(
-                    month, month, accounts=accounts, clusters=clusters, parse=False
-                ):
-                    archive.write_page(page.index, page.status, page.accounts, page.raw)
-                    page_entries, page_user_rows = count_rows(page.raw)
+                for page in _pages(request, hook):
+                    archive.write_page(page.index, page.status, page.keys, page.raw)
+                    page_entries, page_user_rows = request.count(page.raw)
                     pages += 1
                     entries += page_entries
                     user_rows += page_user_rows
         self.log.info(
-            "Archived %d DWDI page(s): %d account entries, %d user rows, %d bytes (sha256 %s)",
+            "Archived %d DWDI page(s): %d %s entries, %d user rows, %d bytes (sha256 %s)",
             pages,
             entries,
+            request.usage_kind.value,
             user_rows,
             archive.bytes_written,
             archive.sha256,
@@ -132,7 +175,7 @@ class FetchMonthlyUsageOperator(BaseOperator):
         return FetchResult(
             month=month,
             window=window,
-            query=query,
+            query=request.query,
             accounts_requested=None if accounts is None else len(accounts),
             accounts_sha256=hashlib.sha256(json.dumps(accounts).encode()).hexdigest(),
             archive=str(target),
@@ -142,4 +185,16 @@ class FetchMonthlyUsageOperator(BaseOperator):
             entries=entries,
             user_rows=user_rows,
             host=socket.gethostname(),
+            usage_kind=request.usage_kind.value,
         ).to_xcom()
+
+
+def _pages(request: KindRequest, hook: DWDIHook) -> Iterator[Any]:
+    """The request's pages; a 404 fails the task without retries (the endpoint is not there)."""
+    try:
+        yield from request.pages(hook)
+    except DWDIAPIError as error:
+        if error.status == 404:
+            # The hook's message names the path and the connection extra to set.
+            raise AirflowFailException(str(error)) from error
+        raise

@@ -24,9 +24,10 @@ if TYPE_CHECKING:
 class ListWaldurBackendIdsOperator(BaseOperator):
     """List the backend IDs (DWDI accounts) of an offering's resources: the DAG's first task.
 
-    Returns ``{"backend_ids": [...sorted, unique, non-blank], "issues": [...]}``
-    (:class:`~core.xcom.BackendIds`); blank and duplicate backend IDs are reported as issues (a
-    duplicated ID is still listed, and the push refuses it, so the problem stays visible).
+    Returns ``{"backend_ids": [...sorted, unique, non-blank], "issues": [...], "resource_uuids":
+    {backend_id: [uuid, ...]}}`` (:class:`~core.xcom.BackendIds`); blank and duplicate backend IDs
+    are reported as issues (a duplicated ID is still listed with all its resources' UUIDs, and the
+    push refuses it, so the problem stays visible).
 
     :param offering_uuid: the Waldur offering.
     :param waldur_conn_id: the ``waldur`` connection.
@@ -53,8 +54,14 @@ class ListWaldurBackendIdsOperator(BaseOperator):
         index = index_resources(resources)
         for issue in index.issues:
             self.log.warning("Issue: %s", issue.message)
+        resource_uuids = {
+            **{backend_id: (str(resource["uuid"]),) for backend_id, resource in index.unique.items()},
+            **{backend_id: tuple(sorted(uuids)) for backend_id, uuids in index.duplicates.items()},
+        }
         backend_ids = BackendIds(
-            backend_ids=tuple(sorted({*index.unique, *index.duplicates})), issues=index.issues
+            backend_ids=tuple(sorted(resource_uuids)),
+            issues=index.issues,
+            resource_uuids=dict(sorted(resource_uuids.items())),
         )
         self.log.info("Offering %s: %d backend ID(s).", self.offering_uuid, len(backend_ids.backend_ids))
         return backend_ids.to_xcom()

@@ -8,7 +8,7 @@ Requests, in order:
 1. the offering's components (also tells whether the server honours ``date``: Waldur 8.x);
 2. the offering's resources in OK/Updating/Terminating (page by page);
 3. the month's component usages of the whole offering (one listing);
-4. the month's user usages (only when the month already has component usages);
+4. the month's user usages (compute only, and only when the month already has component usages);
 5. ``set_usage`` per resource whose totals changed (``write_concurrency`` in parallel);
 6. the offering users (only when some user usage is written, to link usernames);
 7. the month's component usages once more (only when rows were created in step 5, for their uuids);
@@ -16,6 +16,7 @@ Requests, in order:
 
 A write that Waldur refuses (4xx) is recorded and the others go on; the task fails at the end
 naming every resource that was not written. Re-running is safe: every write is an absolute value.
+Storage and inference reports have no users: steps 4, 6, 7 and 8 never happen for them.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
 from airflow_provider_cscs_dwdi.core.errors import CscsDwdiError
+from airflow_provider_cscs_dwdi.core.kinds import UsageKind
 from airflow_provider_cscs_dwdi.core.usage_date import past_month_refusal
 from airflow_provider_cscs_dwdi.core.waldur_plan import (
     ResourcePlan,
@@ -96,9 +98,13 @@ class _PushRun:
         check_month(date_honoured)
         resources = self.hook.list_resources(self.offering_uuid)
         component_usages = self.hook.list_component_usages(self.offering_uuid, billing_period)
-        # A month without totals has no user usages either: skip the (largest) listing.
+        # A month without totals has no user usages either, and storage and inference never
+        # touch them: skip the (largest) listing.
+        has_users = UsageKind(report.usage_kind).has_users
         user_usages = (
-            self.hook.list_user_usages(self.offering_uuid, billing_period) if component_usages else []
+            self.hook.list_user_usages(self.offering_uuid, billing_period)
+            if component_usages and has_users
+            else []
         )
         plan = build_write_plan(
             report,
@@ -217,9 +223,14 @@ class PushToWaldurOperator(BaseOperator):
     :param reconcile: also write 0 for users Waldur holds for the month that DWDI no longer reports.
     :param billing_timezone: the time zone whose calendar defines the current month.
 
+    Storage and inference reports carry resource totals only: their user usages are never listed
+    nor written (reconcile included). A storage resource DWDI returned no level for is not written
+    and is listed as "no storage data".
+
     Returns ``{"month", "dry_run", "changed", "written", "unchanged", "skipped", "failed",
-    "user_usages_written", "issues", "failures"}`` (:class:`~core.xcom.PushResult`): resource
-    counts (``skipped`` also counts the report's own skipped rows), the first issues and failures.
+    "user_usages_written", "without_data_count", "issues", "failures", "without_data"}``
+    (:class:`~core.xcom.PushResult`): resource counts (``skipped`` also counts the report's own
+    skipped rows), the first issues, failures and backend IDs without storage data.
     The task fails at the end when any resource was not written; the result is pushed to XCom
     before that.
     """
@@ -305,13 +316,14 @@ class PushToWaldurOperator(BaseOperator):
         for line in describe_plan(plan):
             self.log.info("%s%s", prefix, line)
         self.log.info(
-            "%s %s: %d resource(s) to write, %d unchanged, %d refused, %d skipped.",
+            "%s %s: %d resource(s) to write, %d unchanged, %d refused, %d skipped, %d without storage data.",
             "Dry run of" if dry_run else "Plan for",
             plan.month,
             len(plan.changed),
             len(plan.unchanged),
             len(plan.refused),
             len(plan.skipped),
+            len(plan.without_data),
         )
 
     @staticmethod
@@ -338,10 +350,20 @@ class PushToWaldurOperator(BaseOperator):
             user_usages_written=run.user_usages_written,
             issues=issues[:LISTED_LIMIT],
             failures=tuple(failures[:LISTED_LIMIT]),
+            without_data_count=len(plan.without_data),
+            without_data=plan.without_data[:LISTED_LIMIT],
         )
 
     def _finish(self, result: PushResult, context: Context) -> None:
         """Fail the task, naming every resource that was not written, once the result is in XCom."""
+        if result.without_data:
+            more = result.without_data_count - len(result.without_data)
+            self.log.warning(
+                "No storage data from DWDI for %d resource(s), not written: %s%s",
+                result.without_data_count,
+                ", ".join(result.without_data),
+                f" and {more} more" if more > 0 else "",
+            )
         if not result.failed:
             self.log.info("Push of %s done: %s", result.month, result.counts())
             return

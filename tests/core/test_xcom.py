@@ -20,14 +20,26 @@ from airflow_provider_cscs_dwdi.core.xcom import (
     PushResult,
     UsageReport,
 )
-from tests.core.xcom_samples import BACKEND_IDS, FETCH, PLAN, PUSH, sample_report
+from tests.core.xcom_samples import (
+    BACKEND_IDS,
+    FETCH,
+    INFERENCE_FETCH,
+    PLAN,
+    PUSH,
+    STORAGE_PUSH,
+    sample_report,
+)
 
 
 def through_json(value: Any) -> Any:
     return json.loads(json.dumps(value))
 
 
-@pytest.mark.parametrize("document", [BACKEND_IDS, FETCH, PUSH], ids=lambda d: type(d).__name__)
+@pytest.mark.parametrize(
+    "document",
+    [BACKEND_IDS, FETCH, INFERENCE_FETCH, PUSH, STORAGE_PUSH],
+    ids=["BackendIds", "FetchResult", "FetchResult-inference", "PushResult", "PushResult-storage"],
+)
 def test_a_document_survives_json(document: Any) -> None:
     assert type(document).from_xcom(through_json(document.to_xcom())) == document
 
@@ -66,15 +78,43 @@ def test_the_documents_keep_their_published_keys() -> None:
         "entries",
         "user_rows",
         "host",
+        "usage_kind",
     ]
     assert FETCH.to_xcom()["schema_version"] == FETCH_RESULT_VERSION == 1
-    assert list(PUSH.to_xcom()) == [*PUSH.counts(), "issues", "failures"]
+    assert FETCH.to_xcom()["usage_kind"] == "compute"
+    assert list(PUSH.to_xcom()) == [*PUSH.counts(), "issues", "failures", "without_data"]
+    assert STORAGE_PUSH.to_xcom()["without_data_count"] == 1
+    assert STORAGE_PUSH.to_xcom()["without_data"] == ["s4"]
     assert PUSH.to_xcom()["failures"][0] == {
         "backend_id": "g2",
         "resource_uuid": None,
         "reason": "backend_id matches 2 Waldur resources",
     }
-    assert list(BACKEND_IDS.to_xcom()) == ["backend_ids", "issues"]
+    assert list(BACKEND_IDS.to_xcom()) == ["backend_ids", "issues", "resource_uuids"]
+    assert BACKEND_IDS.to_xcom()["resource_uuids"]["g2"] == ["1b" * 16, "2c" * 16]
+
+
+def test_documents_written_before_storage_and_inference_are_still_read() -> None:
+    old_backend_ids = {"backend_ids": ["g1"], "issues": []}
+    old_fetch = {key: value for key, value in FETCH.to_xcom().items() if key != "usage_kind"}
+    old_push = {
+        key: value
+        for key, value in PUSH.to_xcom().items()
+        if key not in ("without_data", "without_data_count")
+    }
+
+    assert BackendIds.from_xcom(old_backend_ids).resource_uuids == {}
+    assert FetchResult.from_xcom(old_fetch).usage_kind == "compute"
+    push = PushResult.from_xcom(old_push)
+    assert (push.without_data_count, push.without_data) == (0, ())
+
+
+def test_backend_ids_give_the_single_uuid_of_each_resource_and_set_aside_the_others() -> None:
+    resources, unresolved = BACKEND_IDS.uuids_of(["g1", "g2", "g9"])
+
+    assert resources == {"0a" * 16: "g1"}
+    # g2 belongs to two resources, g9 to none: neither has one resource whose cost to report.
+    assert unresolved == {"g2": ("1b" * 16, "2c" * 16), "g9": ()}
 
 
 def replaced(doc: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
@@ -91,6 +131,12 @@ def replaced(doc: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
         ("pages", "3", "fetch result: pages: expected int, got str '3'"),
         ("window", "2026-11", "fetch result: window: expected dict or null, got str '2026-11'"),
         ("schema_version", 2, "fetch result: schema_version: expected 1, got 2"),
+        (
+            "usage_kind",
+            "gpu",
+            "fetch result: usage_kind: expected one of compute, storage, inference, got 'gpu'",
+        ),
+        ("usage_kind", 3, "fetch result: usage_kind: expected str or null, got int 3"),
     ],
 )
 def test_a_bad_fetch_result_is_refused_naming_the_field(key: str, value: Any, error: str) -> None:
@@ -130,6 +176,14 @@ def test_a_fetch_result_from_before_the_host_field_is_read_without_host() -> Non
         (
             lambda: BackendIds.from_xcom({"backend_ids": [], "issues": [{"kind": "k"}]}),
             "backend IDs: issues[0].message: expected a string, got None",
+        ),
+        (
+            lambda: BackendIds.from_xcom({"backend_ids": ["g1"], "resource_uuids": {"g1": "0a"}}),
+            "backend IDs: resource_uuids: g1: expected list, got str '0a'",
+        ),
+        (
+            lambda: PushResult.from_xcom(replaced(PUSH.to_xcom(), "without_data", [""])),
+            "push result: without_data[0]: expected a non-blank string",
         ),
         (
             lambda: BillingPlan.from_xcom(["2026-11"], None),

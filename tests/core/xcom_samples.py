@@ -17,7 +17,11 @@ from tests.core.usage_support import THREE, aggregator, dwdi
 ISSUE = Issue(
     kind="duplicate_backend_id", message="backend_id 'g2' belongs to 2 Waldur resources", account="g2"
 )
-BACKEND_IDS = BackendIds(backend_ids=("g1", "g2"), issues=(ISSUE,))
+BACKEND_IDS = BackendIds(
+    backend_ids=("g1", "g2"),
+    issues=(ISSUE,),
+    resource_uuids={"g1": ("0a" * 16,), "g2": ("1b" * 16, "2c" * 16)},
+)
 PLAN = BillingPlan(months=("2026-10", "2026-11"), accounts=("g1", "g2"))
 FETCH = FetchResult(
     month="2026-11",
@@ -47,6 +51,35 @@ PUSH = PushResult(
         WriteFailure("g2", None, "backend_id matches 2 Waldur resources"),
         WriteFailure("g1", "a1b2", "Resource is not in valid state."),
     ),
+)
+#: A storage month: one resource DWDI had no level for, another inference fetch.
+STORAGE_PUSH = PushResult(
+    month="2026-11",
+    dry_run=False,
+    changed=1,
+    written=1,
+    unchanged=0,
+    skipped=0,
+    failed=0,
+    user_usages_written=0,
+    issues=(),
+    failures=(),
+    without_data_count=1,
+    without_data=("s4",),
+)
+INFERENCE_FETCH = FetchResult(
+    month="2026-11",
+    window={"from": "2026-11-01", "to": "2026-11-23"},
+    query={"from": "2026-11", "to": "2026-11"},
+    accounts_requested=2,
+    accounts_sha256="c" * 64,
+    archive="file:///tmp/archive/cscs_dwdi_usage_llm/2026-11/manual.jsonl.gz",
+    archive_sha256="d" * 64,
+    archive_bytes=321,
+    pages=1,
+    entries=2,
+    user_rows=0,
+    usage_kind="inference",
 )
 
 

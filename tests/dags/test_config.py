@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ def test_example_configuration_loads_with_defaults_applied() -> None:
     config = load_config(EXAMPLE)
 
     assert config.source == str(EXAMPLE)
-    daint, alps = config.offerings
+    daint, alps, capstor, llm = config.offerings
     assert (daint.name, daint.slug) == ("CSCS HPC Daint", "cscs_hpc_daint")
     assert daint.offering_uuid == "0b8a5f3c2d4e4f619a7b3c5d6e7f8a91"  # dashes dropped, as Waldur spells it
     assert (daint.dwdi_conn_id, daint.waldur_conn_id) == ("cscs_dwdi_default", "waldur_default")
@@ -46,6 +47,25 @@ def test_example_configuration_loads_with_defaults_applied() -> None:
     gpu = next(c for c in alps.components if c.type == "gpuNodeHours")
     assert (gpu.dwdi_field, str(gpu.unit_factor)) == ("gpuHours", "0.25")
     assert alps.backend_components["gpuNodeHours"]["label"] == "GPU Node Hours"
+
+    # The other two kinds: storage in TB and millions of inodes, inference cost as priced.
+    assert (daint.usage_kind, alps.usage_kind, capstor.usage_kind, llm.usage_kind) == (
+        "compute",
+        "compute",
+        "storage",
+        "inference",
+    )
+    assert capstor.storage is not None
+    assert capstor.storage.path_of("g207") == "/capstor/store/cscs/g207"
+    assert capstor.storage.path_of("legacy_climate") == "/capstor/store/cscs/userlab/climate-2019"
+    factors = {c.dwdi_field: str(c.unit_factor) for c in capstor.components}
+    assert {field: Decimal(factor) for field, factor in factors.items()} == {
+        "spaceUsed": Decimal("1e-12"),
+        "inodesUsed": Decimal("0.000001"),
+    }
+    assert [(c.type, c.dwdi_field, c.unit_factor) for c in llm.components] == [
+        ("token_cost", "totalCost", Decimal(1))
+    ]
 
 
 def test_slug_is_lower_case_letters_digits_and_underscores() -> None:
@@ -134,7 +154,7 @@ BROKEN_FIELDS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     ),
     "offering not a mapping": (
         lambda d: d["offerings"].append("CSCS Eiger"),
-        "offering #3: expected a mapping, got str 'CSCS Eiger'",
+        "offering #5: expected a mapping, got str 'CSCS Eiger'",
     ),
     "no offerings": (lambda d: d.update(offerings=[]), "offerings: expected a non-empty list"),
     "unknown top-level key": (

@@ -22,9 +22,14 @@ from airflow_provider_cscs_dwdi.dag_factory import CONFIG_ENV_VAR, build_dags, l
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DAGS_FOLDER = REPO_ROOT / "dags"
 EXAMPLE = DAGS_FOLDER / "cscs_dwdi_offerings.example.yaml"
-DAG_IDS = ["cscs_dwdi_usage_cscs_hpc_daint", "cscs_dwdi_usage_alps_gpu"]
-CLOSING_DAG_IDS = ["cscs_dwdi_close_cscs_hpc_daint", "cscs_dwdi_close_alps_gpu"]
-ALL_DAG_IDS = [DAG_IDS[0], CLOSING_DAG_IDS[0], DAG_IDS[1], CLOSING_DAG_IDS[1]]
+DAG_IDS = [
+    "cscs_dwdi_usage_cscs_hpc_daint",
+    "cscs_dwdi_usage_alps_gpu",
+    "cscs_dwdi_usage_capstor_storage",
+    "cscs_dwdi_usage_llm_inference",
+]
+CLOSING_DAG_IDS = [dag_id.replace("cscs_dwdi_usage_", "cscs_dwdi_close_") for dag_id in DAG_IDS]
+ALL_DAG_IDS = [dag_id for pair in zip(DAG_IDS, CLOSING_DAG_IDS, strict=True) for dag_id in pair]
 AIRFLOW_CLI = str(Path(sys.executable).with_name("airflow"))
 
 
@@ -61,6 +66,33 @@ def test_offering_tags_and_documentation(dags: dict) -> None:
         "airflow backfill create --dag-id cscs_dwdi_close_alps_gpu" in dags["cscs_dwdi_close_alps_gpu"].doc_md
     )
     assert "`gpuNodeHours` (DWDI `gpuHours` x 0.25 GPU-node-hours)" in alps.doc_md
+
+
+def test_storage_and_inference_settings_reach_the_fetch_and_the_documentation(dags: dict) -> None:
+    storage = dags["cscs_dwdi_usage_capstor_storage"]
+    inference = dags["cscs_dwdi_usage_llm_inference"]
+
+    fetch = storage.get_task("fetch_usage").partial_kwargs
+    assert fetch["usage_kind"] == "storage"
+    assert fetch["storage"] == {
+        "filesystem": "capstor",
+        "data_type": "store",
+        "path_mapping": {"legacy_climate": "/capstor/store/cscs/userlab/climate-2019"},
+        "path_template": "/capstor/store/cscs/{backend_id}",
+    }
+    assert fetch["backend_ids"] is None
+    assert "| Filesystem / data type | `capstor` / `store` |" in storage.doc_md
+    assert "`storage_space` (DWDI `spaceUsed` x 1E-12 TB)" in storage.doc_md
+    assert "`/capstor/store/cscs/{backend_id}`" in storage.doc_md
+    assert "no storage data" in storage.doc_md
+
+    fetch = inference.get_task("fetch_usage").partial_kwargs
+    assert (fetch["usage_kind"], fetch["storage"]) == ("inference", None)
+    # Inference is keyed by resource UUID: the fetch reads list_backend_ids' document itself.
+    assert fetch["backend_ids"].operator.task_id == "list_backend_ids"
+    assert "list_backend_ids" in inference.get_task("fetch_usage").upstream_task_ids
+    assert "`token_cost` (DWDI `totalCost` x 1 CHF)" in inference.doc_md
+    assert "Waldur resource UUID" in inference.doc_md
 
 
 def test_trigger_form_params(dags: dict) -> None:

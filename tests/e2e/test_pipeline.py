@@ -9,110 +9,34 @@ generated DWDI rows (``SandboxStack.expected``), not with the provider's own ari
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from airflow_provider_cscs_dwdi.core.config import load_config
-from airflow_provider_cscs_dwdi.core.months import months_to_report, previous_month
-from airflow_provider_cscs_dwdi.dag_factory import CONFIG_ENV_VAR, DAG_ID_PREFIX, load_dags_from_env
-from sandbox.stack import SandboxStack, SeededOffering, differences
+from airflow_provider_cscs_dwdi.core.months import previous_month
+from sandbox.stack import SandboxStack
+from tests.e2e.support import (
+    ISSUER_CLIENT_ID,
+    assert_waldur_holds_dwdi_totals,
+    month_of,
+    run,
+    run_month_to_date,
+    writes,
+)
 from tests.fixtures.airflow_env import task_states, xcom_results
-from tests.fixtures.offerings import NODE_AND_GPU_COMPONENTS
 
 pytestmark = [pytest.mark.airflow, pytest.mark.usefixtures("airflow_db")]
 
 UTC = timezone.utc
-# A client of the session issuer (tests/fixtures/oidc_issuer.py: sandbox.oidc_issuer defaults).
-ISSUER_CLIENT_ID = "dwdi-client"
-ISSUER_CLIENT_SECRET = "dwdi-secret"
-OFFERING = {
-    "name": "E2E HPC",
-    "offering_uuid": "6f1c2d3e4a5b4c6d8e9f0a1b2c3d4e5f",
-    "billing_timezone": "UTC",
-    "backend_components": NODE_AND_GPU_COMPONENTS,
-}
-
-
-@pytest.fixture
-def make_stack(
-    oidc_issuer: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> Iterator[Callable[..., SandboxStack]]:
-    """Start a fresh sandbox (Waldur state starts empty) with the connections in the env, and the
-    offering configured the way deployments do it: a YAML file named by $CSCS_DWDI_CONFIG, read by
-    the DAG file in dags/ (dag.test() serializes the DAGs of that folder). Every stack trusts the
-    session's OIDC issuer: one node process for the whole suite."""
-    started: list[SandboxStack] = []
-
-    def _make(*, accounts: int = 5, waldur_version: str = "8", **overrides: Any) -> SandboxStack:
-        config_file = tmp_path / "offerings.yaml"
-        offering = {**OFFERING, "archive_path": f"file://{tmp_path}/archive", **overrides}
-        config_file.write_text(yaml.safe_dump({"offerings": [offering]}))
-        monkeypatch.setenv(CONFIG_ENV_VAR, str(config_file))
-        sandbox = SandboxStack(
-            load_config(config_file).offerings,
-            accounts_per_offering=accounts,
-            waldur_version=waldur_version,
-            external_issuer=(oidc_issuer.realm_url, oidc_issuer.jwks_url, oidc_issuer.token_url),
-            client_id=ISSUER_CLIENT_ID,
-            client_secret=ISSUER_CLIENT_SECRET,
-        )
-        sandbox.start()
-        started.append(sandbox)
-        for name, value in sandbox.connection_env().items():
-            monkeypatch.setenv(name, value)
-        return sandbox
-
-    yield _make
-    for sandbox in started:
-        sandbox.stop()
-
-
-@pytest.fixture
-def stack(make_stack: Callable[..., SandboxStack]) -> SandboxStack:
-    return make_stack()
-
-
-def offering_dag(item: SeededOffering) -> Any:
-    dag = load_dags_from_env()[DAG_ID_PREFIX + item.config.slug]
-    for task in dag.tasks:
-        task.retries = 0  # a failure must show at once, not after a retry delay
-    return dag
-
-
-def run(stack: SandboxStack, logical_date: datetime, **conf: Any) -> Any:
-    return offering_dag(stack.seeded[0]).test(logical_date=logical_date, run_conf=conf or None)
-
-
-def writes(stack: SandboxStack) -> list[Any]:
-    return [request for request in stack.waldur.requests if request.method == "POST"]
-
-
-def assert_waldur_holds_dwdi_totals(stack: SandboxStack, month: str) -> None:
-    item = stack.seeded[0]
-    expected = stack.expected(item, month)
-    assert any(amount > 0 for account in expected.values() for amount in account["total"].values())
-    assert differences(expected, stack.landed(item, month)) == []
-    assert stack.waldur.schema_violations == []
-
-
-def month_of(instant: datetime) -> str:
-    return f"{instant.year:04d}-{instant.month:02d}"
 
 
 def test_scheduled_run_reports_the_month_to_date(stack: SandboxStack) -> None:
+    dag_run, months = run_month_to_date(stack)
     now = datetime.now(UTC)
-    dag_run = run(stack, now)
 
-    assert str(dag_run.state) == "success", task_states(dag_run)
-    months = months_to_report(now, "UTC", reopen_days=3, previous_allowed=True)
-    for month in months:
-        assert_waldur_holds_dwdi_totals(stack, month)
     fetched = xcom_results(dag_run, "fetch_usage")
     assert [result["month"] for result in fetched] == months
     assert fetched[-1]["window"]["to"] == now.date().isoformat()

@@ -15,11 +15,10 @@ import pytest
 
 from airflow_provider_cscs_dwdi.core.months import previous_month
 from sandbox.stack import SandboxStack
-from tests.e2e.test_pipeline import UTC, make_stack, month_of, run, writes
+from tests.e2e.support import UTC, month_of, run, writes
 from tests.fixtures.airflow_env import task_states, xcom_results
 
 pytestmark = [pytest.mark.airflow, pytest.mark.usefixtures("airflow_db")]
-__all__ = ["make_stack"]  # the fixture, shared with test_pipeline
 
 
 @pytest.fixture

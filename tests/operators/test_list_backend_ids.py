@@ -16,7 +16,7 @@ def test_list_backend_ids_reports_blank_and_duplicate_ids(
     waldur_sandbox: WaldurSandbox, seed: Callable[..., Offering]
 ) -> None:
     offering = seed(waldur_sandbox, {"g002": {}, "g001": {}})
-    waldur_sandbox.add_resource(offering.uuid, "g001")
+    second_g001 = waldur_sandbox.add_resource(offering.uuid, "g001")
     waldur_sandbox.add_resource(offering.uuid, "")
     waldur_sandbox.add_resource(offering.uuid, "g009", state="Erred")
 
@@ -26,4 +26,9 @@ def test_list_backend_ids_reports_blank_and_duplicate_ids(
 
     assert result["backend_ids"] == ["g001", "g002"]
     assert sorted(issue["kind"] for issue in result["issues"]) == ["blank_backend_id", "duplicate_backend_id"]
+    # Every resource's UUID, so inference (keyed by UUID) never takes one of g001's two for both.
+    assert result["resource_uuids"] == {
+        "g001": sorted([offering.resources["g001"], second_g001]),
+        "g002": [offering.resources["g002"]],
+    }
     assert waldur_sandbox.schema_violations == []

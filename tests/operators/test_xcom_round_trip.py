@@ -17,7 +17,15 @@ from airflow.sdk.execution_time.comms import SetXCom, XComResult
 from airflow.sdk.execution_time.xcom import XCom
 
 from airflow_provider_cscs_dwdi.core.xcom import BillingPlan
-from tests.core.xcom_samples import BACKEND_IDS, FETCH, PLAN, PUSH, sample_report
+from tests.core.xcom_samples import (
+    BACKEND_IDS,
+    FETCH,
+    INFERENCE_FETCH,
+    PLAN,
+    PUSH,
+    STORAGE_PUSH,
+    sample_report,
+)
 
 
 def through_airflow_xcom(value: Any, key: str = "return_value") -> Any:
@@ -29,7 +37,7 @@ def through_airflow_xcom(value: Any, key: str = "return_value") -> Any:
     return XCom.deserialize_value(XComResult.model_validate_json(pulled.model_dump_json()))
 
 
-DOCUMENTS = [BACKEND_IDS, FETCH, sample_report(), PUSH]
+DOCUMENTS = [BACKEND_IDS, FETCH, INFERENCE_FETCH, sample_report(), PUSH, STORAGE_PUSH]
 
 
 @pytest.mark.parametrize("document", DOCUMENTS, ids=lambda document: type(document).__name__)
