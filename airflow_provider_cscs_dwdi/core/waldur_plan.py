@@ -20,7 +20,7 @@ Rules
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -30,9 +30,14 @@ from airflow_provider_cscs_dwdi.core.errors import ReportError
 from airflow_provider_cscs_dwdi.core.issues import Issue
 from airflow_provider_cscs_dwdi.core.kinds import UsageKind
 from airflow_provider_cscs_dwdi.core.report import UsageReport
+from airflow_provider_cscs_dwdi.core.waldur_state import (
+    USAGE_ACCEPTING_STATES,
+    BackendIdIndex,
+    index_component_usages,
+    index_resources,
+    index_user_usages,
+)
 
-#: Resource states in which Waldur accepts usage (Erred, Creating, Terminated are refused by it).
-USAGE_ACCEPTING_STATES: tuple[str, ...] = ("OK", "Updating", "Terminating")
 #: Component billing types that take reported usage; the others are refused by ``set_usage``.
 REPORTABLE_BILLING_TYPES = frozenset({"usage", "limit"})
 _CENT = Decimal("0.01")
@@ -114,53 +119,6 @@ class WritePlan:
         return tuple(resource for resource in self.resources if not resource.has_changes)
 
 
-@dataclass(frozen=True)
-class BackendIdIndex:
-    """Waldur resources by ``backend_id``; blank and duplicate IDs are kept aside as issues."""
-
-    unique: Mapping[str, Mapping[str, Any]]
-    duplicates: Mapping[str, tuple[str, ...]]  # backend_id -> resource uuids
-    issues: tuple[Issue, ...]
-
-
-def index_resources(resources: Iterable[Mapping[str, Any]]) -> BackendIdIndex:
-    """Map ``backend_id`` to resource, reporting blank and duplicate IDs instead of guessing."""
-    by_backend_id: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
-    issues: list[Issue] = []
-    for resource in resources:
-        backend_id = str(resource.get("backend_id") or "").strip()
-        if not backend_id:
-            issues.append(
-                Issue(
-                    kind="blank_backend_id",
-                    message=f"Waldur resource {resource.get('uuid')} ({resource.get('name', '')!s}) has no "
-                    "backend_id, so no DWDI account can be reported to it.",
-                    record=f"Waldur resource {resource.get('uuid')}",
-                    field="backend_id",
-                )
-            )
-            continue
-        by_backend_id[backend_id].append(resource)
-    duplicates = {
-        backend_id: tuple(str(resource.get("uuid")) for resource in matches)
-        for backend_id, matches in by_backend_id.items()
-        if len(matches) > 1
-    }
-    for backend_id, uuids in sorted(duplicates.items()):
-        issues.append(
-            Issue(
-                kind="duplicate_backend_id",
-                message=f"backend_id {backend_id!r} belongs to {len(uuids)} Waldur resources "
-                f"({', '.join(uuids)}); none of them is written until only one carries it.",
-                record=f"Waldur resources {', '.join(uuids)}",
-                account=backend_id,
-                field="backend_id",
-            )
-        )
-    unique = {backend_id: matches[0] for backend_id, matches in by_backend_id.items() if len(matches) == 1}
-    return BackendIdIndex(unique=unique, duplicates=duplicates, issues=tuple(issues))
-
-
 def build_write_plan(
     report: UsageReport,
     *,
@@ -185,11 +143,11 @@ def build_write_plan(
     index = index_resources(resources)
     issues = list(index.issues)
     component_types = _reportable_component_types(report, offering_components, issues)
-    existing_totals, existing_uuids, ambiguous = _index_component_usages(component_usages, issues)
+    existing_totals, existing_uuids, ambiguous = index_component_usages(component_usages, issues)
     # Storage and inference have no per-user breakdown: their user usages are never touched,
     # not even zeroed by reconcile.
     has_users = UsageKind(report.usage_kind).has_users
-    existing_users = _index_user_usages(user_usages) if has_users else {}
+    existing_users = index_user_usages(user_usages) if has_users else {}
 
     planned: list[ResourcePlan] = []
     refused: list[Refusal] = []
@@ -312,53 +270,6 @@ def _reportable_component_types(
         else:
             reportable.append(component_type)
     return tuple(reportable)
-
-
-def _existing_amount(value: Any) -> Decimal | None:
-    """An amount Waldur returned; an unreadable one counts as absent, so it is rewritten."""
-    try:
-        amount = Decimal(str(value))
-    except InvalidOperation:
-        return None
-    return amount if amount.is_finite() else None
-
-
-def _index_component_usages(
-    rows: Iterable[Mapping[str, Any]], issues: list[Issue]
-) -> tuple[dict[str, dict[str, Decimal | None]], dict[str, dict[str, str]], set[str]]:
-    """Totals and row uuids by (resource, component); resources with two rows for one are ambiguous."""
-    totals: dict[str, dict[str, Decimal | None]] = defaultdict(dict)
-    uuids: dict[str, dict[str, str]] = defaultdict(dict)
-    rows_per_key: Counter[tuple[str, str]] = Counter()
-    for row in rows:
-        resource_uuid, component_type = str(row["resource_uuid"]), str(row["type"])
-        rows_per_key[(resource_uuid, component_type)] += 1
-        totals[resource_uuid][component_type] = _existing_amount(row.get("usage"))
-        uuids[resource_uuid][component_type] = str(row["uuid"])
-    ambiguous: set[str] = set()
-    for (resource_uuid, component_type), count in sorted(rows_per_key.items()):
-        if count > 1:
-            ambiguous.add(resource_uuid)
-            issues.append(
-                Issue(
-                    kind="duplicate_component_usage",
-                    message=f"Waldur holds {count} usage rows of {component_type!r} this month for resource "
-                    f"{resource_uuid}; it is not written until only one remains.",
-                    record=f"Waldur resource {resource_uuid}",
-                    field=component_type,
-                )
-            )
-    return totals, uuids, ambiguous
-
-
-def _index_user_usages(rows: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, dict[str, Decimal | None]]]:
-    """User usages by resource uuid, component type and username."""
-    indexed: dict[str, dict[str, dict[str, Decimal | None]]] = defaultdict(lambda: defaultdict(dict))
-    for row in rows:
-        indexed[str(row["resource_uuid"])][str(row["component_type"])][str(row["username"])] = (
-            _existing_amount(row.get("usage"))
-        )
-    return indexed
 
 
 def _refusal(

@@ -13,7 +13,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
 from airflow_provider_cscs_dwdi.core.errors import CscsDwdiError
-from airflow_provider_cscs_dwdi.core.waldur_plan import index_resources
+from airflow_provider_cscs_dwdi.core.waldur_state import index_resources
 from airflow_provider_cscs_dwdi.core.xcom import BackendIds
 from airflow_provider_cscs_dwdi.hooks.waldur import WaldurHook
 

@@ -10,7 +10,7 @@ import pytest
 from airflow_provider_cscs_dwdi.core import issues
 from airflow_provider_cscs_dwdi.core.errors import ReportError
 from airflow_provider_cscs_dwdi.core.issues import Issue, IssueLog, issues_from_json, shown_value
-from airflow_provider_cscs_dwdi.core.waldur_plan import index_resources
+from airflow_provider_cscs_dwdi.core.waldur_state import index_resources
 from tests.core.usage_support import aggregator, dwdi
 
 NEGATIVE = Issue(

@@ -15,10 +15,10 @@ from airflow_provider_cscs_dwdi.core.waldur_plan import (
     UserUsageChange,
     build_write_plan,
     describe_plan,
-    index_resources,
     set_usage_items,
     user_usage_items,
 )
+from airflow_provider_cscs_dwdi.core.waldur_state import index_resources
 
 COMPONENTS = [
     {"type": "nodeHours", "billing_type": "usage", "measured_unit": "node-hours"},
