@@ -23,7 +23,6 @@ or a missed target: fetch + aggregate < 5 s per kind and peak RSS < 300 MiB.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import multiprocessing
 import os
@@ -38,12 +37,12 @@ from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from multiprocessing.connection import Connection as Pipe
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from airflow.sdk import Connection
 from airflow.sdk.log import configure_logging
 
-from airflow_provider_cscs_dwdi.core.archive import ArchiveWriter, read_archive
+from airflow_provider_cscs_dwdi.core.archive import ArchiveWriter, ChecksumReader, read_archive
 from airflow_provider_cscs_dwdi.core.months import month_window
 from airflow_provider_cscs_dwdi.core.report import build_report
 from airflow_provider_cscs_dwdi.hooks.dwdi import DWDIHook
@@ -62,22 +61,6 @@ from benchmarks.kinds_scenarios import (
 from sandbox.oidc_issuer import OidcIssuerProcess
 
 # ---------------------------------------------------------------------- the two tasks
-
-
-class _HashingReader:
-    """Read-only wrapper hashing what the gzip reader consumes (the aggregate task's checksum check)."""
-
-    def __init__(self, raw: IO[bytes]) -> None:
-        self._raw = raw
-        self.digest = hashlib.sha256()
-
-    def read(self, size: int = -1) -> bytes:
-        chunk = self._raw.read(size)
-        self.digest.update(chunk)
-        return chunk
-
-    def readable(self) -> bool:
-        return True
 
 
 def fetch(kind: Kind, month: str, window: dict[str, str], target: Path) -> dict[str, Any]:
@@ -107,14 +90,13 @@ def fetch(kind: Kind, month: str, window: dict[str, str], target: Path) -> dict[
 def aggregate(kind: Kind, month: str, target: Path, archive_sha256: str) -> dict[str, Any]:
     """The aggregate task's steps: stream the archive, verify its checksum, sum, build the report."""
     with target.open("rb") as raw_file:
-        reader = _HashingReader(raw_file)
+        reader = ChecksumReader(raw_file)
         header, pages = read_archive(reader)
         aggregator = kind.aggregator()
         for page in pages:
             aggregator.add_response(page["body"], source=f"page {page['page']}")
-        while reader.read(1 << 16):  # the gzip trailer, so the checksum covers the whole file
-            pass
-    if reader.digest.hexdigest() != archive_sha256:
+        reader.drain()
+    if reader.hexdigest() != archive_sha256:
         raise RuntimeError(f"{target}: checksum differs from the one the fetch recorded")
     return build_report(aggregator.result(), month=month, window=header["window"]).to_xcom()
 

@@ -120,6 +120,35 @@ class ArchiveWriter:
         self._gzip.write(prefix[:-1].encode() + b',"body":' + raw.strip().translate(_LINE_BREAKS) + b"}\n")
 
 
+class ChecksumReader:
+    """Read-only file wrapper that hashes what passes through, to verify an archive's sha256.
+
+    ``read_archive(ChecksumReader(raw))`` streams the archive; :meth:`drain` then hashes what the
+    gzip reader left unread (its trailer), so :meth:`hexdigest` covers the whole file.
+    """
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+        self._digest = hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._raw.read(size)
+        self._digest.update(chunk)
+        return chunk
+
+    def readable(self) -> bool:
+        return True
+
+    def drain(self) -> None:
+        """Read (and hash) the rest of the file."""
+        while self.read(1 << 16):
+            pass
+
+    def hexdigest(self) -> str:
+        """The sha256 of everything read so far."""
+        return self._digest.hexdigest()
+
+
 def read_archive(source: IO[bytes]) -> tuple[dict[str, Any], Iterator[dict[str, Any]]]:
     """Open an archive; returns its header and a lazy iterator over its pages.
 

@@ -8,15 +8,19 @@ archive header says), builds the report (``core.report``) and returns it as a
 
 from __future__ import annotations
 
-import hashlib
 import socket
 from collections.abc import Mapping, Sequence
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, ObjectStoragePath
 from airflow.sdk.exceptions import AirflowException
 
-from airflow_provider_cscs_dwdi.core.archive import ArchiveError, missing_archive_message, read_archive
+from airflow_provider_cscs_dwdi.core.archive import (
+    ArchiveError,
+    ChecksumReader,
+    missing_archive_message,
+    read_archive,
+)
 from airflow_provider_cscs_dwdi.core.components import parse_backend_components
 from airflow_provider_cscs_dwdi.core.errors import ConfigurationError, ReportError, UsageDataError
 from airflow_provider_cscs_dwdi.core.report import build_report
@@ -28,22 +32,6 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 ISSUES_LOGGED = 50
-
-
-class _HashingReader:
-    """Read-only file wrapper that hashes what passes through, to verify the archive's checksum."""
-
-    def __init__(self, raw: IO[bytes]) -> None:
-        self._raw = raw
-        self.digest = hashlib.sha256()
-
-    def read(self, size: int = -1) -> bytes:
-        chunk = self._raw.read(size)
-        self.digest.update(chunk)
-        return chunk
-
-    def readable(self) -> bool:
-        return True
 
 
 class AggregateUsageOperator(BaseOperator):
@@ -100,12 +88,12 @@ class AggregateUsageOperator(BaseOperator):
 
         try:
             with archive.open("rb") as raw_file:
-                reader = _HashingReader(raw_file)
+                reader = ChecksumReader(raw_file)
                 header, pages = read_archive(reader)
                 aggregator = self._aggregator(header, fetch, policy)
                 for page in pages:
                     aggregator.add_response(page["body"], source=f"page {page['page']}")
-                _drain(reader)
+                reader.drain()
         except FileNotFoundError as error:
             # Another worker's local disk, most likely: say so, it is easy to miss when scaling out.
             raise AirflowException(
@@ -116,7 +104,7 @@ class AggregateUsageOperator(BaseOperator):
             raise AirflowException(
                 f"Cannot read the archive of DWDI's answers {archive}; nothing was pushed: {error}"
             ) from error
-        if reader.digest.hexdigest() != fetch.archive_sha256:
+        if reader.hexdigest() != fetch.archive_sha256:
             raise AirflowException(
                 f"Archive {archive} does not match the checksum the fetch task recorded; refusing to bill from it."
             )
@@ -187,9 +175,3 @@ class AggregateUsageOperator(BaseOperator):
             self.log.warning(
                 "... and %d more issue(s), all listed in the report", len(report.issues) - ISSUES_LOGGED
             )
-
-
-def _drain(reader: _HashingReader) -> None:
-    """Hash whatever the gzip reader left unread (its trailer) so the checksum covers the file."""
-    while reader.read(1 << 16):
-        pass

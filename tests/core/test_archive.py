@@ -12,6 +12,7 @@ import pytest
 from airflow_provider_cscs_dwdi.core.archive import (
     ArchiveError,
     ArchiveWriter,
+    ChecksumReader,
     missing_archive_message,
     read_archive,
 )
@@ -55,6 +56,20 @@ def test_checksum_and_size_describe_the_compressed_bytes() -> None:
     data, archive = write([(None, b'{"compute": []}')])
     assert archive.bytes_written == len(data)
     assert archive.sha256 == hashlib.sha256(data).hexdigest()
+
+
+def test_reading_through_the_checksum_reader_verifies_the_whole_file() -> None:
+    data, archive = write([(["g1"], b'{"compute": []}'), (["g2"], b'{"compute": []}')])
+
+    reader = ChecksumReader(io.BytesIO(data))
+    _header, pages = read_archive(reader)
+    assert len(list(pages)) == 2
+    reader.drain()
+
+    assert reader.hexdigest() == archive.sha256
+    damaged = ChecksumReader(io.BytesIO(data[:-1] + bytes([data[-1] ^ 1])))
+    damaged.drain()
+    assert damaged.hexdigest() != archive.sha256
 
 
 def test_raw_body_is_kept_verbatim_apart_from_line_breaks() -> None:
