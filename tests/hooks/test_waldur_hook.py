@@ -15,9 +15,11 @@ from airflow.sdk import Connection
 
 from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
 from airflow_provider_cscs_dwdi.core.months import usage_date
+from airflow_provider_cscs_dwdi.get_provider_info import WALDUR_CONNECTION_FIELDS
 from airflow_provider_cscs_dwdi.hooks._http import RetryPolicy
 from airflow_provider_cscs_dwdi.hooks.waldur import (
     DEFAULT_WRITE_CONCURRENCY,
+    MAX_WRITE_CONCURRENCY,
     WaldurAPIError,
     WaldurAuthError,
     WaldurHook,
@@ -97,6 +99,12 @@ def test_settings_repr_hides_the_token() -> None:
         DEFAULT_WRITE_CONCURRENCY,
         True,
     )
+
+
+def test_the_connection_form_offers_the_hook_defaults() -> None:
+    schema = WALDUR_CONNECTION_FIELDS["write_concurrency"]["schema"]
+
+    assert (schema["default"], schema["maximum"]) == (DEFAULT_WRITE_CONCURRENCY, MAX_WRITE_CONCURRENCY)
 
 
 @pytest.mark.parametrize("concurrency", [1, 4])
