@@ -95,7 +95,7 @@ WALDUR_CONNECTION_FIELDS: dict[str, dict[str, Any]] = {
         maximum=100,
     ),
     "write_concurrency": _field(
-        "Write concurrency", "Usage writes sent in parallel.", "integer", default=4, minimum=1, maximum=32
+        "Write concurrency", "Usage writes sent in parallel.", "integer", default=8, minimum=1, maximum=32
     ),
     "usage_date_support": _field(
         "Past-month writes",

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import calendar
 import re
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
+from airflow_provider_cscs_dwdi.core.errors import ConfigurationError, CscsDwdiError
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 _ONE_MICROSECOND = timedelta(microseconds=1)
@@ -109,3 +109,43 @@ def closed_month(interval_start: datetime | None, run_after: datetime, tz: str) 
         raise ConfigurationError(f"run instant {run_after.isoformat()} has no time zone")
     current = run_after.astimezone(timezone_of(tz))
     return previous_month(f"{current.year:04d}-{current.month:02d}")
+
+
+#: Every instant from 12:00 UTC on the 1st to 10:00 UTC on the last day lies in the month on a
+#: clock anywhere from UTC-12 to UTC+14; the 15th at 12:00 UTC is the 15th (or early on the 16th)
+#: on all of them.
+_MID_MONTH_HOUR_UTC = 12
+_MID_MONTH_DAY = 15
+_FIRST_SAFE_HOUR_UTC = 12
+#: Waldur refuses a usage ``date`` in the future; this much slack absorbs a worker's clock being
+#: ahead of the server's.
+CLOCK_SLACK = timedelta(minutes=10)
+
+
+def usage_date(month: str, now: datetime) -> str:
+    """The ``date`` to send with ``set_usage`` for ``month``, as ``YYYY-MM-DDTHH:MM:SSZ``.
+
+    Waldur 8.x files a usage at the month ``date`` falls in on the server's own clock (its
+    TIME_ZONE), and refuses a ``date`` in the future. So the date is the 15th at 12:00 UTC, which
+    is in the month on every clock from UTC-12 to UTC+14; for the current month before that
+    instant, it is ``now`` less :data:`CLOCK_SLACK`, which is also in the month everywhere once
+    12:00 UTC on the 1st has passed.
+
+    :param now: the current time (time-zone aware).
+    :raises CscsDwdiError: before 12:00 UTC (plus the slack) on the 1st of ``month``: no instant
+        that is not in the future falls in ``month`` on every server clock yet.
+    """
+    if now.tzinfo is None:
+        raise ConfigurationError(f"now {now.isoformat()} has no time zone")
+    first, _ = month_bounds(month)
+    mid_month = datetime(first.year, first.month, _MID_MONTH_DAY, _MID_MONTH_HOUR_UTC, tzinfo=timezone.utc)
+    earliest = datetime(first.year, first.month, 1, _FIRST_SAFE_HOUR_UTC, tzinfo=timezone.utc)
+    latest_allowed = (now - CLOCK_SLACK).astimezone(timezone.utc).replace(microsecond=0)
+    chosen = min(mid_month, latest_allowed)
+    if chosen < earliest:
+        raise CscsDwdiError(
+            f"Month {month} cannot be dated for Waldur before {earliest + CLOCK_SLACK:%Y-%m-%d %H:%M} UTC: "
+            "an earlier date could fall in the previous month on a Waldur server west of UTC, and "
+            "Waldur refuses dates in the future. Push it again after that time."
+        )
+    return chosen.strftime("%Y-%m-%dT%H:%M:%SZ")

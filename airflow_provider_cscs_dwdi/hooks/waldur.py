@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urljoin, urlsplit, urlunsplit
 
 import requests
 from airflow.sdk import BaseHook
@@ -44,6 +44,10 @@ _RESOURCE_FIELDS = ("uuid", "backend_id", "name", "state")
 _COMPONENT_USAGE_FIELDS = ("uuid", "resource_uuid", "type", "usage", "billing_period")
 _USER_USAGE_FIELDS = ("resource_uuid", "component_type", "username", "usage")
 _OFFERING_USER_FIELDS = ("url", "username")
+#: ``write_concurrency`` when the connection does not set it: chosen from benchmarks/bench_push.py
+#: (see the README's "Waldur push speed" section), and the most a connection may ask for.
+DEFAULT_WRITE_CONCURRENCY = 8
+MAX_WRITE_CONCURRENCY = 32
 
 
 class WaldurAPIError(CscsDwdiError):
@@ -109,7 +113,9 @@ def parse_settings(
         timeout_seconds=seconds_extra(extra, "timeout_seconds", 60, where=WHERE),
         verify_tls=flag_extra(extra, "verify_tls", True, where=WHERE),
         page_size=int_extra(extra, "page_size", 100, 1, 100, where=WHERE),
-        write_concurrency=int_extra(extra, "write_concurrency", 4, 1, 32, where=WHERE),
+        write_concurrency=int_extra(
+            extra, "write_concurrency", DEFAULT_WRITE_CONCURRENCY, 1, MAX_WRITE_CONCURRENCY, where=WHERE
+        ),
         usage_date_support=date_support,
     )
 
@@ -129,6 +135,20 @@ def _with_page(url: str, page: int) -> str:
         (name, value) for name, value in parse_qsl(parts.query, keep_blank_values=True) if name != "page"
     ]
     return urlunsplit(parts._replace(query=urlencode([*query, ("page", str(page))])))
+
+
+def relink(url: str, api_url: str) -> str | None:
+    """``url`` (a next-page link) moved onto the scheme and host of ``api_url``; None if it leaves the API.
+
+    Only the link's path and query are used, so a link naming another host (Django behind a proxy
+    emits ``http://internal-host:8000/...``) cannot send the token anywhere else. A path outside
+    ``api_url``'s path (or with ``..`` segments that could climb out of it) is refused.
+    """
+    link, base = urlsplit(url), urlsplit(api_url)
+    segments = unquote(link.path).split("/")
+    if not link.path.startswith(base.path) or ".." in segments or "." in segments:
+        return None
+    return urlunsplit((base.scheme, base.netloc, link.path, link.query, ""))
 
 
 def _error_detail(response: requests.Response) -> str:
@@ -178,8 +198,11 @@ class WaldurHook(BaseHook):
         self._settings: WaldurSettings | None = None
         self._session: requests.Session | None = None
         self._session_lock = threading.Lock()
-        # Learned from the first 404 of the bulk endpoint (Waldur 7.x), so later writes skip it.
-        self._bulk_user_usages_missing = False
+        # Whether the bulk set_user_usages endpoint exists (None: not known yet). One write probes
+        # it while the others wait on the lock for the verdict: a 7.x server sees a single 404.
+        self._bulk_user_usages: bool | None = None
+        self._bulk_probe_lock = threading.Lock()
+        self._relinking_logged = False
 
     # ------------------------------------------------------------------ connection and session
 
@@ -206,7 +229,16 @@ class WaldurHook(BaseHook):
                 adapter = HTTPAdapter(pool_connections=1, pool_maxsize=settings.write_concurrency + 1)
                 session.mount("http://", adapter)
                 session.mount("https://", adapter)
-                session.verify = settings.verify_tls
+                # Proxy and CA-bundle variables are read once here. Left on, requests re-reads the
+                # whole environment and stats ~/.netrc on every request (about 1 ms of CPU each,
+                # which capped the write rate), and a ~/.netrc entry for the host would replace the
+                # Token header with Basic auth.
+                environment = session.merge_environment_settings(
+                    settings.api_url, {}, None, settings.verify_tls, None
+                )
+                session.proxies.update(environment["proxies"])
+                session.verify = environment["verify"]
+                session.trust_env = False
                 session.headers.update(
                     {"Authorization": f"Token {settings.token}", "Accept": "application/json"}
                 )
@@ -322,11 +354,24 @@ class WaldurHook(BaseHook):
         return items, response
 
     def _next_link(self, response: requests.Response, describe: str) -> str | None:
+        """The ``rel="next"`` URL, always on the configured scheme and host (None on the last page)."""
         url = response.links.get("next", {}).get("url")
-        # The link carries the whole query to the token: it must not lead to another host.
-        if url is not None and urlsplit(url)[:2] != urlsplit(self.settings.api_url)[:2]:
+        if url is None:
+            return None
+        relinked = relink(url, self.settings.api_url)
+        if relinked is None:
             raise WaldurAPIError(f"{describe}: the next-page link leaves {self.settings.api_url}")
-        return url
+        if relinked != url and not self._relinking_logged:
+            self._relinking_logged = True
+            # Django behind a TLS-terminating proxy builds links from the scheme and host it was
+            # reached by (http://, an internal name): only the path and query are Waldur's to say.
+            self.log.debug(
+                "%s: Waldur's next-page links name another scheme or host; following their path "
+                "and query on %s.",
+                describe,
+                self.settings.api_url,
+            )
+        return relinked
 
     def _page_count(self, response: requests.Response) -> int:
         """Pages of the listing from ``X-Result-Count`` (0 when the header is missing or bad)."""
@@ -455,15 +500,36 @@ class WaldurHook(BaseHook):
         if not items:
             return
         row = _checked_uuid(component_usage_uuid, "component usage uuid")
-        if not self._bulk_user_usages_missing:
-            describe = f"Waldur set_user_usages for usage {component_usage_uuid}"
-            url = self._url(f"marketplace-component-usages/{row}/set_user_usages/")
-            response = self._send("POST", url, json={"usages": list(items)}, describe=describe)
-            if response.status_code != 404:
-                self._raise_for_status(response, describe, expected=201)
-                return
-            self.log.info("Waldur has no bulk set_user_usages (7.x): writing user usages one by one.")
-            self._bulk_user_usages_missing = True
+        if self._bulk_user_usages is None:
+            with self._bulk_probe_lock:
+                if self._bulk_user_usages is None:
+                    # A write that ends in an exception leaves the verdict open for the next one.
+                    self._bulk_user_usages = self._post_user_usages_in_bulk(row, component_usage_uuid, items)
+                    if self._bulk_user_usages:
+                        return
+                    self.log.info("Waldur has no bulk set_user_usages (7.x): writing user usages one by one.")
+                    self._post_user_usages_one_by_one(row, component_usage_uuid, items)
+                    return
+        if self._bulk_user_usages:
+            self._post_user_usages_in_bulk(row, component_usage_uuid, items)
+        else:
+            self._post_user_usages_one_by_one(row, component_usage_uuid, items)
+
+    def _post_user_usages_in_bulk(
+        self, row: str, component_usage_uuid: str, items: Sequence[Mapping[str, str]]
+    ) -> bool:
+        """One ``set_user_usages`` request; False when the endpoint does not exist (Waldur 7.x)."""
+        describe = f"Waldur set_user_usages for usage {component_usage_uuid}"
+        url = self._url(f"marketplace-component-usages/{row}/set_user_usages/")
+        response = self._send("POST", url, json={"usages": list(items)}, describe=describe)
+        if response.status_code == 404 and self._bulk_user_usages is None:
+            return False
+        self._raise_for_status(response, describe, expected=201)
+        return True
+
+    def _post_user_usages_one_by_one(
+        self, row: str, component_usage_uuid: str, items: Sequence[Mapping[str, str]]
+    ) -> None:
         for item in items:
             describe = f"Waldur set_user_usage {item['username']!r} for usage {component_usage_uuid}"
             url = self._url(f"marketplace-component-usages/{row}/set_user_usage/")

@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
+from airflow_provider_cscs_dwdi.core import months
 from airflow_provider_cscs_dwdi.core.errors import CscsDwdiError
 from airflow_provider_cscs_dwdi.core.kinds import UsageKind
 from airflow_provider_cscs_dwdi.core.usage_date import past_month_refusal
@@ -277,7 +278,11 @@ class PushToWaldurOperator(BaseOperator):
             )
             self._log_plan(plan, dry_run=dry_run)
             if not dry_run:
-                usage_date = f"{plan.month}-01T00:00:00Z" if date_honoured else None
+                # Mid-month, not the 1st at 00:00 UTC: that instant is still the previous month on
+                # a server west of UTC.
+                usage_date = (
+                    months.usage_date(plan.month, datetime.now(ZoneInfo("UTC"))) if date_honoured else None
+                )
                 run.write(plan, usage_date=usage_date)
         except WaldurAuthError as error:
             raise AirflowException(str(error)) from error

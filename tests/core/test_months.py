@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
+from airflow_provider_cscs_dwdi.core.errors import ConfigurationError, CscsDwdiError
 from airflow_provider_cscs_dwdi.core.months import (
     billing_month,
     closed_month,
@@ -16,6 +16,7 @@ from airflow_provider_cscs_dwdi.core.months import (
     months_to_report,
     parse_month,
     previous_month,
+    usage_date,
 )
 
 UTC = timezone.utc
@@ -129,3 +130,67 @@ def test_closed_month_needs_aware_instants() -> None:
         closed_month(datetime(2026, 1, 1), datetime(2026, 2, 1, tzinfo=timezone.utc), "UTC")
     with pytest.raises(ConfigurationError, match="no time zone"):
         closed_month(None, datetime(2026, 2, 1), "UTC")
+
+
+#: UTC-12 and UTC+14 are the extreme offsets of any clock; the others are real server zones.
+SERVER_ZONES = (
+    "Etc/GMT+12",
+    "America/Los_Angeles",
+    "UTC",
+    "Europe/Zurich",
+    "Asia/Tokyo",
+    "Pacific/Kiritimati",
+)
+
+
+@pytest.mark.parametrize(
+    ("month", "now", "expected"),
+    [
+        # A past month: the 15th at 12:00 UTC.
+        ("2026-10", datetime(2026, 11, 20, 8, 0, tzinfo=UTC), "2026-10-15T12:00:00Z"),
+        ("2025-12", datetime(2026, 11, 20, 8, 0, tzinfo=UTC), "2025-12-15T12:00:00Z"),
+        ("2024-02", datetime(2026, 11, 20, 8, 0, tzinfo=UTC), "2024-02-15T12:00:00Z"),
+        # The current month after the 15th: the same.
+        ("2026-11", datetime(2026, 11, 20, 8, 0, tzinfo=UTC), "2026-11-15T12:00:00Z"),
+        # The current month before the 15th: now less 10 minutes, never in the future.
+        ("2026-11", datetime(2026, 11, 3, 8, 0, 30, 999, tzinfo=UTC), "2026-11-03T07:50:30Z"),
+        ("2026-11", datetime(2026, 11, 15, 12, 5, tzinfo=UTC), "2026-11-15T11:55:00Z"),
+        ("2026-11", datetime(2026, 11, 1, 12, 10, tzinfo=UTC), "2026-11-01T12:00:00Z"),
+        # An aware now in another zone is read as the instant it is.
+        ("2026-11", datetime(2026, 11, 2, 9, 0, tzinfo=ZoneInfo("Europe/Zurich")), "2026-11-02T07:50:00Z"),
+    ],
+)
+def test_usage_date(month: str, now: datetime, expected: str) -> None:
+    assert usage_date(month, now) == expected
+
+
+@pytest.mark.parametrize("month", ["2026-01", "2026-02", "2026-03", "2026-11", "2026-12", "2028-02"])
+@pytest.mark.parametrize("day_offset", [0, 1, 5, 30])
+def test_usage_date_is_in_the_month_on_every_clock_and_never_in_the_future(
+    month: str, day_offset: int
+) -> None:
+    first, _ = month_bounds(month)
+    now = datetime(first.year, first.month, 1, 12, 10, tzinfo=UTC) + timedelta(days=day_offset, hours=3)
+    sent = datetime.fromisoformat(usage_date(month, now).replace("Z", "+00:00"))
+
+    assert sent <= now
+    for zone in SERVER_ZONES:
+        assert f"{sent.astimezone(ZoneInfo(zone)):%Y-%m}" == month, zone
+
+
+@pytest.mark.parametrize(
+    "now",
+    [
+        datetime(2026, 11, 1, 0, 0, tzinfo=UTC),
+        datetime(2026, 11, 1, 12, 9, tzinfo=UTC),
+        datetime(2026, 10, 31, 20, 0, tzinfo=UTC),  # already November at UTC+14, not in UTC
+    ],
+)
+def test_usage_date_refuses_the_first_hours_of_the_month(now: datetime) -> None:
+    with pytest.raises(CscsDwdiError, match="2026-11-01 12:10 UTC"):
+        usage_date("2026-11", now)
+
+
+def test_usage_date_needs_an_aware_now() -> None:
+    with pytest.raises(ConfigurationError, match="time zone"):
+        usage_date("2026-11", datetime(2026, 11, 20))

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -11,13 +14,18 @@ import pytest
 from airflow.sdk import Connection
 
 from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
+from airflow_provider_cscs_dwdi.core.months import usage_date
+from airflow_provider_cscs_dwdi.get_provider_info import WALDUR_CONNECTION_FIELDS
 from airflow_provider_cscs_dwdi.hooks._http import RetryPolicy
 from airflow_provider_cscs_dwdi.hooks.waldur import (
+    DEFAULT_WRITE_CONCURRENCY,
+    MAX_WRITE_CONCURRENCY,
     WaldurAPIError,
     WaldurAuthError,
     WaldurHook,
     normalise_api_url,
     parse_settings,
+    relink,
 )
 from sandbox.waldur_server import WaldurSandbox
 
@@ -86,7 +94,17 @@ def test_settings_repr_hides_the_token() -> None:
     settings = parse_settings("https://waldur.example.org", None, "very-secret-token", {})
 
     assert "very-secret-token" not in repr(settings)
-    assert (settings.page_size, settings.write_concurrency, settings.verify_tls) == (100, 4, True)
+    assert (settings.page_size, settings.write_concurrency, settings.verify_tls) == (
+        100,
+        DEFAULT_WRITE_CONCURRENCY,
+        True,
+    )
+
+
+def test_the_connection_form_offers_the_hook_defaults() -> None:
+    schema = WALDUR_CONNECTION_FIELDS["write_concurrency"]["schema"]
+
+    assert (schema["default"], schema["maximum"]) == (DEFAULT_WRITE_CONCURRENCY, MAX_WRITE_CONCURRENCY)
 
 
 @pytest.mark.parametrize("concurrency", [1, 4])
@@ -239,3 +257,151 @@ def test_test_connection_reports_success_and_failure(
     assert not ok
     assert "Invalid token." in message
     assert waldur_sandbox.schema_violations == []
+
+
+BULK_USER_USAGES = "POST /api/marketplace-component-usages/{uuid}/set_user_usages/"
+SINGLE_USER_USAGE = "POST /api/marketplace-component-usages/{uuid}/set_user_usage/"
+
+
+def _write_concurrently(hook: WaldurHook, rows: list[str], items: list[dict[str, str]], threads: int) -> None:
+    """Every row's user usages, written by ``threads`` threads released at the same instant."""
+    start = threading.Barrier(threads)
+
+    def write(row: str) -> None:
+        start.wait()
+        hook.set_user_usages(row, items)
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(write, rows[:threads]))
+        list(pool.map(hook.set_user_usages, rows[threads:], [items] * len(rows[threads:])))
+
+
+@pytest.mark.parametrize("concurrency", [4, 8])
+def test_concurrent_writes_probe_the_bulk_endpoint_once_on_7x(
+    make_waldur_sandbox: Callable[..., WaldurSandbox], make_hook: HookFactory, concurrency: int
+) -> None:
+    # The latency keeps the probe in flight while the other threads arrive.
+    sandbox = make_waldur_sandbox(version="7", latency_seconds=0.02)
+    offering = sandbox.add_offering("HPC", [NODE_HOURS])
+    resources = [sandbox.add_resource(offering, f"g{i:02d}") for i in range(concurrency + 3)]
+    hook = make_hook(sandbox, write_concurrency=concurrency)
+    for resource in resources:
+        hook.set_usage(resource, [{"type": "nodeHours", "amount": "3.00"}], usage_date=None)
+    period = f"{sandbox.today:%Y-%m}-01"
+    rows = {row["resource_uuid"]: row["uuid"] for row in hook.list_component_usages(offering, period)}
+    items = [{"username": "alice", "usage": "1.00"}, {"username": "bob", "usage": "2.00"}]
+
+    _write_concurrently(hook, [rows[resource] for resource in resources], items, concurrency)
+
+    counts = sandbox.request_counts()
+    assert counts[BULK_USER_USAGES] == 1
+    assert counts[SINGLE_USER_USAGE] == 2 * len(resources)
+    for resource in resources:
+        assert sandbox.user_usages(resource, "nodeHours", period) == {
+            "alice": Decimal("1.00"),
+            "bob": Decimal("2.00"),
+        }
+    assert sandbox.schema_violations == []
+
+
+def test_concurrent_writes_all_use_the_bulk_endpoint_on_8x(
+    make_waldur_sandbox: Callable[..., WaldurSandbox], make_hook: HookFactory
+) -> None:
+    sandbox = make_waldur_sandbox(version="8", latency_seconds=0.02)
+    offering = sandbox.add_offering("HPC", [NODE_HOURS])
+    resources = [sandbox.add_resource(offering, f"g{i:02d}") for i in range(10)]
+    hook = make_hook(sandbox, write_concurrency=6)
+    period = f"{sandbox.today:%Y-%m}-01"
+    for resource in resources:
+        hook.set_usage(resource, [{"type": "nodeHours", "amount": "3.00"}], usage_date=None)
+    rows = {row["resource_uuid"]: row["uuid"] for row in hook.list_component_usages(offering, period)}
+
+    _write_concurrently(hook, [rows[r] for r in resources], [{"username": "alice", "usage": "3.00"}], 6)
+
+    counts = sandbox.request_counts()
+    assert (counts[BULK_USER_USAGES], counts[SINGLE_USER_USAGE]) == (len(resources), 0)
+    assert all(sandbox.user_usages(r, "nodeHours", period) == {"alice": Decimal("3.00")} for r in resources)
+
+
+@pytest.mark.parametrize("time_zone", ["America/Los_Angeles", "Pacific/Kiritimati", "Etc/GMT+12", "UTC"])
+@pytest.mark.parametrize("today", [date(2026, 11, 3), date(2026, 11, 20)])
+def test_every_month_lands_in_its_billing_period_whatever_the_server_time_zone(
+    make_waldur_sandbox: Callable[..., WaldurSandbox], make_hook: HookFactory, time_zone: str, today: date
+) -> None:
+    sandbox = make_waldur_sandbox(version="8", time_zone=time_zone, today=today)
+    offering = sandbox.add_offering("HPC", [NODE_HOURS])
+    resource = sandbox.add_resource(offering, "g1")
+    hook = make_hook(sandbox)  # staff: past months of a usage component are accepted
+    now = datetime(today.year, today.month, today.day, 9, 30, tzinfo=timezone.utc)
+    months = [f"2025-{number:02d}" for number in range(11, 13)] + [
+        f"2026-{number:02d}" for number in range(1, 12)
+    ]
+
+    for index, month in enumerate(months):
+        hook.set_usage(
+            resource, [{"type": "nodeHours", "amount": f"{index + 1}.00"}], usage_date=usage_date(month, now)
+        )
+
+    assert {month: sandbox.usage(resource, "nodeHours", f"{month}-01") for month in months} == {
+        month: Decimal(f"{index + 1}.00") for index, month in enumerate(months)
+    }
+    assert sandbox.schema_violations == []
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_next_links_on_another_scheme_and_host_are_followed_on_the_configured_url(
+    make_waldur_sandbox: Callable[..., WaldurSandbox], make_hook: HookFactory, concurrency: int
+) -> None:
+    sandbox = make_waldur_sandbox(advertised_url="http://internal-host:8000")
+    offering = sandbox.add_offering("HPC", [NODE_HOURS])
+    expected = [sandbox.add_resource(offering, f"g{i:02d}") for i in range(30)]
+    users = {f"u{i:02d}": sandbox.add_offering_user(offering, f"u{i:02d}") for i in range(17)}
+    hook = make_hook(sandbox, page_size=7, write_concurrency=concurrency)
+
+    resources = hook.list_resources(offering)
+    offering_users = hook.list_offering_users(offering)
+
+    assert [resource["uuid"] for resource in resources] == expected
+    assert offering_users == users
+    assert all(url.startswith("http://internal-host:8000/api/") for url in offering_users.values())
+    counts = sandbox.request_counts()
+    assert counts["GET /api/marketplace-provider-resources/"] == 5  # ceil(30 / 7)
+    assert counts["GET /api/marketplace-offering-users/"] == 3  # ceil(17 / 7)
+    assert sandbox.schema_violations == []
+
+
+def test_a_next_link_leaving_the_api_path_is_refused(
+    waldur_sandbox: WaldurSandbox, make_hook: HookFactory
+) -> None:
+    offering = waldur_sandbox.add_offering("HPC", [NODE_HOURS])
+    waldur_sandbox.add_resource(offering, "g1")
+    waldur_sandbox.fail_next(
+        "GET",
+        CURRENT,
+        200,
+        body=[],
+        headers={"Link": '<http://internal-host:8000/admin/users/?page=2>; rel="next"'},
+    )
+    hook = make_hook(waldur_sandbox)
+
+    with pytest.raises(WaldurAPIError, match="next-page link leaves"):
+        hook.list_resources(offering)
+
+    assert len(waldur_sandbox.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("link", "expected"),
+    [
+        ("https://waldur.example.org/api/x/?page=2", "https://waldur.example.org/api/x/?page=2"),
+        ("http://internal-host:8000/api/x/?page=2&a=b", "https://waldur.example.org/api/x/?page=2&a=b"),
+        ("http://waldur.example.org/api/x/?page=3", "https://waldur.example.org/api/x/?page=3"),
+        ("https://evil.example.com/api/x/?page=2", "https://waldur.example.org/api/x/?page=2"),
+        ("https://waldur.example.org/admin/?page=2", None),
+        ("https://waldur.example.org/api/../admin/?page=2", None),
+        ("https://waldur.example.org/api/%2e%2e/admin/?page=2", None),
+        ("https://waldur.example.org/apiary/?page=2", None),
+    ],
+)
+def test_relink_keeps_path_and_query_on_the_configured_base(link: str, expected: str | None) -> None:
+    assert relink(link, "https://waldur.example.org/api/") == expected
