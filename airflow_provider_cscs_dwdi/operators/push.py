@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 
 from airflow_provider_cscs_dwdi.core import months
 from airflow_provider_cscs_dwdi.core.errors import CscsDwdiError
@@ -278,12 +278,7 @@ class PushToWaldurOperator(BaseOperator):
             )
             self._log_plan(plan, dry_run=dry_run)
             if not dry_run:
-                # Mid-month, not the 1st at 00:00 UTC: that instant is still the previous month on
-                # a server west of UTC.
-                usage_date = (
-                    months.usage_date(plan.month, datetime.now(ZoneInfo("UTC"))) if date_honoured else None
-                )
-                run.write(plan, usage_date=usage_date)
+                run.write(plan, usage_date=self._usage_date(plan.month, date_honoured))
         except WaldurAuthError as error:
             raise AirflowException(str(error)) from error
         except (WaldurAPIError, TransientHTTPError) as error:
@@ -293,6 +288,21 @@ class PushToWaldurOperator(BaseOperator):
         result = self._result(plan, run, report, dry_run=dry_run)
         self._finish(result, context)
         return result.to_xcom()
+
+    def _usage_date(self, month: str, date_honoured: bool) -> str | None:
+        """The ``date`` to send, or a skipped task when ``month`` cannot be dated safely yet.
+
+        Mid-month, not the 1st at 00:00 UTC: that instant is still the previous month on a server
+        west of UTC. In the first hours (UTC) of a month no date is safe; nothing is written and
+        the next run writes the month (a failure here would only repeat until then).
+        """
+        if not date_honoured:
+            return None
+        try:
+            return months.usage_date(month, datetime.now(ZoneInfo("UTC")))
+        except CscsDwdiError as error:
+            self.log.warning("Nothing written for %s: %s", month, error)
+            raise AirflowSkipException(f"Nothing written for {month}: {error}") from error
 
     def _check_month(self, month: str, date_honoured: bool, *, dry_run: bool = False) -> None:
         """Refuse a month the server would write into the wrong billing period (a dry run only warns)."""

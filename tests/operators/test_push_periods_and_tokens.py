@@ -6,7 +6,12 @@ Every test checks that the sandbox saw no request the official OpenAPI schema re
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, timezone
 
+import pytest
+from airflow.sdk.exceptions import AirflowSkipException
+
+from airflow_provider_cscs_dwdi.operators.push import PushToWaldurOperator
 from sandbox.waldur_server import WaldurSandbox
 from tests.operators.support import (
     Offering,
@@ -101,3 +106,17 @@ def test_past_month_with_a_provider_token_reports_the_staff_token_advice(
     assert {f["backend_id"] for f in result["failures"]} == {"g000", "g001"}
     assert "staff token" in message
     assert waldur_sandbox.schema_violations == []
+
+
+def test_a_month_that_cannot_be_dated_yet_skips_the_push_saying_why() -> None:
+    # A month whose safe dating window has not opened yet (as the current month during the first
+    # hours UTC of the 1st): nothing may be written, and the task says so instead of failing.
+    now = datetime.now(timezone.utc)
+    not_yet = f"{now.year + 1:04d}-{now.month:02d}"
+    operator = PushToWaldurOperator(task_id="push", report={}, offering_uuid="0" * 32)
+
+    assert operator._usage_date(not_yet, date_honoured=False) is None  # 7.x: no date is sent
+    with pytest.raises(
+        AirflowSkipException, match=f"Nothing written for {not_yet}: Month {not_yet} cannot be dated"
+    ):
+        operator._usage_date(not_yet, date_honoured=True)
