@@ -27,7 +27,7 @@ from tests.e2e.support import (
     task_log,
 )
 from tests.fixtures.airflow_env import task_states, xcom_results
-from tests.kind_offerings import INFERENCE_COMPONENTS
+from tests.fixtures.offerings import INFERENCE_COMPONENTS
 
 pytestmark = [pytest.mark.airflow, pytest.mark.usefixtures("airflow_db")]
 

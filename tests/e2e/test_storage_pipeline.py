@@ -25,7 +25,7 @@ from tests.e2e.support import (
     task_log,
 )
 from tests.fixtures.airflow_env import task_states, xcom_results
-from tests.kind_offerings import STORAGE_COMPONENTS
+from tests.fixtures.offerings import STORAGE_COMPONENTS
 
 pytestmark = [pytest.mark.airflow, pytest.mark.usefixtures("airflow_db")]
 

@@ -24,7 +24,7 @@ from airflow_provider_cscs_dwdi.core.xcom import FetchResult
 from airflow_provider_cscs_dwdi.operators.aggregate import AggregateUsageOperator
 from airflow_provider_cscs_dwdi.operators.fetch import FetchMonthlyUsageOperator
 from sandbox.dwdi_server import DWDISandbox, InferenceDataset, StorageDataset
-from tests.kind_offerings import INFERENCE_COMPONENTS, STORAGE_COMPONENTS
+from tests.fixtures.offerings import INFERENCE_COMPONENTS, STORAGE_COMPONENTS
 
 CONN_ID = "dwdi_fetch_kinds_test"
 DAG_ID = "cscs_dwdi_usage_fetch_kinds_test"
