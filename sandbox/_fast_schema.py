@@ -1,7 +1,8 @@
-"""A yes/no pre-check of an OpenAPI 3.0 request schema, ~10x cheaper than ``jsonschema``.
+"""A yes/no pre-check of an OpenAPI 3.0 request schema, much cheaper than ``jsonschema``.
 
 ``jsonschema`` builds a child validator for every property and array item it descends into; for a
-20-item ``set_user_usages`` body that is most of the sandbox's CPU per request. The predicate
+20-item ``set_user_usages`` body that was most of the sandbox's CPU per request (1.1 ms; with the
+pre-check the whole request check takes 0.13 ms). The predicate
 compiled here answers only "certainly valid": when it says True the body conforms (so there is
 nothing to report), otherwise the full ``jsonschema`` validator runs and produces the messages.
 Every body is therefore still checked against the whole schema; the pre-check can only be
