@@ -19,6 +19,12 @@ from datetime import datetime, timezone
 from typing import Any
 
 import requests
+from requests.compat import json as requests_json
+from requests.cookies import RequestsCookieJar
+from requests.exceptions import InvalidJSONError
+from requests.hooks import default_hooks
+from requests.structures import CaseInsensitiveDict
+from requests.utils import check_header_validity
 
 from airflow_provider_cscs_dwdi.core.errors import CscsDwdiError
 
@@ -59,6 +65,73 @@ class RetryPolicy:
         """Seconds to wait before retry ``retry_number`` (0-based) when the server gave no hint."""
         ceiling = min(self.backoff_cap, self.backoff_base * (2**retry_number))
         return ceiling * (0.5 + rng() / 2)
+
+
+class LeanSession(requests.Session):
+    """A ``requests.Session`` whose plain calls skip the generic request-merging pipeline.
+
+    ``Session.request`` merges session and request settings through ``Mapping`` and runtime
+    ``Protocol`` checks, a cookie policy and the environment: about a third of the client CPU of
+    a small JSON request. For the calls the hooks make (a URL, query ``params``, a ``json`` body,
+    a ``timeout``) on a session with no cookies, auth, params or hooks of its own and with
+    ``trust_env`` off, the prepared request is built directly here, header for header and byte
+    for byte what ``Session.request`` would send. Any other call, or such a session, goes the
+    ordinary way.
+    """
+
+    def request(  # type: ignore[override]
+        self,
+        method: str,
+        url: str,
+        params: Any = None,
+        json: Any = None,
+        timeout: Any = None,
+        **kwargs: Any,
+    ) -> requests.Response:
+        """Send a request (the ordinary ``Session.request`` for anything beyond the plain calls)."""
+        if kwargs or not self._is_plain():
+            return super().request(method, url, params=params, json=json, timeout=timeout, **kwargs)
+        prepared = requests.PreparedRequest()
+        prepared.method = method.upper()
+        prepared.prepare_url(url, params)
+        if "@" in (prepared.url or "").split("/")[2]:
+            # Credentials in the URL become Basic auth in prepare_auth: the ordinary way handles it.
+            return super().request(method, url, params=params, json=json, timeout=timeout)
+        for header in self.headers.items():
+            check_header_validity(header)
+        prepared.headers = CaseInsensitiveDict(self.headers)
+        prepared._cookies = RequestsCookieJar()  # the session's jar is empty: no Cookie header
+        prepared.body = None
+        if json is not None:
+            try:
+                text = requests_json.dumps(json, allow_nan=False)
+            except ValueError as error:
+                raise InvalidJSONError(error, request=prepared) from error
+            prepared.body = text if isinstance(text, bytes) else text.encode("utf-8")
+            prepared.headers["Content-Length"] = str(len(prepared.body))
+            prepared.headers.setdefault("Content-Type", "application/json")
+        elif prepared.method not in ("GET", "HEAD") and prepared.headers.get("Content-Length") is None:
+            prepared.headers["Content-Length"] = "0"
+        prepared.hooks = default_hooks()
+        return self.send(
+            prepared,
+            timeout=timeout,
+            allow_redirects=True,
+            proxies={scheme: proxy for scheme, proxy in self.proxies.items() if proxy is not None},
+            stream=self.stream,
+            verify=self.verify,
+            cert=self.cert,
+        )
+
+    def _is_plain(self) -> bool:
+        return (
+            not self.trust_env
+            and self.auth is None
+            and not self.params
+            and not any(self.hooks.values())
+            and len(self.cookies) == 0
+            and all(value is not None for value in self.headers.values())
+        )
 
 
 def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> float | None:

@@ -35,7 +35,7 @@ from airflow_provider_cscs_dwdi.hooks._extras import (
     int_extra,
     seconds_extra,
 )
-from airflow_provider_cscs_dwdi.hooks._http import RetryPolicy, send_with_retries
+from airflow_provider_cscs_dwdi.hooks._http import LeanSession, RetryPolicy, send_with_retries
 
 EXPIRED_TOKEN_DETAIL = "Token has expired."
 DATE_SUPPORT_CHOICES = ("auto", "honoured", "ignored")
@@ -225,7 +225,8 @@ class WaldurHook(BaseHook):
         with self._session_lock:
             if self._session is None:
                 settings = self.settings
-                session = requests.Session()
+                # Lean: the write rate of a push is bound by the client's CPU per request.
+                session = LeanSession()
                 adapter = HTTPAdapter(pool_connections=1, pool_maxsize=settings.write_concurrency + 1)
                 session.mount("http://", adapter)
                 session.mount("https://", adapter)

@@ -19,7 +19,7 @@ from sandbox.waldur.fields import (
 )
 from sandbox.waldur.pagination import paginated
 from sandbox.waldur.replies import Reply, error, not_found
-from sandbox.waldur.state import ComponentUsage, WaldurState
+from sandbox.waldur.state import ComponentUsage, UserUsage, WaldurState
 
 _OFFERING_USER_PATH = re.compile(r"/api/marketplace-offering-users/([^/]+)/")
 
@@ -32,17 +32,34 @@ def list_user_usages(ctx: Context, request: Request) -> Reply:
     billing_period = date_filter(request.query, "component_usage__billing_period")
     component_type = last_value(request.query, "type")
     username_part = last_value(request.query, "username")
-    matching = []
-    for user_usage in state.user_usages.values():
-        parent = state.component_usages[user_usage.component_usage_uuid]
-        if (
-            (offering_uuids is None or state.resources[parent.resource_uuid].offering_uuid in offering_uuids)
-            and (resource_uuids is None or parent.resource_uuid in resource_uuids)
-            and (billing_period is None or parent.billing_period == billing_period)
-            and (component_type is None or parent.component_type == component_type)
-            and (username_part is None or username_part.lower() in user_usage.username.lower())
-        ):
-            matching.append(user_usage)
+
+    def select() -> list[UserUsage]:
+        matching = []
+        for user_usage in state.user_usages.values():
+            parent = state.component_usages[user_usage.component_usage_uuid]
+            if (
+                (
+                    offering_uuids is None
+                    or state.resources[parent.resource_uuid].offering_uuid in offering_uuids
+                )
+                and (resource_uuids is None or parent.resource_uuid in resource_uuids)
+                and (billing_period is None or parent.billing_period == billing_period)
+                and (component_type is None or parent.component_type == component_type)
+                and (username_part is None or username_part.lower() in user_usage.username.lower())
+            ):
+                matching.append(user_usage)
+        return matching
+
+    # A client reads a month's listing page by page (200 pages for 20,000 rows): select once.
+    key = (
+        "user_usages",
+        frozenset(offering_uuids) if offering_uuids is not None else None,
+        frozenset(resource_uuids) if resource_uuids is not None else None,
+        billing_period,
+        component_type,
+        username_part,
+    )
+    matching = state.cached_listing(key, len(state.user_usages), select)
     return paginated(request, matching, ctx.serialise.user_usage, ctx.serialise.base_url)
 
 

@@ -15,12 +15,17 @@ def list_offering_users(ctx: Context, request: Request) -> Reply:
     """``GET /api/marketplace-offering-users/`` filtered by offering and username."""
     offering_uuids = uuid_filter(request.query, "offering_uuid", comma_separated=True)
     username = last_value(request.query, "user_username")
-    matching = [
-        offering_user
-        for offering_user in ctx.state.offering_users.values()
-        if (offering_uuids is None or offering_user.offering_uuid in offering_uuids)
-        and (username is None or offering_user.username == username)
-    ]
+    key = ("offering_users", frozenset(offering_uuids) if offering_uuids is not None else None, username)
+    matching = ctx.state.cached_listing(
+        key,
+        len(ctx.state.offering_users),
+        lambda: [
+            offering_user
+            for offering_user in ctx.state.offering_users.values()
+            if (offering_uuids is None or offering_user.offering_uuid in offering_uuids)
+            and (username is None or offering_user.username == username)
+        ],
+    )
     return paginated(request, matching, ctx.serialise.offering_user, ctx.serialise.base_url)
 
 
