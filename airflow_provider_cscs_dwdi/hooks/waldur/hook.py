@@ -13,157 +13,35 @@ import json
 import math
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import urljoin
 
 import requests
 from airflow.sdk import BaseHook
 from airflow.sdk.log import mask_secret
 from requests.adapters import HTTPAdapter
 
-from airflow_provider_cscs_dwdi.core.errors import ConfigurationError, CscsDwdiError
-from airflow_provider_cscs_dwdi.core.waldur_plan import USAGE_ACCEPTING_STATES
-from airflow_provider_cscs_dwdi.hooks._extras import (
-    extra_or_default,
-    flag_extra,
-    http_base_url,
-    int_extra,
-    seconds_extra,
-)
+from airflow_provider_cscs_dwdi.core.errors import CscsDwdiError
+from airflow_provider_cscs_dwdi.core.waldur_state import USAGE_ACCEPTING_STATES
 from airflow_provider_cscs_dwdi.hooks._http import LeanSession, RetryPolicy, send_with_retries
+from airflow_provider_cscs_dwdi.hooks.waldur.errors import (
+    EXPIRED_TOKEN_DETAIL,
+    WaldurAPIError,
+    WaldurAuthError,
+    error_detail,
+)
+from airflow_provider_cscs_dwdi.hooks.waldur.links import relink, with_page
+from airflow_provider_cscs_dwdi.hooks.waldur.settings import WaldurSettings, checked_uuid, parse_settings
 
-EXPIRED_TOKEN_DETAIL = "Token has expired."
-DATE_SUPPORT_CHOICES = ("auto", "honoured", "ignored")
-_ERROR_TEXT_LIMIT = 500
 _RESOURCE_FIELDS = ("uuid", "backend_id", "name", "state")
 _COMPONENT_USAGE_FIELDS = ("uuid", "resource_uuid", "type", "usage", "billing_period")
 _USER_USAGE_FIELDS = ("resource_uuid", "component_type", "username", "usage")
 _OFFERING_USER_FIELDS = ("url", "username")
-#: ``write_concurrency`` when the connection does not set it: chosen from benchmarks/bench_push.py
-#: (see the README's "Waldur push speed" section), and the most a connection may ask for.
-DEFAULT_WRITE_CONCURRENCY = 8
-MAX_WRITE_CONCURRENCY = 32
-
-
-class WaldurAPIError(CscsDwdiError):
-    """Waldur answered a request with a final error status (after any retries)."""
-
-    def __init__(self, message: str, *, status: int | None = None, detail: str = "") -> None:
-        super().__init__(message)
-        self.status = status
-        self.detail = detail
-
-
-class WaldurAuthError(WaldurAPIError):
-    """Waldur refused the API token (401); every further call would fail the same way."""
-
-
-@dataclass(frozen=True)
-class WaldurSettings:
-    """The connection, validated: where Waldur is, how to talk to it, how hard to push."""
-
-    api_url: str  # always ends in "/api/"
-    token: str
-    timeout_seconds: float
-    verify_tls: bool
-    page_size: int
-    write_concurrency: int
-    usage_date_support: str
-
-    def __repr__(self) -> str:
-        # The token must never reach a log or a traceback through a repr.
-        return (
-            f"WaldurSettings(api_url={self.api_url!r}, timeout_seconds={self.timeout_seconds}, "
-            f"verify_tls={self.verify_tls}, page_size={self.page_size}, "
-            f"write_concurrency={self.write_concurrency}, usage_date_support={self.usage_date_support!r})"
-        )
-
-
-WHERE = "Waldur connection"
-
-
-def normalise_api_url(host: str, port: int | None = None) -> str:
-    """``waldur.example.org``, ``https://waldur.example.org/`` or ``.../api`` -> ``https://.../api/``."""
-    scheme, netloc, path = http_base_url(host, port, what="Waldur API URL", where=WHERE)
-    if not path.endswith("/api"):
-        path = f"{path}/api"
-    return f"{scheme}://{netloc}{path}/"
-
-
-def parse_settings(
-    host: str | None, port: int | None, password: str | None, extra: Mapping[str, Any]
-) -> WaldurSettings:
-    """Validate a Waldur connection's fields; raises ConfigurationError naming the bad field."""
-    if not password:
-        raise ConfigurationError("Waldur connection: the password (API token) is empty")
-    date_support = str(extra_or_default(extra, "usage_date_support", "auto")).strip().lower()
-    if date_support not in DATE_SUPPORT_CHOICES:
-        raise ConfigurationError(
-            f"Waldur connection extra 'usage_date_support' must be one of {', '.join(DATE_SUPPORT_CHOICES)}, "
-            f"got {date_support!r}"
-        )
-    return WaldurSettings(
-        api_url=normalise_api_url(host or "", port),
-        token=password,
-        timeout_seconds=seconds_extra(extra, "timeout_seconds", 60, where=WHERE),
-        verify_tls=flag_extra(extra, "verify_tls", True, where=WHERE),
-        page_size=int_extra(extra, "page_size", 100, 1, 100, where=WHERE),
-        write_concurrency=int_extra(
-            extra, "write_concurrency", DEFAULT_WRITE_CONCURRENCY, 1, MAX_WRITE_CONCURRENCY, where=WHERE
-        ),
-        usage_date_support=date_support,
-    )
-
-
-def _checked_uuid(value: str, what: str) -> str:
-    """A uuid that is safe to put into a URL path (anything else is a configuration error)."""
-    try:
-        return uuid.UUID(str(value)).hex
-    except ValueError:
-        raise ConfigurationError(f"{what} must be a UUID, got {value!r}") from None
-
-
-def _with_page(url: str, page: int) -> str:
-    """``url`` with its ``page`` query parameter set to ``page`` (the rest of the query kept)."""
-    parts = urlsplit(url)
-    query = [
-        (name, value) for name, value in parse_qsl(parts.query, keep_blank_values=True) if name != "page"
-    ]
-    return urlunsplit(parts._replace(query=urlencode([*query, ("page", str(page))])))
-
-
-def relink(url: str, api_url: str) -> str | None:
-    """``url`` (a next-page link) moved onto the scheme and host of ``api_url``; None if it leaves the API.
-
-    Only the link's path and query are used, so a link naming another host (Django behind a proxy
-    emits ``http://internal-host:8000/...``) cannot send the token anywhere else. A path outside
-    ``api_url``'s path (or with ``..`` segments that could climb out of it) is refused.
-    """
-    link, base = urlsplit(url), urlsplit(api_url)
-    segments = unquote(link.path).split("/")
-    if not link.path.startswith(base.path) or ".." in segments or "." in segments:
-        return None
-    return urlunsplit((base.scheme, base.netloc, link.path, link.query, ""))
-
-
-def _error_detail(response: requests.Response) -> str:
-    """Waldur's error text (DRF JSON or plain), shortened; bodies of error answers hold no secrets."""
-    try:
-        body: Any = response.json()
-    except ValueError:
-        body = response.text.strip()
-        # Django's HTML 404 page says nothing useful beyond the status.
-        if body.lstrip().lower().startswith("<!doctype html") or body.lstrip().startswith("<html"):
-            body = response.reason or ""
-    if isinstance(body, Mapping) and set(body) == {"detail"}:
-        body = body["detail"]
-    text = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)
-    return text[:_ERROR_TEXT_LIMIT]
+#: Logged as ``airflow.task.hooks.<LOGGER_NAME>``, as before the hook became a package.
+LOGGER_NAME = "airflow_provider_cscs_dwdi.hooks.waldur.WaldurHook"
 
 
 class WaldurHook(BaseHook):
@@ -191,7 +69,7 @@ class WaldurHook(BaseHook):
         retry_policy: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        super().__init__()
+        super().__init__(logger_name=LOGGER_NAME)
         self.waldur_conn_id = waldur_conn_id
         self.retry_policy = retry_policy or RetryPolicy()
         self._sleep = sleep
@@ -270,7 +148,7 @@ class WaldurHook(BaseHook):
         return response
 
     def _auth_error(self, response: requests.Response, describe: str) -> WaldurAuthError:
-        detail = _error_detail(response)
+        detail = error_detail(response)
         if detail == EXPIRED_TOKEN_DETAIL:
             message = (
                 f"{describe}: Waldur says the API token of connection {self.waldur_conn_id!r} has expired. "
@@ -291,7 +169,7 @@ class WaldurHook(BaseHook):
     @staticmethod
     def _raise_for_status(response: requests.Response, describe: str, expected: int = 200) -> None:
         if response.status_code != expected:
-            detail = _error_detail(response)
+            detail = error_detail(response)
             raise WaldurAPIError(
                 f"{describe}: HTTP {response.status_code}: {detail}",
                 status=response.status_code,
@@ -329,7 +207,7 @@ class WaldurHook(BaseHook):
             first_next = next_url
 
             def fetch(number: int) -> tuple[list[dict[str, Any]], requests.Response]:
-                return self._page(_with_page(first_next, number), None, describe, number)
+                return self._page(with_page(first_next, number), None, describe, number)
 
             with ThreadPoolExecutor(max_workers=self.settings.write_concurrency) as pool:
                 for items, page_response in pool.map(fetch, range(2, page_count + 1)):
@@ -389,7 +267,7 @@ class WaldurHook(BaseHook):
     ) -> list[dict[str, Any]]:
         """The offering's resources in ``states`` (uuid, backend_id, name, state)."""
         params = {
-            "offering_uuid": _checked_uuid(offering_uuid, "offering_uuid"),
+            "offering_uuid": checked_uuid(offering_uuid, "offering_uuid"),
             "state": list(states),
             "field": list(_RESOURCE_FIELDS),
         }
@@ -398,7 +276,7 @@ class WaldurHook(BaseHook):
     def get_offering_components(self, offering_uuid: str) -> list[dict[str, Any]]:
         """The offering's components (type, billing_type, measured_unit, 8.x unit_factor, ...)."""
         offering = self._get(
-            f"marketplace-provider-offerings/{_checked_uuid(offering_uuid, 'offering_uuid')}/",
+            f"marketplace-provider-offerings/{checked_uuid(offering_uuid, 'offering_uuid')}/",
             {"field": ["components"]},
             "Waldur offering components",
         )
@@ -407,7 +285,7 @@ class WaldurHook(BaseHook):
     def list_component_usages(self, offering_uuid: str, billing_period: str) -> list[dict[str, Any]]:
         """Every component usage row of the offering for ``billing_period`` (``YYYY-MM-01``)."""
         params = {
-            "offering_uuid": _checked_uuid(offering_uuid, "offering_uuid"),
+            "offering_uuid": checked_uuid(offering_uuid, "offering_uuid"),
             "billing_period": billing_period,
             "field": list(_COMPONENT_USAGE_FIELDS),
         }
@@ -418,7 +296,7 @@ class WaldurHook(BaseHook):
     def list_user_usages(self, offering_uuid: str, billing_period: str) -> list[dict[str, Any]]:
         """Every per-user usage of the offering for ``billing_period`` (``YYYY-MM-01``)."""
         params = {
-            "offering_uuid": _checked_uuid(offering_uuid, "offering_uuid"),
+            "offering_uuid": checked_uuid(offering_uuid, "offering_uuid"),
             "component_usage__billing_period": billing_period,
             "field": list(_USER_USAGE_FIELDS),
         }
@@ -431,7 +309,7 @@ class WaldurHook(BaseHook):
     def list_offering_users(self, offering_uuid: str) -> dict[str, str]:
         """``{username: offering user url}`` of the offering (to link user usages)."""
         params = {
-            "offering_uuid": _checked_uuid(offering_uuid, "offering_uuid"),
+            "offering_uuid": checked_uuid(offering_uuid, "offering_uuid"),
             "field": list(_OFFERING_USER_FIELDS),
         }
         return {
@@ -481,7 +359,7 @@ class WaldurHook(BaseHook):
     ) -> None:
         """Write absolute component totals of one resource (``[{"type", "amount"}]``)."""
         body: dict[str, Any] = {
-            "resource": _checked_uuid(resource_uuid, "resource uuid"),
+            "resource": checked_uuid(resource_uuid, "resource uuid"),
             "usages": list(usages),
         }
         if usage_date is not None:
@@ -500,7 +378,7 @@ class WaldurHook(BaseHook):
         """
         if not items:
             return
-        row = _checked_uuid(component_usage_uuid, "component usage uuid")
+        row = checked_uuid(component_usage_uuid, "component usage uuid")
         if self._bulk_user_usages is None:
             with self._bulk_probe_lock:
                 if self._bulk_user_usages is None:
