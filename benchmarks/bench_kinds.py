@@ -33,7 +33,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from multiprocessing.connection import Connection as Pipe
 from pathlib import Path
@@ -149,7 +149,7 @@ def peak_rss_mib() -> float:
 
 def run_kind(kind: Kind, channel: Pipe, issuer: OidcIssuerProcess, workdir: Path) -> dict[str, Any]:
     """Fetch and aggregate one kind, check it and return its figures (``ok`` says all is well)."""
-    today = datetime.now(timezone.utc).date()
+    today = datetime.now(UTC).date()
     month = f"{today:%Y-%m}"
     window = month_window(month, today)
     target = workdir / f"{kind.name}.jsonl.gz"
@@ -262,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
                 issuer.realm_url,
                 kinds["storage"].keys,
                 kinds["inference"].keys,
-                datetime.now(timezone.utc).date(),
+                datetime.now(UTC).date(),
             ),
             daemon=True,
         )

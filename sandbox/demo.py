@@ -18,7 +18,7 @@ import argparse
 import os
 import shutil
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     from sandbox.stack import SandboxStack
 
     offerings = load_config(args.config).offerings
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     month = f"{now.year:04d}-{now.month:02d}"
     with SandboxStack(offerings, accounts_per_offering=args.accounts) as stack:
         os.environ.update(stack.connection_env())

@@ -33,7 +33,7 @@ import hashlib
 import random
 import re
 from collections.abc import Collection, Sequence
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -112,7 +112,7 @@ class DwdiDataset:
         self.clusters: tuple[str, ...] = tuple(clusters)
         self.users_per_account = users_per_account
         self.seed = seed
-        self.today: date = today or datetime.now(timezone.utc).date()
+        self.today: date = today or datetime.now(UTC).date()
         self.total_field = total_field
         self.gpu_total_field = total_field.removesuffix("NodeHours") + "GpuHours"
         self._position = {account: index for index, account in enumerate(self.accounts)}

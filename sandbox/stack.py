@@ -27,7 +27,7 @@ import signal
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from types import TracebackType
 from typing import Any
@@ -121,7 +121,7 @@ class SandboxStack:
         external_issuer: tuple[str, str, str] | None = None,
         seed: int = 7,
     ) -> None:
-        self.today = today or datetime.now(timezone.utc).date()
+        self.today = today or datetime.now(UTC).date()
         self.client_id = client_id
         self.client_secret = client_secret or secrets.token_urlsafe(24)
         self.seeded = [

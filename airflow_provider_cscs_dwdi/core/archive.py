@@ -12,7 +12,7 @@ import gzip
 import hashlib
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from types import TracebackType
 from typing import IO, Any
@@ -101,7 +101,7 @@ class ArchiveWriter:
             "window": dict(window),
             "query": dict(query),
             "accounts": None if accounts is None else list(accounts),
-            "created": (created or datetime.now(timezone.utc)).isoformat(),
+            "created": (created or datetime.now(UTC)).isoformat(),
             **(details or {}),
         }
         self._gzip.write(json.dumps(header, separators=(",", ":")).encode() + b"\n")

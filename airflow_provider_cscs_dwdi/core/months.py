@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import calendar
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from airflow_provider_cscs_dwdi.core.errors import ConfigurationError, CscsDwdiError
@@ -138,9 +138,9 @@ def usage_date(month: str, now: datetime) -> str:
     if now.tzinfo is None:
         raise ConfigurationError(f"now {now.isoformat()} has no time zone")
     first, _ = month_bounds(month)
-    mid_month = datetime(first.year, first.month, _MID_MONTH_DAY, _MID_MONTH_HOUR_UTC, tzinfo=timezone.utc)
-    earliest = datetime(first.year, first.month, 1, _FIRST_SAFE_HOUR_UTC, tzinfo=timezone.utc)
-    latest_allowed = (now - CLOCK_SLACK).astimezone(timezone.utc).replace(microsecond=0)
+    mid_month = datetime(first.year, first.month, _MID_MONTH_DAY, _MID_MONTH_HOUR_UTC, tzinfo=UTC)
+    earliest = datetime(first.year, first.month, 1, _FIRST_SAFE_HOUR_UTC, tzinfo=UTC)
+    latest_allowed = (now - CLOCK_SLACK).astimezone(UTC).replace(microsecond=0)
     chosen = min(mid_month, latest_allowed)
     if chosen < earliest:
         raise CscsDwdiError(

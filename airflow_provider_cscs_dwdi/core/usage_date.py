@@ -10,7 +10,7 @@ between the last run that reported the month and its end).
 from __future__ import annotations
 
 import re
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 
 from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
 from airflow_provider_cscs_dwdi.core.months import month_bounds, timezone_of
@@ -51,7 +51,7 @@ def unreported_month_end(
     start = datetime.combine(last_day, last_run or time(0, 0), tzinfo=zone)
     end = datetime.combine(last_day + timedelta(days=1), time(0, 0), tzinfo=zone)
     # Aware datetimes of one zone subtract as wall-clock times: compare them in UTC instead.
-    return start, end.astimezone(timezone.utc) - start.astimezone(timezone.utc)
+    return start, end.astimezone(UTC) - start.astimezone(UTC)
 
 
 def month_end_loss_warning(month: str, billing_timezone: str, last_run: time | None) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowException
@@ -60,4 +60,4 @@ def as_bool(value: bool | str | None, name: str) -> bool:
 def run_instant(context: Context) -> datetime:
     """The moment a run stands for: the end of its data interval, or when it was triggered."""
     instant = context.get("data_interval_end") or context["dag_run"].run_after
-    return instant if instant.tzinfo else instant.replace(tzinfo=timezone.utc)
+    return instant if instant.tzinfo else instant.replace(tzinfo=UTC)

@@ -27,7 +27,7 @@ import random
 import re
 import threading
 from collections.abc import Collection, Sequence
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -74,7 +74,7 @@ class InferenceDataset:
             raise ValueError("resource UUIDs must be distinct")
         self.resource_uuids: tuple[str, ...] = tuple(sorted(identities))
         self.seed = seed
-        self.today: date = today or datetime.now(timezone.utc).date()
+        self.today: date = today or datetime.now(UTC).date()
         self._position = {identity: index for index, identity in enumerate(self.resource_uuids)}
         self._lock = threading.Lock()
         self._unknown: dict[str, int] = {}  # identity -> millionths per month

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -94,7 +94,7 @@ class DWDISandbox(BackgroundServing):
         self.storage = storage
         self.inference = inference
         self.max_url_bytes = max_url_bytes
-        self.today: date = today or (dataset.today if dataset else datetime.now(timezone.utc).date())
+        self.today: date = today or (dataset.today if dataset else datetime.now(UTC).date())
         self.static_token = static_token
         self.requests: list[RecordedRequest] = []
         self._entries: dict[str, list[dict[str, Any]]] = {}

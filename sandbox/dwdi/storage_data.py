@@ -24,7 +24,7 @@ import random
 import threading
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -80,7 +80,7 @@ class StorageDataset:
             raise ValueError("storage paths must be distinct")
         self.paths: tuple[StoragePath, ...] = tuple(sorted(located, key=lambda item: item.path))
         self.seed = seed
-        self.today: date = today or datetime.now(timezone.utc).date()
+        self.today: date = today or datetime.now(UTC).date()
         self._position = {item.path: index for index, item in enumerate(self.paths)}
         self._lock = threading.Lock()
         self._bad_values: dict[tuple[str, str], str] = {}  # (path, field) -> BAD_VALUES name

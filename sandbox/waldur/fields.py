@@ -10,7 +10,7 @@ import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timezone, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
@@ -109,7 +109,7 @@ def datetime_field(value: Any, server_zone: tzinfo | None = None) -> tuple[datet
             "YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z]."
         ]
     if server_zone is None:
-        return (parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed), []
+        return (parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed), []
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=server_zone), []
     return parsed.astimezone(server_zone), []

@@ -7,7 +7,7 @@ TLS-terminating proxy builds ``http://`` or internal-host URLs while clients use
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sandbox.waldur.state import (
@@ -201,5 +201,5 @@ class Serialisers:
             "is_staff": principal.is_staff,
             "is_support": False,
             "is_active": True,
-            "date_joined": datetime(2020, 1, 1, tzinfo=timezone.utc),
+            "date_joined": datetime(2020, 1, 1, tzinfo=UTC),
         }

@@ -17,7 +17,7 @@ import threading
 import uuid
 from collections.abc import Callable, Hashable
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, timezone, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -288,7 +288,7 @@ class WaldurState:
 
     def now(self) -> datetime:
         """Wall-clock time of day on the sandbox's ``today``, in the server's time zone."""
-        now = datetime.now(self.time_zone or timezone.utc)
+        now = datetime.now(self.time_zone or UTC)
         return now.replace(year=self.today.year, month=self.today.month, day=self.today.day)
 
     def usage_date(self, requested: datetime | None) -> datetime:
@@ -299,7 +299,7 @@ class WaldurState:
 
     def billing_period(self, usage_date: datetime) -> date:
         """The month ``usage_date`` falls in, in the server's time zone."""
-        return month_start(usage_date.astimezone(self.time_zone or timezone.utc).date())
+        return month_start(usage_date.astimezone(self.time_zone or UTC).date())
 
     # ------------------------------------------------------------------ writes
 

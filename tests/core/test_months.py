@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -18,8 +18,6 @@ from airflow_provider_cscs_dwdi.core.months import (
     previous_month,
     usage_date,
 )
-
-UTC = timezone.utc
 
 
 @pytest.mark.parametrize("text", ["2026-11", " 2026-01 ", "1999-12"])
@@ -112,8 +110,8 @@ ZURICH = ZoneInfo("Europe/Zurich")
         # (1 January 00:00 in Zurich is still 31 December in UTC).
         (datetime(2026, 1, 1, tzinfo=ZURICH), datetime(2026, 2, 1, tzinfo=ZURICH), "2026-01"),
         (
-            datetime(2025, 12, 31, 23, tzinfo=timezone.utc),
-            datetime(2026, 3, 5, tzinfo=timezone.utc),
+            datetime(2025, 12, 31, 23, tzinfo=UTC),
+            datetime(2026, 3, 5, tzinfo=UTC),
             "2026-01",
         ),
         # Manual run without a logical date: the last month that has ended.
@@ -127,7 +125,7 @@ def test_closed_month(interval_start: datetime | None, run_after: datetime, expe
 
 def test_closed_month_needs_aware_instants() -> None:
     with pytest.raises(ConfigurationError, match="no time zone"):
-        closed_month(datetime(2026, 1, 1), datetime(2026, 2, 1, tzinfo=timezone.utc), "UTC")
+        closed_month(datetime(2026, 1, 1), datetime(2026, 2, 1, tzinfo=UTC), "UTC")
     with pytest.raises(ConfigurationError, match="no time zone"):
         closed_month(None, datetime(2026, 2, 1), "UTC")
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -124,7 +124,7 @@ def deployment(
 def workload(deployment: Deployment) -> Workload:
     """Start every run of the module at once: they proceed while the tests wait for them."""
     airflow = deployment.airflow
-    current = month_of(datetime.now(timezone.utc))
+    current = month_of(datetime.now(UTC))
     triggered_month = previous_month(previous_month(current))
     dry_run_month = previous_month(triggered_month)
     # Unpausing lets the scheduler create the latest scheduled run of each DAG at once.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -11,8 +11,6 @@ from airflow_provider_cscs_dwdi.core.months import months_to_report, previous_mo
 from airflow_provider_cscs_dwdi.dag_factory import DAG_ID_PREFIX, load_dags_from_env
 from sandbox.stack import SandboxStack, SeededOffering, differences
 from tests.fixtures.airflow_env import task_states, xcom_results
-
-UTC = timezone.utc
 
 # A client of the session issuer (tests/fixtures/oidc_issuer.py: sandbox.oidc_issuer defaults).
 ISSUER_CLIENT_ID = "dwdi-client"

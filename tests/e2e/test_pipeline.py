@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -29,8 +29,6 @@ from tests.e2e.support import (
 from tests.fixtures.airflow_env import task_states, xcom_results
 
 pytestmark = [pytest.mark.airflow, pytest.mark.usefixtures("airflow_db")]
-
-UTC = timezone.utc
 
 
 def test_scheduled_run_reports_the_month_to_date(stack: SandboxStack) -> None:

@@ -6,6 +6,7 @@ import logging
 import socket
 import threading
 from collections.abc import Iterator
+from datetime import UTC
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -149,7 +150,7 @@ def test_retry_after_parsing(header: str | None, expected: float | None) -> None
 
 
 def test_retry_after_http_date() -> None:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    now = datetime(2026, 11, 23, 12, 0, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 23, 12, 0, 0, tzinfo=UTC)
     assert retry_after_seconds("Mon, 23 Nov 2026 12:00:30 GMT", now=now) == 30.0

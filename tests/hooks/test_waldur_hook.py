@@ -6,7 +6,7 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -332,7 +332,7 @@ def test_every_month_lands_in_its_billing_period_whatever_the_server_time_zone(
     offering = sandbox.add_offering("HPC", [NODE_HOURS])
     resource = sandbox.add_resource(offering, "g1")
     hook = make_hook(sandbox)  # staff: past months of a usage component are accepted
-    now = datetime(today.year, today.month, today.day, 9, 30, tzinfo=timezone.utc)
+    now = datetime(today.year, today.month, today.day, 9, 30, tzinfo=UTC)
     months = [f"2025-{number:02d}" for number in range(11, 13)] + [
         f"2026-{number:02d}" for number in range(1, 12)
     ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, time, timezone
+from datetime import UTC, datetime, time
 from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -26,7 +26,7 @@ ZURICH = "Europe/Zurich"
 
 
 def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=timezone.utc)
+    return datetime(*parts, tzinfo=UTC)
 
 
 def never_asked() -> bool:
@@ -200,7 +200,7 @@ def run_plan(
         accounts=accounts,
     )
     ti = RecordingTaskInstance()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     context = {"ti": ti, "data_interval_end": now, "dag_run": SimpleNamespace(run_after=now)}
     return operator.execute(context), ti.pushed
 

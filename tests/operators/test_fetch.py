@@ -10,7 +10,7 @@ import hashlib
 import json
 import socket
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from types import SimpleNamespace
@@ -54,7 +54,7 @@ def run_fetch(archive_root: Path, month: str, **kwargs: Any) -> dict[str, Any]:
             archive_path=f"file://{archive_root}",
             **kwargs,
         )
-    run_after = datetime.now(timezone.utc)
+    run_after = datetime.now(UTC)
     context = {"run_id": "manual__2026-11-23T10:00:00+00:00", "dag_run": SimpleNamespace(run_after=run_after)}
     return operator.execute(context)  # type: ignore[arg-type]
 
@@ -62,7 +62,7 @@ def run_fetch(archive_root: Path, month: str, **kwargs: Any) -> dict[str, Any]:
 def test_the_fetch_archives_what_dwdi_said_and_returns_where(
     dwdi_connection: str, dwdi_sandbox: DWDISandbox, tmp_path: Path
 ) -> None:
-    month = f"{datetime.now(timezone.utc):%Y-%m}"
+    month = f"{datetime.now(UTC):%Y-%m}"
 
     doc = run_fetch(tmp_path, month, accounts=ACCOUNTS, clusters=["Daint"])
 
@@ -89,7 +89,7 @@ def test_the_fetch_archives_what_dwdi_said_and_returns_where(
 def test_the_aggregate_task_reports_the_exact_sums_of_what_the_fetch_archived(
     dwdi_connection: str, dwdi_sandbox: DWDISandbox, tmp_path: Path
 ) -> None:
-    month = f"{datetime.now(timezone.utc):%Y-%m}"
+    month = f"{datetime.now(UTC):%Y-%m}"
     fetched = run_fetch(tmp_path, month, accounts=ACCOUNTS)
 
     report = AggregateUsageOperator(
@@ -109,7 +109,7 @@ def test_the_aggregate_task_reports_the_exact_sums_of_what_the_fetch_archived(
 def test_an_archive_on_another_workers_disk_fails_the_aggregate_naming_both_hosts_and_the_fix(
     dwdi_connection: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    month = f"{datetime.now(timezone.utc):%Y-%m}"
+    month = f"{datetime.now(UTC):%Y-%m}"
     monkeypatch.setattr(socket, "gethostname", lambda: "worker-a")
     fetched = run_fetch(tmp_path / "worker-a-disk", month, accounts=ACCOUNTS)
     # The aggregate task lands on another Celery worker, whose local disk has no such file.

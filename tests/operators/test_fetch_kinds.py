@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from types import SimpleNamespace
@@ -28,7 +28,7 @@ from tests.fixtures.offerings import INFERENCE_COMPONENTS, STORAGE_COMPONENTS
 
 CONN_ID = "dwdi_fetch_kinds_test"
 DAG_ID = "cscs_dwdi_usage_fetch_kinds_test"
-MONTH = f"{datetime.now(timezone.utc):%Y-%m}"
+MONTH = f"{datetime.now(UTC):%Y-%m}"
 STORAGE = {
     "filesystem": "capstor",
     "data_type": "store",
@@ -78,7 +78,7 @@ def fetch(archive_root: Path, **kwargs: Any) -> dict[str, Any]:
             archive_path=f"file://{archive_root}",
             **kwargs,
         )
-    context = {"run_id": "manual__kinds", "dag_run": SimpleNamespace(run_after=datetime.now(timezone.utc))}
+    context = {"run_id": "manual__kinds", "dag_run": SimpleNamespace(run_after=datetime.now(UTC))}
     return json.loads(json.dumps(operator.execute(context)))  # type: ignore[arg-type]
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from types import SimpleNamespace
 from typing import Any
 
@@ -75,4 +75,4 @@ def test_a_run_stands_for_the_end_of_its_data_interval() -> None:
 def test_a_triggered_run_without_interval_stands_for_when_it_was_triggered_in_utc() -> None:
     context = {"data_interval_end": None, "dag_run": SimpleNamespace(run_after=datetime(2026, 12, 5, 7))}
 
-    assert run_instant(context) == datetime(2026, 12, 5, 7, tzinfo=timezone.utc)  # type: ignore[arg-type]
+    assert run_instant(context) == datetime(2026, 12, 5, 7, tzinfo=UTC)  # type: ignore[arg-type]

@@ -6,7 +6,7 @@ Every test checks that the sandbox saw no request the official OpenAPI schema re
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from airflow.sdk.exceptions import AirflowSkipException
@@ -111,7 +111,7 @@ def test_past_month_with_a_provider_token_reports_the_staff_token_advice(
 def test_a_month_that_cannot_be_dated_yet_skips_the_push_saying_why() -> None:
     # A month whose safe dating window has not opened yet (as the current month during the first
     # hours UTC of the 1st): nothing may be written, and the task says so instead of failing.
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     not_yet = f"{now.year + 1:04d}-{now.month:02d}"
     operator = PushToWaldurOperator(task_id="push", report={}, offering_uuid="0" * 32)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -372,7 +372,7 @@ class DWDIHook(TokenMixin, ComputeMixin, StorageMixin, InferenceMixin, BaseHook)
         try:
             settings = self.settings
             self.get_token()
-            month = datetime.now(timezone.utc).strftime("%Y-%m")
+            month = datetime.now(UTC).strftime("%Y-%m")
             pages = list(self.iter_compute_usage(month, month, accounts=[CONNECTION_TEST_ACCOUNT]))
         except ConfigurationError as error:
             return False, f"configuration: {self._redact(str(error))}"

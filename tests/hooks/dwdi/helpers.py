@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from airflow_provider_cscs_dwdi.hooks._http import RetryPolicy
@@ -17,7 +17,7 @@ CONN_ID = "dwdi_test"
 DEFAULT_ACCOUNTS = [f"g{n:03d}" for n in range(1, 21)]
 DEFAULT_PATHS = [f"/capstor/store/cscs/p{n:03d}" for n in range(1, 21)]
 DEFAULT_RESOURCE_UUIDS = [uuid.uuid5(uuid.NAMESPACE_URL, f"hook-test/r{n:03d}").hex for n in range(1, 21)]
-MONTH = datetime.now(timezone.utc).strftime("%Y-%m")
+MONTH = datetime.now(UTC).strftime("%Y-%m")
 INSTANT_RETRIES = RetryPolicy(max_attempts=4, backoff_base=0.0, backoff_cap=0.0, max_total_seconds=30.0)
 
 HookFactory = Callable[..., DWDIHook]
