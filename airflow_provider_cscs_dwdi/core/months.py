@@ -43,6 +43,12 @@ def _local_moment(run_instant: datetime, tz: str) -> datetime:
     return (run_instant - _ONE_MICROSECOND).astimezone(timezone_of(tz))
 
 
+def current_month(billing_timezone: str, now: datetime | None = None) -> str:
+    """The month (``YYYY-MM``) of ``now`` (default: the current time) in the billing time zone."""
+    moment = (now or datetime.now(UTC)).astimezone(timezone_of(billing_timezone))
+    return moment.strftime("%Y-%m")
+
+
 def billing_month(run_instant: datetime, tz: str) -> str:
     """The ``YYYY-MM`` month billed by a run standing for ``run_instant`` (time-zone aware)."""
     moment = _local_moment(run_instant, tz)

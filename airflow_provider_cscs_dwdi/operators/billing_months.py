@@ -19,7 +19,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from airflow_provider_cscs_dwdi.core.errors import ReportError
-from airflow_provider_cscs_dwdi.core.months import months_to_report, parse_month
+from airflow_provider_cscs_dwdi.core.months import current_month, months_to_report, parse_month
 from airflow_provider_cscs_dwdi.core.usage_date import (
     month_end_loss_warning,
     parse_clock_time,
@@ -33,7 +33,6 @@ from airflow_provider_cscs_dwdi.operators._params import (
     normalise_accounts,
     run_instant,
 )
-from airflow_provider_cscs_dwdi.operators.push import current_month
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

@@ -54,18 +54,12 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 # ListWaldurBackendIdsOperator (the first task) lived in this module and stays importable from it.
-__all__ = ["ListWaldurBackendIdsOperator", "PushToWaldurOperator", "current_month"]
+__all__ = ["ListWaldurBackendIdsOperator", "PushToWaldurOperator"]
 
 #: How many issues and failures the XCom result and the failure message list (the log has all).
 LISTED_LIMIT = 50
 BACKFILL_REFUSAL_MARKER = "backfilling past billing periods"
 NOT_ATTEMPTED = "not attempted: an earlier write could not reach Waldur"
-
-
-def current_month(billing_timezone: str, now: datetime | None = None) -> str:
-    """The month (``YYYY-MM``) of ``now`` (default: the current time) in the billing time zone."""
-    moment = (now or datetime.now(ZoneInfo("UTC"))).astimezone(ZoneInfo(billing_timezone))
-    return moment.strftime("%Y-%m")
 
 
 def _failure_reason(error: WaldurAPIError | TransientHTTPError) -> str:
@@ -306,7 +300,7 @@ class PushToWaldurOperator(BaseOperator):
 
     def _check_month(self, month: str, date_honoured: bool, *, dry_run: bool = False) -> None:
         """Refuse a month the server would write into the wrong billing period (a dry run only warns)."""
-        current = current_month(self.billing_timezone)
+        current = months.current_month(self.billing_timezone)
         if month > current:
             raise AirflowException(f"Month {month} is in the future ({current} in {self.billing_timezone}).")
         if month < current and not date_honoured:
