@@ -14,6 +14,7 @@ import os
 import re
 import socket
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import closing
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -151,7 +152,7 @@ class FetchMonthlyUsageOperator(BaseOperator):
 
         pages = entries = user_rows = 0
         hook = DWDIHook(dwdi_conn_id=self.dwdi_conn_id)
-        with target.open("wb") as raw_file, ArchiveWriter(raw_file) as archive:
+        with target.open("wb") as raw_file, ArchiveWriter(raw_file) as archive, closing(hook):
             archive.write_header(
                 month=month, window=window, query=request.query, accounts=accounts, details=request.details
             )
