@@ -32,7 +32,7 @@ MAX_REOPEN_DAYS = 27  # the reopened window must stay inside the first days of e
 SLUG_PATTERN = re.compile(r"^[a-z0-9_]+$")
 CONNECTION_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]+$")
 
-_TOP_LEVEL_KEYS = frozenset({"offerings"})
+_TOP_LEVEL_KEYS = frozenset({"offerings", "notifications"})
 _REQUIRED_KEYS = ("name", "offering_uuid", "billing_timezone", "backend_components")
 _OPTIONAL_KEYS = frozenset(
     {
@@ -48,11 +48,57 @@ _OPTIONAL_KEYS = frozenset(
         "tags",
         "usage_kind",
         "storage",
+        "audit",
+        "notifications",
     }
 )
 _STORAGE_KEYS = frozenset({"filesystem", "data_type", "path_mapping", "path_template"})
+_AUDIT_KEYS = frozenset({"schedule", "months"})
+_NOTIFICATION_KEYS = frozenset({"events", "notifier", "conn_id", "options"})
+AUDIT_DEFAULT_SCHEDULE = "@weekly"
+AUDIT_DEFAULT_MONTHS = 3
+AUDIT_MAX_MONTHS = 24
+#: What a notification can be sent for: a failed run; a successful run that still listed issues
+#: (skipped bad records, storage paths without data, unknown inference UUIDs, refused writes);
+#: a drift the audit found; a month closed by the monthly close DAG.
+NOTIFICATION_EVENTS = ("failure", "issues", "drift", "month_closed")
+#: Short names of the notifiers Airflow's own providers ship; anything else is "package.module:Class".
+NOTIFIER_SHORT_NAMES = ("smtp", "slack")
+_NOTIFIER_PATH_PATTERN = re.compile(
+    r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$"
+)
+# Credentials belong in the notifier's Airflow connection, never in the offerings file.
+_SECRET_OPTION_PATTERN = re.compile(
+    r"password|passwd|secret|token|api_?key|webhook|credential", re.IGNORECASE
+)
 #: Keys of DWDI storage and inference entries that name the record, so no component may read them.
 _KEY_FIELDS = {UsageKind.STORAGE: "path", UsageKind.INFERENCE: "waldurResourceUuid"}
+
+
+@dataclass(frozen=True)
+class AuditSettings:
+    """The drift audit of an offering: when it runs and how many closed months it recomputes.
+
+    ``schedule`` is ``None`` when the audit DAG is only triggered by hand (``audit: {schedule: null}``).
+    """
+
+    schedule: str | None = AUDIT_DEFAULT_SCHEDULE
+    months: int = AUDIT_DEFAULT_MONTHS
+
+
+@dataclass(frozen=True)
+class NotificationSettings:
+    """One notifier and the events it is sent for.
+
+    ``notifier`` is ``smtp``, ``slack`` or the ``package.module:ClassName`` of an Airflow
+    ``BaseNotifier``; ``conn_id`` is the Airflow connection holding its credentials; ``options`` are
+    further keyword arguments for the notifier (e.g. ``to``), never secrets.
+    """
+
+    events: tuple[str, ...]
+    notifier: str
+    conn_id: str
+    options: dict[str, Any] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
@@ -81,6 +127,9 @@ class OfferingConfig:
     tags: tuple[str, ...] = ()
     usage_kind: UsageKind = UsageKind.COMPUTE
     storage: StorageSettings | None = None
+    audit: AuditSettings = AuditSettings()
+    # The file's top-level notifications first, then the offering's own.
+    notifications: tuple[NotificationSettings, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -132,15 +181,20 @@ def _parse_offerings(document: Any) -> tuple[OfferingConfig, ...]:
     raw_offerings = document.get("offerings")
     if not isinstance(raw_offerings, list) or not raw_offerings:
         raise ConfigurationError(f"offerings: expected a non-empty list, got {_kind(raw_offerings)}")
-    offerings = tuple(_parse_offering(raw, position) for position, raw in enumerate(raw_offerings, 1))
+    shared_notifications = _notifications(document)
+    offerings = tuple(
+        _parse_offering(raw, position, shared_notifications) for position, raw in enumerate(raw_offerings, 1)
+    )
     _reject_duplicates(offerings)
     return offerings
 
 
-def _parse_offering(raw: Any, position: int) -> OfferingConfig:
+def _parse_offering(
+    raw: Any, position: int, shared_notifications: tuple[NotificationSettings, ...]
+) -> OfferingConfig:
     label = _offering_label(raw, position)
     try:
-        return _build_offering(raw)
+        return _build_offering(raw, shared_notifications)
     except ConfigurationError as error:
         raise ConfigurationError(f"{label}: {error}") from None
 
@@ -153,7 +207,7 @@ def _offering_label(raw: Any, position: int) -> str:
     return f"offering #{position}"
 
 
-def _build_offering(raw: Any) -> OfferingConfig:
+def _build_offering(raw: Any, shared_notifications: tuple[NotificationSettings, ...] = ()) -> OfferingConfig:
     if not isinstance(raw, Mapping):
         raise ConfigurationError(f"expected a mapping, got {_kind(raw)}")
     _reject_unknown_keys(raw, frozenset(_REQUIRED_KEYS) | _OPTIONAL_KEYS, where="offering")
@@ -184,6 +238,8 @@ def _build_offering(raw: Any) -> OfferingConfig:
         tags=_tags(raw),
         usage_kind=usage_kind,
         storage=_storage(raw, usage_kind),
+        audit=_audit(raw),
+        notifications=shared_notifications + _notifications(raw),
     )
 
 
@@ -345,6 +401,86 @@ def _storage(raw: Mapping[str, Any], usage_kind: UsageKind) -> StorageSettings |
         # YAML reads an all-digit backend ID as a number; the ID is text to Waldur.
         path_mapping={str(backend_id): path for backend_id, path in mapping.items()},
         path_template=template,
+    )
+
+
+def _audit(raw: Mapping[str, Any]) -> AuditSettings:
+    """The audit settings; ``audit: {schedule: null}`` keeps the audit DAG for runs by hand only."""
+    value = raw.get("audit")
+    if value is None:
+        return AuditSettings()
+    if not isinstance(value, Mapping):
+        raise ConfigurationError(f"audit: expected a mapping (schedule, months), got {_kind(value)}")
+    _reject_unknown_keys(value, _AUDIT_KEYS, where="audit")
+    schedule = value.get("schedule", AUDIT_DEFAULT_SCHEDULE)
+    if schedule is not None and (not isinstance(schedule, str) or not schedule.strip()):
+        raise ConfigurationError(
+            f"audit.schedule: expected a cron expression, a preset such as @weekly, or null, got {_kind(schedule)}"
+        )
+    months = value.get("months", AUDIT_DEFAULT_MONTHS)
+    if isinstance(months, bool) or not isinstance(months, int) or not 1 <= months <= AUDIT_MAX_MONTHS:
+        raise ConfigurationError(
+            f"audit.months: expected a whole number from 1 to {AUDIT_MAX_MONTHS}, got {months!r}"
+        )
+    return AuditSettings(schedule=None if schedule is None else schedule.strip(), months=months)
+
+
+def _notifications(raw: Mapping[str, Any]) -> tuple[NotificationSettings, ...]:
+    value = raw.get("notifications")
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ConfigurationError(f"notifications: expected a list, got {_kind(value)}")
+    return tuple(_notification(entry, index) for index, entry in enumerate(value, 1))
+
+
+def _notification(entry: Any, index: int) -> NotificationSettings:
+    where = f"notifications[{index}]"
+    if not isinstance(entry, Mapping):
+        raise ConfigurationError(
+            f"{where}: expected a mapping (events, notifier, conn_id, options), got {_kind(entry)}"
+        )
+    _reject_unknown_keys(entry, _NOTIFICATION_KEYS, where=where)
+    for key in ("events", "notifier", "conn_id"):
+        if key not in entry:
+            raise ConfigurationError(f"{where}.{key}: required")
+    events = entry["events"]
+    if not isinstance(events, list) or not events:
+        raise ConfigurationError(
+            f"{where}.events: expected a non-empty list of {', '.join(NOTIFICATION_EVENTS)}, got {_kind(events)}"
+        )
+    for event in events:
+        if event not in NOTIFICATION_EVENTS:
+            raise ConfigurationError(
+                f"{where}.events: unknown event {event!r} (expected: {', '.join(NOTIFICATION_EVENTS)})"
+            )
+    notifier = _text(entry, "notifier")
+    if notifier not in NOTIFIER_SHORT_NAMES and not _NOTIFIER_PATH_PATTERN.match(notifier):
+        raise ConfigurationError(
+            f"{where}.notifier: expected {' or '.join(NOTIFIER_SHORT_NAMES)} or 'package.module:ClassName', "
+            f"got {notifier!r}"
+        )
+    try:
+        conn_id = _connection_id(entry, "conn_id", "")
+    except ConfigurationError as error:
+        raise ConfigurationError(f"{where}.{error}") from None
+    options = entry.get("options")
+    if options is None:
+        options = {}
+    if not isinstance(options, Mapping):
+        raise ConfigurationError(f"{where}.options: expected a mapping, got {_kind(options)}")
+    for key in options:
+        if not isinstance(key, str) or _SECRET_OPTION_PATTERN.search(key):
+            raise ConfigurationError(
+                f"{where}.options: {key!r} looks like a credential; keep it in connection {conn_id!r}, "
+                "never in the offerings file"
+            )
+    return NotificationSettings(
+        # File order, each event once: the same event listed twice would send two messages.
+        events=tuple(dict.fromkeys(events)),
+        notifier=notifier,
+        conn_id=conn_id,
+        options=dict(options),
     )
 
 
