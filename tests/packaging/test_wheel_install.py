@@ -164,7 +164,7 @@ def test_wheel_carries_the_dag_files_license_and_type_marker(installed: Installe
     assert f"{DISTRIBUTION}-{__version__}.dist-info/licenses/LICENSE" in names
     assert metadata["License-Expression"] == "MIT"
     assert "compute, storage and inference" in metadata["Summary"]
-    requirements = metadata.get_all("Requires-Dist")
+    requirements = metadata.get_all("Requires-Dist") or []
     assert "apache-airflow>=3.3.2" in requirements
     assert not [name for name in requirements if name.startswith("requests-toolbelt")]
 
