@@ -6,7 +6,7 @@
 # and every container (api-server included, which renders the connection forms) on the same code.
 FROM apache/airflow:3.3.2 AS airflow
 
-COPY --chown=airflow:root pyproject.toml README.md /opt/cscs-dwdi/
+COPY --chown=airflow:root pyproject.toml README.md LICENSE MANIFEST.in CHANGELOG.md /opt/cscs-dwdi/
 COPY --chown=airflow:root airflow_provider_cscs_dwdi /opt/cscs-dwdi/airflow_provider_cscs_dwdi
 
 # Pinning apache-airflow to the image's own version stops pip from up- or downgrading Airflow

@@ -1,4 +1,11 @@
-"""Apache Airflow provider that reports CSCS-DWDI compute usage to Waldur."""
+"""Apache Airflow provider that reports CSCS-DWDI usage to Waldur, exactly.
+
+Compute (node-hours per account and user), storage (space and inodes per project path) and inference
+(cost per resource) usage, read from the CSCS data warehouse DWDI and written to Waldur by the DAGs
+of each configured offering: a daily usage DAG and a monthly closing DAG.
+``python -m airflow_provider_cscs_dwdi init DIR`` writes the DAG file and an example offerings
+file into a dags folder.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""One DAG per configured offering: Waldur backend IDs -> DWDI usage -> exact report -> Waldur.
+"""The DAGs of each configured offering: Waldur backend IDs -> DWDI usage -> exact report -> Waldur.
+
+Per offering (compute, storage or inference usage): the daily usage DAG and the monthly closing DAG.
 
 ``dags/cscs_dwdi_usage.py`` calls :func:`load_dags_from_env`; everything else lives here so the
 DAG file stays a few lines and the DAG shape is tested like any other code.
@@ -29,6 +31,12 @@ from airflow_provider_cscs_dwdi.operators.push import PushToWaldurOperator
 from airflow_provider_cscs_dwdi.schedules import usage_schedule
 
 CONFIG_ENV_VAR = "CSCS_DWDI_CONFIG"
+HOW_TO_CONFIGURE = (
+    f"Set {CONFIG_ENV_VAR} to the path of your offerings YAML file in the environment of the "
+    "scheduler, dag-processor and workers (e.g. export "
+    f"{CONFIG_ENV_VAR}=/opt/airflow/dags/cscs_dwdi_offerings.yaml); "
+    "`python -m airflow_provider_cscs_dwdi init DIR` writes a commented example to start from."
+)
 DAG_ID_PREFIX = "cscs_dwdi_usage_"
 # The monthly closing DAG of an offering: one run per billing month, the unit of a backfill.
 CLOSING_DAG_ID_PREFIX = "cscs_dwdi_close_"
@@ -50,20 +58,28 @@ DEFAULT_ARGS = {
 def load_dags_from_env(default_config: str | os.PathLike[str] | None = None) -> dict[str, DAG]:
     """Build the DAGs of the configuration file named by ``$CSCS_DWDI_CONFIG``.
 
-    :param default_config: file to use when the variable is unset (the DAG file passes the shipped
-        example); without it an unset variable is an error.
-    :raises ConfigurationError: the variable is unset (and no default), the file is missing, or
-        the configuration is wrong. In a DAG file this shows as an import error naming the problem.
+    :param default_config: file to use when the variable is unset (the DAG file passes
+        ``cscs_dwdi_offerings.yaml`` next to itself, never the example); without it an unset
+        variable is an error.
+    :raises ConfigurationError: no file is found (the message says where it looked and how to set
+        the variable), or the configuration is wrong. In a DAG file this shows as an import error.
     """
-    path = os.environ.get(CONFIG_ENV_VAR) or default_config
-    if not path:
+    named = os.environ.get(CONFIG_ENV_VAR)
+    if named:
+        if not Path(named).is_file():
+            raise ConfigurationError(
+                f"offerings configuration file not found: {named} (named by {CONFIG_ENV_VAR}). "
+                + HOW_TO_CONFIGURE
+            )
+        return build_dags(load_config(named))
+    if default_config is None:
+        raise ConfigurationError(f"{CONFIG_ENV_VAR} is not set. " + HOW_TO_CONFIGURE)
+    if not Path(default_config).is_file():
         raise ConfigurationError(
-            f"{CONFIG_ENV_VAR} is not set: point it at the offerings YAML file "
-            "(see dags/cscs_dwdi_offerings.example.yaml)"
+            f"no offerings configuration file: {CONFIG_ENV_VAR} is not set and {default_config} "
+            f"does not exist. {HOW_TO_CONFIGURE} Or put the file at {default_config}."
         )
-    if not Path(path).is_file():
-        raise ConfigurationError(f"{CONFIG_ENV_VAR}: offerings configuration file not found: {path}")
-    return build_dags(load_config(path))
+    return build_dags(load_config(default_config))
 
 
 def build_dags(config: OfferingsConfig) -> dict[str, DAG]:

@@ -113,7 +113,10 @@ def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-provider-cscs-dwdi",
         "name": "CSCS DWDI to Waldur usage reporting",
-        "description": "Reports CSCS-DWDI compute usage (node-hours per account and user) to Waldur.",
+        "description": (
+            "Reports CSCS-DWDI compute, storage and inference usage to Waldur, exactly: per "
+            "offering a daily usage DAG and a monthly closing DAG."
+        ),
         "versions": [__version__],
         "integrations": [
             {"integration-name": DWDI_INTEGRATION, "tags": ["service"]},

@@ -5,6 +5,11 @@ anything on the server side, or that the server asks us to repeat, are retried (
 timeouts, 429 and 502/503/504). Every other answer goes back to the caller, which knows whether a
 401 deserves a fresh token or a 4xx must be reported. Attempts and total time are both bounded so a
 stuck API cannot hold a worker slot forever.
+
+The connection-level transport comes from apache-airflow-providers-http: :func:`keep_alive_adapter`
+is the TCP keep-alive adapter ``HttpHook`` mounts on its sessions, with ``HttpHook``'s settings.
+``HttpHook`` itself is not the base of the hooks (it sends connection extras as headers and the
+login as Basic auth, builds a session per call and retries on its own rules).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
 from requests.compat import json as requests_json
 from requests.cookies import RequestsCookieJar
 from requests.exceptions import InvalidJSONError
@@ -65,6 +71,24 @@ class RetryPolicy:
         """Seconds to wait before retry ``retry_number`` (0-based) when the server gave no hint."""
         ceiling = min(self.backoff_cap, self.backoff_base * (2**retry_number))
         return ceiling * (0.5 + rng() / 2)
+
+
+def keep_alive_adapter() -> HTTPAdapter:
+    """The adapter ``HttpHook`` of apache-airflow-providers-http mounts for TCP keep-alive.
+
+    Built by ``HttpHook`` itself, so its probe settings (idle time, count, interval) are the ones
+    the HTTP provider ships, not a copy of them. Firewalls and NAT gateways drop a connection that
+    stays silent for minutes, as one waiting for a large DWDI month query does, unless the kernel
+    sends keep-alive probes on it.
+    """
+    # Imported here: parsing a DAG file imports the hooks but never opens a session, and the HTTP
+    # provider's module pulls in aiohttp and tenacity.
+    from airflow.providers.http.hooks.http import HttpHook
+
+    adapter = HttpHook(method="GET", tcp_keep_alive=True).keep_alive_adapter
+    if adapter is None:  # only when tcp_keep_alive is off or an adapter is passed in
+        raise RuntimeError("HttpHook built no keep-alive adapter")
+    return adapter
 
 
 class LeanSession(requests.Session):

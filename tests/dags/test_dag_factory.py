@@ -245,11 +245,18 @@ def test_unset_environment_variable_without_default_is_an_error(monkeypatch: pyt
         load_dags_from_env()
 
 
-def test_missing_file_is_an_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_missing_file_is_an_error_saying_how_to_set_the_variable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv(CONFIG_ENV_VAR, str(tmp_path / "typo.yaml"))
 
-    with pytest.raises(ConfigurationError, match=r"offerings configuration file not found: .*typo\.yaml"):
-        load_dags_from_env()
+    with pytest.raises(ConfigurationError) as raised:
+        load_dags_from_env(default_config=EXAMPLE)  # a named file never falls back
+
+    message = str(raised.value)
+    assert message.startswith(f"offerings configuration file not found: {tmp_path / 'typo.yaml'} ")
+    assert f"Set {CONFIG_ENV_VAR} to the path of your offerings YAML file" in message
+    assert "python -m airflow_provider_cscs_dwdi init DIR" in message
 
 
 def broken_config(tmp_path: Path) -> Path:
@@ -274,12 +281,42 @@ def test_dag_bag_shows_a_broken_configuration_as_an_import_error(
     assert "offering 'CSCS GPU Alps' (#2): billing_timezone: unknown time zone 'Mars/Base'" in error
 
 
-def test_dag_bag_uses_the_shipped_example_without_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+def dag_file_copy(folder: Path, *offerings_files: str) -> Path:
+    """A dags folder holding the DAG file and the example under each of ``offerings_files``."""
+    folder.mkdir(exist_ok=True)
+    shutil.copy(DAGS_FOLDER / "cscs_dwdi_usage.py", folder)
+    for name in offerings_files:
+        shutil.copy(EXAMPLE, folder / name)
+    return folder
+
+
+def test_dag_bag_without_an_offerings_file_says_where_it_looked_and_how_to_set_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     from airflow.dag_processing.dagbag import DagBag
 
     monkeypatch.delenv(CONFIG_ENV_VAR, raising=False)
+    # The example next to the DAG file is not a fallback: its offerings are not the site's.
+    folder = dag_file_copy(tmp_path / "dags", "cscs_dwdi_offerings.example.yaml")
 
-    bag = DagBag(dag_folder=str(DAGS_FOLDER))
+    bag = DagBag(dag_folder=str(folder))
+
+    assert bag.dags == {}
+    (error,) = bag.import_errors.values()
+    assert f"{CONFIG_ENV_VAR} is not set and {folder / 'cscs_dwdi_offerings.yaml'} does not exist" in error
+    assert f"export {CONFIG_ENV_VAR}=" in error
+    assert "python -m airflow_provider_cscs_dwdi init DIR" in error
+
+
+def test_dag_bag_reads_the_offerings_file_next_to_the_dag_file_without_the_variable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.delenv(CONFIG_ENV_VAR, raising=False)
+    folder = dag_file_copy(tmp_path / "dags", "cscs_dwdi_offerings.yaml")
+
+    bag = DagBag(dag_folder=str(folder))
 
     assert bag.import_errors == {}
     assert sorted(bag.dags) == sorted(ALL_DAG_IDS)

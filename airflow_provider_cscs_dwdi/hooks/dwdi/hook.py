@@ -3,7 +3,8 @@
 Why not ``HttpHook``: it sends every unknown connection extra as an HTTP header and the login /
 password as Basic auth, builds a new session per call and has its own retry rules (airflow-3.md).
 This hook owns one pooled :class:`requests.Session` for the issuer and the API (the proxy and TLS
-settings apply to both) and sends every request through :func:`send_with_retries`.
+settings apply to both), with the TCP keep-alive adapter ``HttpHook`` mounts, and sends every
+request through :func:`send_with_retries`.
 
 The hook is put together by concern: the token cache (:mod:`.token`), one mixin per endpoint
 family (:mod:`.compute`, :mod:`.storage`, :mod:`.inference`), the URL splitting shared by them
@@ -23,11 +24,15 @@ from urllib.parse import urlsplit
 import requests
 from airflow.sdk import BaseHook
 from airflow.sdk.log import mask_secret
-from requests_toolbelt.adapters.socket_options import TCPKeepAliveAdapter
 
 from airflow_provider_cscs_dwdi import __version__
 from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
-from airflow_provider_cscs_dwdi.hooks._http import RetryPolicy, TransientHTTPError, send_with_retries
+from airflow_provider_cscs_dwdi.hooks._http import (
+    RetryPolicy,
+    TransientHTTPError,
+    keep_alive_adapter,
+    send_with_retries,
+)
 from airflow_provider_cscs_dwdi.hooks.dwdi.compute import ComputeMixin
 from airflow_provider_cscs_dwdi.hooks.dwdi.errors import DWDIAPIError, DWDIAuthenticationError
 from airflow_provider_cscs_dwdi.hooks.dwdi.inference import InferenceMixin
@@ -48,11 +53,6 @@ from airflow_provider_cscs_dwdi.hooks.dwdi.splitting import (
 )
 from airflow_provider_cscs_dwdi.hooks.dwdi.storage import StorageMixin
 from airflow_provider_cscs_dwdi.hooks.dwdi.token import CachedToken, TokenMixin
-
-# HttpHook's keep-alive defaults (seconds idle before probing, probes, seconds between probes).
-TCP_KEEP_ALIVE_IDLE = 120
-TCP_KEEP_ALIVE_COUNT = 20
-TCP_KEEP_ALIVE_INTERVAL = 30
 
 LOGGER_NAME = "airflow_provider_cscs_dwdi.hooks.dwdi.DWDIHook"
 """Logged as ``airflow.task.hooks.<LOGGER_NAME>``, as before the hook became a package."""
@@ -154,12 +154,8 @@ class DWDIHook(TokenMixin, ComputeMixin, StorageMixin, InferenceMixin, BaseHook)
                 # A no-op auth: without it requests would fill in Basic auth from ~/.netrc, which
                 # would replace the Bearer header (and put other credentials on the wire).
                 session.auth = _no_auth
-                # The keep-alive adapter of apache-airflow-providers-http, with its defaults: a
-                # month query can keep a connection silent for minutes, and firewalls and NAT
-                # gateways on the way to DWDI drop idle connections without TCP keep-alive probes.
-                keep_alive = TCPKeepAliveAdapter(
-                    idle=TCP_KEEP_ALIVE_IDLE, count=TCP_KEEP_ALIVE_COUNT, interval=TCP_KEEP_ALIVE_INTERVAL
-                )
+                # A month query can keep a connection silent for minutes (keep_alive_adapter).
+                keep_alive = keep_alive_adapter()
                 session.mount("http://", keep_alive)
                 session.mount("https://", keep_alive)
                 if settings.proxy_url:

@@ -142,11 +142,18 @@ def test_unparsed_pages_still_refuse_answers_that_are_not_compute_json(
     assert content_type in str(raised.value)
 
 
-def test_the_session_sends_tcp_keep_alive_probes(make_hook: HookFactory) -> None:
+def test_the_session_sends_tcp_keep_alive_probes_as_http_hook_does(make_hook: HookFactory) -> None:
+    from airflow.providers.http.hooks.http import HttpHook
+
+    http_hook_adapter = HttpHook(method="GET").keep_alive_adapter
+    assert http_hook_adapter is not None
     session = make_hook("https://dwdi.example").session
     for url in ("https://dwdi.example/api", "http://dwdi.example/api"):
-        options = session.get_adapter(url).socket_options  # type: ignore[attr-defined]
+        adapter = session.get_adapter(url)
+        assert type(adapter) is type(http_hook_adapter)
+        options = adapter.socket_options  # type: ignore[attr-defined]
         assert (socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1) in options
+        assert options == http_hook_adapter.socket_options  # type: ignore[attr-defined]
 
 
 def test_an_empty_account_list_makes_no_request(
