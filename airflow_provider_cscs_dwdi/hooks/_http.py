@@ -10,7 +10,6 @@ stuck API cannot hold a worker slot forever.
 from __future__ import annotations
 
 import email.utils
-import logging
 import random
 import time
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from requests.structures import CaseInsensitiveDict
 from requests.utils import check_header_validity
 
 from airflow_provider_cscs_dwdi.core.errors import CscsDwdiError
+from airflow_provider_cscs_dwdi.core.logs import Log
 
 DEFAULT_RETRY_STATUSES = frozenset({429, 502, 503, 504})
 
@@ -63,7 +63,7 @@ class RetryPolicy:
 
     def backoff(self, retry_number: int, rng: Callable[[], float] = random.random) -> float:
         """Seconds to wait before retry ``retry_number`` (0-based) when the server gave no hint."""
-        ceiling = min(self.backoff_cap, self.backoff_base * (2**retry_number))
+        ceiling = min(self.backoff_cap, self.backoff_base * (2.0**retry_number))
         return ceiling * (0.5 + rng() / 2)
 
 
@@ -156,7 +156,7 @@ def send_with_retries(
     url: str,
     *,
     policy: RetryPolicy,
-    log: logging.Logger,
+    log: Log,
     describe: str,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,

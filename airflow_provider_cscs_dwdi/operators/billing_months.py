@@ -9,7 +9,6 @@ database.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time
@@ -19,6 +18,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from airflow_provider_cscs_dwdi.core.errors import ReportError
+from airflow_provider_cscs_dwdi.core.logs import Log
 from airflow_provider_cscs_dwdi.core.months import current_month, months_to_report, parse_month
 from airflow_provider_cscs_dwdi.core.usage_date import (
     month_end_loss_warning,
@@ -69,7 +69,7 @@ def resolve_billing_months(
     billing_timezone: str,
     reopen_days: int,
     previous_month_allowed: Callable[[], bool],
-    log: logging.Logger,
+    log: Log,
     now: datetime | None = None,
     dry_run: bool = False,
     requested: bool | None = None,
