@@ -329,6 +329,11 @@ class _OfferingMigration:
                     f"carried as unit_factor {factor} (the agent reported with it, not with unit_factor).",
                 )
             return factor
+        if settings.get("unit_factor_reporting") is not None:
+            self.not_carried(
+                f"{where}.unit_factor_reporting",
+                f"the agent's {self.usage_kind} code never read it (only compute does); unit_factor applies.",
+            )
         factor = _decimal_text(settings.get("unit_factor", 1), f"{self.label}: {where}.unit_factor")
         if _is_one(factor):
             return factor

@@ -19,6 +19,7 @@ import yaml
 
 from airflow_provider_cscs_dwdi.core.config import load_config
 from airflow_provider_cscs_dwdi.migration import main
+from airflow_provider_cscs_dwdi.migration import migrate as migrate_document
 
 CONFIGS = Path(__file__).parent / "agent_configs"
 SEED = CONFIGS / "seed-0.1.0.yaml"
@@ -261,3 +262,33 @@ def test_the_command_runs_without_importing_airflow() -> None:
 
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+
+
+def test_compute_bills_with_unit_factor_reporting_as_the_agent_1_0_x_did() -> None:
+    agent_config = yaml.safe_load(AGENT_1_0_7.read_text())
+    compute = agent_config["offerings"][0]
+    compute["backend_components"]["nodeHours"]["unit_factor_reporting"] = 0.25
+
+    migration = migrate_document(agent_config)
+
+    assert migration.offerings[0]["backend_components"]["nodeHours"]["unit_factor"] == "0.25"
+    assert any(
+        note.where.endswith("nodeHours.unit_factor_reporting") and "carried as unit_factor 0.25" in note.text
+        for note in migration.carried_with_note
+    )
+
+
+def test_a_socks4_proxy_is_reported_not_written_into_the_connection() -> None:
+    agent_config = yaml.safe_load(AGENT_1_0_7.read_text())
+    agent_config["offerings"][1]["backend_settings"]["socks_proxy"] = "socks4://localhost:1080"
+
+    migration = migrate_document(agent_config)
+
+    conn_id = migration.offerings[1]["dwdi_conn_id"]
+    storage_dwdi = next(c for c in migration.connections if c.conn_id == conn_id)
+    assert "proxy_url" not in storage_dwdi.extra
+    assert any(
+        note.where.endswith("backend_settings.socks_proxy")
+        and "a socks4:// proxy is not supported" in note.text
+        for note in migration.must_fix
+    )
