@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, CronDataIntervalTimetable, Param
+from airflow.sdk import DAG, CronDataIntervalTimetable, Param, XComArg
 from airflow.sdk.exceptions import AirflowTimetableInvalid
 
 from airflow_provider_cscs_dwdi.core.config import OfferingConfig, OfferingsConfig, load_config
@@ -184,7 +184,7 @@ def _add_usage_tasks(offering: OfferingConfig, *, month: str, reopen_previous_mo
     fetched = FetchMonthlyUsageOperator.partial(
         task_id="fetch_usage",
         dwdi_conn_id=offering.dwdi_conn_id,
-        accounts=plan.output[BillingPlan.ACCOUNTS_KEY],
+        accounts=XComArg(plan, key=BillingPlan.ACCOUNTS_KEY),
         clusters=list(offering.clusters) if offering.clusters else None,
         billing_timezone=offering.billing_timezone,
         archive_path=offering.archive_path,

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The test command: installs what is missing, lints, runs the whole pytest suite.
+# The test command: installs what is missing, lints, type-checks, runs the whole pytest suite.
 # Extra arguments go to pytest (e.g. `make test ARGS="-k dwdi"` or `scripts/test.sh -x tests/core`).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -8,6 +8,9 @@ VENV="${VENV:-.venv}"
 
 echo "==> ruff"
 "$VENV/bin/ruff" check . || exit 1
+
+echo "==> mypy"
+"$VENV/bin/mypy" || exit 1
 
 echo "==> pytest"
 "$VENV/bin/pytest" "$@"

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from airflow_provider_cscs_dwdi.core.errors import CscsDwdiError
 
@@ -59,7 +60,7 @@ class ArchiveWriter:
     def __init__(self, target: IO[bytes]) -> None:
         self._sink = _CountingHashingWriter(target)
         # mtime=0 keeps the bytes reproducible: the same responses give the same checksum.
-        self._gzip = gzip.GzipFile(fileobj=self._sink, mode="wb", compresslevel=COMPRESS_LEVEL, mtime=0)  # type: ignore[arg-type]
+        self._gzip = gzip.GzipFile(fileobj=self._sink, mode="wb", compresslevel=COMPRESS_LEVEL, mtime=0)
         self._header_written = False
 
     def __enter__(self) -> ArchiveWriter:
@@ -120,6 +121,14 @@ class ArchiveWriter:
         self._gzip.write(prefix[:-1].encode() + b',"body":' + raw.strip().translate(_LINE_BREAKS) + b"}\n")
 
 
+class ReadableBytes(Protocol):
+    """What :func:`read_archive` reads from: a binary file, or a :class:`ChecksumReader` around one."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+    def seek(self, offset: int, /) -> object: ...
+
+
 class ChecksumReader:
     """Read-only file wrapper that hashes what passes through, to verify an archive's sha256.
 
@@ -139,6 +148,10 @@ class ChecksumReader:
     def readable(self) -> bool:
         return True
 
+    def seek(self, offset: int, whence: int = 0, /) -> int:
+        # Skipping or re-reading bytes would make the checksum lie; gzip reads sequentially anyway.
+        raise io.UnsupportedOperation("ChecksumReader reads sequentially: seeking would break the sha256")
+
     def drain(self) -> None:
         """Read (and hash) the rest of the file."""
         while self.read(1 << 16):
@@ -149,7 +162,7 @@ class ChecksumReader:
         return self._digest.hexdigest()
 
 
-def read_archive(source: IO[bytes]) -> tuple[dict[str, Any], Iterator[dict[str, Any]]]:
+def read_archive(source: ReadableBytes) -> tuple[dict[str, Any], Iterator[dict[str, Any]]]:
     """Open an archive; returns its header and a lazy iterator over its pages.
 
     Numbers are parsed as ``Decimal`` so no value is ever rounded through a float.
@@ -157,7 +170,7 @@ def read_archive(source: IO[bytes]) -> tuple[dict[str, Any], Iterator[dict[str, 
     :raises ArchiveError: when the header is missing or of an unknown format/version, or a page
         line is not valid JSON (the message names the line number).
     """
-    stream = gzip.GzipFile(fileobj=source, mode="rb")  # type: ignore[arg-type]
+    stream = gzip.GzipFile(fileobj=source, mode="rb")
     first = stream.readline()
     try:
         header = json.loads(first)

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from airflow_provider_cscs_dwdi.core.issues import Issue
+
 
 class CscsDwdiError(Exception):
     """Base class of every error this provider raises on purpose."""
@@ -14,7 +20,7 @@ class ConfigurationError(CscsDwdiError):
 class UsageDataError(CscsDwdiError):
     """DWDI data cannot be billed as it is; ``issues`` lists every offending record."""
 
-    def __init__(self, message: str, issues: list | None = None) -> None:
+    def __init__(self, message: str, issues: Sequence[Issue] | None = None) -> None:
         super().__init__(message)
         self.issues = list(issues or [])
 

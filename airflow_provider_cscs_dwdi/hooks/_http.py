@@ -15,7 +15,6 @@ login as Basic auth, builds a session per call and retries on its own rules).
 from __future__ import annotations
 
 import email.utils
-import logging
 import random
 import time
 from collections.abc import Callable
@@ -33,6 +32,7 @@ from requests.structures import CaseInsensitiveDict
 from requests.utils import check_header_validity
 
 from airflow_provider_cscs_dwdi.core.errors import CscsDwdiError
+from airflow_provider_cscs_dwdi.core.logs import Log
 
 DEFAULT_RETRY_STATUSES = frozenset({429, 502, 503, 504})
 
@@ -69,7 +69,7 @@ class RetryPolicy:
 
     def backoff(self, retry_number: int, rng: Callable[[], float] = random.random) -> float:
         """Seconds to wait before retry ``retry_number`` (0-based) when the server gave no hint."""
-        ceiling = min(self.backoff_cap, self.backoff_base * (2**retry_number))
+        ceiling = min(self.backoff_cap, self.backoff_base * (2.0**retry_number))
         return ceiling * (0.5 + rng() / 2)
 
 
@@ -180,7 +180,7 @@ def send_with_retries(
     url: str,
     *,
     policy: RetryPolicy,
-    log: logging.Logger,
+    log: Log,
     describe: str,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,

@@ -30,7 +30,7 @@ def normalise_accounts(accounts: Sequence[str] | str | None) -> list[str] | None
     A string is accepted as a JSON list or a comma-separated list because templated fields render
     to text unless the DAG renders native objects.
     """
-    if blank_to_none(accounts) is None:
+    if accounts is None or blank_to_none(accounts) is None:
         return None
     if isinstance(accounts, str):
         text = accounts.strip()

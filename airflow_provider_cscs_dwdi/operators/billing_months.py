@@ -9,7 +9,6 @@ database.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time
@@ -19,6 +18,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from airflow_provider_cscs_dwdi.core.errors import ReportError
+from airflow_provider_cscs_dwdi.core.logs import Log
 from airflow_provider_cscs_dwdi.core.months import current_month, months_to_report, parse_month
 from airflow_provider_cscs_dwdi.core.usage_date import (
     month_end_loss_warning,
@@ -27,6 +27,7 @@ from airflow_provider_cscs_dwdi.core.usage_date import (
 )
 from airflow_provider_cscs_dwdi.core.xcom import BackendIds, BillingPlan
 from airflow_provider_cscs_dwdi.hooks.waldur import WaldurHook
+from airflow_provider_cscs_dwdi.operators._clock import Clock, read_clock
 from airflow_provider_cscs_dwdi.operators._params import (
     as_bool,
     blank_to_none,
@@ -68,7 +69,7 @@ def resolve_billing_months(
     billing_timezone: str,
     reopen_days: int,
     previous_month_allowed: Callable[[], bool],
-    log: logging.Logger,
+    log: Log,
     now: datetime | None = None,
     dry_run: bool = False,
     requested: bool | None = None,
@@ -136,12 +137,15 @@ class PlanBillingRunOperator(BaseOperator):
     :param month: ``YYYY-MM`` to report alone; empty means "from the run date".
     :param accounts: accounts to report; empty means all the offering's backend IDs.
     :param dry_run: the run writes nothing, so past months are planned even for a Waldur server
-        that ignores the usage ``date`` (the push logs what it would write).
+        that ignores the usage ``date`` (the push logs what it would write). Templated; kept as
+        ``dry_run_setting`` (``dry_run`` is ``BaseOperator``'s method).
     :param month_end_run: the offering's extra run on a month's last day (``HH:MM``), for the
         warning that says how much of a month such a server lost.
+    :param clock: the current time, which tells the current month (default: the operators' clock,
+        see :mod:`._clock`).
     """
 
-    template_fields: Sequence[str] = ("backend_ids", "month", "accounts", "dry_run")
+    template_fields: Sequence[str] = ("backend_ids", "month", "accounts", "dry_run_setting")
     ui_color = "#eef7ee"
 
     def __init__(
@@ -156,6 +160,7 @@ class PlanBillingRunOperator(BaseOperator):
         accounts: Sequence[str] | str | None = None,
         dry_run: bool | str = False,
         month_end_run: str | None = None,
+        clock: Clock | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -166,8 +171,9 @@ class PlanBillingRunOperator(BaseOperator):
         self.offering_uuid = offering_uuid
         self.month = month
         self.accounts = accounts
-        self.dry_run = dry_run
+        self.dry_run_setting = dry_run
         self.month_end_run = month_end_run
+        self.clock = clock
 
     def execute(self, context: Context) -> list[str]:
         months = resolve_billing_months(
@@ -177,7 +183,8 @@ class PlanBillingRunOperator(BaseOperator):
             reopen_days=self.reopen_previous_month_days,
             previous_month_allowed=self._usage_date_honoured,
             log=self.log,
-            dry_run=as_bool(self.dry_run, "dry_run"),
+            now=read_clock(self.clock),
+            dry_run=as_bool(self.dry_run_setting, "dry_run"),
             requested=_requested(
                 blank_to_none(self.month), getattr(context.get("dag_run"), "run_type", None)
             ),

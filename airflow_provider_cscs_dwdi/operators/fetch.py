@@ -15,7 +15,6 @@ import re
 import socket
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import closing
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -28,6 +27,7 @@ from airflow_provider_cscs_dwdi.core.kinds import StorageSettings, UsageKind
 from airflow_provider_cscs_dwdi.core.months import billing_month, month_window, parse_month
 from airflow_provider_cscs_dwdi.core.xcom import BackendIds, FetchResult
 from airflow_provider_cscs_dwdi.hooks.dwdi import DWDIAPIError, DWDIHook
+from airflow_provider_cscs_dwdi.operators._clock import Clock, read_clock
 from airflow_provider_cscs_dwdi.operators._kinds import KindRequest, build_request
 from airflow_provider_cscs_dwdi.operators._params import blank_to_none, normalise_accounts, run_instant
 
@@ -66,6 +66,8 @@ class FetchMonthlyUsageOperator(BaseOperator):
         ``path_mapping``, ``path_template``): each backend ID's path comes from them.
     :param backend_ids: the ``list_backend_ids`` XCom (a ``BackendIds`` document): inference is
         keyed by the resources' Waldur UUIDs, which it carries.
+    :param clock: the current time, which ends the window of the current month (default: the
+        operators' clock, see :mod:`._clock`).
     """
 
     template_fields: Sequence[str] = ("accounts", "clusters", "month", "archive_path", "backend_ids")
@@ -83,6 +85,7 @@ class FetchMonthlyUsageOperator(BaseOperator):
         usage_kind: str = UsageKind.COMPUTE.value,
         storage: Mapping[str, Any] | None = None,
         backend_ids: Mapping[str, Any] | Any = None,
+        clock: Clock | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -97,6 +100,7 @@ class FetchMonthlyUsageOperator(BaseOperator):
         self.storage = storage
         self.storage_settings = StorageSettings(**storage) if storage is not None else None
         self.backend_ids = backend_ids
+        self.clock = clock
 
     def resolve_month(self, context: Context) -> str:
         if blank_to_none(self.month) is not None:
@@ -128,7 +132,7 @@ class FetchMonthlyUsageOperator(BaseOperator):
         month = self.resolve_month(context)
         accounts = normalise_accounts(self.accounts)
         request = self.build_request(month, accounts)
-        today = datetime.now(ZoneInfo(self.billing_timezone)).date()
+        today = read_clock(self.clock).astimezone(ZoneInfo(self.billing_timezone)).date()
         window = month_window(month, today)
         target = self.archive_location(context, month)
         target.parent.mkdir(parents=True, exist_ok=True)

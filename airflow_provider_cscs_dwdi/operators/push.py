@@ -24,10 +24,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowSkipException
@@ -47,6 +45,7 @@ from airflow_provider_cscs_dwdi.core.waldur_plan import (
 from airflow_provider_cscs_dwdi.core.xcom import PushResult, UsageReport, WriteFailure
 from airflow_provider_cscs_dwdi.hooks._http import TransientHTTPError
 from airflow_provider_cscs_dwdi.hooks.waldur import WaldurAPIError, WaldurAuthError, WaldurHook
+from airflow_provider_cscs_dwdi.operators._clock import Clock, read_clock
 from airflow_provider_cscs_dwdi.operators._params import as_bool
 from airflow_provider_cscs_dwdi.operators.list_backend_ids import ListWaldurBackendIdsOperator
 
@@ -214,9 +213,12 @@ class PushToWaldurOperator(BaseOperator):
     :param report: the XCom of AggregateUsageOperator (a ``UsageReport`` document).
     :param offering_uuid: the Waldur offering whose resources carry the accounts as backend_id.
     :param waldur_conn_id: the ``waldur`` connection.
-    :param dry_run: compute and log the full plan (old -> new) but write nothing.
+    :param dry_run: compute and log the full plan (old -> new) but write nothing. Templated; kept
+        as ``dry_run_setting`` (``dry_run`` is ``BaseOperator``'s method).
     :param reconcile: also write 0 for users Waldur holds for the month that DWDI no longer reports.
     :param billing_timezone: the time zone whose calendar defines the current month.
+    :param clock: the current time, which tells the current month and the usage ``date`` (default:
+        the operators' clock, see :mod:`._clock`).
 
     Storage and inference reports carry resource totals only: their user usages are never listed
     nor written (reconcile included). A storage resource DWDI returned no level for is not written
@@ -230,7 +232,13 @@ class PushToWaldurOperator(BaseOperator):
     before that.
     """
 
-    template_fields: Sequence[str] = ("report", "offering_uuid", "dry_run", "reconcile", "billing_timezone")
+    template_fields: Sequence[str] = (
+        "report",
+        "offering_uuid",
+        "dry_run_setting",
+        "reconcile",
+        "billing_timezone",
+    )
     ui_color = "#e8f4fd"
 
     def __init__(
@@ -242,6 +250,7 @@ class PushToWaldurOperator(BaseOperator):
         dry_run: bool | str = False,
         reconcile: bool | str = False,
         billing_timezone: str = "UTC",
+        clock: Clock | None = None,
         **kwargs: Any,
     ) -> None:
         # Two runs writing the same offering at once could interleave old and new values.
@@ -250,12 +259,13 @@ class PushToWaldurOperator(BaseOperator):
         self.report = report
         self.offering_uuid = offering_uuid
         self.waldur_conn_id = waldur_conn_id
-        self.dry_run = dry_run
+        self.dry_run_setting = dry_run
         self.reconcile = reconcile
         self.billing_timezone = billing_timezone
+        self.clock = clock
 
     def execute(self, context: Context) -> dict[str, Any]:
-        dry_run = as_bool(self.dry_run, "dry_run")
+        dry_run = as_bool(self.dry_run_setting, "dry_run")
         reconcile = as_bool(self.reconcile, "reconcile")
         try:
             report = UsageReport.from_xcom(self.report)
@@ -293,14 +303,14 @@ class PushToWaldurOperator(BaseOperator):
         if not date_honoured:
             return None
         try:
-            return months.usage_date(month, datetime.now(ZoneInfo("UTC")))
+            return months.usage_date(month, read_clock(self.clock))
         except CscsDwdiError as error:
             self.log.warning("Nothing written for %s: %s", month, error)
             raise AirflowSkipException(f"Nothing written for {month}: {error}") from error
 
     def _check_month(self, month: str, date_honoured: bool, *, dry_run: bool = False) -> None:
         """Refuse a month the server would write into the wrong billing period (a dry run only warns)."""
-        current = months.current_month(self.billing_timezone)
+        current = months.current_month(self.billing_timezone, read_clock(self.clock))
         if month > current:
             raise AirflowException(f"Month {month} is in the future ({current} in {self.billing_timezone}).")
         if month < current and not date_honoured:

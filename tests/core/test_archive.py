@@ -70,6 +70,9 @@ def test_reading_through_the_checksum_reader_verifies_the_whole_file() -> None:
     damaged = ChecksumReader(io.BytesIO(data[:-1] + bytes([data[-1] ^ 1])))
     damaged.drain()
     assert damaged.hexdigest() != archive.sha256
+    # A skip or a re-read would make the checksum lie: seeking is refused, as unseekable files do.
+    with pytest.raises(io.UnsupportedOperation, match="seeking would break the sha256"):
+        reader.seek(0)
 
 
 def test_raw_body_is_kept_verbatim_apart_from_line_breaks() -> None:

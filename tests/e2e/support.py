@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import pytest
 
 from airflow_provider_cscs_dwdi.core.months import months_to_report, previous_month
 from airflow_provider_cscs_dwdi.dag_factory import DAG_ID_PREFIX, load_dags_from_env
+from airflow_provider_cscs_dwdi.operators import _clock
 from sandbox.stack import SandboxStack, SeededOffering, differences
 from tests.fixtures.airflow_env import task_states, xcom_results
 
@@ -46,10 +49,30 @@ def assert_waldur_holds_dwdi_totals(stack: SandboxStack, month: str) -> None:
     assert stack.waldur.schema_violations == []
 
 
+@contextmanager
+def operators_clock_at(instant: datetime) -> Iterator[None]:
+    """Every operator built without its own clock (all the DAG factory's) reads ``instant``."""
+    previous = _clock.default_clock
+    _clock.default_clock = lambda: instant
+    try:
+        yield
+    finally:
+        _clock.default_clock = previous
+
+
+def month_to_date_instant(stack: SandboxStack) -> datetime:
+    """13:00 UTC on the sandbox's day: the current month can be dated then (not before 12:10 UTC on
+    the 1st), and the day stays the sandbox's even when the test runs across midnight."""
+    return datetime.combine(stack.today, time(13), tzinfo=UTC)
+
+
 def run_month_to_date(stack: SandboxStack) -> tuple[Any, list[str]]:
-    """The scheduled run of now: it succeeds and Waldur holds the totals of every month it reports."""
-    now = datetime.now(UTC)
-    dag_run = run(stack, now)
+    """The scheduled run of the sandbox's day, on a clock pinned to it (see
+    :func:`month_to_date_instant`): it succeeds and Waldur holds the totals of every month it
+    reports."""
+    now = month_to_date_instant(stack)
+    with operators_clock_at(now):
+        dag_run = run(stack, now)
     assert str(dag_run.state) == "success", task_states(dag_run)
     months = months_to_report(now, "UTC", reopen_days=3, previous_allowed=True)
     for month in months:

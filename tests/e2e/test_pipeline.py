@@ -22,6 +22,7 @@ from tests.e2e.support import (
     ISSUER_CLIENT_ID,
     assert_waldur_holds_dwdi_totals,
     month_of,
+    month_to_date_instant,
     run,
     run_month_to_date,
     writes,
@@ -33,11 +34,10 @@ pytestmark = [pytest.mark.airflow, pytest.mark.usefixtures("airflow_db")]
 
 def test_scheduled_run_reports_the_month_to_date(stack: SandboxStack) -> None:
     dag_run, months = run_month_to_date(stack)
-    now = datetime.now(UTC)
 
     fetched = xcom_results(dag_run, "fetch_usage")
     assert [result["month"] for result in fetched] == months
-    assert fetched[-1]["window"]["to"] == now.date().isoformat()
+    assert fetched[-1]["window"]["to"] == month_to_date_instant(stack).date().isoformat()
     pushed = xcom_results(dag_run, "push_to_waldur")
     assert pushed[-1]["failed"] == 0
     assert pushed[-1]["written"] > 0

@@ -252,10 +252,17 @@ def test_test_connection_reports_success_and_failure(
 ) -> None:
     assert make_hook(waldur_sandbox).test_connection() == (True, "Connected to Waldur as staff (staff).")
 
-    ok, message = make_hook(waldur_sandbox, token="0" * 40).test_connection()
+    wrong = make_hook(waldur_sandbox, token="0" * 40)
+    ok, message = wrong.test_connection()
 
     assert not ok
     assert "Invalid token." in message
+    # The UI tests a copy stored under a random id: the message names no connection id ...
+    assert "refused the API token of this connection" in message
+    assert "waldur_test" not in message
+    # ... while a task's error names the connection to fix.
+    with pytest.raises(WaldurAuthError, match="refused the API token of connection 'waldur_test'"):
+        wrong.list_resources(waldur_sandbox.add_offering("HPC", [NODE_HOURS]))
     assert waldur_sandbox.schema_violations == []
 
 

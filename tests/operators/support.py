@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 from airflow.sdk.exceptions import AirflowException
 
 from airflow_provider_cscs_dwdi.core.components import parse_backend_components
+from airflow_provider_cscs_dwdi.operators._clock import Clock
 from airflow_provider_cscs_dwdi.operators.push import PushToWaldurOperator
 from sandbox.waldur_server import WaldurSandbox
 
@@ -55,6 +57,12 @@ class Offering:
 
 def this_month(sandbox: WaldurSandbox) -> str:
     return f"{sandbox.today:%Y-%m}"
+
+
+def afternoon_of(day: date) -> Clock:
+    """A clock pinned to 13:00 UTC on ``day``: past the hours when the current month cannot be dated."""
+    instant = datetime.combine(day, time(13), tzinfo=UTC)
+    return lambda: instant
 
 
 def previous_month(month: str) -> str:
@@ -103,6 +111,7 @@ def usage_grid(accounts: int, users: int, base: str = "1.25") -> dict[str, dict[
 
 def push(offering: Offering, report: dict, **kwargs: Any) -> tuple[dict[str, Any], RecordingTaskInstance]:
     ti = RecordingTaskInstance()
+    kwargs.setdefault("clock", afternoon_of(offering.sandbox.today))
     operator = PushToWaldurOperator(
         task_id="push", report=report, offering_uuid=offering.uuid, waldur_conn_id=CONN_ID, **kwargs
     )
@@ -111,6 +120,7 @@ def push(offering: Offering, report: dict, **kwargs: Any) -> tuple[dict[str, Any
 
 def failing_push(offering: Offering, report: dict, **kwargs: Any) -> tuple[str, dict[str, Any]]:
     ti = RecordingTaskInstance()
+    kwargs.setdefault("clock", afternoon_of(offering.sandbox.today))
     operator = PushToWaldurOperator(
         task_id="push", report=report, offering_uuid=offering.uuid, waldur_conn_id=CONN_ID, **kwargs
     )

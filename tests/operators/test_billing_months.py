@@ -181,8 +181,12 @@ def test_requested_accounts_are_intersected_with_the_backend_ids() -> None:
     assert (selection.accounts, selection.unknown) == (["g2", "g3"], ["x9"])
 
 
+#: When the operator tests run, on the operator's clock: no test depends on the wall clock.
+OPERATOR_NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+
+
 def this_month() -> str:
-    return f"{datetime.now(ZoneInfo(ZURICH)):%Y-%m}"
+    return f"{OPERATOR_NOW.astimezone(ZoneInfo(ZURICH)):%Y-%m}"
 
 
 def run_plan(
@@ -198,10 +202,14 @@ def run_plan(
         reopen_previous_month_days=0,
         month=month,
         accounts=accounts,
+        clock=lambda: OPERATOR_NOW,
     )
     ti = RecordingTaskInstance()
-    now = datetime.now(UTC)
-    context = {"ti": ti, "data_interval_end": now, "dag_run": SimpleNamespace(run_after=now)}
+    context = {
+        "ti": ti,
+        "data_interval_end": OPERATOR_NOW,
+        "dag_run": SimpleNamespace(run_after=OPERATOR_NOW),
+    }
     return operator.execute(context), ti.pushed
 
 

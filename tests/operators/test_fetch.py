@@ -140,3 +140,16 @@ def test_an_empty_account_list_asks_dwdi_nothing_and_archives_the_header(
     assert (fetch.pages, fetch.entries, fetch.user_rows, fetch.accounts_requested) == (0, 0, 0, 0)
     assert dwdi_sandbox.requests == []
     assert fetch.window == {"from": "2025-01-01", "to": "2025-01-31"}
+
+
+def test_the_window_of_a_month_ends_on_the_day_of_the_fetch_clock(
+    dwdi_connection: str, tmp_path: Path
+) -> None:
+    # The 10th, 00:30 in Zurich is still the 9th in UTC: the day is read in the billing time zone.
+    clock = datetime(2025, 1, 9, 23, 30, tzinfo=UTC)
+
+    fetch = FetchResult.from_xcom(
+        run_fetch(tmp_path, "2025-01", accounts=[], billing_timezone="Europe/Zurich", clock=lambda: clock)
+    )
+
+    assert fetch.window == {"from": "2025-01-01", "to": "2025-01-10"}

@@ -191,6 +191,7 @@ def test_operator_defaults_and_flag_validation(
     operator = PushToWaldurOperator(task_id="p", report={}, offering_uuid=offering.uuid)
 
     assert operator.max_active_tis_per_dag == 1
-    assert {"report", "offering_uuid", "dry_run", "reconcile"} <= set(operator.template_fields)
+    assert {"report", "offering_uuid", "dry_run_setting", "reconcile"} <= set(operator.template_fields)
+    assert callable(operator.dry_run)  # BaseOperator.dry_run() is not shadowed by the flag
     with pytest.raises(AirflowException, match="dry_run must be True or False"):
         push(offering, make_report(this_month(waldur_sandbox), {"g000": {}}), dry_run="maybe")

@@ -6,7 +6,7 @@ Every test checks that the sandbox saw no request the official OpenAPI schema re
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 from airflow.sdk.exceptions import AirflowSkipException
@@ -120,3 +120,31 @@ def test_a_month_that_cannot_be_dated_yet_skips_the_push_saying_why() -> None:
         AirflowSkipException, match=f"Nothing written for {not_yet}: Month {not_yet} cannot be dated"
     ):
         operator._usage_date(not_yet, date_honoured=True)
+
+
+def test_the_clock_decides_when_the_current_month_can_be_dated(
+    waldur_sandbox: WaldurSandbox, seed: Callable[..., Offering]
+) -> None:
+    # The push's clock, not the wall clock: in the first hours UTC of the 1st no date is safe for
+    # the current month (a server west of UTC would file it in the previous one); mid-month is.
+    waldur_sandbox.today = date(2026, 11, 1)
+    usage = usage_grid(accounts=2, users=1)
+    offering = seed(waldur_sandbox, usage)
+    report = make_report("2026-11", usage)
+    early = datetime(2026, 11, 1, 5, 30, tzinfo=UTC)
+    mid_month = datetime(2026, 11, 15, 12, 30, tzinfo=UTC)
+
+    with pytest.raises(
+        AirflowSkipException,
+        match="Nothing written for 2026-11: Month 2026-11 cannot be dated for Waldur before 2026-11-01 12:10 UTC",
+    ):
+        push(offering, report, clock=lambda: early)
+    assert offering.posts() == []
+
+    result, _ = push(offering, report, clock=lambda: mid_month)
+
+    assert (result["written"], result["failed"]) == (2, 0)
+    assert offering.totals("2026-11") == expected_totals(usage)
+    dates = {r.json["date"] for r in waldur_sandbox.requests if r.path.endswith("/set_usage/")}
+    assert dates == {"2026-11-15T12:00:00Z"}
+    assert waldur_sandbox.schema_violations == []

@@ -20,7 +20,7 @@ from airflow_provider_cscs_dwdi.hooks.dwdi.splitting import (
 )
 
 if TYPE_CHECKING:
-    import logging
+    from airflow.sdk.types import Logger
 
     from airflow_provider_cscs_dwdi.hooks.dwdi.pages import DWDIPage
     from airflow_provider_cscs_dwdi.hooks.dwdi.settings import DWDISettings
@@ -100,10 +100,16 @@ class UsagePage:
 class ComputeMixin:
     """``iter_compute_usage`` / ``get_compute_usage`` of DWDIHook (which provides the attributes below)."""
 
-    settings: DWDISettings
     max_url_bytes: int
-    log: logging.Logger
     _fetch_pages: Callable[..., Iterator[tuple[str, DWDIPage]]]
+
+    if TYPE_CHECKING:  # provided by DWDIHook (BaseHook's logger, the parsed connection)
+
+        @property
+        def settings(self) -> DWDISettings: ...
+
+        @property
+        def log(self) -> Logger: ...
 
     def iter_compute_usage(
         self,

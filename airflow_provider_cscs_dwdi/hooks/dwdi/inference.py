@@ -62,9 +62,13 @@ def count_inference_entries(raw: bytes) -> int:
 class InferenceMixin:
     """``iter_inference_cost`` / ``get_inference_cost`` of DWDIHook (which provides the attributes below)."""
 
-    settings: DWDISettings
     _iter_family: Callable[..., Iterator[DWDIPage]]
     _merge_family: Callable[..., dict[str, Any]]
+
+    if TYPE_CHECKING:  # provided by DWDIHook (the parsed connection)
+
+        @property
+        def settings(self) -> DWDISettings: ...
 
     def iter_inference_cost(
         self,

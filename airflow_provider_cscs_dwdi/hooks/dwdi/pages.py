@@ -126,7 +126,7 @@ def check_answer(
             content_type=content_type,
             excerpt=shown,
         )
-    return data
+    return data if isinstance(data, dict) else None
 
 
 def count_keys(raw: bytes, key: str) -> int:

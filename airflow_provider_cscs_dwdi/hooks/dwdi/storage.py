@@ -62,9 +62,13 @@ def count_storage_entries(raw: bytes) -> int:
 class StorageMixin:
     """``iter_storage_usage`` / ``get_storage_usage`` of DWDIHook (which provides the attributes below)."""
 
-    settings: DWDISettings
     _iter_family: Callable[..., Iterator[DWDIPage]]
     _merge_family: Callable[..., dict[str, Any]]
+
+    if TYPE_CHECKING:  # provided by DWDIHook (the parsed connection)
+
+        @property
+        def settings(self) -> DWDISettings: ...
 
     def iter_storage_usage(
         self,

@@ -26,7 +26,7 @@ from airflow_provider_cscs_dwdi.hooks.dwdi.errors import (
 from airflow_provider_cscs_dwdi.hooks.dwdi.settings import DWDISettings, display_url
 
 if TYPE_CHECKING:
-    import logging
+    from airflow.sdk.types import Logger
 
 DEFAULT_TOKEN_LIFETIME = 300.0
 """Assumed lifetime (seconds) of a token whose response has no usable ``expires_in``."""
@@ -79,16 +79,22 @@ class TokenMixin:
     policy, the clock, the cache slot and its lock, and the transport helpers.
     """
 
-    settings: DWDISettings
     retry_policy: RetryPolicy
     token_requests: int
-    log: logging.Logger
     _clock: Callable[[], float]
     _token: CachedToken | None
     _token_lock: threading.Lock
     _send: Callable[..., requests.Response]
     _redact: Callable[[str], str]
     _excerpt: Callable[[bytes], str]
+
+    if TYPE_CHECKING:  # provided by DWDIHook (BaseHook's logger, the parsed connection)
+
+        @property
+        def settings(self) -> DWDISettings: ...
+
+        @property
+        def log(self) -> Logger: ...
 
     def get_token(self) -> str:
         """A valid access token: the cached one, or a new one when it is due for renewal.

@@ -81,6 +81,9 @@ class WaldurHook(BaseHook):
         self._bulk_user_usages: bool | None = None
         self._bulk_probe_lock = threading.Lock()
         self._relinking_logged = False
+        # The UI's Test button runs test_connection on a copy of the connection stored under a
+        # random id: naming that id would send the user looking for a connection that does not exist.
+        self._naming_the_connection = True
 
     # ------------------------------------------------------------------ connection and session
 
@@ -151,17 +154,19 @@ class WaldurHook(BaseHook):
         detail = error_detail(response)
         if detail == EXPIRED_TOKEN_DETAIL:
             message = (
-                f"{describe}: Waldur says the API token of connection {self.waldur_conn_id!r} has expired. "
+                f"{describe}: Waldur says the API token of {self._connection_name()} has expired. "
                 "Ordinary Waldur tokens expire after an idle hour; a scheduled job needs a non-expiring "
                 "token: the token of a service account whose token_lifetime is unset, or on Waldur 8.x "
                 "a personal access token with a long expiry. Put it in the connection's password."
             )
         else:
             message = (
-                f"{describe}: Waldur refused the API token of connection {self.waldur_conn_id!r} "
-                f"(HTTP 401: {detail})"
+                f"{describe}: Waldur refused the API token of {self._connection_name()} (HTTP 401: {detail})"
             )
         return WaldurAuthError(message, status=401, detail=detail)
+
+    def _connection_name(self) -> str:
+        return f"connection {self.waldur_conn_id!r}" if self._naming_the_connection else "this connection"
 
     def _url(self, path: str) -> str:
         return urljoin(self.settings.api_url, path)
@@ -418,10 +423,17 @@ class WaldurHook(BaseHook):
     # ------------------------------------------------------------------ Airflow UI
 
     def test_connection(self) -> tuple[bool, str]:
-        """Check the URL and the token with ``GET /api/users/me/`` (the UI's "Test" button)."""
+        """Check the URL and the token with ``GET /api/users/me/`` (the UI's "Test" button).
+
+        The messages say "this connection": Airflow tests the form's values under a random
+        connection id, which the user never saw.
+        """
+        self._naming_the_connection = False
         try:
             me = self._get("users/me/", {"field": ["username", "is_staff"]}, "Waldur connection test")
         except (CscsDwdiError, requests.RequestException) as error:
             return False, str(error)
+        finally:
+            self._naming_the_connection = True
         role = "staff" if me.get("is_staff") else "not staff"
         return True, f"Connected to Waldur as {me.get('username')!s} ({role})."

@@ -130,3 +130,18 @@ def test_storage_and_inference_failures_keep_secrets_out_of_logs_and_errors(
     for secret in (SECRET, token):
         assert secret not in logs
         assert all(secret not in message for message in messages)
+
+
+def test_a_fetched_token_is_masked_in_task_logs(make_hook: HookFactory, issuer: Any) -> None:
+    # The hook only ever logs about the token, never the token itself, so a log line containing it
+    # comes from elsewhere (a library's debug output, a user's callback, an exception text): it must
+    # still come out masked. ``mask_logs`` is the processor Airflow puts in front of every task log.
+    from airflow.sdk.log import mask_logs
+
+    token = make_hook("http://127.0.0.1:9").get_token()
+    line = f"Authorization: Bearer {token}"
+
+    event = mask_logs(None, "info", {"event": line, "header": line})
+
+    assert token not in repr(event)
+    assert event == {"event": "Authorization: Bearer ***", "header": "Authorization: Bearer ***"}
