@@ -1,0 +1,71 @@
+"""Sphinx configuration of the provider's documentation: Markdown pages read by MyST.
+
+``scripts/test.sh`` builds it with ``sphinx-build -W --keep-going -n -E``: every warning fails the
+build, and in nitpicky mode so does every cross-reference that resolves to nothing, a link to a
+missing page and a link to a missing heading anchor (``myst_heading_anchors``) included.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import version as distribution_version
+
+project = "airflow-provider-cscs-dwdi"
+PACKAGE = "airflow_provider_cscs_dwdi"
+author = "airflow-provider-cscs-dwdi developers"
+release = distribution_version(project)
+version = release
+
+extensions = ["myst_parser", "sphinx.ext.autodoc"]
+source_suffix = {".md": "markdown"}
+root_doc = "index"
+exclude_patterns = ["_build"]
+
+# Pages link to each other's sections as [text](page.md#section-title): MyST gives headings down to
+# ### slug anchors, and a link to an anchor that does not exist is a warning, hence a failed build.
+myst_heading_anchors = 3
+myst_enable_extensions = ["colon_fence"]
+nitpicky = True
+
+# The reference pages document the public classes from their docstrings. Signatures show names and
+# defaults; the types are in the docstrings, so the build needs no external inventory (no network).
+autodoc_typehints = "none"
+autodoc_member_order = "bysource"
+
+html_theme = "alabaster"
+html_title = f"{project} {release}"
+html_static_path: list[str] = []
+
+
+def _list_templated_fields(app, what, name, obj, options, lines) -> None:  # type: ignore[no-untyped-def]
+    """Append an operator's ``template_fields`` to its documented docstring (they are not in it)."""
+    template_fields = getattr(obj, "template_fields", None) if what == "class" else None
+    if template_fields:
+        lines.extend(["", "Templated fields: " + ", ".join(f"``{field}``" for field in template_fields) + "."])
+
+
+def _resolve_package_relative(app, env, node, contnode):  # type: ignore[no-untyped-def]
+    """Resolve the docstrings' short references (``core.xcom.FetchResult``, ``PushToWaldurOperator``).
+
+    The docstrings name classes relative to the package, as the code reads; each must still resolve
+    to a documented class (the first whose full name ends with it), or the build fails.
+    """
+    if node.get("refdomain") != "py":
+        return None
+    target = node["reftarget"]
+    domain = env.get_domain("py")
+    candidates = [
+        name
+        for name in domain.objects
+        if name == f"{PACKAGE}.{target}" or name.endswith(f".{target}") and "." not in target
+    ]
+    if not candidates:
+        return None
+    return domain.resolve_xref(
+        env, node["refdoc"], app.builder, node["reftype"], sorted(candidates)[0], node, contnode
+    )
+
+
+def setup(app):  # type: ignore[no-untyped-def]
+    app.connect("autodoc-process-docstring", _list_templated_fields)
+    app.connect("missing-reference", _resolve_package_relative)
+    return {"parallel_read_safe": True}
