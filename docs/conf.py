@@ -8,6 +8,12 @@ missing page and a link to a missing heading anchor (``myst_heading_anchors``) i
 from __future__ import annotations
 
 from importlib.metadata import version as distribution_version
+from typing import Any
+
+from docutils import nodes
+from sphinx.addnodes import pending_xref
+from sphinx.application import Sphinx
+from sphinx.environment import BuildEnvironment
 
 project = "airflow-provider-cscs-dwdi"
 PACKAGE = "airflow_provider_cscs_dwdi"
@@ -36,18 +42,24 @@ html_title = f"{project} {release}"
 html_static_path: list[str] = []
 
 
-def _list_templated_fields(app, what, name, obj, options, lines) -> None:  # type: ignore[no-untyped-def]
+def _list_templated_fields(
+    app: Sphinx, what: str, name: str, obj: object, options: Any, lines: list[str]
+) -> None:
     """Append an operator's ``template_fields`` to its documented docstring (they are not in it)."""
     template_fields = getattr(obj, "template_fields", None) if what == "class" else None
     if template_fields:
-        lines.extend(["", "Templated fields: " + ", ".join(f"``{field}``" for field in template_fields) + "."])
+        lines.extend(
+            ["", "Templated fields: " + ", ".join(f"``{field}``" for field in template_fields) + "."]
+        )
 
 
-def _resolve_package_relative(app, env, node, contnode):  # type: ignore[no-untyped-def]
+def _resolve_package_relative(
+    app: Sphinx, env: BuildEnvironment, node: pending_xref, contnode: nodes.TextElement
+) -> nodes.reference | None:
     """Resolve the docstrings' short references (``core.xcom.FetchResult``, ``PushToWaldurOperator``).
 
     The docstrings name classes relative to the package, as the code reads; each must still resolve
-    to a documented class (the first whose full name ends with it), or the build fails.
+    to exactly one documented object, or the build fails (an ambiguous short name too).
     """
     if node.get("refdomain") != "py":
         return None
@@ -56,16 +68,17 @@ def _resolve_package_relative(app, env, node, contnode):  # type: ignore[no-unty
     candidates = [
         name
         for name in domain.objects
-        if name == f"{PACKAGE}.{target}" or name.endswith(f".{target}") and "." not in target
+        if name == f"{PACKAGE}.{target}" or ("." not in target and name.endswith(f".{target}"))
     ]
-    if not candidates:
+    if len(candidates) != 1:
         return None
     return domain.resolve_xref(
-        env, node["refdoc"], app.builder, node["reftype"], sorted(candidates)[0], node, contnode
+        env, node["refdoc"], app.builder, node["reftype"], candidates[0], node, contnode
     )
 
 
-def setup(app):  # type: ignore[no-untyped-def]
+def setup(app: Sphinx) -> dict[str, Any]:
+    """Sphinx's hook for a project's own extensions: the two handlers above."""
     app.connect("autodoc-process-docstring", _list_templated_fields)
     app.connect("missing-reference", _resolve_package_relative)
     return {"parallel_read_safe": True}

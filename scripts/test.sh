@@ -9,6 +9,9 @@ VENV="${VENV:-.venv}"
 echo "==> ruff"
 "$VENV/bin/ruff" check . || exit 1
 
+echo "==> docs (sphinx, warnings and broken internal links are errors)"
+scripts/build_docs.sh || exit 1
+
 echo "==> pytest"
 "$VENV/bin/pytest" "$@"
 status=$?
