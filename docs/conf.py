@@ -7,7 +7,10 @@ missing page and a link to a missing heading anchor (``myst_heading_anchors``) i
 
 from __future__ import annotations
 
+import re
+import tomllib
 from importlib.metadata import version as distribution_version
+from pathlib import Path
 from typing import Any
 
 from docutils import nodes
@@ -29,13 +32,31 @@ exclude_patterns = ["_build"]
 # Pages link to each other's sections as [text](page.md#section-title): MyST gives headings down to
 # ### slug anchors, and a link to an anchor that does not exist is a warning, hence a failed build.
 myst_heading_anchors = 3
-myst_enable_extensions = ["colon_fence"]
+myst_enable_extensions = ["colon_fence", "substitution"]
 nitpicky = True
 
 # The reference pages document the public classes from their docstrings. Signatures show names and
 # defaults; the types are in the docstrings, so the build needs no external inventory (no network).
 autodoc_typehints = "none"
 autodoc_member_order = "bysource"
+
+
+def requirements_table(pyproject: Path) -> str:
+    """The home page's requirements, as a Markdown table read from what ``pyproject.toml`` declares."""
+    declared = tomllib.loads(pyproject.read_text())["project"]
+    rows = ["| package | version required |", "|---|---|", f"| Python | `{declared['requires-python']}` |"]
+    for requirement in declared["dependencies"]:
+        parsed = re.fullmatch(r"([A-Za-z0-9_.\-\[\]]+)\s*(.*)", requirement.split(";")[0].strip())
+        if parsed is None:
+            raise ValueError(f"pyproject.toml: cannot read the dependency {requirement!r}")
+        name, specifier = parsed.groups()
+        rows.append(f"| `{name}` | `{specifier or 'any'}` |")
+    return "\n".join(rows)
+
+
+myst_substitutions = {
+    "requirements_table": requirements_table(Path(__file__).parent.parent / "pyproject.toml")
+}
 
 html_theme = "alabaster"
 html_title = f"{project} {release}"

@@ -10,7 +10,6 @@ import inspect
 import re
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -101,17 +100,3 @@ def test_readme_is_a_short_entry_page_whose_links_exist() -> None:
     assert len(readme.splitlines()) < 250
     assert "docs/index.md" in relative
     assert [target for target in relative if not (REPO_ROOT / target).exists()] == []
-
-
-def test_the_requirements_table_is_what_pyproject_declares() -> None:
-    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
-    declared = {"Python": project["requires-python"]}
-    for requirement in project["dependencies"]:
-        name, specifier = re.fullmatch(r"([A-Za-z0-9_.\-\[\]]+)\s*(.*)", requirement).groups()
-        declared[f"`{name}`"] = specifier
-    index = (DOCS / "index.md").read_text()
-    table = index[index.index("## Requirements") :].split("\n\n")[2]
-
-    documented = dict(re.findall(r"^\| (.+?) \| `(.+?)` \|$", table, flags=re.MULTILINE))
-
-    assert documented == declared
