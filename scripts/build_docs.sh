@@ -6,4 +6,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${VENV:-.venv}"
+# Pages removed since the last build would otherwise stay in the output.
+rm -rf docs/_build/html
 exec "$VENV/bin/sphinx-build" -W --keep-going -n -E -q -b html docs docs/_build/html "$@"
