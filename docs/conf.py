@@ -54,8 +54,21 @@ def requirements_table(pyproject: Path) -> str:
     return "\n".join(rows)
 
 
+def extras_table(pyproject: Path) -> str:
+    """The optional dependencies (extras) ``pyproject.toml`` declares, as a Markdown table."""
+    extras = tomllib.loads(pyproject.read_text())["project"].get("optional-dependencies", {})
+    rows = ["| extra | installs |", "|---|---|"]
+    rows += [
+        f"| `{name}` | {', '.join(f'`{package}`' for package in packages)} |"
+        for name, packages in extras.items()
+    ]
+    return "\n".join(rows)
+
+
+PYPROJECT = Path(__file__).parent.parent / "pyproject.toml"
 myst_substitutions = {
-    "requirements_table": requirements_table(Path(__file__).parent.parent / "pyproject.toml")
+    "requirements_table": requirements_table(PYPROJECT),
+    "extras_table": extras_table(PYPROJECT),
 }
 
 html_theme = "alabaster"
