@@ -89,15 +89,19 @@ def _list_templated_fields(
 
 def _resolve_package_relative(
     app: Sphinx, env: BuildEnvironment, node: pending_xref, contnode: nodes.TextElement
-) -> nodes.reference | None:
+) -> nodes.Element | None:
     """Resolve the docstrings' short references (``core.xcom.FetchResult``, ``PushToWaldurOperator``).
 
     The docstrings name classes relative to the package, as the code reads; each must still resolve
-    to exactly one documented object, or the build fails (an ambiguous short name too).
+    to exactly one documented object, or the build fails (an ambiguous short name too). A reference
+    to a private module or name (``:mod:`._clock```) is shown as text: the pages document the
+    public API only.
     """
     if node.get("refdomain") != "py":
         return None
     target = node["reftarget"]
+    if any(part.startswith("_") for part in target.lstrip(".~").split(".")):
+        return contnode
     domain = env.get_domain("py")
     candidates = [
         name

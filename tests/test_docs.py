@@ -43,16 +43,21 @@ def tiny_project(root: Path, other_page: str) -> Path:
 
 
 def test_a_tiny_project_with_valid_links_builds(tmp_path: Path) -> None:
-    source = tiny_project(tmp_path, "# Other\n\n## A section\n\n[home](index.md), [here](#a-section).\n")
+    # A private module is shown as text, not a link: the pages document the public API only.
+    valid = "[home](index.md), [here](#a-section), {py:mod}`._clock`."
+    source = tiny_project(tmp_path, f"# Other\n\n## A section\n\n{valid}\n")
 
     result = build(source, tmp_path / "html")
 
     assert result.returncode == 0, result.stderr
 
 
-def test_broken_internal_links_and_an_orphan_page_fail_the_build(tmp_path: Path) -> None:
+def test_broken_internal_links_an_unknown_class_and_an_orphan_page_fail_the_build(tmp_path: Path) -> None:
     # One build: --keep-going reports every warning, so each is asserted on its own.
-    broken = "[gone](missing.md), [gone](index.md#no-such-heading), [gone](#no-such-section)"
+    broken = (
+        "[gone](missing.md), [gone](index.md#no-such-heading), [gone](#no-such-section), "
+        "{py:class}`core.xcom.NoSuchDocument`"
+    )
     source = tiny_project(tmp_path, f"# Other\n\n## A section\n\n{broken}\n")
     (source / "orphan.md").write_text("# Orphan\n")
 
@@ -63,6 +68,7 @@ def test_broken_internal_links_and_an_orphan_page_fail_the_build(tmp_path: Path)
     assert "local id not found in doc 'index': 'no-such-heading'" in result.stderr
     assert "cross-reference target not found: 'no-such-section'" in result.stderr
     assert "orphan.md: WARNING: document isn't included in any toctree" in result.stderr
+    assert "py:class reference target not found: core.xcom.NoSuchDocument" in result.stderr
 
 
 def documented_classes(page: str) -> list[str]:
