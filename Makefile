@@ -1,5 +1,5 @@
 # The two commands of the README.
-.PHONY: demo test bench lint
+.PHONY: demo test bench lint docs
 
 # Runs the whole pipeline on this machine against the local sandbox and prints what landed in Waldur.
 demo:
@@ -9,7 +9,7 @@ demo:
 test:
 	scripts/test.sh $(ARGS)
 
-# Benchmarks whose figures the README reports (not part of the test suite).
+# Benchmarks whose figures docs/benchmarks.md reports (not part of the test suite).
 bench:
 	scripts/bootstrap.sh
 	.venv/bin/python -m benchmarks.bench_aggregate
@@ -21,3 +21,8 @@ lint:
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy
+
+# The documentation pages (docs/) as HTML in docs/_build/html, warnings as errors.
+docs:
+	scripts/bootstrap.sh
+	scripts/build_docs.sh

@@ -23,7 +23,7 @@ DEFAULT_INFERENCE_COST_PATH = "/api/v1/inference/resource/cost"
 # sending ``port: Number(connection.port)``, which is 0 for a stored NULL port, and its test route
 # answers 400 ("The host or port to test differs from the stored connection") because 0 != NULL.
 # A connection that stores its port (443 for plain https) passes that check; the hooks add the
-# port to a host URL that has none and treat 0 as no port (README, "The Test button").
+# port to a host URL that has none and treat 0 as no port (docs/connections/index.md, "The Test button").
 PORT_PLACEHOLDER = "443 for https, 80 for http: the Test button needs it"
 
 

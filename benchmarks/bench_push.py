@@ -15,7 +15,7 @@ taken that way must say so).
 Measured 2026-11-26 on 2 shared cores, load average 1.7-1.8, median of 5 runs (min-max), checks
 on, default concurrency 8: (a) 5.6 s (5.0-6.0), CPU operator 4.1 s + sandbox 3.2 s, target
 missed; (b) 0.9 s (0.8-1.0), target met. (a) is bound by the operator's CPU (``requests`` and
-``urllib3`` per request) plus what the sandbox takes of the second core; see the README.
+``urllib3`` per request) plus what the sandbox takes of the second core; see docs/benchmarks.md.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ field, a connection that stores its port passes the api-server's "same host and 
 the hook's ``test_connection()`` reaches the sandbox (real OIDC issuer, DWDI and Waldur doubles),
 whether the port is written in the host URL or only in the Port field; a wrong secret shows a
 failure message that does not contain the secret; and what the button does for a connection saved
-without a port (Airflow 3.3.2 answers 400, see README "The Test button").
+without a port (Airflow 3.3.2 answers 400, see docs/connections/index.md, "The Test button").
 
 It starts, all on loopback and torn down at the end:
 
@@ -331,7 +331,7 @@ def judge(case: Case, seen: Observed) -> tuple[bool, str]:
     if case.expect == "failure":
         return seen.title == TOAST_TITLES[1], "expected a failure"
     if seen.title == TOAST_TITLES[1] and seen.http_status == 400 and ROUTE_400 in seen.http_detail:
-        return True, f"Airflow limitation, see README: HTTP 400 {seen.http_detail!r}"
+        return True, f"Airflow limitation, see docs/connections/index.md: HTTP 400 {seen.http_detail!r}"
     return seen.title == TOAST_TITLES[0], "an Airflow that accepts port 0 must then succeed"
 
 

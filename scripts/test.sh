@@ -11,6 +11,8 @@ echo "==> ruff"
 
 echo "==> mypy"
 "$VENV/bin/mypy" || exit 1
+echo "==> docs (sphinx, warnings and broken internal links are errors)"
+scripts/build_docs.sh || exit 1
 
 echo "==> pytest"
 "$VENV/bin/pytest" "$@"

@@ -184,7 +184,7 @@ def test_ui_test_of_a_dwdi_connection_with_its_port_succeeds(
 def test_ui_test_of_a_connection_without_port_is_refused_by_airflow_or_succeeds(
     saved: Any, api: Any, waldur_sandbox: WaldurSandbox
 ) -> None:
-    # Airflow 3.3.2 refuses the UI's port 0 for a stored NULL (README "The Test button"). An
+    # Airflow 3.3.2 refuses the UI's port 0 for a stored NULL (docs/connections/index.md, "The Test button"). An
     # Airflow that accepts it copies the 0 onto the tested connection: the hook must then still
     # reach the port written in the URL, so a failure here would be the provider's.
     stored = saved(

@@ -53,13 +53,13 @@ def test_tests_run_on_the_floor_under_ci() -> None:
         assert running == declared_floor()  # CI proves the floor, not a newer Python
 
 
-def test_readme_names_the_loggers_hooks_and_operators_really_use() -> None:
+def test_troubleshooting_page_names_the_loggers_hooks_and_operators_really_use() -> None:
     from airflow_provider_cscs_dwdi.hooks.dwdi import DWDIHook
     from airflow_provider_cscs_dwdi.hooks.waldur import WaldurHook
     from airflow_provider_cscs_dwdi.operators.fetch import FetchMonthlyUsageOperator
 
-    readme = (REPO_ROOT / "README.md").read_text()
-    paragraph = readme[readme.index("**Debug logging.**") :].split("\n\n")[0]
+    page = (REPO_ROOT / "docs" / "troubleshooting.md").read_text()
+    paragraph = page.split("## Debug logging\n\n", 1)[1].split("\n\n")[0]
     documented = set(re.findall(r"`(airflow\.task\.[\w.]+)`", paragraph))
     hook_prefix = "airflow.task.hooks.airflow_provider_cscs_dwdi"
     operator_prefix = "airflow.task.operators.airflow_provider_cscs_dwdi"

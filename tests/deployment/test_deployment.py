@@ -4,7 +4,7 @@ One set of processes for the module: PostgreSQL (Airflow refuses backfills on SQ
 api-server, the scheduler and the dag-processor with the LocalExecutor, and the sandbox (OIDC
 issuer, DWDI, a Waldur 8.x that honours the usage ``date``). Runs are created the way operators
 create them: REST API v2 triggers with a ``conf``, unpausing (the scheduler's own runs), and the
-README's ``airflow backfill create`` recipe. Tasks run in separate processes through the task
+docs/backfills.md ``airflow backfill create`` recipe. Tasks run in separate processes through the task
 SDK's execution API, reading serialized DAGs and passing XCom across processes. What Waldur holds
 is compared with totals computed straight from the generated DWDI rows (``SandboxStack.expected``).
 
@@ -49,7 +49,7 @@ OFFERING = {
 }
 DAILY = DAG_ID_PREFIX + OFFERING["slug"]
 CLOSING = CLOSING_DAG_ID_PREFIX + OFFERING["slug"]
-# The README's recipe: January to March 2026, dates with the billing zone's offset.
+# The recipe of docs/backfills.md: January to March 2026, dates with the billing zone's offset.
 BACKFILL_ARGUMENTS = (
     "--dag-id",
     CLOSING,

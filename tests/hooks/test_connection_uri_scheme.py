@@ -6,7 +6,7 @@ it on every lookup (to fill the secrets cache, used or not). So each time the ap
 task a ``cscs_dwdi`` connection that is not in the worker's environment (execution API), or tests
 one for the UI, it logs that line. No ``connection-types`` field changes it: only a type name
 without ``_`` does (a ``-`` is turned into ``_`` when a connection URI is parsed), which renames
-the type of every stored connection, a decision left open (see the README's troubleshooting).
+the type of every stored connection, a decision left open (see docs/troubleshooting.md).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from airflow_provider_cscs_dwdi.hooks._extras import (
 
 DATE_SUPPORT_CHOICES = ("auto", "honoured", "ignored")
 #: ``write_concurrency`` when the connection does not set it: chosen from benchmarks/bench_push.py
-#: (see the README's "Waldur push speed" section), and the most a connection may ask for.
+#: (see docs/benchmarks.md, "Why 8 by default"), and the most a connection may ask for.
 DEFAULT_WRITE_CONCURRENCY = 8
 MAX_WRITE_CONCURRENCY = 32
 

@@ -1,0 +1,108 @@
+"""The documentation pages keep up with the code: broken links fail the build, the reference is complete.
+
+``scripts/test.sh`` builds ``docs/`` itself (``scripts/build_docs.sh``); these tests prove that the
+build's settings catch what they claim to, on a throw-away project that uses the real ``docs/conf.py``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_cscs_dwdi import operators
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DOCS = REPO_ROOT / "docs"
+#: The options of scripts/build_docs.sh that make a warning or an unresolved link fail the build.
+BUILD_OPTIONS = ["-W", "--keep-going", "-n", "-E", "-q", "-b", "html"]
+INDEX = "# Tiny\n\n```{toctree}\nother\n```\n"
+
+
+def build(source: Path, output: Path) -> subprocess.CompletedProcess[str]:
+    """Build ``source`` with the project's conf.py and the options of scripts/build_docs.sh."""
+    return subprocess.run(
+        [sys.executable, "-m", "sphinx", *BUILD_OPTIONS, "-c", str(DOCS), str(source), str(output)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+
+def tiny_project(root: Path, other_page: str) -> Path:
+    source = root / "source"
+    source.mkdir()
+    (source / "index.md").write_text(INDEX)
+    (source / "other.md").write_text(other_page)
+    return source
+
+
+def test_a_tiny_project_with_valid_links_builds(tmp_path: Path) -> None:
+    # A private module is shown as text, not a link: the pages document the public API only.
+    valid = "[home](index.md), [here](#a-section), {py:mod}`._clock`."
+    source = tiny_project(tmp_path, f"# Other\n\n## A section\n\n{valid}\n")
+
+    result = build(source, tmp_path / "html")
+
+    assert result.returncode == 0, result.stderr
+
+
+def test_broken_internal_links_an_unknown_class_and_an_orphan_page_fail_the_build(tmp_path: Path) -> None:
+    # One build: --keep-going reports every warning, so each is asserted on its own.
+    broken = (
+        "[gone](missing.md), [gone](index.md#no-such-heading), [gone](#no-such-section), "
+        "{py:class}`core.xcom.NoSuchDocument`"
+    )
+    source = tiny_project(tmp_path, f"# Other\n\n## A section\n\n{broken}\n")
+    (source / "orphan.md").write_text("# Orphan\n")
+
+    result = build(source, tmp_path / "html")
+
+    assert result.returncode != 0
+    assert "cross-reference target not found: 'missing.md'" in result.stderr
+    assert "local id not found in doc 'index': 'no-such-heading'" in result.stderr
+    assert "cross-reference target not found: 'no-such-section'" in result.stderr
+    assert "orphan.md: WARNING: document isn't included in any toctree" in result.stderr
+    assert "py:class reference target not found: core.xcom.NoSuchDocument" in result.stderr
+
+
+def documented_classes(page: str) -> list[str]:
+    return re.findall(r"^\.\. autoclass:: (\S+)$", (DOCS / page).read_text(), flags=re.MULTILINE)
+
+
+def test_the_reference_documents_every_operator() -> None:
+    documented = {name.rsplit(".", 1)[1] for name in documented_classes("dags-and-operators.md")}
+
+    assert set(operators.__all__) <= documented
+
+
+@pytest.mark.parametrize("operator_name", operators.__all__)
+def test_every_operator_parameter_is_in_its_docstring(operator_name: str) -> None:
+    # The reference page shows the class docstring (autodoc): a parameter missing from it is
+    # missing from the documentation.
+    operator = getattr(operators, operator_name)
+    parameters = [
+        name
+        for name, parameter in inspect.signature(operator.__init__).parameters.items()
+        if name != "self" and parameter.kind is not inspect.Parameter.VAR_KEYWORD
+    ]
+    docstring = inspect.getdoc(operator) or ""
+
+    undocumented = [name for name in parameters if f":param {name}:" not in docstring]
+
+    assert not undocumented, f"{operator_name}: parameters without ':param name:' in the docstring"
+
+
+def test_readme_is_a_short_entry_page_whose_links_exist() -> None:
+    readme = (REPO_ROOT / "README.md").read_text()
+    targets = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", readme)
+    relative = [target for target in targets if "://" not in target]
+
+    assert len(readme.splitlines()) < 250
+    assert "docs/index.md" in relative
+    assert [target for target in relative if not (REPO_ROOT / target).exists()] == []
