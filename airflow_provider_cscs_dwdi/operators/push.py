@@ -38,9 +38,11 @@ from airflow_provider_cscs_dwdi.core.kinds import UsageKind
 from airflow_provider_cscs_dwdi.core.usage_date import past_month_refusal
 from airflow_provider_cscs_dwdi.core.waldur_plan import (
     ResourcePlan,
+    UnstorableAmountError,
     WritePlan,
     build_write_plan,
     describe_plan,
+    refuse_unstorable_amounts,
     set_usage_items,
     user_usage_items,
 )
@@ -75,9 +77,10 @@ def _failure_reason(error: WaldurAPIError | TransientHTTPError) -> str:
 class _PushRun:
     """One push of one month: reads Waldur's state, plans, writes, and keeps the tally."""
 
-    def __init__(self, hook: WaldurHook, offering_uuid: str) -> None:
+    def __init__(self, hook: WaldurHook, offering_uuid: str, offering: str) -> None:
         self.hook = hook
         self.offering_uuid = offering_uuid
+        self.offering = offering  # how messages name the offering
         self.failures: dict[str, list[str]] = {}  # resource uuid -> reasons
         self.user_usages_written = 0
         self._tally_lock = threading.Lock()
@@ -108,6 +111,8 @@ class _PushRun:
             component_usages=component_usages,
             user_usages=user_usages,
             reconcile=reconcile,
+            max_usage_amount=self.hook.settings.max_usage_amount,
+            offering=self.offering,
         )
         return plan, date_honoured
 
@@ -263,8 +268,14 @@ class PushToWaldurOperator(BaseOperator):
             raise AirflowException(f"The report cannot be pushed: {error}") from error
         self._log_report_issues(report)
         hook = WaldurHook(self.waldur_conn_id)
-        run = _PushRun(hook, str(self.offering_uuid))
+        offering = f"offering {self.offering_uuid} (DAG {self.dag_id})"
+        run = _PushRun(hook, str(self.offering_uuid), offering)
         try:
+            # Before any request, whatever the bad value policy: a total Waldur cannot store
+            # would fail on a 500 halfway through the writes.
+            refuse_unstorable_amounts(
+                report, max_usage_amount=hook.settings.max_usage_amount, offering=offering
+            )
             plan, date_honoured = run.read_and_plan(
                 report,
                 reconcile=reconcile,
@@ -273,6 +284,8 @@ class PushToWaldurOperator(BaseOperator):
             self._log_plan(plan, dry_run=dry_run)
             if not dry_run:
                 run.write(plan, usage_date=self._usage_date(plan.month, date_honoured))
+        except UnstorableAmountError as error:
+            raise AirflowException(str(error)) from error
         except WaldurAuthError as error:
             raise AirflowException(str(error)) from error
         except (WaldurAPIError, TransientHTTPError) as error:
