@@ -49,6 +49,12 @@ from airflow_provider_cscs_dwdi.core.waldur_plan import (
 from airflow_provider_cscs_dwdi.core.xcom import PushResult, UsageReport, WriteFailure
 from airflow_provider_cscs_dwdi.hooks._http import TransientHTTPError
 from airflow_provider_cscs_dwdi.hooks.waldur import WaldurAPIError, WaldurAuthError, WaldurHook
+from airflow_provider_cscs_dwdi.operators._lineage import (
+    TaskLineage,
+    is_count,
+    operator_lineage,
+    waldur_offering_dataset,
+)
 from airflow_provider_cscs_dwdi.operators._params import as_bool
 from airflow_provider_cscs_dwdi.operators.list_backend_ids import ListWaldurBackendIdsOperator
 
@@ -237,6 +243,8 @@ class PushToWaldurOperator(BaseOperator):
 
     template_fields: Sequence[str] = ("report", "offering_uuid", "dry_run", "reconcile", "billing_timezone")
     ui_color = "#e8f4fd"
+    #: What the last ``execute`` read, wrote and counted, for ``get_openlineage_facets_on_complete``.
+    _lineage: TaskLineage | None = None
 
     def __init__(
         self,
@@ -293,8 +301,25 @@ class PushToWaldurOperator(BaseOperator):
         finally:
             hook.close()
         result = self._result(plan, run, report, dry_run=dry_run)
+        self._lineage = TaskLineage(
+            month=result.month,
+            usage_kind=report.usage_kind,
+            outputs=[
+                waldur_offering_dataset(
+                    hook.settings.api_url, str(self.offering_uuid), written=result.written
+                )
+            ],
+            counts={name: value for name, value in result.counts().items() if is_count(value)},
+        )
         self._finish(result, context)
         return result.to_xcom()
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage for the OpenLineage provider's listener (see docs/lineage.md): the Waldur offering out, the push's counts.
+
+        Imports the OpenLineage provider only here, so this operator runs without it.
+        """
+        return operator_lineage(self._lineage)
 
     def _usage_date(self, month: str, date_honoured: bool) -> str | None:
         """The ``date`` to send, or a skipped task when ``month`` cannot be dated safely yet.
