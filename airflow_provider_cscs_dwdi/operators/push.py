@@ -49,6 +49,7 @@ from airflow_provider_cscs_dwdi.core.waldur_plan import (
 from airflow_provider_cscs_dwdi.core.xcom import PushResult, UsageReport, WriteFailure
 from airflow_provider_cscs_dwdi.hooks._http import TransientHTTPError
 from airflow_provider_cscs_dwdi.hooks.waldur import WaldurAPIError, WaldurAuthError, WaldurHook
+from airflow_provider_cscs_dwdi.operators._fence import LiveTryFence, NotTheLiveTryError, task_instance_fence
 from airflow_provider_cscs_dwdi.operators._lineage import (
     TaskLineage,
     is_count,
@@ -83,10 +84,13 @@ def _failure_reason(error: WaldurAPIError | TransientHTTPError) -> str:
 class _PushRun:
     """One push of one month: reads Waldur's state, plans, writes, and keeps the tally."""
 
-    def __init__(self, hook: WaldurHook, offering_uuid: str, offering: str) -> None:
+    def __init__(
+        self, hook: WaldurHook, offering_uuid: str, offering: str, fence: LiveTryFence | None = None
+    ) -> None:
         self.hook = hook
         self.offering_uuid = offering_uuid
         self.offering = offering  # how messages name the offering
+        self.fence = fence  # None: not run by Airflow's task runner, no other try to fence from
         self.failures: dict[str, list[str]] = {}  # resource uuid -> reasons
         self.user_usages_written = 0
         self._tally_lock = threading.Lock()
@@ -189,7 +193,8 @@ class _PushRun:
 
         When retries run out on a transient failure, Waldur is unreachable for now: the writes not
         yet started are recorded as not attempted instead of each waiting out its own retries. A
-        401 stops everything at once (WaldurAuthError propagates).
+        401 stops everything at once (WaldurAuthError propagates), and so does a fence that finds
+        this try is no longer the live one (NotTheLiveTryError propagates): the write is not sent.
         """
         unreachable = threading.Event()
 
@@ -198,11 +203,13 @@ class _PushRun:
                 self._record_failure(resource, NOT_ATTEMPTED)
                 return
             try:
+                if self.fence is not None:
+                    self.fence.check()
                 write()
             except TransientHTTPError as error:
                 unreachable.set()
                 self._record_failure(resource, _failure_reason(error))
-            except WaldurAuthError:
+            except (WaldurAuthError, NotTheLiveTryError):
                 unreachable.set()
                 raise
             except WaldurAPIError as error:
@@ -277,7 +284,7 @@ class PushToWaldurOperator(BaseOperator):
         self._log_report_issues(report)
         hook = WaldurHook(self.waldur_conn_id)
         offering = f"offering {self.offering_uuid} (DAG {self.dag_id})"
-        run = _PushRun(hook, str(self.offering_uuid), offering)
+        run = _PushRun(hook, str(self.offering_uuid), offering, task_instance_fence(context.get("ti")))
         try:
             # Before any request, whatever the bad value policy: a total Waldur cannot store
             # would fail on a 500 halfway through the writes.
@@ -296,6 +303,12 @@ class PushToWaldurOperator(BaseOperator):
             raise AirflowException(str(error)) from error
         except WaldurAuthError as error:
             raise AirflowException(str(error)) from error
+        except NotTheLiveTryError as error:
+            raise AirflowException(
+                f"Push of {report.month} stopped before its next write: {error}. Writes sent before "
+                "the stop are absolute totals of this month's report; the live try (or the next "
+                "run) writes whatever differs. See docs/one-push-at-a-time.md."
+            ) from error
         except (WaldurAPIError, TransientHTTPError) as error:
             raise AirflowException(f"Reading Waldur's state failed, nothing was written: {error}") from error
         finally:
