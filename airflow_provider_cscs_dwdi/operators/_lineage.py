@@ -18,7 +18,6 @@ kind and the task's counts, never an amount, a token or a secret.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -130,36 +129,31 @@ def operator_lineage(lineage: TaskLineage | None) -> Any:
     if lineage is None:
         return OperatorLineage()
 
-    def statistics(dataset: LineageDataset) -> Mapping[str, Any]:
-        return {"rowCount": dataset.row_count, "size": dataset.size_bytes}
+    def statistics(dataset: LineageDataset, name: str, facet_class: type) -> dict[str, Any]:
+        """``{name: facet}`` with the dataset's row count and size, or nothing when neither is known."""
+        if dataset.row_count is None and dataset.size_bytes is None:
+            return {}
+        return {name: facet_class(rowCount=dataset.row_count, size=dataset.size_bytes)}
 
     inputs = [
         InputDataset(
-            namespace=dataset.namespace,
-            name=dataset.name,
-            inputFacets={
-                "inputStatistics": input_statistics_input_dataset.InputStatisticsInputDatasetFacet(
-                    **statistics(dataset)
-                )
-            }
-            if dataset.row_count is not None or dataset.size_bytes is not None
-            else {},
+            namespace=item.namespace,
+            name=item.name,
+            inputFacets=statistics(
+                item, "inputStatistics", input_statistics_input_dataset.InputStatisticsInputDatasetFacet
+            ),
         )
-        for dataset in lineage.inputs
+        for item in lineage.inputs
     ]
     outputs = [
         OutputDataset(
-            namespace=dataset.namespace,
-            name=dataset.name,
-            outputFacets={
-                "outputStatistics": output_statistics_output_dataset.OutputStatisticsOutputDatasetFacet(
-                    **statistics(dataset)
-                )
-            }
-            if dataset.row_count is not None or dataset.size_bytes is not None
-            else {},
+            namespace=item.namespace,
+            name=item.name,
+            outputFacets=statistics(
+                item, "outputStatistics", output_statistics_output_dataset.OutputStatisticsOutputDatasetFacet
+            ),
         )
-        for dataset in lineage.outputs
+        for item in lineage.outputs
     ]
     return OperatorLineage(
         inputs=inputs, outputs=outputs, run_facets={RUN_FACET_NAME: usage_run_facet(lineage)}
