@@ -135,9 +135,10 @@ class AggregateUsageOperator(BaseOperator):
         return report.to_xcom()
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
-        """OpenLineage for the OpenLineage provider's listener (see docs/lineage.md): the archive in, the report's counts.
+        """What this task read and wrote, for the OpenLineage listener (docs/lineage.md).
 
-        Imports the OpenLineage provider only here, so this operator runs without it.
+        The archive in, the report's counts. The OpenLineage provider is imported only here, so the
+        operator runs without it.
         """
         return operator_lineage(self._lineage)
 

@@ -205,9 +205,10 @@ class FetchMonthlyUsageOperator(BaseOperator):
         ).to_xcom()
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
-        """OpenLineage for the OpenLineage provider's listener (see docs/lineage.md): the DWDI endpoint and month in, the archive out, page and entry counts.
+        """What this task read and wrote, for the OpenLineage listener (docs/lineage.md).
 
-        Imports the OpenLineage provider only here, so this operator runs without it.
+        The DWDI endpoint and month in, the archive out, page and entry counts. The OpenLineage provider is imported only here, so the
+        operator runs without it.
         """
         return operator_lineage(self._lineage)
 

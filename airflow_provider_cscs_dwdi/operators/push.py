@@ -328,9 +328,10 @@ class PushToWaldurOperator(BaseOperator):
         return result.to_xcom()
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
-        """OpenLineage for the OpenLineage provider's listener (see docs/lineage.md): the Waldur offering out, the push's counts.
+        """What this task read and wrote, for the OpenLineage listener (docs/lineage.md).
 
-        Imports the OpenLineage provider only here, so this operator runs without it.
+        The Waldur offering out, the push's counts. The OpenLineage provider is imported only here, so the
+        operator runs without it.
         """
         return operator_lineage(self._lineage)
 
