@@ -17,6 +17,11 @@ Requests, in order:
 A write that Waldur refuses (4xx) is recorded and the others go on; the task fails at the end
 naming every resource that was not written. Re-running is safe: every write is an absolute value.
 Storage and inference reports have no users: steps 4, 6, 7 and 8 never happen for them.
+
+Before any request, a total above the Waldur connection's ``max_usage_amount`` fails the push
+(docs/waldur-limits.md). Before each write of steps 5 and 8, the push asks the task SDK whether
+Airflow still holds its task instance as running, so an orphaned try stops writing
+(``operators/_fence.py``, docs/one-push-at-a-time.md).
 """
 
 from __future__ import annotations
