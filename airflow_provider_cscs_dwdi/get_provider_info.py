@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_cscs_dwdi import __version__
+from airflow_provider_cscs_dwdi.core.waldur_plan import DEFAULT_MAX_USAGE_AMOUNT
 
 DWDI_INTEGRATION = "CSCS DWDI"
 WALDUR_INTEGRATION = "Waldur"
@@ -104,6 +105,14 @@ WALDUR_CONNECTION_FIELDS: dict[str, dict[str, Any]] = {
         "string",
         default="auto",
         enum=["auto", "honoured", "ignored"],
+    ),
+    "max_usage_amount": _field(
+        "Largest usage amount",
+        "The largest usage total a push sends. A larger one fails the push before anything is "
+        "written (Waldur 7.0.7 cannot store 10^12 or more; such a total usually means a wrong "
+        "unit_factor).",
+        "string",
+        default=str(DEFAULT_MAX_USAGE_AMOUNT),
     ),
 }
 

@@ -31,7 +31,7 @@ if [ ! -f "$stamp" ]; then
   "$VENV/bin/python" -m pip install --quiet --upgrade pip
   constraint_args=()
   [ -f requirements/constraints.txt ] && constraint_args=(-c requirements/constraints.txt)
-  "$VENV/bin/python" -m pip install --quiet "${constraint_args[@]}" -e ".[test,docs]"
+  "$VENV/bin/python" -m pip install --quiet "${constraint_args[@]}" -e ".[test,docs,openlineage]"
   rm -f "$VENV"/.installed-*
   touch "$stamp"
 fi

@@ -208,7 +208,18 @@ def missing_archive_message(archive_url: str, *, written_on: str | None, read_on
     if not archive_url.startswith("file://"):
         return f"{message}: it does not exist (deleted, or expired in the object store); nothing was pushed."
     if written_on == read_on:
-        return f"{message}: it was deleted or moved after the fetch; nothing was pushed. Re-run the month."
+        # Pods or containers that share one hostname look like one host: a re-run would land on
+        # another worker's disk again and fail the same way, so it is not the advice.
+        return (
+            f"{message}: nothing was pushed. The fetch and this task report the same hostname, so the "
+            "hosts cannot be told apart: either the file was deleted or moved after the fetch, or (with "
+            "several workers, e.g. pods or containers sharing one hostname) the archive location is not "
+            "shared between workers and the fetch wrote to another worker's local disk. Fix: set "
+            "archive_path to storage every worker reaches (e.g. archive_path: s3://conn_id@bucket/dwdi "
+            "with an Airflow connection for the object store, or a mount shared by every worker), or "
+            "give each worker a distinct hostname so this message can name both hosts. Running the "
+            "month again without that change fails the same way."
+        )
     return (
         f"{message}: archive_path is the worker's local disk (file://); nothing was pushed. With workers "
         "on several hosts set archive_path to storage they all reach (e.g. archive_path: "

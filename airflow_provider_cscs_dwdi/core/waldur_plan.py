@@ -14,6 +14,10 @@ Rules
     * A value is unchanged when it is equal as a Decimal to what Waldur holds ("10.5" == "10.50").
       Unchanged totals and user usages are never resent: each write fires billing signals.
     * Negative amounts are never sent (Waldur would accept them).
+    * An amount above the ceiling Waldur can store (:data:`DEFAULT_MAX_USAGE_AMOUNT`) refuses the
+      whole push before any request, whatever the bad value policy: Waldur 7.0.7 answers such a
+      ``set_usage`` with a 500 (the invoice item's quantity overflows from 10^12 on), and such an
+      amount nearly always means a ``unit_factor`` that does not convert DWDI's unit.
     * ``reconcile=True`` writes 0 for users Waldur holds for the month that the report no longer
       has, so a corrected DWDI month cannot leave stale per-user usage behind.
 """
@@ -26,7 +30,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from airflow_provider_cscs_dwdi.core.errors import ReportError
+from airflow_provider_cscs_dwdi.core.errors import CscsDwdiError, ReportError
 from airflow_provider_cscs_dwdi.core.issues import Issue
 from airflow_provider_cscs_dwdi.core.kinds import UsageKind
 from airflow_provider_cscs_dwdi.core.report import UsageReport
@@ -41,6 +45,20 @@ from airflow_provider_cscs_dwdi.core.waldur_state import (
 #: Component billing types that take reported usage; the others are refused by ``set_usage``.
 REPORTABLE_BILLING_TYPES = frozenset({"usage", "limit"})
 _CENT = Decimal("0.01")
+#: The largest ``set_usage`` amount Waldur stores: 7.0.7 answers 500 from 10^12 on (invoice item
+#: quantity overflow, the write rolled back) and 400 from 10^18 on (more than 20 digits).
+DEFAULT_MAX_USAGE_AMOUNT = Decimal("999999999999.99")
+
+
+class UnstorableAmountError(CscsDwdiError):
+    """The report holds totals Waldur cannot store: nothing of the push may be written.
+
+    ``lines`` names each one: account (the resource's backend_id), component, value, unit_factor.
+    """
+
+    def __init__(self, message: str, lines: Sequence[str]) -> None:
+        super().__init__(message)
+        self.lines = tuple(lines)
 
 
 @dataclass(frozen=True)
@@ -127,6 +145,8 @@ def build_write_plan(
     component_usages: Iterable[Mapping[str, Any]],
     user_usages: Iterable[Mapping[str, Any]] = (),
     reconcile: bool = False,
+    max_usage_amount: Decimal = DEFAULT_MAX_USAGE_AMOUNT,
+    offering: str = "the offering",
 ) -> WritePlan:
     """Diff a validated report against Waldur's state for the report's month.
 
@@ -139,7 +159,11 @@ def build_write_plan(
     :param user_usages: the month's user-usage rows of the offering
         (``resource_uuid``, ``component_type``, ``username``, ``usage``).
     :param reconcile: also write 0 for users Waldur holds that the report no longer has.
+    :param max_usage_amount: the largest total Waldur can store.
+    :param offering: how messages name the offering.
+    :raises UnstorableAmountError: a total is above ``max_usage_amount`` (no plan at all).
     """
+    refuse_unstorable_amounts(report, max_usage_amount=max_usage_amount, offering=offering)
     index = index_resources(resources)
     issues = list(index.issues)
     component_types = _reportable_component_types(report, offering_components, issues)
@@ -187,6 +211,49 @@ def build_write_plan(
         skipped=tuple(skipped),
         issues=tuple(issues),
         without_data=tuple(report.without_data),
+    )
+
+
+def refuse_unstorable_amounts(
+    report: UsageReport, *, max_usage_amount: Decimal = DEFAULT_MAX_USAGE_AMOUNT, offering: str
+) -> None:
+    """Refuse the whole report when a total is above what Waldur can store, naming every one.
+
+    Called before any request of a push: under either bad value policy such a total is an error of
+    the push, never a value to skip, because leaving a resource's month unbilled is as wrong as
+    billing it wrongly. Only totals are checked: a user usage is part of its account's total.
+
+    :param report: the aggregated report (amounts already validated as 2-decimal strings).
+    :param max_usage_amount: the largest total Waldur can store.
+    :param offering: how the message names the offering (its name or uuid, and the DAG).
+    :raises UnstorableAmountError: listing offering, account, component, value and unit_factor.
+    """
+    lines = []
+    for backend_id, account in sorted(report.accounts.items()):
+        totals = _parse_amounts(account.get("total", {}), f"accounts.{backend_id}.total")
+        for component_type, amount in totals.items():
+            if abs(amount) > max_usage_amount:
+                lines.append(_unstorable_line(report, backend_id, component_type, amount))
+    if lines:
+        raise UnstorableAmountError(
+            f"Nothing of {report.month} was written to {offering}: {len(lines)} total(s) are above "
+            f"{format_amount(max_usage_amount)}, the most Waldur can store (the Waldur connection's "
+            "max_usage_amount; Waldur 7.0.7 answers 500 from 10^12 on):\n" + "\n".join(lines),
+            lines,
+        )
+
+
+def _unstorable_line(report: UsageReport, backend_id: str, component_type: str, amount: Decimal) -> str:
+    """One over-ceiling total, with what the component's unit_factor makes of DWDI's unit."""
+    component = report.components.get(component_type, {})
+    unit_factor = component.get("unit_factor", "?")
+    measured_unit = component.get("measured_unit", "?")
+    dwdi_field = component.get("dwdi_field", component_type)
+    return (
+        f"  resource {backend_id}, component {component_type}: {format_amount(amount)} {measured_unit} "
+        f"(DWDI field {dwdi_field} x unit_factor {unit_factor}). Is unit_factor right? A value this "
+        "large usually means DWDI's unit is billed unconverted, e.g. bytes with unit_factor 1 where "
+        "TB needs 1e-12."
     )
 
 

@@ -27,6 +27,12 @@ from airflow_provider_cscs_dwdi.core.report import build_report
 from airflow_provider_cscs_dwdi.core.usage import BadValuePolicy
 from airflow_provider_cscs_dwdi.core.xcom import FetchResult, UsageReport
 from airflow_provider_cscs_dwdi.operators._kinds import EXCLUDED_FIELD, aggregator_for, header_kind
+from airflow_provider_cscs_dwdi.operators._lineage import (
+    TaskLineage,
+    archive_dataset,
+    is_count,
+    operator_lineage,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -57,6 +63,8 @@ class AggregateUsageOperator(BaseOperator):
 
     template_fields: Sequence[str] = ("fetch_result", "bad_value_policy", "clusters")
     ui_color = "#fdf6e3"
+    #: What the last ``execute`` read, wrote and counted, for ``get_openlineage_facets_on_complete``.
+    _lineage: TaskLineage | None = None
 
     def __init__(
         self,
@@ -118,7 +126,21 @@ class AggregateUsageOperator(BaseOperator):
             ) from None
 
         self._log_summary(report)
+        self._lineage = TaskLineage(
+            month=report.month,
+            usage_kind=report.usage_kind,
+            inputs=[archive_dataset(fetch.archive, entries=fetch.entries, size_bytes=fetch.archive_bytes)],
+            counts={name: count for name, count in report.counts.items() if is_count(count)},
+        )
         return report.to_xcom()
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """What this task read and wrote, for the OpenLineage listener (docs/lineage.md).
+
+        The archive in, the report's counts. The OpenLineage provider is imported only here, so the
+        operator runs without it.
+        """
+        return operator_lineage(self._lineage)
 
     def _aggregator(self, header: Mapping[str, Any], fetch: FetchResult, policy: BadValuePolicy) -> Any:
         """The aggregator the archive header calls for, after checking it is the fetched kind."""

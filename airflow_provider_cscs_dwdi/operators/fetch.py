@@ -29,6 +29,12 @@ from airflow_provider_cscs_dwdi.core.xcom import BackendIds, FetchResult
 from airflow_provider_cscs_dwdi.hooks.dwdi import DWDIAPIError, DWDIHook
 from airflow_provider_cscs_dwdi.operators._clock import Clock, read_clock
 from airflow_provider_cscs_dwdi.operators._kinds import KindRequest, build_request
+from airflow_provider_cscs_dwdi.operators._lineage import (
+    TaskLineage,
+    archive_dataset,
+    dwdi_dataset,
+    operator_lineage,
+)
 from airflow_provider_cscs_dwdi.operators._params import blank_to_none, normalise_accounts, run_instant
 
 if TYPE_CHECKING:
@@ -72,6 +78,8 @@ class FetchMonthlyUsageOperator(BaseOperator):
 
     template_fields: Sequence[str] = ("accounts", "clusters", "month", "archive_path", "backend_ids")
     ui_color = "#e8f4fd"
+    #: What the last ``execute`` read, wrote and counted, for ``get_openlineage_facets_on_complete``.
+    _lineage: TaskLineage | None = None
 
     def __init__(
         self,
@@ -177,6 +185,13 @@ class FetchMonthlyUsageOperator(BaseOperator):
             archive.bytes_written,
             archive.sha256,
         )
+        self._lineage = TaskLineage(
+            month=month,
+            usage_kind=request.usage_kind.value,
+            inputs=[dwdi_dataset(hook.settings.api_url, _endpoint_path(hook, request.usage_kind), month)],
+            outputs=[archive_dataset(str(target), entries=entries, size_bytes=archive.bytes_written)],
+            counts={"pages": pages, "entries": entries, "user_rows": user_rows},
+        )
         return FetchResult(
             month=month,
             window=window,
@@ -192,6 +207,24 @@ class FetchMonthlyUsageOperator(BaseOperator):
             host=socket.gethostname(),
             usage_kind=request.usage_kind.value,
         ).to_xcom()
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """What this task read and wrote, for the OpenLineage listener (docs/lineage.md).
+
+        The DWDI endpoint and month in, the archive out, page and entry counts. The OpenLineage provider is imported only here, so the
+        operator runs without it.
+        """
+        return operator_lineage(self._lineage)
+
+
+def _endpoint_path(hook: DWDIHook, usage_kind: UsageKind) -> str:
+    """The DWDI path the request of ``usage_kind`` asked (the connection may change it)."""
+    settings = hook.settings
+    return {
+        UsageKind.COMPUTE: settings.compute_usage_path,
+        UsageKind.STORAGE: settings.storage_usage_path,
+        UsageKind.INFERENCE: settings.inference_cost_path,
+    }[usage_kind]
 
 
 def _pages(request: KindRequest, hook: DWDIHook) -> Iterator[Any]:

@@ -17,6 +17,11 @@ Requests, in order:
 A write that Waldur refuses (4xx) is recorded and the others go on; the task fails at the end
 naming every resource that was not written. Re-running is safe: every write is an absolute value.
 Storage and inference reports have no users: steps 4, 6, 7 and 8 never happen for them.
+
+Before any request, a total above the Waldur connection's ``max_usage_amount`` fails the push
+(docs/waldur-limits.md). Before each write of steps 5 and 8, the push asks the task SDK whether
+Airflow still holds its task instance as running, so an orphaned try stops writing
+(``operators/_fence.py``, docs/one-push-at-a-time.md).
 """
 
 from __future__ import annotations
@@ -36,9 +41,11 @@ from airflow_provider_cscs_dwdi.core.kinds import UsageKind
 from airflow_provider_cscs_dwdi.core.usage_date import past_month_refusal
 from airflow_provider_cscs_dwdi.core.waldur_plan import (
     ResourcePlan,
+    UnstorableAmountError,
     WritePlan,
     build_write_plan,
     describe_plan,
+    refuse_unstorable_amounts,
     set_usage_items,
     user_usage_items,
 )
@@ -46,6 +53,13 @@ from airflow_provider_cscs_dwdi.core.xcom import PushResult, UsageReport, WriteF
 from airflow_provider_cscs_dwdi.hooks._http import TransientHTTPError
 from airflow_provider_cscs_dwdi.hooks.waldur import WaldurAPIError, WaldurAuthError, WaldurHook
 from airflow_provider_cscs_dwdi.operators._clock import Clock, read_clock
+from airflow_provider_cscs_dwdi.operators._fence import LiveTryFence, NotTheLiveTryError, task_instance_fence
+from airflow_provider_cscs_dwdi.operators._lineage import (
+    TaskLineage,
+    is_count,
+    operator_lineage,
+    waldur_offering_dataset,
+)
 from airflow_provider_cscs_dwdi.operators._params import as_bool
 from airflow_provider_cscs_dwdi.operators.list_backend_ids import ListWaldurBackendIdsOperator
 
@@ -74,9 +88,13 @@ def _failure_reason(error: WaldurAPIError | TransientHTTPError) -> str:
 class _PushRun:
     """One push of one month: reads Waldur's state, plans, writes, and keeps the tally."""
 
-    def __init__(self, hook: WaldurHook, offering_uuid: str) -> None:
+    def __init__(
+        self, hook: WaldurHook, offering_uuid: str, offering: str, fence: LiveTryFence | None = None
+    ) -> None:
         self.hook = hook
         self.offering_uuid = offering_uuid
+        self.offering = offering  # how messages name the offering
+        self.fence = fence  # None: not run by Airflow's task runner, no other try to fence from
         self.failures: dict[str, list[str]] = {}  # resource uuid -> reasons
         self.user_usages_written = 0
         self._tally_lock = threading.Lock()
@@ -107,6 +125,8 @@ class _PushRun:
             component_usages=component_usages,
             user_usages=user_usages,
             reconcile=reconcile,
+            max_usage_amount=self.hook.settings.max_usage_amount,
+            offering=self.offering,
         )
         return plan, date_honoured
 
@@ -177,7 +197,8 @@ class _PushRun:
 
         When retries run out on a transient failure, Waldur is unreachable for now: the writes not
         yet started are recorded as not attempted instead of each waiting out its own retries. A
-        401 stops everything at once (WaldurAuthError propagates).
+        401 stops everything at once (WaldurAuthError propagates), and so does a fence that finds
+        this try is no longer the live one (NotTheLiveTryError propagates): the write is not sent.
         """
         unreachable = threading.Event()
 
@@ -186,11 +207,13 @@ class _PushRun:
                 self._record_failure(resource, NOT_ATTEMPTED)
                 return
             try:
+                if self.fence is not None:
+                    self.fence.check()
                 write()
             except TransientHTTPError as error:
                 unreachable.set()
                 self._record_failure(resource, _failure_reason(error))
-            except WaldurAuthError:
+            except (WaldurAuthError, NotTheLiveTryError):
                 unreachable.set()
                 raise
             except WaldurAPIError as error:
@@ -240,6 +263,8 @@ class PushToWaldurOperator(BaseOperator):
         "billing_timezone",
     )
     ui_color = "#e8f4fd"
+    #: What the last ``execute`` read, wrote and counted, for ``get_openlineage_facets_on_complete``.
+    _lineage: TaskLineage | None = None
 
     def __init__(
         self,
@@ -273,8 +298,14 @@ class PushToWaldurOperator(BaseOperator):
             raise AirflowException(f"The report cannot be pushed: {error}") from error
         self._log_report_issues(report)
         hook = WaldurHook(self.waldur_conn_id)
-        run = _PushRun(hook, str(self.offering_uuid))
+        offering = f"offering {self.offering_uuid} (DAG {self.dag_id})"
+        run = _PushRun(hook, str(self.offering_uuid), offering, task_instance_fence(context.get("ti")))
         try:
+            # Before any request, whatever the bad value policy: a total Waldur cannot store
+            # would fail on a 500 halfway through the writes.
+            refuse_unstorable_amounts(
+                report, max_usage_amount=hook.settings.max_usage_amount, offering=offering
+            )
             plan, date_honoured = run.read_and_plan(
                 report,
                 reconcile=reconcile,
@@ -283,15 +314,41 @@ class PushToWaldurOperator(BaseOperator):
             self._log_plan(plan, dry_run=dry_run)
             if not dry_run:
                 run.write(plan, usage_date=self._usage_date(plan.month, date_honoured))
+        except UnstorableAmountError as error:
+            raise AirflowException(str(error)) from error
         except WaldurAuthError as error:
             raise AirflowException(str(error)) from error
+        except NotTheLiveTryError as error:
+            raise AirflowException(
+                f"Push of {report.month} stopped before its next write: {error}. Writes sent before "
+                "the stop are absolute totals of this month's report; the live try (or the next "
+                "run) writes whatever differs. See docs/one-push-at-a-time.md."
+            ) from error
         except (WaldurAPIError, TransientHTTPError) as error:
             raise AirflowException(f"Reading Waldur's state failed, nothing was written: {error}") from error
         finally:
             hook.close()
         result = self._result(plan, run, report, dry_run=dry_run)
+        self._lineage = TaskLineage(
+            month=result.month,
+            usage_kind=report.usage_kind,
+            outputs=[
+                waldur_offering_dataset(
+                    hook.settings.api_url, str(self.offering_uuid), written=result.written
+                )
+            ],
+            counts={name: value for name, value in result.counts().items() if is_count(value)},
+        )
         self._finish(result, context)
         return result.to_xcom()
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """What this task read and wrote, for the OpenLineage listener (docs/lineage.md).
+
+        The Waldur offering out, the push's counts. The OpenLineage provider is imported only here, so the
+        operator runs without it.
+        """
+        return operator_lineage(self._lineage)
 
     def _usage_date(self, month: str, date_honoured: bool) -> str | None:
         """The ``date`` to send, or a skipped task when ``month`` cannot be dated safely yet.

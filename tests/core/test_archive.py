@@ -119,7 +119,8 @@ def test_page_before_header_is_a_programming_error() -> None:
             "file:///data/a.jsonl.gz",
             "worker-b",
             "Archive file:///data/a.jsonl.gz written on host worker-b is not readable on host worker-b: "
-            "it was deleted or moved after the fetch",
+            "nothing was pushed. The fetch and this task report the same hostname, so the hosts cannot be "
+            "told apart",
         ),
         (
             "file:///data/a.jsonl.gz",
@@ -145,3 +146,16 @@ def test_a_missing_archive_is_explained_by_where_it_was_written(
     assert ("s3://bucket/dwdi with an Airflow connection" in message) == (
         url.startswith("file://") and written_on != "worker-b"
     )
+
+
+def test_equal_hostnames_name_the_unshared_archive_and_both_fixes_and_never_advise_a_re_run() -> None:
+    message = missing_archive_message(
+        "file:///data/a.jsonl.gz", written_on="airflow-worker", read_on="airflow-worker"
+    )
+
+    assert "the hosts cannot be told apart" in message
+    assert "the archive location is not shared between workers" in message
+    assert "set archive_path to storage every worker reaches (e.g. archive_path: s3://" in message
+    assert "give each worker a distinct hostname" in message
+    assert "re-run" not in message.lower()
+    assert "Running the month again without that change fails the same way." in message

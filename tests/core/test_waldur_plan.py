@@ -11,7 +11,9 @@ import pytest
 from airflow_provider_cscs_dwdi.core.errors import ReportError
 from airflow_provider_cscs_dwdi.core.report import UsageReport
 from airflow_provider_cscs_dwdi.core.waldur_plan import (
+    DEFAULT_MAX_USAGE_AMOUNT,
     AmountChange,
+    UnstorableAmountError,
     UserUsageChange,
     build_write_plan,
     describe_plan,
@@ -286,3 +288,38 @@ def test_accounts_without_storage_data_are_not_written_and_are_described() -> No
     assert [r.backend_id for r in plan.resources] == ["g207"]
     assert plan.without_data == ("g208",)
     assert "g208 NOT WRITTEN: no storage data from DWDI for the month" in describe_plan(plan)
+
+
+@pytest.mark.parametrize("policy", ["fail", "skip"])
+def test_a_total_waldur_cannot_store_refuses_the_whole_plan_under_both_policies(policy: str) -> None:
+    report = replace(
+        make_report(
+            {
+                "g1": {"total": {"nodeHours": "1000000000000.00"}, "users": {}},
+                "g2": {"total": {"nodeHours": "5.00"}, "users": {}},
+            }
+        ),
+        policy=policy,
+        components={"nodeHours": {"unit_factor": "1", "measured_unit": "TB", "dwdi_field": "spaceUsed"}},
+    )
+
+    with pytest.raises(UnstorableAmountError) as refused:
+        plan_for(report, resources=[resource("r1", "g1"), resource("r2", "g2")], offering="offering Capstor")
+
+    message = str(refused.value)
+    assert "Nothing of 2026-11 was written to offering Capstor" in message
+    assert "above 999999999999.99" in message
+    assert "resource g1, component nodeHours: 1000000000000.00 TB" in message
+    assert "DWDI field spaceUsed x unit_factor 1" in message
+    assert "bytes with unit_factor 1" in message
+    assert len(refused.value.lines) == 1  # g2 is fine and not named
+
+
+def test_the_largest_amount_waldur_stores_is_planned_and_the_ceiling_is_configurable() -> None:
+    report = make_report({"g1": {"total": {"nodeHours": str(DEFAULT_MAX_USAGE_AMOUNT)}, "users": {}}})
+
+    plan = plan_for(report, resources=[resource("r1", "g1")])
+    with pytest.raises(UnstorableAmountError, match=r"above 1000\.00"):
+        plan_for(report, resources=[resource("r1", "g1")], max_usage_amount=Decimal("1000.00"))
+
+    assert set_usage_items(plan.changed[0]) == [{"type": "nodeHours", "amount": "999999999999.99"}]

@@ -23,6 +23,7 @@ from tests.e2e.support import (
     run,
     run_month_to_date,
     task_log,
+    writes,
 )
 from tests.fixtures.airflow_env import task_states, xcom_results
 from tests.fixtures.offerings import STORAGE_COMPONENTS
@@ -198,3 +199,36 @@ def test_a_dwdi_without_the_storage_api_fails_the_fetch_naming_the_extra(
     assert (
         "this DWDI release has no storage API at /api/v1/storage/usage-month: set storage_usage_path" in log
     )
+
+
+@pytest.mark.parametrize("policy", ["fail", "skip"])
+def test_bytes_billed_with_unit_factor_1_fail_the_push_before_any_write_under_both_policies(
+    make_stack: Callable[..., SandboxStack],
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    policy: str,
+) -> None:
+    bytes_as_tb = {**STORAGE_COMPONENTS, "space": {**STORAGE_COMPONENTS["space"], "unit_factor": "1"}}
+    stack = make_stack(
+        accounts=10,
+        offering={**STORAGE_OFFERING, "backend_components": bytes_as_tb},
+        bad_value_policy=policy,
+    )
+    month = last_month()
+    expected = stack.expected(stack.seeded[0], month)
+    over = sorted(
+        backend_id for backend_id, account in expected.items() if (account["total"]["space"] or 0) >= 10**12
+    )
+    assert over  # the dataset has paths of a terabyte and more
+
+    dag_run = run(stack, datetime.now(UTC), month=month)
+
+    states = task_states(dag_run)
+    assert states["push_to_waldur[0]"] == "failed", states
+    assert writes(stack) == []
+    log = task_log(capfd, caplog)
+    assert f"Nothing of {month} was written to offering" in log
+    for backend_id in over:
+        assert f"resource {backend_id}, component space: " in log
+    assert "DWDI field spaceUsed x unit_factor 1)" in log
+    assert "bytes with unit_factor 1" in log

@@ -412,3 +412,18 @@ def test_a_next_link_leaving_the_api_path_is_refused(
 )
 def test_relink_keeps_path_and_query_on_the_configured_base(link: str, expected: str | None) -> None:
     assert relink(link, "https://waldur.example.org/api/") == expected
+
+
+@pytest.mark.parametrize("value", [0, "-1", "1.001", "abc", True, "1000000000000000000000"])
+def test_max_usage_amount_must_be_a_positive_amount_waldur_can_hold(value: Any) -> None:
+    with pytest.raises(ConfigurationError, match="max_usage_amount"):
+        parse_settings("https://waldur.example.org", None, "t0ken", {"max_usage_amount": value})
+
+
+def test_max_usage_amount_defaults_below_waldurs_overflow_and_is_configurable() -> None:
+    default = parse_settings("https://waldur.example.org", None, "t0ken", {})
+    lowered = parse_settings("https://waldur.example.org", None, "t0ken", {"max_usage_amount": "5000.5"})
+
+    assert default.max_usage_amount == Decimal("999999999999.99") < 10**12
+    assert lowered.max_usage_amount == Decimal("5000.50")
+    assert WALDUR_CONNECTION_FIELDS["max_usage_amount"]["schema"]["default"] == "999999999999.99"

@@ -130,6 +130,28 @@ def test_an_archive_on_another_workers_disk_fails_the_aggregate_naming_both_host
     assert "nothing was pushed" in message
 
 
+def test_a_missing_archive_with_equal_hostnames_says_the_hosts_cannot_be_told_apart(
+    dwdi_connection: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    month = f"{datetime.now(UTC):%Y-%m}"
+    # Two containers that share the hostname "airflow-worker", each with its own local disk.
+    monkeypatch.setattr(socket, "gethostname", lambda: "airflow-worker")
+    fetched = run_fetch(tmp_path / "container-1-disk", month, accounts=ACCOUNTS)
+    Path(fetched["archive"].removeprefix("file://")).unlink()
+
+    with pytest.raises(AirflowException) as raised:
+        AggregateUsageOperator(
+            task_id="aggregate_usage", fetch_result=fetched, backend_components=COMPONENTS
+        ).execute({})  # type: ignore[arg-type]
+
+    message = str(raised.value)
+    assert "written on host airflow-worker is not readable on host airflow-worker" in message
+    assert "the hosts cannot be told apart" in message
+    assert "the archive location is not shared between workers" in message
+    assert "give each worker a distinct hostname" in message
+    assert "re-run" not in message.lower()
+
+
 def test_an_empty_account_list_asks_dwdi_nothing_and_archives_the_header(
     dwdi_connection: str, dwdi_sandbox: DWDISandbox, tmp_path: Path
 ) -> None:

@@ -45,6 +45,24 @@ def test_negative_amounts_are_accepted_like_the_real_server(make_waldur_sandbox:
     assert sandbox.usage(resource, "nodeHours", NOVEMBER) == Decimal("-3.00")
 
 
+def test_amounts_waldur_cannot_hold_are_answered_like_waldur_7_0_7(waldur_sandbox: WaldurSandbox) -> None:
+    """Measured on Waldur 7.0.7: the invoice quantity overflows at 10^12 (500, rolled back)."""
+    _, (resource,) = seeded(waldur_sandbox)
+    largest = set_usage(waldur_sandbox, resource, node_hours("999999999999.99"))
+
+    overflow = set_usage(waldur_sandbox, resource, node_hours("1000000000000.00"))
+    too_long = set_usage(waldur_sandbox, resource, node_hours("1000000000000000000.00"))
+
+    assert largest.status_code == 201
+    assert overflow.status_code == 500
+    assert "Server Error (500)" in overflow.text
+    # Refused before any write (the message is DRF's, see test_waldur_schema.py).
+    assert too_long.status_code == 400
+    # Rolled back: the row still holds the largest amount that was stored.
+    billing_period = date.today().replace(day=1).isoformat()
+    assert waldur_sandbox.usage(resource, "nodeHours", billing_period) == Decimal("999999999999.99")
+
+
 def test_unknown_or_fixed_component_types_are_invalid(waldur_sandbox: WaldurSandbox) -> None:
     _, (resource,) = seeded(waldur_sandbox)
     usages = [

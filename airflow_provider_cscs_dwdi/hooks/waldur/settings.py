@@ -5,9 +5,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
+from airflow_provider_cscs_dwdi.core.waldur_plan import DEFAULT_MAX_USAGE_AMOUNT
 from airflow_provider_cscs_dwdi.hooks._extras import (
     extra_or_default,
     flag_extra,
@@ -21,6 +23,9 @@ DATE_SUPPORT_CHOICES = ("auto", "honoured", "ignored")
 #: (see docs/benchmarks.md, "Why 8 by default"), and the most a connection may ask for.
 DEFAULT_WRITE_CONCURRENCY = 8
 MAX_WRITE_CONCURRENCY = 32
+#: The highest ``max_usage_amount`` a connection may set: 18 digits before the point is where
+#: DRF refuses any amount (400, "no more than 20 digits").
+HIGHEST_MAX_USAGE_AMOUNT = Decimal("999999999999999999.99")
 
 
 @dataclass(frozen=True)
@@ -34,13 +39,16 @@ class WaldurSettings:
     page_size: int
     write_concurrency: int
     usage_date_support: str
+    #: The largest usage total the push sends; a larger one refuses the push before any request.
+    max_usage_amount: Decimal = DEFAULT_MAX_USAGE_AMOUNT
 
     def __repr__(self) -> str:
         # The token must never reach a log or a traceback through a repr.
         return (
             f"WaldurSettings(api_url={self.api_url!r}, timeout_seconds={self.timeout_seconds}, "
             f"verify_tls={self.verify_tls}, page_size={self.page_size}, "
-            f"write_concurrency={self.write_concurrency}, usage_date_support={self.usage_date_support!r})"
+            f"write_concurrency={self.write_concurrency}, usage_date_support={self.usage_date_support!r}, "
+            f"max_usage_amount={self.max_usage_amount})"
         )
 
 
@@ -77,7 +85,28 @@ def parse_settings(
             extra, "write_concurrency", DEFAULT_WRITE_CONCURRENCY, 1, MAX_WRITE_CONCURRENCY, where=WHERE
         ),
         usage_date_support=date_support,
+        max_usage_amount=_amount_extra(extra, "max_usage_amount", DEFAULT_MAX_USAGE_AMOUNT),
     )
+
+
+def _amount_extra(extra: Mapping[str, Any], name: str, default: Decimal) -> Decimal:
+    """An amount > 0 with at most 2 decimals, up to what Waldur's usage column holds."""
+    value = extra_or_default(extra, name, default)
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        amount = Decimal("NaN")
+    if (
+        isinstance(value, bool)
+        or not amount.is_finite()
+        or not 0 < amount <= HIGHEST_MAX_USAGE_AMOUNT
+        or amount != amount.quantize(Decimal("0.01"))
+    ):
+        raise ConfigurationError(
+            f"{WHERE} extra {name!r} must be an amount > 0 with at most 2 decimals, up to "
+            f"{HIGHEST_MAX_USAGE_AMOUNT}, got {value!r}"
+        )
+    return amount
 
 
 def checked_uuid(value: str, what: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from sandbox.waldur.api import Context, Request, Route
@@ -17,7 +18,7 @@ from sandbox.waldur.fields import (
     uuid_key,
 )
 from sandbox.waldur.pagination import paginated
-from sandbox.waldur.replies import Reply, error
+from sandbox.waldur.replies import ApiError, Reply, error
 from sandbox.waldur.state import Resource, WaldurState, month_start
 
 BACKFILL_REFUSED = (
@@ -26,6 +27,12 @@ BACKFILL_REFUSED = (
 )
 _USAGE_ACCEPTING_STATES = ("OK", "Updating", "Terminating")
 _REPORTABLE_BILLING_TYPES = ("usage", "limit")
+#: The smallest amount Waldur 7.0.7 cannot hold: the usage row is saved, then the invoice item's
+#: quantity column overflows, the whole request is rolled back and Django answers 500. Amounts
+#: of 21 digits or more never get that far (DRF's 400, see fields.decimal_field).
+INVOICE_QUANTITY_OVERFLOW = Decimal(10) ** 12
+#: Django's answer to an unhandled exception with DEBUG off (HTML, like the real server).
+DJANGO_SERVER_ERROR = b'<!doctype html>\n<html lang="en">\n<head>\n  <title>Server Error (500)</title>\n</head>\n<body>\n  <h1>Server Error (500)</h1><p></p>\n</body>\n</html>\n'
 
 
 def list_component_usages(ctx: Context, request: Request) -> Reply:
@@ -83,6 +90,9 @@ def set_usage(ctx: Context, request: Request) -> Reply:
         and not request.principal.is_staff
     ):
         raise error(400, {"date": [BACKFILL_REFUSED]})
+    if any(abs(item.amount) >= INVOICE_QUANTITY_OVERFLOW for item in usages):
+        # Checked before any row is written: the real server's transaction leaves nothing behind.
+        raise ApiError(Reply(500, DJANGO_SERVER_ERROR, "text/html; charset=utf-8"))
     for item in usages:
         state.write_component_usage(resource, item, billing_period, usage_date, request.principal)
     return Reply(201)
