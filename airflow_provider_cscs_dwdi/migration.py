@@ -164,6 +164,11 @@ def _is_one(text: str) -> bool:
     return Decimal(text) == 1
 
 
+def _reporting_backend(raw: Mapping[str, Any]) -> str:
+    """The agent's reporting backend of an offering (1.0.x examples name it in ``backend_type``)."""
+    return str(raw.get("reporting_backend") or raw.get("backend_type") or "")
+
+
 class _OfferingMigration:
     """Migrates one agent offering; notes go to the shared :class:`Migration`."""
 
@@ -177,8 +182,11 @@ class _OfferingMigration:
         self.settings: Mapping[str, Any] = raw.get("backend_settings") or {}
         if not isinstance(self.settings, Mapping):
             raise MigrationError(f"{self.label}: backend_settings must be a mapping")
-        backend = str(raw.get("reporting_backend") or raw.get("backend_type") or "")
-        self.usage_kind = DWDI_BACKENDS[backend]
+        self.usage_kind = DWDI_BACKENDS[_reporting_backend(raw)]
+        if not raw.get("name"):
+            self.must_fix(
+                "name", f"missing in the agent's file: the offering is named {self.name!r}; rename it."
+            )
 
     def not_carried(self, key: str, reason: str) -> None:
         self.migration.not_carried.append(Note(f"{self.label}: {key}", reason))
@@ -487,7 +495,7 @@ def migrate(agent_config: Any, *, source: str = "<agent configuration>") -> Migr
     for position, raw in enumerate(agent_config["offerings"], start=1):
         if not isinstance(raw, Mapping):
             raise MigrationError(f"{source}: offering #{position} is not a mapping")
-        backend = str(raw.get("reporting_backend") or raw.get("backend_type") or "")
+        backend = _reporting_backend(raw)
         if backend not in DWDI_BACKENDS:
             migration.not_carried.append(
                 Note(
