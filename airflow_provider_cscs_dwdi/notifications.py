@@ -86,6 +86,13 @@ class OfferingAlertNotifier(BaseNotifier):
         self.message = message
         self._send_with = _sender(offering, settings, position)
 
+    def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
+        """Nothing to render (no template fields), so no Jinja environment is built.
+
+        ``dag.test()`` hands DAG callbacks its serialized DAG, which has no template environment:
+        building one there would fail the alert of every failed test run.
+        """
+
     def notify(self, context: Context) -> None:
         message = self.message(context)
         if message is None:
@@ -216,7 +223,7 @@ def _sender(offering: OfferingConfig, settings: NotificationSettings, position: 
             notifier_class, {**options, "smtp_conn_id": "", "subject": "", "html_content": ""}, where
         )
         return lambda message: notifier_class(
-            **options,
+            **{**options, "from_email": options.get("from_email") or _smtp_sender(settings.conn_id)},
             smtp_conn_id=settings.conn_id,
             subject=message.subject,
             html_content=_as_html(message.body),
@@ -295,6 +302,15 @@ def _check_arguments(notifier_class: type[BaseNotifier], arguments: Mapping[str,
             f"{where}: options: {', '.join(unknown)}: not a parameter of {notifier_class.__name__} "
             f"(it takes {', '.join(sorted(named))})"
         )
+
+
+def _smtp_sender(conn_id: str) -> str | None:
+    """The connection's ``from_email`` extra, read here: SmtpNotifier would render it as a template,
+    which fails under ``dag.test()`` (its DAG callbacks get the serialized DAG, without Jinja)."""
+    from airflow.sdk import BaseHook
+
+    sender = BaseHook.get_connection(conn_id).extra_dejson.get("from_email")
+    return str(sender) if sender else None
 
 
 def _as_html(text: str) -> str:
