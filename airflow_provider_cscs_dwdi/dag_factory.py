@@ -16,6 +16,7 @@ import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param
 from airflow.sdk.exceptions import AirflowTimetableInvalid
 
+from airflow_provider_cscs_dwdi.assets import billing_alias, billing_asset
 from airflow_provider_cscs_dwdi.core.alerts import FAILURE, ISSUES, MONTH_CLOSED
 from airflow_provider_cscs_dwdi.core.config import OfferingConfig, OfferingsConfig, load_config
 from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
@@ -199,6 +200,7 @@ def _add_usage_tasks(
         # Deterministic: the same archive gives the same verdict, so a retry only delays it.
         retries=0,
     ).expand(fetch_result=fetched.output)
+    asset = billing_asset(offering)
     PushToWaldurOperator.partial(
         task_id="push_to_waldur",
         offering_uuid=offering.offering_uuid,
@@ -210,6 +212,10 @@ def _add_usage_tasks(
         # daily and the closing DAG may push the same month at once (midnight on the 1st): every
         # write is an absolute DWDI total, so Waldur ends with one of two correct snapshots.
         max_active_tis_per_dag=1,
+        # Downstream DAGs are scheduled on the asset; the alias emits only when a push writes.
+        billing_asset=asset,
+        outlets=[billing_alias(asset)],
+        closes_month=closing,
         # Task callbacks, not the DAG's: they read this push's own result from XCom.
         on_success_callback=notifiers_for(offering, ISSUES)
         + (notifiers_for(offering, MONTH_CLOSED) if closing else [])

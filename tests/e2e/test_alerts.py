@@ -8,6 +8,7 @@ any mail.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +18,7 @@ import pytest
 from airflow_provider_cscs_dwdi.core.months import previous_month
 from airflow_provider_cscs_dwdi.dag_factory import CLOSING_DAG_ID_PREFIX, load_dags_from_env
 from sandbox.stack import SandboxStack
+from tests.e2e.assets_support import asset_events
 from tests.e2e.support import month_of, run
 from tests.fixtures.airflow_env import task_states, xcom_results
 from tests.fixtures.smtp_server import ReceivedMail, SmtpServer
@@ -52,12 +54,16 @@ def alerting_stack(
     return _make
 
 
+def assert_no_secret_in(stack: SandboxStack, text: str) -> None:
+    for secret in (stack.client_secret, stack.waldur.staff_token, JWT_PREFIX):
+        assert secret not in text
+
+
 def assert_no_secret(stack: SandboxStack, mails: list[ReceivedMail]) -> None:
     assert mails
     for mail in mails:
-        for secret in (stack.client_secret, stack.waldur.staff_token, JWT_PREFIX):
-            assert secret not in mail.raw
-            assert secret not in mail.body
+        assert_no_secret_in(stack, mail.raw)
+        assert_no_secret_in(stack, mail.body)
 
 
 def test_a_clean_run_mails_nothing_and_a_skipped_record_mails_the_issues(
@@ -130,7 +136,7 @@ def test_a_failed_run_mails_the_failure(
     assert_no_secret(stack, smtp_server.mails)
 
 
-def test_the_close_dag_mails_the_month_closed(
+def test_the_close_dag_mails_the_month_closed_and_emits_the_closed_event(
     alerting_stack: Callable[..., SandboxStack], smtp_server: SmtpServer
 ) -> None:
     stack = alerting_stack()
@@ -153,3 +159,7 @@ def test_the_close_dag_mails_the_month_closed(
     )
     assert f"The month {month} is closed in Waldur." in mail.body
     assert_no_secret(stack, smtp_server.mails)
+    [event] = asset_events(dag_run)
+    assert event["uri"] == "cscs-dwdi://6f1c2d3e4a5b4c6d8e9f0a1b2c3d4e5f/compute"
+    assert (event["extra"]["month"], event["extra"]["closed"]) == (month, True)
+    assert_no_secret_in(stack, json.dumps(event))
