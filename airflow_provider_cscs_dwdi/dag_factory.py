@@ -59,6 +59,11 @@ def load_dags_from_env(default_config: str | os.PathLike[str] | None = None) -> 
     :raises ConfigurationError: the variable is unset (and no default), the file is missing, or
         the configuration is wrong. In a DAG file this shows as an import error naming the problem.
     """
+    return build_dags(load_config_from_env(default_config))
+
+
+def load_config_from_env(default_config: str | os.PathLike[str] | None = None) -> OfferingsConfig:
+    """The offerings configuration named by ``$CSCS_DWDI_CONFIG`` (see :func:`load_dags_from_env`)."""
     path = os.environ.get(CONFIG_ENV_VAR) or default_config
     if not path:
         raise ConfigurationError(
@@ -67,7 +72,7 @@ def load_dags_from_env(default_config: str | os.PathLike[str] | None = None) -> 
         )
     if not Path(path).is_file():
         raise ConfigurationError(f"{CONFIG_ENV_VAR}: offerings configuration file not found: {path}")
-    return build_dags(load_config(path))
+    return load_config(path)
 
 
 def build_dags(config: OfferingsConfig) -> dict[str, DAG]:
