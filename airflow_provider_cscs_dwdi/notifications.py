@@ -19,6 +19,7 @@ import html
 import importlib
 import inspect
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseNotifier
@@ -29,12 +30,15 @@ from airflow_provider_cscs_dwdi.core.alerts import (
     MONTH_CLOSED,
     AlertMessage,
     RunLabel,
+    UnknownResources,
     failure_message,
     issues_message,
     month_closed_message,
 )
 from airflow_provider_cscs_dwdi.core.config import NOTIFICATION_EVENTS, NotificationSettings, OfferingConfig
 from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
+from airflow_provider_cscs_dwdi.core.kinds import UsageKind
+from airflow_provider_cscs_dwdi.core.report import UsageReport
 from airflow_provider_cscs_dwdi.core.xcom import PushResult
 
 if TYPE_CHECKING:
@@ -45,6 +49,8 @@ MessageBuilder = Callable[["Context"], AlertMessage | None]
 #: Sends one message: builds the configured notifier around it.
 _Sender = Callable[[AlertMessage], BaseNotifier]
 
+#: The task whose report the push reads (dag_factory): its XCom carries the unknown inference UUIDs.
+AGGREGATE_TASK_ID = "aggregate_usage"
 _SMTP_NOTIFIER = "airflow.providers.smtp.notifications.smtp:SmtpNotifier"
 _SLACK_NOTIFIER = "airflow.providers.slack.notifications.slack:SlackNotifier"
 _PROVIDER_PACKAGES = {
@@ -185,7 +191,9 @@ def failure_month_builder(
 
 def _default_message(offering: OfferingConfig, event: str) -> MessageBuilder:
     if event == ISSUES:
-        return lambda context: _from_push(offering, context, issues_message)
+        return lambda context: _from_push(
+            offering, context, partial(_issues_message, offering=offering, context=context)
+        )
     if event == MONTH_CLOSED:
         return lambda context: _from_push(offering, context, month_closed_message)
     if event == FAILURE:
@@ -200,6 +208,22 @@ def _from_push(
     if result is None or result.dry_run:
         return None
     return build(run_label(offering, context), result)
+
+
+def _issues_message(
+    run: RunLabel, result: PushResult, *, offering: OfferingConfig, context: Context
+) -> AlertMessage | None:
+    unknown = UnknownResources()
+    if offering.usage_kind is UsageKind.INFERENCE:
+        # Costs of resource UUIDs the offering lacks are counted by the aggregation, not the push.
+        ti = context["ti"]
+        document = ti.xcom_pull(task_ids=AGGREGATE_TASK_ID, map_indexes=ti.map_index, key="return_value")
+        if document is not None:
+            report = UsageReport.from_xcom(document)
+            unknown = UnknownResources(
+                report.counts.get("accounts_ignored", 0), tuple(report.ignored_accounts_sample)
+            )
+    return issues_message(run, result, unknown)
 
 
 def _requested_month(context: Context) -> str | None:

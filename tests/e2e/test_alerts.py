@@ -17,9 +17,11 @@ import pytest
 
 from airflow_provider_cscs_dwdi.core.months import previous_month
 from airflow_provider_cscs_dwdi.dag_factory import CLOSING_DAG_ID_PREFIX, load_dags_from_env
+from sandbox.dwdi.inference_data import uuid_identity
 from sandbox.stack import SandboxStack
 from tests.e2e.assets_support import asset_events
 from tests.e2e.support import month_of, run
+from tests.e2e.test_inference_pipeline import INFERENCE_OFFERING, UNKNOWN_UUID
 from tests.fixtures.airflow_env import task_states, xcom_results
 from tests.fixtures.smtp_server import ReceivedMail, SmtpServer
 
@@ -163,3 +165,23 @@ def test_the_close_dag_mails_the_month_closed_and_emits_the_closed_event(
     assert event["uri"] == "cscs-dwdi://6f1c2d3e4a5b4c6d8e9f0a1b2c3d4e5f/compute"
     assert (event["extra"]["month"], event["extra"]["closed"]) == (month, True)
     assert_no_secret_in(stack, json.dumps(event))
+
+
+def test_an_unknown_inference_resource_mails_the_issue_naming_its_uuid(
+    alerting_stack: Callable[..., SandboxStack], smtp_server: SmtpServer
+) -> None:
+    stack = alerting_stack(accounts=3, offering=INFERENCE_OFFERING)
+    assert stack.inference is not None
+    stack.inference.add_unknown_resource(UNKNOWN_UUID, "1.5")
+    month = previous_month(month_of(datetime.now(UTC)))
+
+    dag_run = run(stack, datetime.now(UTC), month=month)
+
+    assert str(dag_run.state) == "success", task_states(dag_run)
+    [mail] = smtp_server.mails
+    assert mail.subject == f"[cscs-dwdi] E2E Inference {month}: pushed with 1 issue(s)"
+    assert (
+        f"DWDI priced 1 resource UUID(s) this offering does not have (not billed): {uuid_identity(UNKNOWN_UUID)}"
+        in mail.body
+    )
+    assert_no_secret(stack, smtp_server.mails)
