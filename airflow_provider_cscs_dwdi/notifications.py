@@ -34,6 +34,7 @@ from airflow_provider_cscs_dwdi.core.alerts import (
     failure_message,
     issues_message,
     month_closed_message,
+    unknown_resources,
 )
 from airflow_provider_cscs_dwdi.core.config import NOTIFICATION_EVENTS, NotificationSettings, OfferingConfig
 from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
@@ -219,10 +220,7 @@ def _issues_message(
         ti = context["ti"]
         document = ti.xcom_pull(task_ids=AGGREGATE_TASK_ID, map_indexes=ti.map_index, key="return_value")
         if document is not None:
-            report = UsageReport.from_xcom(document)
-            unknown = UnknownResources(
-                report.counts.get("accounts_ignored", 0), tuple(report.ignored_accounts_sample)
-            )
+            unknown = unknown_resources(UsageReport.from_xcom(document))
     return issues_message(run, result, unknown)
 
 

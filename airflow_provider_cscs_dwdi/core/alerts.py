@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from airflow_provider_cscs_dwdi.core.kinds import UsageKind
+from airflow_provider_cscs_dwdi.core.report import UsageReport
 from airflow_provider_cscs_dwdi.core.xcom import PushResult
 
 #: Events an offerings-file notification can name (core/config.py validates the same list).
@@ -55,6 +57,13 @@ class UnknownResources:
 
     count: int = 0
     sample: tuple[str, ...] = ()
+
+
+def unknown_resources(report: UsageReport) -> UnknownResources:
+    """The resource UUIDs an inference report got cost for but does not bill (none for other kinds)."""
+    if report.usage_kind != UsageKind.INFERENCE.value:
+        return UnknownResources()
+    return UnknownResources(report.counts.get("accounts_ignored", 0), tuple(report.ignored_accounts_sample))
 
 
 def issues_message(

@@ -19,6 +19,7 @@ they check, so the module takes about as long as its longest chain of runs.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -367,7 +368,11 @@ def test_the_close_runs_mail_their_month_closed_and_nothing_else(
     deployment.airflow.wait_for_runs(DAILY, lambda run: True, count=3, timeout=RUN_TIMEOUT)
 
     mails = deployment.smtp.mails
-    closed = sorted(mail.subject.split()[2] for mail in mails if "month closed" in mail.subject)
+    closed = sorted(
+        found.group(1)
+        for mail in mails
+        if (found := re.fullmatch(r"\[cscs-dwdi\] Deployed HPC (\d{4}-\d\d): month closed .*", mail.subject))
+    )
     assert closed == sorted([*BACKFILLED_MONTHS, previous_month(workload.current_month)])
     assert len(mails) == len(closed)  # every run succeeded without issues: no other alert
     for mail in mails:

@@ -68,6 +68,18 @@ def assert_no_secret(stack: SandboxStack, mails: list[ReceivedMail]) -> None:
         assert_no_secret_in(stack, mail.body)
 
 
+def set_user_hours(stack: SandboxStack, month: str, hours: list[float | None]) -> str:
+    """DWDI's month: one entry of the first account, user ``<account>_u<n>`` with ``hours[n-1]``."""
+    account = stack.seeded[0].accounts[0]
+    users = [
+        {"username": f"{account}_u{n}", "nodeHours": value, "usageDate": f"{month}-0{n}"}
+        for n, value in enumerate(hours, 1)
+    ]
+    assert stack.dwdi is not None
+    stack.dwdi.set_entries(month, [{"account": account, "cluster": "daint", "users": users}])
+    return account
+
+
 def test_a_clean_run_mails_nothing_and_a_skipped_record_mails_the_issues(
     alerting_stack: Callable[..., SandboxStack], smtp_server: SmtpServer
 ) -> None:
@@ -78,21 +90,7 @@ def test_a_clean_run_mails_nothing_and_a_skipped_record_mails_the_issues(
     assert str(clean.state) == "success", task_states(clean)
     assert smtp_server.mails == []
 
-    account = stack.seeded[0].accounts[0]
-    assert stack.dwdi is not None
-    stack.dwdi.set_entries(
-        month,
-        [
-            {
-                "account": account,
-                "cluster": "daint",
-                "users": [
-                    {"username": f"{account}_u1", "nodeHours": 2.5, "usageDate": f"{month}-01"},
-                    {"username": f"{account}_u2", "nodeHours": -4.0, "usageDate": f"{month}-02"},
-                ],
-            }
-        ],
-    )
+    account = set_user_hours(stack, month, [2.5, -4.0])
     with_issue = run(stack, datetime.now(UTC), month=month)
 
     assert str(with_issue.state) == "success", task_states(with_issue)
@@ -115,18 +113,7 @@ def test_a_failed_run_mails_the_failure(
 ) -> None:
     stack = alerting_stack()
     month = previous_month(month_of(datetime.now(UTC)))
-    account = stack.seeded[0].accounts[0]
-    assert stack.dwdi is not None
-    stack.dwdi.set_entries(
-        month,
-        [
-            {
-                "account": account,
-                "cluster": "daint",
-                "users": [{"username": f"{account}_u1", "nodeHours": None, "usageDate": f"{month}-02"}],
-            }
-        ],
-    )
+    set_user_hours(stack, month, [None])
 
     dag_run = run(stack, datetime.now(UTC), month=month)
 
