@@ -118,7 +118,7 @@ class OfferingAlertNotifier(BaseNotifier):
 
 def notifiers_for(
     offering: OfferingConfig, event: str, *, message: MessageBuilder | None = None
-) -> list[BaseNotifier]:
+) -> list[OfferingAlertNotifier]:
     """The notifiers the offerings file names for ``event`` of ``offering``, file-wide ones first.
 
     Use the list as a DAG or task callback (``on_failure_callback=...``); an empty list means no
@@ -156,7 +156,7 @@ def run_label(offering: OfferingConfig, context: Context) -> RunLabel:
     return RunLabel(
         offering_name=offering.name,
         offering_uuid=offering.offering_uuid,
-        dag_id=getattr(dag, "dag_id", None) or getattr(dag_run, "dag_id", "unknown DAG"),
+        dag_id=str(getattr(dag, "dag_id", None) or getattr(dag_run, "dag_id", "unknown DAG")),
         run_id=context.get("run_id") or getattr(dag_run, "run_id", None),
     )
 
@@ -240,20 +240,23 @@ def _sender(offering: OfferingConfig, settings: NotificationSettings, position: 
     if settings.notifier == "smtp":
         if not options.get("to"):
             raise ConfigurationError(f"{where}: options.to: required (the recipients of the mail)")
-        notifier_class = _import_notifier(_SMTP_NOTIFIER, where)
+        smtp_notifier = _import_notifier(_SMTP_NOTIFIER, where)
         _check_arguments(
-            notifier_class, {**options, "smtp_conn_id": "", "subject": "", "html_content": ""}, where
+            smtp_notifier, {**options, "smtp_conn_id": "", "subject": "", "html_content": ""}, where
         )
-        return lambda message: notifier_class(
+        # Its own parameters, which BaseNotifier (what the import is typed as) does not have.
+        build_smtp: Callable[..., BaseNotifier] = smtp_notifier
+        return lambda message: build_smtp(
             **{**options, "from_email": options.get("from_email") or _smtp_sender(settings.conn_id)},
             smtp_conn_id=settings.conn_id,
             subject=message.subject,
             html_content=_as_html(message.body),
         )
     if settings.notifier == "slack":
-        notifier_class = _import_notifier(_SLACK_NOTIFIER, where)
-        _check_arguments(notifier_class, {**options, "slack_conn_id": "", "text": ""}, where)
-        return lambda message: notifier_class(
+        slack_notifier = _import_notifier(_SLACK_NOTIFIER, where)
+        _check_arguments(slack_notifier, {**options, "slack_conn_id": "", "text": ""}, where)
+        build_slack: Callable[..., BaseNotifier] = slack_notifier
+        return lambda message: build_slack(
             **options, slack_conn_id=settings.conn_id, text=f"*{message.subject}*\n{message.body}"
         )
     notifier_class = _import_notifier(settings.notifier, where)

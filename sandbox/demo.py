@@ -104,6 +104,8 @@ def run_asset_triggered_invoicing(dag_id: str) -> list[dict[str, Any]]:
     dag = build_invoicing_dags(load_config_from_env())[dag_id]
     with create_session() as session:
         dag_model = session.get(DagModel, dag_id)
+        if dag_model is None:
+            raise RuntimeError(f"{dag_id} is not in the metadata DB (dag.test() syncs the dags/ folder)")
         SchedulerJobRunner(job=Job())._create_dag_runs_asset_triggered(
             dag_models=[dag_model], session=session
         )
@@ -130,8 +132,8 @@ def run_asset_triggered_invoicing(dag_id: str) -> list[dict[str, Any]]:
         print(f"{dag_id}: run {dag_run.run_id} finished {dag_run.state}")
         if str(dag_run.state) != "success":
             return []
-        ti = dag_run.get_task_instance("log_invoice_input", session=session)
-        return list(ti.xcom_pull(task_ids="log_invoice_input", session=session) or []) if ti else []
+        logged = dag_run.get_task_instance("log_invoice_input", session=session)
+        return list(logged.xcom_pull(task_ids="log_invoice_input", session=session) or []) if logged else []
 
 
 def main(argv: list[str] | None = None) -> int:
