@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import shutil
 import sys
 from datetime import UTC, datetime
@@ -42,6 +43,8 @@ def _prepare_airflow_home(home: Path) -> None:
             "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get("DEMO_LOG_LEVEL", "WARNING"),
+            # Signs the in-process task tokens of the invoicing run (else Airflow warns and makes one).
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(64),
             # The example invoicing DAGs must be unpaused for the push's asset event to queue them.
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         }
