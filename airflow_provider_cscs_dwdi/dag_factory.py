@@ -12,23 +12,32 @@ import os
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, XComArg
 from airflow.sdk.exceptions import AirflowTimetableInvalid
 
+from airflow_provider_cscs_dwdi.assets import billing_alias, billing_asset
+from airflow_provider_cscs_dwdi.core.alerts import FAILURE, ISSUES, MONTH_CLOSED
 from airflow_provider_cscs_dwdi.core.config import OfferingConfig, OfferingsConfig, load_config
 from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
 from airflow_provider_cscs_dwdi.core.kinds import UsageKind
-from airflow_provider_cscs_dwdi.core.months import closed_month
+from airflow_provider_cscs_dwdi.core.months import billing_month, closed_month
 from airflow_provider_cscs_dwdi.core.xcom import BillingPlan
+from airflow_provider_cscs_dwdi.notifications import failure_month_builder, notifiers_for
+from airflow_provider_cscs_dwdi.operators._params import run_instant
 from airflow_provider_cscs_dwdi.operators.aggregate import AggregateUsageOperator
 from airflow_provider_cscs_dwdi.operators.billing_months import PlanBillingRunOperator
 from airflow_provider_cscs_dwdi.operators.fetch import FetchMonthlyUsageOperator
 from airflow_provider_cscs_dwdi.operators.list_backend_ids import ListWaldurBackendIdsOperator
 from airflow_provider_cscs_dwdi.operators.push import PushToWaldurOperator
 from airflow_provider_cscs_dwdi.schedules import usage_schedule
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from airflow.sdk import Context
 
 CONFIG_ENV_VAR = "CSCS_DWDI_CONFIG"
 HOW_TO_CONFIGURE = (
@@ -64,6 +73,15 @@ def load_dags_from_env(default_config: str | os.PathLike[str] | None = None) -> 
     :raises ConfigurationError: no file is found (the message says where it looked and how to set
         the variable), or the configuration is wrong. In a DAG file this shows as an import error.
     """
+    return build_dags(load_config_from_env(default_config))
+
+
+def load_config_from_env(default_config: str | os.PathLike[str] | None = None) -> OfferingsConfig:
+    """The offerings configuration named by ``$CSCS_DWDI_CONFIG`` (see :func:`load_dags_from_env`).
+
+    :raises ConfigurationError: no file is found (the message says where it looked and how to set
+        the variable), or the configuration is wrong.
+    """
     named = os.environ.get(CONFIG_ENV_VAR)
     if named:
         if not Path(named).is_file():
@@ -71,7 +89,7 @@ def load_dags_from_env(default_config: str | os.PathLike[str] | None = None) -> 
                 f"offerings configuration file not found: {named} (named by {CONFIG_ENV_VAR}). "
                 + HOW_TO_CONFIGURE
             )
-        return build_dags(load_config(named))
+        return load_config(named)
     if default_config is None:
         raise ConfigurationError(f"{CONFIG_ENV_VAR} is not set. " + HOW_TO_CONFIGURE)
     if not Path(default_config).is_file():
@@ -79,7 +97,7 @@ def load_dags_from_env(default_config: str | os.PathLike[str] | None = None) -> 
             f"no offerings configuration file: {CONFIG_ENV_VAR} is not set and {default_config} "
             f"does not exist. {HOW_TO_CONFIGURE} Or put the file at {default_config}."
         )
-    return build_dags(load_config(default_config))
+    return load_config(default_config)
 
 
 def build_dags(config: OfferingsConfig) -> dict[str, DAG]:
@@ -115,11 +133,15 @@ def build_offering_dag(offering: OfferingConfig) -> DAG:
         render_template_as_native_obj=True,
         default_args=DEFAULT_ARGS,
         doc_md=_doc_md(offering),
+        on_failure_callback=_failure_notifiers(
+            offering, partial(_daily_run_month, tz=offering.billing_timezone)
+        ),
     ) as dag:
         _add_usage_tasks(
             offering,
             month="{{ params.month }}",
             reopen_previous_month_days=offering.reopen_previous_month_days,
+            closing=False,
         )
     return dag
 
@@ -145,21 +167,28 @@ def build_closing_dag(offering: OfferingConfig) -> DAG:
         user_defined_macros={"closed_month": partial(closed_month, tz=offering.billing_timezone)},
         default_args=DEFAULT_ARGS,
         doc_md=_closing_doc_md(offering),
+        on_failure_callback=_failure_notifiers(
+            offering, partial(_closing_run_month, tz=offering.billing_timezone)
+        ),
     ) as dag:
         _add_usage_tasks(
             offering,
             month="{{ closed_month(data_interval_start, dag_run.run_after) }}",
             reopen_previous_month_days=0,
+            closing=True,
         )
     return dag
 
 
-def _add_usage_tasks(offering: OfferingConfig, *, month: str, reopen_previous_month_days: int) -> None:
+def _add_usage_tasks(
+    offering: OfferingConfig, *, month: str, reopen_previous_month_days: int, closing: bool
+) -> None:
     """The task chain both DAGs of an offering share, added to the DAG of the enclosing ``with``.
 
     :param month: template of the ``YYYY-MM`` month to report alone ("" = from the run date).
     :param reopen_previous_month_days: days on which a run from the run date re-reports the
         previous month too.
+    :param closing: the monthly close DAG: its pushes close their month (``month_closed`` alerts).
     """
     # Each task returns a document of core.xcom, read by the next: BackendIds -> BillingPlan
     # (months as the return value, accounts under ACCOUNTS_KEY) -> FetchResult -> UsageReport
@@ -201,6 +230,7 @@ def _add_usage_tasks(offering: OfferingConfig, *, month: str, reopen_previous_mo
         # Deterministic: the same archive gives the same verdict, so a retry only delays it.
         retries=0,
     ).expand(fetch_result=fetched.output)
+    asset = billing_asset(offering)
     PushToWaldurOperator.partial(
         task_id="push_to_waldur",
         offering_uuid=offering.offering_uuid,
@@ -212,7 +242,36 @@ def _add_usage_tasks(offering: OfferingConfig, *, month: str, reopen_previous_mo
         # daily and the closing DAG may push the same month at once (midnight on the 1st): every
         # write is an absolute DWDI total, so Waldur ends with one of two correct snapshots.
         max_active_tis_per_dag=1,
+        # Downstream DAGs are scheduled on the asset; the alias emits only when a push writes.
+        billing_asset=asset,
+        outlets=[billing_alias(asset)],
+        closes_month=closing,
+        # Task callbacks, not the DAG's: they read this push's own result from XCom.
+        on_success_callback=notifiers_for(offering, ISSUES)
+        + (notifiers_for(offering, MONTH_CLOSED) if closing else [])
+        or None,
     ).expand(report=reports.output)
+
+
+def _failure_notifiers(
+    offering: OfferingConfig, month_of_run: Callable[[Context], str | None]
+) -> list[Callable[[Context], None]] | None:
+    """The offering's ``failure`` notifiers for a DAG's failure callback (None: none configured)."""
+    notifiers: list[Callable[[Context], None]] = list(
+        notifiers_for(offering, FAILURE, message=failure_month_builder(offering, month_of_run))
+    )
+    return notifiers or None
+
+
+def _daily_run_month(context: Context, *, tz: str) -> str:
+    """The month a daily run reported: the one asked for, else the month of its run date."""
+    requested = (context.get("params") or {}).get("month")
+    return str(requested) if requested else billing_month(run_instant(context), tz)
+
+
+def _closing_run_month(context: Context, *, tz: str) -> str:
+    """The month a closing run reported (the ``closed_month`` macro of its push)."""
+    return closed_month(context.get("data_interval_start"), context["dag_run"].run_after, tz)
 
 
 def _storage_settings(offering: OfferingConfig) -> dict[str, Any] | None:

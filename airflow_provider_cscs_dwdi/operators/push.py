@@ -32,10 +32,12 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
+from airflow.sdk import Asset, BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 
+from airflow_provider_cscs_dwdi.assets import billing_alias
 from airflow_provider_cscs_dwdi.core import months
+from airflow_provider_cscs_dwdi.core.billed_totals import billing_event_extra
 from airflow_provider_cscs_dwdi.core.errors import CscsDwdiError
 from airflow_provider_cscs_dwdi.core.kinds import UsageKind
 from airflow_provider_cscs_dwdi.core.usage_date import past_month_refusal
@@ -242,6 +244,10 @@ class PushToWaldurOperator(BaseOperator):
     :param billing_timezone: the time zone whose calendar defines the current month.
     :param clock: the current time, which tells the current month and the usage ``date`` (default:
         the operators' clock, see :mod:`._clock`).
+    :param billing_asset: the offering's Asset (``assets.billing_asset``): a successful push that is
+        not a dry run adds an event to it, through the alias ``assets.billing_alias`` that the task
+        declares as outlet, with the extra of ``core.billed_totals.billing_event_extra``.
+    :param closes_month: the push closes its month (the monthly close DAG): ``closed`` in the extra.
 
     Storage and inference reports carry resource totals only: their user usages are never listed
     nor written (reconcile included). A storage resource DWDI returned no level for is not written
@@ -276,10 +282,16 @@ class PushToWaldurOperator(BaseOperator):
         reconcile: bool | str = False,
         billing_timezone: str = "UTC",
         clock: Clock | None = None,
+        billing_asset: Asset | None = None,
+        closes_month: bool = False,
         **kwargs: Any,
     ) -> None:
         # Two runs writing the same offering at once could interleave old and new values.
         kwargs.setdefault("max_active_tis_per_dag", 1)
+        if billing_asset is not None:
+            alias = billing_alias(billing_asset)
+            outlets = list(kwargs.get("outlets") or [])
+            kwargs["outlets"] = outlets if alias in outlets else [*outlets, alias]
         super().__init__(**kwargs)
         self.report = report
         self.offering_uuid = offering_uuid
@@ -288,6 +300,8 @@ class PushToWaldurOperator(BaseOperator):
         self.reconcile = reconcile
         self.billing_timezone = billing_timezone
         self.clock = clock
+        self.billing_asset = billing_asset
+        self.closes_month = closes_month
 
     def execute(self, context: Context) -> dict[str, Any]:
         dry_run = as_bool(self.dry_run_setting, "dry_run")
@@ -340,6 +354,12 @@ class PushToWaldurOperator(BaseOperator):
             counts={name: value for name, value in result.counts().items() if is_count(value)},
         )
         self._finish(result, context)
+        if self.billing_asset is not None and not dry_run:
+            extra = billing_event_extra(
+                report, result, offering_uuid=str(self.offering_uuid), closed=self.closes_month
+            )
+            context["outlet_events"][billing_alias(self.billing_asset)].add(self.billing_asset, extra=extra)
+            self.log.info("Asset event on %s: %s", self.billing_asset.uri, extra)
         return result.to_xcom()
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:

@@ -30,6 +30,9 @@ DAG_IDS = [
 ]
 CLOSING_DAG_IDS = [dag_id.replace("cscs_dwdi_usage_", "cscs_dwdi_close_") for dag_id in DAG_IDS]
 ALL_DAG_IDS = [dag_id for pair in zip(DAG_IDS, CLOSING_DAG_IDS, strict=True) for dag_id in pair]
+# dags/cscs_dwdi_invoicing_example.py: the example downstream DAGs, from the same offerings file.
+INVOICING_DAG_IDS = [dag_id.replace("cscs_dwdi_usage_", "cscs_dwdi_invoicing_") for dag_id in DAG_IDS]
+DAG_FILES = ("cscs_dwdi_invoicing_example.py", "cscs_dwdi_usage.py")
 AIRFLOW_CLI = str(Path(sys.executable).with_name("airflow"))
 
 
@@ -277,8 +280,9 @@ def test_dag_bag_shows_a_broken_configuration_as_an_import_error(
     bag = DagBag(dag_folder=str(DAGS_FOLDER))
 
     assert bag.dags == {}  # not even the valid offering: no half-built configuration
-    (error,) = bag.import_errors.values()
-    assert "offering 'CSCS GPU Alps' (#2): billing_timezone: unknown time zone 'Mars/Base'" in error
+    assert sorted(Path(path).name for path in bag.import_errors) == list(DAG_FILES)
+    for error in bag.import_errors.values():
+        assert "offering 'CSCS GPU Alps' (#2): billing_timezone: unknown time zone 'Mars/Base'" in error
 
 
 def dag_file_copy(folder: Path, *offerings_files: str) -> Path:
@@ -319,7 +323,7 @@ def test_dag_bag_reads_the_offerings_file_next_to_the_dag_file_without_the_varia
     bag = DagBag(dag_folder=str(folder))
 
     assert bag.import_errors == {}
-    assert sorted(bag.dags) == sorted(ALL_DAG_IDS)
+    assert sorted(bag.dags) == sorted(ALL_DAG_IDS + INVOICING_DAG_IDS)
 
 
 def run_airflow(*arguments: str, config: Path) -> subprocess.CompletedProcess[str]:
@@ -354,7 +358,7 @@ def test_airflow_dags_list_shows_both_dags_of_every_offering() -> None:
 
     assert listed.returncode == 0, listed.stderr
     dag_ids = sorted(row["dag_id"] for row in json_rows(listed.stdout))
-    assert dag_ids == sorted(ALL_DAG_IDS)
+    assert dag_ids == sorted(ALL_DAG_IDS + INVOICING_DAG_IDS)
 
 
 @pytest.mark.airflow
@@ -395,6 +399,7 @@ def test_airflow_cli_reports_the_import_error(tmp_path: Path) -> None:
         "dags", "list-import-errors", "--local", "--output", "json", config=broken_config(tmp_path)
     )
 
-    (row,) = json_rows(listed.stdout)
-    assert row["filepath"].endswith("cscs_dwdi_usage.py")
-    assert "billing_timezone: unknown time zone 'Mars/Base'" in row["error"]
+    rows = json_rows(listed.stdout)
+    assert sorted(Path(row["filepath"]).name for row in rows) == list(DAG_FILES)
+    for row in rows:
+        assert "billing_timezone: unknown time zone 'Mars/Base'" in row["error"]
