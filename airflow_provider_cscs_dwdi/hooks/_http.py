@@ -85,7 +85,7 @@ def keep_alive_adapter() -> HTTPAdapter:
     # provider's module pulls in aiohttp and tenacity.
     from airflow.providers.http.hooks.http import HttpHook
 
-    adapter = HttpHook(method="GET", tcp_keep_alive=True).keep_alive_adapter
+    adapter: HTTPAdapter | None = HttpHook(method="GET", tcp_keep_alive=True).keep_alive_adapter
     if adapter is None:  # only when tcp_keep_alive is off or an adapter is passed in
         raise RuntimeError("HttpHook built no keep-alive adapter")
     return adapter

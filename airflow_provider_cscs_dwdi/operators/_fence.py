@@ -97,6 +97,7 @@ def task_instance_fence(task_instance: Any) -> LiveTryFence | None:
 
     def read_state() -> str | None:
         states = get_task_states(dag_id=dag_id, task_ids=[task_id], run_ids=[run_id], map_index=map_index)
-        return states.get(run_id, {}).get(key)
+        state = states.get(run_id, {}).get(key)
+        return None if state is None else str(state)
 
     return LiveTryFence(read_state)
