@@ -323,7 +323,7 @@ def test_dag_bag_reads_the_offerings_file_next_to_the_dag_file_without_the_varia
     bag = DagBag(dag_folder=str(folder))
 
     assert bag.import_errors == {}
-    assert sorted(bag.dags) == sorted(ALL_DAG_IDS + INVOICING_DAG_IDS)
+    assert sorted(bag.dags) == sorted(ALL_DAG_IDS)
 
 
 def run_airflow(*arguments: str, config: Path) -> subprocess.CompletedProcess[str]:
