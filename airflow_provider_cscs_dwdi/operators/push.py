@@ -261,6 +261,16 @@ class PushToWaldurOperator(BaseOperator):
             report = UsageReport.from_xcom(self.report)
         except CscsDwdiError as error:
             raise AirflowException(f"The report cannot be pushed: {error}") from error
+        result = self.push_report(report, dry_run=dry_run, reconcile=reconcile)
+        self._finish(result, context)
+        return result.to_xcom()
+
+    def push_report(self, report: UsageReport, *, dry_run: bool, reconcile: bool) -> PushResult:
+        """Read Waldur's state for the report's month, log the plan and (unless ``dry_run``) write it.
+
+        The one write path of the provider: the drift audit's repair goes through it too.
+        Failed writes are in the result; the caller decides how the task ends.
+        """
         self._log_report_issues(report)
         hook = WaldurHook(self.waldur_conn_id)
         run = _PushRun(hook, str(self.offering_uuid))
@@ -279,9 +289,7 @@ class PushToWaldurOperator(BaseOperator):
             raise AirflowException(f"Reading Waldur's state failed, nothing was written: {error}") from error
         finally:
             hook.close()
-        result = self._result(plan, run, report, dry_run=dry_run)
-        self._finish(result, context)
-        return result.to_xcom()
+        return self._result(plan, run, report, dry_run=dry_run)
 
     def _usage_date(self, month: str, date_honoured: bool) -> str | None:
         """The ``date`` to send, or a skipped task when ``month`` cannot be dated safely yet.
