@@ -7,7 +7,9 @@
    compute, storage and inference offerings alike;
 4. prints, per offering (with its usage kind), resource and (compute) user, the DWDI totals and
    what Waldur now holds, and exits non-zero if anything differs. A storage path DWDI has no data
-   for shows ``-`` on both sides: nothing to write, and nothing was written.
+   for shows ``-`` on both sides: nothing to write, and nothing was written;
+5. pushes the first offering's closed months and runs its drift audit DAG once: it must be clean
+   (its per-month counts and its table of differences are printed).
 
 Airflow is imported only after the environment is set, because it reads its configuration once.
 """
@@ -18,7 +20,7 @@ import argparse
 import os
 import shutil
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -75,6 +77,38 @@ def print_comparison(title: str, expected: dict[str, Any], landed: dict[str, Any
     return bad
 
 
+def run_clean_audit(item: Any, now: datetime) -> int:
+    """Push the offering's audited closed months, then run its audit DAG; returns 1 unless clean."""
+    from airflow_provider_cscs_dwdi.core.audit import AuditResult, drift_table
+    from airflow_provider_cscs_dwdi.dag_factory import AUDIT_DAG_ID_PREFIX, DAG_ID_PREFIX, load_dags_from_env
+    from airflow_provider_cscs_dwdi.operators.audit import audited_months
+    from tests.fixtures.airflow_env import xcom_results
+
+    dags = load_dags_from_env()
+    usage, audit = dags[DAG_ID_PREFIX + item.config.slug], dags[AUDIT_DAG_ID_PREFIX + item.config.slug]
+    for task in [*usage.tasks, *audit.tasks]:
+        task.retries = 0
+    months = audited_months(item.config.audit.months, item.config.billing_timezone, repair_month=None)
+    for offset, month in enumerate(months, 1):
+        dag_run = usage.test(logical_date=now + timedelta(seconds=offset), run_conf={"month": month})
+        print(f"{usage.dag_id}: closed month {month} pushed, run finished {dag_run.state}")
+    print(f"\n=== dag.test({audit.dag_id}): the drift audit of {', '.join(months)} ===")
+    dag_run = audit.test(logical_date=now + timedelta(seconds=len(months) + 1))
+    print(f"{audit.dag_id}: run {dag_run.run_id} finished {dag_run.state}")
+    documents = xcom_results(dag_run, "audit_waldur")
+    if not documents:
+        return 1
+    result = AuditResult.from_xcom(documents[0])
+    for month in result.months:
+        print(
+            f"  {month['month']}: {month['resources']} resource(s) compared, {month['unchanged']} identical, "
+            f"{month['drifts']} difference(s)"
+        )
+    for line in drift_table(result.drifts) if result.drifts else ["  no difference between DWDI and Waldur"]:
+        print(f"  {line}")
+    return int(str(dag_run.state) != "success" or not result.clean)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run the CSCS-DWDI -> Waldur pipeline against the sandbox.")
     parser.add_argument("--config", default=str(EXAMPLE_CONFIG), help="offerings YAML (default: the example)")
@@ -124,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         writes = sum(1 for request in stack.waldur.requests if request.method == "POST")
         print(f"\nWaldur received {len(stack.waldur.requests)} request(s), {writes} of them writes.")
+        failures += run_clean_audit(stack.seeded[0], now)
         if failures or differing:
             print(
                 f"DEMO FAILED: {failures} DAG run(s) failed, {differing} amount(s) differ.", file=sys.stderr

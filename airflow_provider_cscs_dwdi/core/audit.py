@@ -170,38 +170,26 @@ def audit_month(report: UsageReport, plan: WritePlan, *, pushed: PushedMonth | N
     renamed_from = _renamed_from(pushed, {*report.accounts, *report.without_data})
     drifts: list[Drift] = []
     for resource in plan.changed:
-        account = report.accounts.get(resource.backend_id, {})
+        users = report.accounts.get(resource.backend_id, {}).get("users", {})
         renamed = pushed is not None and resource.backend_id not in pushed.accounts
-        for change in resource.total_changes:
-            cause = _cause(
-                dwdi=change.new,
-                waldur=change.old,
-                pushed=_pushed_amount(pushed, resource.backend_id, change.component_type, None),
-                known=pushed is not None,
-            )
-            drifts.append(
-                Drift(
-                    month=report.month,
-                    backend_id=resource.backend_id,
-                    resource_uuid=resource.resource_uuid,
-                    component=change.component_type,
-                    username=None,
-                    dwdi=change.new,
-                    waldur=change.old,
-                    cause=_renamed_cause(renamed_from) if renamed and change.old is not None else cause,
-                )
-            )
-        for user_change in resource.user_changes:
-            reported = user_change.component_type in account.get("users", {}).get(user_change.username, {})
-            if not reported:
-                cause: str | None = CAUSE_EXTRA_USER
+        changes: list[tuple[str, str | None, Decimal, Decimal | None]] = [
+            (change.component_type, None, change.new, change.old) for change in resource.total_changes
+        ] + [
+            (change.component_type, change.username, change.new, change.old)
+            for change in resource.user_changes
+        ]
+        for component, username, new, old in changes:
+            # A user DWDI does not report has no DWDI value (reconcile's 0 is the fix, not DWDI's).
+            reported = username is None or component in users.get(username, {})
+            if renamed and old is not None:
+                cause: str | None = _renamed_cause(renamed_from)
+            elif not reported:
+                cause = CAUSE_EXTRA_USER
             else:
                 cause = _cause(
-                    dwdi=user_change.new,
-                    waldur=user_change.old,
-                    pushed=_pushed_amount(
-                        pushed, resource.backend_id, user_change.component_type, user_change.username
-                    ),
+                    dwdi=new,
+                    waldur=old,
+                    pushed=_pushed_amount(pushed, resource.backend_id, component, username),
                     known=pushed is not None,
                 )
             drifts.append(
@@ -209,12 +197,11 @@ def audit_month(report: UsageReport, plan: WritePlan, *, pushed: PushedMonth | N
                     month=report.month,
                     backend_id=resource.backend_id,
                     resource_uuid=resource.resource_uuid,
-                    component=user_change.component_type,
-                    username=user_change.username,
-                    # A user DWDI does not report has no DWDI value; reconcile's 0 is the fix.
-                    dwdi=user_change.new if reported else None,
-                    waldur=user_change.old,
-                    cause=_renamed_cause(renamed_from) if renamed and user_change.old is not None else cause,
+                    component=component,
+                    username=username,
+                    dwdi=new if reported else None,
+                    waldur=old,
+                    cause=cause,
                 )
             )
     for refusal in plan.refused:

@@ -28,7 +28,7 @@ from airflow_provider_cscs_dwdi.core.errors import CscsDwdiError
 from airflow_provider_cscs_dwdi.core.months import current_month, parse_month, previous_month
 from airflow_provider_cscs_dwdi.core.report import build_report
 from airflow_provider_cscs_dwdi.core.usage import BadValuePolicy
-from airflow_provider_cscs_dwdi.core.xcom import BackendIds, BillingPlan, UsageReport
+from airflow_provider_cscs_dwdi.core.xcom import BackendIds, BillingPlan, PushResult, UsageReport
 from airflow_provider_cscs_dwdi.hooks._http import TransientHTTPError
 from airflow_provider_cscs_dwdi.hooks.waldur import WaldurAPIError, WaldurAuthError, WaldurHook
 from airflow_provider_cscs_dwdi.operators._kinds import aggregator_for
@@ -194,26 +194,39 @@ class AuditWaldurOperator(PushToWaldurOperator):
             )
 
         audits = [self._audit(report) for report in reports]
-        repair = None
+        repair: PushResult | None = None
         if repair_month is not None:
             position = months.index(repair_month)
             self._log_audit(audits, heading="Before the repair")
             repair = self._repair(reports[position], dry_run=dry_run)
             if not dry_run:
-                audits[position] = self._audit(reports[position])
-        result = AuditResult.of(audits, repair_month=repair_month, repair=repair)
-        self._log_audit(audits, heading="Re-audit after the repair" if repair and not dry_run else "Audit")
-        if result.clean:
+                audits[position] = self._audit(reports[position], heading="Re-audit after the repair")
+        result = AuditResult.of(
+            audits, repair_month=repair_month, repair=None if repair is None else repair.to_xcom()
+        )
+        self._log_audit(audits, heading="Audit")
+        if result.clean and not (repair and repair.failed):
             return result.to_xcom()
         context["ti"].xcom_push(key="return_value", value=result.to_xcom())
-        drifted = [audit.month for audit in audits if not audit.clean]
-        raise AirflowException(
-            f"Drift: Waldur differs from DWDI in {result.drift_count} value(s) of {', '.join(drifted)} "
-            "(table above; trigger the audit with repair_month to write the corrections of one month)."
-        )
+        problems = []
+        if repair and repair.failed:
+            problems.append(
+                f"Repair of {repair.month}: {repair.failed} resource(s) not written ({repair.written} written):\n"
+                + "\n".join(f"  {failure.backend_id}: {failure.reason}" for failure in repair.failures)
+            )
+        if not result.clean:
+            drifted = [audit.month for audit in audits if not audit.clean]
+            problems.append(
+                f"Drift: Waldur differs from DWDI in {result.drift_count} value(s) of {', '.join(drifted)} "
+                "(table above; trigger the audit with repair_month to write the corrections of one month)."
+            )
+        raise AirflowException("\n".join(problems))
 
-    def _audit(self, report: UsageReport) -> MonthAudit:
-        """Read Waldur's state for the report's month (the push's listings) and compare, writing nothing."""
+    def _audit(self, report: UsageReport, *, heading: str | None = None) -> MonthAudit:
+        """Read Waldur's state for the report's month (the push's listings) and compare, writing nothing.
+
+        :param heading: log the month's audit under this heading at once (the re-audit).
+        """
         hook = WaldurHook(self.waldur_conn_id)
         try:
             plan, _ = _PushRun(hook, str(self.offering_uuid)).read_and_plan(
@@ -225,10 +238,13 @@ class AuditWaldurOperator(PushToWaldurOperator):
             raise AirflowException(f"Reading Waldur's state for {report.month} failed: {error}") from error
         finally:
             hook.close()
-        return audit_month(report, plan, pushed=self._pushed_month(report.month))
+        audit = audit_month(report, plan, pushed=self._pushed_month(report.month))
+        if heading is not None:
+            self._log_audit([audit], heading=heading)
+        return audit
 
-    def _repair(self, report: UsageReport, *, dry_run: bool) -> dict[str, Any]:
-        """Write the month's corrections through the push; a write Waldur refused fails the task."""
+    def _repair(self, report: UsageReport, *, dry_run: bool) -> PushResult:
+        """Write the month's corrections through the push; refused writes are in the result."""
         self.log.info(
             "%s %s through the push's write path",
             "Dry run of the repair of" if dry_run else "Repairing",
@@ -236,13 +252,7 @@ class AuditWaldurOperator(PushToWaldurOperator):
         )
         result = self.push_report(report, dry_run=dry_run, reconcile=True)
         self.log.info("Repair of %s: %s", report.month, result.counts())
-        if result.failed:
-            lines = [f"  {failure.backend_id}: {failure.reason}" for failure in result.failures]
-            raise AirflowException(
-                f"Repair of {report.month}: {result.failed} resource(s) not written "
-                f"({result.written} written):\n" + "\n".join(lines)
-            )
-        return result.to_xcom()
+        return result
 
     def _pushed_month(self, month: str) -> PushedMonth | None:
         """The month's last push, rebuilt from the newest archive of the usage or closing DAG."""

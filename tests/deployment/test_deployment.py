@@ -24,9 +24,15 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
+from airflow_provider_cscs_dwdi.core.audit import AuditResult
 from airflow_provider_cscs_dwdi.core.config import load_config
 from airflow_provider_cscs_dwdi.core.months import months_to_report, previous_month
-from airflow_provider_cscs_dwdi.dag_factory import CLOSING_DAG_ID_PREFIX, CONFIG_ENV_VAR, DAG_ID_PREFIX
+from airflow_provider_cscs_dwdi.dag_factory import (
+    AUDIT_DAG_ID_PREFIX,
+    CLOSING_DAG_ID_PREFIX,
+    CONFIG_ENV_VAR,
+    DAG_ID_PREFIX,
+)
 from sandbox.stack import SandboxStack, differences
 from tests.deployment.airflow_processes import AirflowDeployment, DeploymentError
 from tests.fixtures.offerings import NODE_AND_GPU_COMPONENTS
@@ -41,9 +47,12 @@ OFFERING = {
     "offering_uuid": "4b1f6e2a9c3d4e5f8a7b6c5d4e3f2a1b",
     "billing_timezone": BILLING_TIMEZONE,
     "backend_components": NODE_AND_GPU_COMPONENTS,
+    # Triggered by the test only; its two closed months are the ones the module's runs write.
+    "audit": {"schedule": None, "months": 2},
 }
 DAILY = DAG_ID_PREFIX + OFFERING["slug"]
 CLOSING = CLOSING_DAG_ID_PREFIX + OFFERING["slug"]
+AUDIT = AUDIT_DAG_ID_PREFIX + OFFERING["slug"]
 # The README's recipe: January to March 2026, dates with the billing zone's offset.
 BACKFILL_ARGUMENTS = (
     "--dag-id",
@@ -111,7 +120,7 @@ def deployment(
     )
     try:
         airflow.start()
-        airflow.wait_until_ready([DAILY, CLOSING])
+        airflow.wait_until_ready([DAILY, CLOSING, AUDIT])
         yield Deployment(airflow, stack)
     except DeploymentError as error:
         pytest.fail(f"{error}\n{airflow.log_tails()}")
@@ -166,7 +175,7 @@ def written_months(stack: SandboxStack) -> set[str]:
     }
 
 
-def test_processes_serve_both_dags_of_the_offering_without_import_errors(deployment: Deployment) -> None:
+def test_processes_serve_the_three_dags_of_the_offering_without_import_errors(deployment: Deployment) -> None:
     airflow = deployment.airflow
 
     health = airflow.api("GET", "/api/v2/monitor/health").json()
@@ -179,7 +188,7 @@ def test_processes_serve_both_dags_of_the_offering_without_import_errors(deploym
         "dag_processor": "healthy",
     }
     assert errors["total_entries"] == 0, errors
-    assert sorted(dag["dag_id"] for dag in dags) == sorted([CLOSING, DAILY])
+    assert sorted(dag["dag_id"] for dag in dags) == sorted([AUDIT, CLOSING, DAILY])
 
 
 def test_triggered_run_lands_its_month_in_waldur(deployment: Deployment, workload: Workload) -> None:
@@ -274,6 +283,30 @@ def test_no_month_outside_the_runs_was_written(deployment: Deployment, workload:
             )
         month = next_month(month)
     assert stack.waldur.schema_violations == []
+
+
+def test_rest_triggered_audit_of_the_written_months_is_clean(
+    deployment: Deployment, workload: Workload
+) -> None:
+    airflow = deployment.airflow
+    # Every run that writes: the audit must not read a month while it is being pushed.
+    airflow.wait_for_runs(DAILY, lambda run: True, count=3, timeout=RUN_TIMEOUT)
+    airflow.wait_for_runs(CLOSING, lambda run: True, count=4, timeout=RUN_TIMEOUT)
+    writes_before = len(deployment.stack.waldur.requests)
+    airflow.unpause(AUDIT)
+
+    run = wait_for_run(deployment, AUDIT, airflow.trigger(AUDIT, {}))
+
+    assert_every_task_succeeded(deployment, AUDIT, run)
+    result = AuditResult.from_xcom(airflow.xcom(AUDIT, run["dag_run_id"], "audit_waldur"))
+    assert result.clean
+    audited = [workload.triggered_month, previous_month(workload.current_month)]
+    assert [month["month"] for month in result.months] == audited
+    assert all(month["unchanged"] == month["resources"] == 4 for month in result.months)
+    assert all(month["pushed_archive"] for month in result.months)
+    assert [
+        request for request in deployment.stack.waldur.requests[writes_before:] if request.method == "POST"
+    ] == []
 
 
 def test_secrets_stay_out_of_every_process_and_task_log(deployment: Deployment, workload: Workload) -> None:

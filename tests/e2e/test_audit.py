@@ -27,7 +27,7 @@ from airflow_provider_cscs_dwdi.dag_factory import AUDIT_DAG_ID_PREFIX, load_dag
 from airflow_provider_cscs_dwdi.hooks.waldur import WaldurHook
 from sandbox.stack import SandboxStack, differences
 from tests.e2e.conftest import COMPUTE_OFFERING
-from tests.e2e.support import assert_waldur_holds_dwdi_totals, last_month, run, writes
+from tests.e2e.support import assert_waldur_holds_dwdi_totals, last_month, run, task_log, writes
 from tests.fixtures.airflow_env import task_states, xcom_results
 
 pytestmark = [pytest.mark.airflow, pytest.mark.usefixtures("airflow_db")]
@@ -209,3 +209,21 @@ def test_a_dwdi_revision_of_a_closed_month_is_named_and_a_month_never_pushed_is_
     assert never_pushed == {CAUSE_MISSING}
     assert writes(stack) == []
     assert stack.landed(item, closed) == before
+
+
+def test_a_repair_is_refused_like_a_push_by_a_waldur_that_ignores_the_usage_date(
+    make_stack: Callable[..., SandboxStack],
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    stack = make_stack(
+        offering={**AUDITED, "audit": {"schedule": None, "months": 1}}, accounts=2, waldur_version="7"
+    )
+    closed = last_month()
+
+    dag_run = run_audit(stack, repair_month=closed)
+
+    assert str(dag_run.state) == "failed", task_states(dag_run)
+    assert task_states(dag_run)["audit_waldur"] == "failed"
+    assert f"Refusing to push {closed}: it is not the current month" in task_log(capfd, caplog)
+    assert writes(stack) == []
