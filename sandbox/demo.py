@@ -104,7 +104,7 @@ def run_clean_audit(item: Any, now: datetime) -> int:
             f"  {month['month']}: {month['resources']} resource(s) compared, {month['unchanged']} identical, "
             f"{month['drifts']} difference(s)"
         )
-    for line in drift_table(result.drifts) if result.drifts else ["  no difference between DWDI and Waldur"]:
+    for line in drift_table(result.drifts) if result.drifts else ["no difference between DWDI and Waldur"]:
         print(f"  {line}")
     return int(str(dag_run.state) != "success" or not result.clean)
 

@@ -184,7 +184,9 @@ class AuditWaldurOperator(PushToWaldurOperator):
         dry_run = as_bool(self.dry_run, "dry_run")
         repair_month = blank_to_none(self.repair_month)
         try:
-            reports = [UsageReport.from_xcom(doc) for doc in self.reports]
+            # By index: iterating Airflow's lazy XCom sequence asks for one item past its end,
+            # which the task log shows as an error.
+            reports = [UsageReport.from_xcom(self.reports[index]) for index in range(len(self.reports))]
         except CscsDwdiError as error:
             raise AirflowException(f"The recomputed DWDI months cannot be read: {error}") from error
         months = [report.month for report in reports]
