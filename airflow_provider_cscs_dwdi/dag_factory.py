@@ -16,11 +16,15 @@ import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param
 from airflow.sdk.exceptions import AirflowTimetableInvalid
 
+from airflow_provider_cscs_dwdi.assets import billing_alias, billing_asset
+from airflow_provider_cscs_dwdi.core.alerts import FAILURE, ISSUES, MONTH_CLOSED
 from airflow_provider_cscs_dwdi.core.config import OfferingConfig, OfferingsConfig, load_config
 from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
 from airflow_provider_cscs_dwdi.core.kinds import UsageKind
-from airflow_provider_cscs_dwdi.core.months import closed_month
+from airflow_provider_cscs_dwdi.core.months import billing_month, closed_month
 from airflow_provider_cscs_dwdi.core.xcom import BillingPlan
+from airflow_provider_cscs_dwdi.notifications import failure_month_builder, notifiers_for
+from airflow_provider_cscs_dwdi.operators._params import run_instant
 from airflow_provider_cscs_dwdi.operators.aggregate import AggregateUsageOperator
 from airflow_provider_cscs_dwdi.operators.audit import AuditWaldurOperator, PlanAuditOperator
 from airflow_provider_cscs_dwdi.operators.billing_months import PlanBillingRunOperator
@@ -58,6 +62,11 @@ def load_dags_from_env(default_config: str | os.PathLike[str] | None = None) -> 
     :raises ConfigurationError: the variable is unset (and no default), the file is missing, or
         the configuration is wrong. In a DAG file this shows as an import error naming the problem.
     """
+    return build_dags(load_config_from_env(default_config))
+
+
+def load_config_from_env(default_config: str | os.PathLike[str] | None = None) -> OfferingsConfig:
+    """The offerings configuration named by ``$CSCS_DWDI_CONFIG`` (see :func:`load_dags_from_env`)."""
     path = os.environ.get(CONFIG_ENV_VAR) or default_config
     if not path:
         raise ConfigurationError(
@@ -66,7 +75,7 @@ def load_dags_from_env(default_config: str | os.PathLike[str] | None = None) -> 
         )
     if not Path(path).is_file():
         raise ConfigurationError(f"{CONFIG_ENV_VAR}: offerings configuration file not found: {path}")
-    return build_dags(load_config(path))
+    return load_config(path)
 
 
 def build_dags(config: OfferingsConfig) -> dict[str, DAG]:
@@ -111,11 +120,15 @@ def build_offering_dag(offering: OfferingConfig) -> DAG:
         render_template_as_native_obj=True,
         default_args=DEFAULT_ARGS,
         doc_md=_doc_md(offering),
+        on_failure_callback=_failure_notifiers(
+            offering, partial(_daily_run_month, tz=offering.billing_timezone)
+        ),
     ) as dag:
         _add_usage_tasks(
             offering,
             month="{{ params.month }}",
             reopen_previous_month_days=offering.reopen_previous_month_days,
+            closing=False,
         )
     return dag
 
@@ -141,21 +154,28 @@ def build_closing_dag(offering: OfferingConfig) -> DAG:
         user_defined_macros={"closed_month": partial(closed_month, tz=offering.billing_timezone)},
         default_args=DEFAULT_ARGS,
         doc_md=_closing_doc_md(offering),
+        on_failure_callback=_failure_notifiers(
+            offering, partial(_closing_run_month, tz=offering.billing_timezone)
+        ),
     ) as dag:
         _add_usage_tasks(
             offering,
             month="{{ closed_month(data_interval_start, dag_run.run_after) }}",
             reopen_previous_month_days=0,
+            closing=True,
         )
     return dag
 
 
-def _add_usage_tasks(offering: OfferingConfig, *, month: str, reopen_previous_month_days: int) -> None:
+def _add_usage_tasks(
+    offering: OfferingConfig, *, month: str, reopen_previous_month_days: int, closing: bool
+) -> None:
     """The task chain both DAGs of an offering share, added to the DAG of the enclosing ``with``.
 
     :param month: template of the ``YYYY-MM`` month to report alone ("" = from the run date).
     :param reopen_previous_month_days: days on which a run from the run date re-reports the
         previous month too.
+    :param closing: the monthly close DAG: its pushes close their month (``month_closed`` alerts).
     """
     # Each task returns a document of core.xcom, read by the next: BackendIds -> BillingPlan
     # (months as the return value, accounts under ACCOUNTS_KEY) -> FetchResult -> UsageReport
@@ -178,6 +198,7 @@ def _add_usage_tasks(offering: OfferingConfig, *, month: str, reopen_previous_mo
         month_end_run=offering.month_end_run,
     )
     reports = _add_fetch_and_aggregate(offering, backend_ids, plan)
+    asset = billing_asset(offering)
     PushToWaldurOperator.partial(
         task_id="push_to_waldur",
         offering_uuid=offering.offering_uuid,
@@ -189,6 +210,14 @@ def _add_usage_tasks(offering: OfferingConfig, *, month: str, reopen_previous_mo
         # daily and the closing DAG may push the same month at once (midnight on the 1st): every
         # write is an absolute DWDI total, so Waldur ends with one of two correct snapshots.
         max_active_tis_per_dag=1,
+        # Downstream DAGs are scheduled on the asset; the alias emits only when a push writes.
+        billing_asset=asset,
+        outlets=[billing_alias(asset)],
+        closes_month=closing,
+        # Task callbacks, not the DAG's: they read this push's own result from XCom.
+        on_success_callback=notifiers_for(offering, ISSUES)
+        + (notifiers_for(offering, MONTH_CLOSED) if closing else [])
+        or None,
     ).expand(report=reports.output)
 
 
@@ -319,6 +348,22 @@ differences (resource, component, user, DWDI, Waldur, delta, likely cause) is in
   audit it again. Empty = audit only.
 - **dry_run**: with **repair_month**, log what the repair would write without writing.
 """
+
+
+def _failure_notifiers(offering: OfferingConfig, month_of_run: Any) -> list[Any] | None:
+    """The offering's ``failure`` notifiers for a DAG's failure callback (None: none configured)."""
+    return notifiers_for(offering, FAILURE, message=failure_month_builder(offering, month_of_run)) or None
+
+
+def _daily_run_month(context: Any, *, tz: str) -> str:
+    """The month a daily run reported: the one asked for, else the month of its run date."""
+    requested = (context.get("params") or {}).get("month")
+    return str(requested) if requested else billing_month(run_instant(context), tz)
+
+
+def _closing_run_month(context: Any, *, tz: str) -> str:
+    """The month a closing run reported (the ``closed_month`` macro of its push)."""
+    return closed_month(context.get("data_interval_start"), context["dag_run"].run_after, tz)
 
 
 def _storage_settings(offering: OfferingConfig) -> dict[str, Any] | None:

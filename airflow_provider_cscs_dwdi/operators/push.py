@@ -29,10 +29,12 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from airflow.sdk import BaseOperator
+from airflow.sdk import Asset, BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 
+from airflow_provider_cscs_dwdi.assets import billing_alias
 from airflow_provider_cscs_dwdi.core import months
+from airflow_provider_cscs_dwdi.core.billed_totals import billing_event_extra
 from airflow_provider_cscs_dwdi.core.errors import CscsDwdiError
 from airflow_provider_cscs_dwdi.core.kinds import UsageKind
 from airflow_provider_cscs_dwdi.core.usage_date import past_month_refusal
@@ -217,6 +219,10 @@ class PushToWaldurOperator(BaseOperator):
     :param dry_run: compute and log the full plan (old -> new) but write nothing.
     :param reconcile: also write 0 for users Waldur holds for the month that DWDI no longer reports.
     :param billing_timezone: the time zone whose calendar defines the current month.
+    :param billing_asset: the offering's Asset (``assets.billing_asset``): a successful push that is
+        not a dry run adds an event to it, through the alias ``assets.billing_alias`` that the task
+        declares as outlet, with the extra of ``core.billed_totals.billing_event_extra``.
+    :param closes_month: the push closes its month (the monthly close DAG): ``closed`` in the extra.
 
     Storage and inference reports carry resource totals only: their user usages are never listed
     nor written (reconcile included). A storage resource DWDI returned no level for is not written
@@ -242,10 +248,16 @@ class PushToWaldurOperator(BaseOperator):
         dry_run: bool | str = False,
         reconcile: bool | str = False,
         billing_timezone: str = "UTC",
+        billing_asset: Asset | None = None,
+        closes_month: bool = False,
         **kwargs: Any,
     ) -> None:
         # Two runs writing the same offering at once could interleave old and new values.
         kwargs.setdefault("max_active_tis_per_dag", 1)
+        if billing_asset is not None:
+            alias = billing_alias(billing_asset)
+            outlets = list(kwargs.get("outlets") or [])
+            kwargs["outlets"] = outlets if alias in outlets else [*outlets, alias]
         super().__init__(**kwargs)
         self.report = report
         self.offering_uuid = offering_uuid
@@ -253,6 +265,8 @@ class PushToWaldurOperator(BaseOperator):
         self.dry_run = dry_run
         self.reconcile = reconcile
         self.billing_timezone = billing_timezone
+        self.billing_asset = billing_asset
+        self.closes_month = closes_month
 
     def execute(self, context: Context) -> dict[str, Any]:
         dry_run = as_bool(self.dry_run, "dry_run")
@@ -263,6 +277,12 @@ class PushToWaldurOperator(BaseOperator):
             raise AirflowException(f"The report cannot be pushed: {error}") from error
         result = self.push_report(report, dry_run=dry_run, reconcile=reconcile)
         self._finish(result, context)
+        if self.billing_asset is not None and not dry_run:
+            extra = billing_event_extra(
+                report, result, offering_uuid=str(self.offering_uuid), closed=self.closes_month
+            )
+            context["outlet_events"][billing_alias(self.billing_asset)].add(self.billing_asset, extra=extra)
+            self.log.info("Asset event on %s: %s", self.billing_asset.uri, extra)
         return result.to_xcom()
 
     def push_report(self, report: UsageReport, *, dry_run: bool, reconcile: bool) -> PushResult:

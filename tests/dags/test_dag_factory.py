@@ -33,6 +33,9 @@ AUDIT_DAG_IDS = [dag_id.replace("cscs_dwdi_usage_", "cscs_dwdi_audit_") for dag_
 ALL_DAG_IDS = [
     dag_id for triple in zip(DAG_IDS, CLOSING_DAG_IDS, AUDIT_DAG_IDS, strict=True) for dag_id in triple
 ]
+# dags/cscs_dwdi_invoicing_example.py: the example downstream DAGs, from the same offerings file.
+INVOICING_DAG_IDS = [dag_id.replace("cscs_dwdi_usage_", "cscs_dwdi_invoicing_") for dag_id in DAG_IDS]
+DAG_FILES = ("cscs_dwdi_invoicing_example.py", "cscs_dwdi_usage.py")
 AIRFLOW_CLI = str(Path(sys.executable).with_name("airflow"))
 
 
@@ -273,8 +276,9 @@ def test_dag_bag_shows_a_broken_configuration_as_an_import_error(
     bag = DagBag(dag_folder=str(DAGS_FOLDER))
 
     assert bag.dags == {}  # not even the valid offering: no half-built configuration
-    (error,) = bag.import_errors.values()
-    assert "offering 'CSCS GPU Alps' (#2): billing_timezone: unknown time zone 'Mars/Base'" in error
+    assert sorted(Path(path).name for path in bag.import_errors) == list(DAG_FILES)
+    for error in bag.import_errors.values():
+        assert "offering 'CSCS GPU Alps' (#2): billing_timezone: unknown time zone 'Mars/Base'" in error
 
 
 def test_dag_bag_uses_the_shipped_example_without_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -285,7 +289,7 @@ def test_dag_bag_uses_the_shipped_example_without_the_variable(monkeypatch: pyte
     bag = DagBag(dag_folder=str(DAGS_FOLDER))
 
     assert bag.import_errors == {}
-    assert sorted(bag.dags) == sorted(ALL_DAG_IDS)
+    assert sorted(bag.dags) == sorted(ALL_DAG_IDS + INVOICING_DAG_IDS)
 
 
 def run_airflow(*arguments: str, config: Path) -> subprocess.CompletedProcess[str]:
@@ -320,7 +324,7 @@ def test_airflow_dags_list_shows_the_three_dags_of_every_offering() -> None:
 
     assert listed.returncode == 0, listed.stderr
     dag_ids = sorted(row["dag_id"] for row in json_rows(listed.stdout))
-    assert dag_ids == sorted(ALL_DAG_IDS)
+    assert dag_ids == sorted(ALL_DAG_IDS + INVOICING_DAG_IDS)
 
 
 @pytest.mark.airflow
@@ -361,6 +365,7 @@ def test_airflow_cli_reports_the_import_error(tmp_path: Path) -> None:
         "dags", "list-import-errors", "--local", "--output", "json", config=broken_config(tmp_path)
     )
 
-    (row,) = json_rows(listed.stdout)
-    assert row["filepath"].endswith("cscs_dwdi_usage.py")
-    assert "billing_timezone: unknown time zone 'Mars/Base'" in row["error"]
+    rows = json_rows(listed.stdout)
+    assert sorted(Path(row["filepath"]).name for row in rows) == list(DAG_FILES)
+    for row in rows:
+        assert "billing_timezone: unknown time zone 'Mars/Base'" in row["error"]

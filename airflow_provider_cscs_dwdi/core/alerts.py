@@ -1,0 +1,115 @@
+"""The text of the alerts an offering's notifiers send: subject and body, from counts alone.
+
+Pure Python: ``notifications.py`` (the Airflow glue) picks the event and hands the message to
+the notifier. A message names the offering, the month, the DAG run and the counts, and lists the
+issues the push result carries. It never quotes a task log or an exception: those may hold what a
+misconfigured request echoed back, and a mail leaves the deployment. Nothing here is a link.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from airflow_provider_cscs_dwdi.core.xcom import PushResult
+
+#: Events an offerings-file notification can name (core/config.py validates the same list).
+FAILURE = "failure"
+ISSUES = "issues"
+DRIFT = "drift"
+MONTH_CLOSED = "month_closed"
+#: Issues a message lists one by one; the push result itself keeps the first 50.
+LISTED_ISSUES = 20
+
+
+@dataclass(frozen=True)
+class AlertMessage:
+    """One notification: a one-line subject and a plain-text body."""
+
+    subject: str
+    body: str
+
+
+@dataclass(frozen=True)
+class RunLabel:
+    """What identifies the run an alert is about: the offering and the DAG run."""
+
+    offering_name: str
+    offering_uuid: str
+    dag_id: str
+    run_id: str | None
+
+
+def issue_count(result: PushResult) -> int:
+    """Issues a push reports: records and resources left out, storage paths without data, failed writes.
+
+    ``skipped`` counts the report's left-out records and the plan's skipped resources, whose issues
+    are listed (the first 50); an issue of the plan that skips nothing is listed only: the larger
+    of the two counts each at least once.
+    """
+    return max(len(result.issues), result.skipped) + result.without_data_count + result.failed
+
+
+def issues_message(run: RunLabel, result: PushResult) -> AlertMessage | None:
+    """The ``issues`` alert of a successful push, or None when it reports no issue (nothing to send)."""
+    count = issue_count(result)
+    if not count or result.dry_run:
+        return None
+    subject = f"[cscs-dwdi] {run.offering_name} {result.month}: pushed with {count} issue(s)"
+    return AlertMessage(subject, _body(run, result, "The push succeeded but did not bill everything as is."))
+
+
+def month_closed_message(run: RunLabel, result: PushResult) -> AlertMessage:
+    """The ``month_closed`` alert: the monthly close DAG billed its month."""
+    count = issue_count(result)
+    subject = (
+        f"[cscs-dwdi] {run.offering_name} {result.month}: month closed "
+        f"({result.written} written, {result.unchanged} unchanged, {count} issue(s))"
+    )
+    return AlertMessage(subject, _body(run, result, f"The month {result.month} is closed in Waldur."))
+
+
+def failure_message(
+    run: RunLabel, *, month: str | None, failed_task: str | None, reason: str | None
+) -> AlertMessage:
+    """The ``failure`` alert of a failed DAG run; the failed task's log says why."""
+    shown_month = month or "from the run date"
+    subject = f"[cscs-dwdi] {run.offering_name} {shown_month}: run failed"
+    lines = [
+        f"The DAG run failed{f' ({reason})' if reason else ''}.",
+        "",
+        *_header(run, shown_month),
+        f"Failed task: {failed_task or 'not known'}",
+        "",
+        "Written, unchanged and issues: see the push_to_waldur task of the run (a failed push lists every",
+        "resource it did not write in its log). Each write is absolute: re-running the month is safe.",
+    ]
+    return AlertMessage(subject, "\n".join(lines) + "\n")
+
+
+def _header(run: RunLabel, month: str) -> list[str]:
+    return [
+        f"Offering: {run.offering_name} ({run.offering_uuid})",
+        f"Month: {month}",
+        f"DAG run: {run.dag_id} / {run.run_id or 'unknown run'}",
+    ]
+
+
+def _body(run: RunLabel, result: PushResult, summary: str) -> str:
+    lines = [
+        summary,
+        "",
+        *_header(run, result.month),
+        f"Written: {result.written} resource(s), {result.user_usages_written} user usage(s)",
+        f"Unchanged: {result.unchanged} resource(s)",
+        f"Issues: {issue_count(result)} (skipped records: {result.skipped}, "
+        f"storage paths without data: {result.without_data_count}, refused writes: {result.failed})",
+    ]
+    listed = result.issues[:LISTED_ISSUES]
+    if listed:
+        lines += ["", "Issues:"] + [f"  - {issue.message}" for issue in listed]
+        more = len(result.issues) - len(listed)
+        if more > 0:
+            lines.append(f"  ... and {more} more in the push result (XCom) and the task log")
+    if result.without_data:
+        lines += ["", "No storage data from DWDI (not written): " + ", ".join(result.without_data)]
+    return "\n".join(lines) + "\n"

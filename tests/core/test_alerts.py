@@ -1,0 +1,68 @@
+"""Alert messages: what a mail says about a push, from its counts alone."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from airflow_provider_cscs_dwdi.core.alerts import (
+    RunLabel,
+    failure_message,
+    issue_count,
+    issues_message,
+    month_closed_message,
+)
+from airflow_provider_cscs_dwdi.core.issues import Issue
+from airflow_provider_cscs_dwdi.core.xcom import PushResult
+
+RUN = RunLabel(
+    "CSCS Storage", "7a1c3e5f9b2d4f608e1a2b3c4d5e6f70", "cscs_dwdi_usage_cscs_storage", "scheduled__1"
+)
+CLEAN = PushResult(
+    month="2026-11",
+    dry_run=False,
+    changed=3,
+    written=3,
+    unchanged=7,
+    skipped=0,
+    failed=0,
+    user_usages_written=0,
+    issues=(),
+    failures=(),
+)
+
+
+def test_a_clean_push_has_no_issue_alert_and_a_dry_run_never_has_one() -> None:
+    assert issue_count(CLEAN) == 0
+    assert issues_message(RUN, CLEAN) is None
+    without_data = replace(CLEAN, without_data_count=2, without_data=("c2p005", "c2p006"))
+    assert issues_message(RUN, replace(without_data, dry_run=True)) is None
+
+
+def test_the_issue_alert_counts_skipped_records_and_paths_without_data() -> None:
+    skipped = Issue(kind="negative_value", message="page 0, storage[3]: spaceUsed -1 is negative: skipped")
+    result = replace(
+        CLEAN, skipped=1, issues=(skipped,), without_data_count=2, without_data=("c2p005", "c2p006")
+    )
+
+    message = issues_message(RUN, result)
+
+    assert message is not None
+    assert message.subject == "[cscs-dwdi] CSCS Storage 2026-11: pushed with 3 issue(s)"
+    assert "Written: 3 resource(s), 0 user usage(s)\nUnchanged: 7 resource(s)\n" in message.body
+    assert "Issues: 3 (skipped records: 1, storage paths without data: 2, refused writes: 0)" in message.body
+    assert "  - page 0, storage[3]: spaceUsed -1 is negative: skipped" in message.body
+    assert "No storage data from DWDI (not written): c2p005, c2p006" in message.body
+
+
+def test_month_closed_and_failure_name_offering_month_and_run() -> None:
+    closed = month_closed_message(RUN, CLEAN)
+    assert (
+        closed.subject
+        == "[cscs-dwdi] CSCS Storage 2026-11: month closed (3 written, 7 unchanged, 0 issue(s))"
+    )
+    assert "DAG run: cscs_dwdi_usage_cscs_storage / scheduled__1" in closed.body
+
+    failed = failure_message(RUN, month=None, failed_task="push_to_waldur[0]", reason="task_failure")
+    assert failed.subject == "[cscs-dwdi] CSCS Storage from the run date: run failed"
+    assert "Failed task: push_to_waldur[0]" in failed.body
+    assert "Offering: CSCS Storage (7a1c3e5f9b2d4f608e1a2b3c4d5e6f70)" in failed.body
