@@ -17,13 +17,14 @@ from airflow.sdk import DAG, CronDataIntervalTimetable, Param
 from airflow.sdk.exceptions import AirflowTimetableInvalid
 
 from airflow_provider_cscs_dwdi.assets import billing_alias, billing_asset
-from airflow_provider_cscs_dwdi.core.alerts import FAILURE, ISSUES, MONTH_CLOSED
+from airflow_provider_cscs_dwdi.core.alerts import DRIFT, FAILURE, ISSUES, MONTH_CLOSED, AlertMessage
+from airflow_provider_cscs_dwdi.core.audit import AuditResult, drift_message
 from airflow_provider_cscs_dwdi.core.config import OfferingConfig, OfferingsConfig, load_config
 from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
 from airflow_provider_cscs_dwdi.core.kinds import UsageKind
 from airflow_provider_cscs_dwdi.core.months import billing_month, closed_month
 from airflow_provider_cscs_dwdi.core.xcom import BillingPlan
-from airflow_provider_cscs_dwdi.notifications import failure_month_builder, notifiers_for
+from airflow_provider_cscs_dwdi.notifications import failure_month_builder, notifiers_for, run_label
 from airflow_provider_cscs_dwdi.operators._params import run_instant
 from airflow_provider_cscs_dwdi.operators.aggregate import AggregateUsageOperator
 from airflow_provider_cscs_dwdi.operators.audit import AuditWaldurOperator, PlanAuditOperator
@@ -272,8 +273,20 @@ def build_audit_dag(offering: OfferingConfig) -> DAG:
             clusters=list(offering.clusters) if offering.clusters else None,
             # A drift is a finding, not a glitch: a retry would only find it again, later.
             retries=0,
+            # A task callback: it reads the audit's own result, pushed before the task fails.
+            on_failure_callback=notifiers_for(offering, DRIFT, message=partial(_drift_alert, offering))
+            or None,
         )
     return dag
+
+
+def _drift_alert(offering: OfferingConfig, context: Any) -> AlertMessage | None:
+    """The ``drift`` message of a failed ``audit_waldur``; None when it failed before comparing."""
+    ti = context["ti"]
+    document = ti.xcom_pull(task_ids=ti.task_id, map_indexes=ti.map_index, key="return_value")
+    if document is None:
+        return None
+    return drift_message(run_label(offering, context), AuditResult.from_xcom(document))
 
 
 def _add_fetch_and_aggregate(offering: OfferingConfig, backend_ids: Any, plan: Any) -> Any:

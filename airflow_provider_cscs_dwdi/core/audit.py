@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from airflow_provider_cscs_dwdi.core.alerts import AlertMessage, RunLabel
 from airflow_provider_cscs_dwdi.core.errors import ReportError
 from airflow_provider_cscs_dwdi.core.issues import Issue
 from airflow_provider_cscs_dwdi.core.report import UsageReport
@@ -42,6 +43,8 @@ CAUSE_BACKEND_ID_CHANGED = "backend ID changed"
 
 #: How many drift rows the XCom document lists (the task log has all of them).
 LISTED_LIMIT = 200
+#: How many drift rows a ``drift`` alert lists.
+ALERT_ROWS = 20
 AUDIT_RESULT_VERSION = 1
 
 _TABLE_HEADER = ("month", "resource", "component", "user", "DWDI", "Waldur", "delta", "likely cause")
@@ -318,6 +321,46 @@ class AuditResult:
             repair_month=_text(doc, name, "repair_month", nullable=True),
             repair=None if repair is None else dict(repair),
         )
+
+
+def drift_message(run: RunLabel, result: AuditResult) -> AlertMessage | None:
+    """The ``drift`` alert of an audit run, or None when it found no difference (nothing to send).
+
+    Counts and the first rows of the table: backend IDs, usernames and amounts, never a secret.
+    """
+    if result.clean:
+        return None
+    drifted = [str(month["month"]) for month in result.months if month.get("drifts")]
+    subject = (
+        f"[cscs-dwdi] {run.offering_name} {', '.join(drifted) or 'audit'}: "
+        f"drift found ({result.drift_count} difference(s))"
+    )
+    lines = [
+        "The drift audit found values in Waldur that differ from what DWDI says now.",
+        "",
+        f"Offering: {run.offering_name} ({run.offering_uuid})",
+        f"DAG run: {run.dag_id} / {run.run_id or 'unknown run'}",
+        *(
+            f"{month['month']}: {month['resources']} resource(s) compared, {month['unchanged']} identical, "
+            f"{month['drifts']} difference(s)"
+            for month in result.months
+        ),
+    ]
+    if result.repair_month:
+        lines.append(
+            f"Repair of {result.repair_month} in this run: {'dry run' if (result.repair or {}).get('dry_run') else 'written'}"
+        )
+    listed = result.drifts[:ALERT_ROWS]
+    lines += ["", *drift_table(listed)]
+    if result.drift_count > len(listed):
+        lines.append(
+            f"... and {result.drift_count - len(listed)} more in the audit_waldur task's log and XCom"
+        )
+    lines += [
+        "",
+        "To write the corrections of one month, trigger the audit DAG with repair_month (dry_run first).",
+    ]
+    return AlertMessage(subject, "\n".join(lines) + "\n")
 
 
 def _cause(*, dwdi: Decimal, waldur: Decimal | None, pushed: Decimal | None, known: bool) -> str | None:

@@ -213,3 +213,32 @@ def test_result_round_trips_through_xcom_and_lists_at_most_the_limit() -> None:
 def test_a_bad_document_is_refused_naming_the_field(doc: Any, message: str) -> None:
     with pytest.raises(ReportError, match=message):
         AuditResult.from_xcom(doc)
+
+
+def test_drift_alert_names_offering_months_counts_and_first_rows_and_a_clean_audit_sends_none() -> None:
+    from airflow_provider_cscs_dwdi.core.alerts import RunLabel
+    from airflow_provider_cscs_dwdi.core.audit import ALERT_ROWS, drift_message
+
+    run = RunLabel("HPC", "0b8a", "cscs_dwdi_audit_hpc", "manual__1")
+    clean = audit(
+        make_report({"g1": account("1.00")}),
+        resources=[resource("r1", "g1")],
+        usages=[usage_row("r1", "1.00")],
+        users=[],
+        last_push=None,
+    )
+    assert drift_message(run, AuditResult.of([clean])) is None
+
+    drifts = tuple(
+        Drift("2026-11", f"g{index:02d}", None, "nodeHours", None, Decimal("1.00"), None, CAUSE_MISSING)
+        for index in range(ALERT_ROWS + 3)
+    )
+    message = drift_message(run, AuditResult.of([type(clean)(**{**clean.__dict__, "drifts": drifts})]))
+
+    assert message is not None
+    assert message.subject == f"[cscs-dwdi] HPC 2026-11: drift found ({ALERT_ROWS + 3} difference(s))"
+    assert "Offering: HPC (0b8a)" in message.body
+    assert "2026-11: 1 resource(s) compared, 1 identical" in message.body
+    assert "g19" in message.body
+    assert "g20" not in message.body
+    assert "... and 3 more" in message.body

@@ -29,6 +29,7 @@ from sandbox.stack import SandboxStack, differences
 from tests.e2e.conftest import COMPUTE_OFFERING
 from tests.e2e.support import assert_waldur_holds_dwdi_totals, last_month, run, task_log, writes
 from tests.fixtures.airflow_env import task_states, xcom_results
+from tests.fixtures.smtp_server import SmtpServer
 
 pytestmark = [pytest.mark.airflow, pytest.mark.usefixtures("airflow_db")]
 
@@ -227,3 +228,42 @@ def test_a_repair_is_refused_like_a_push_by_a_waldur_that_ignores_the_usage_date
     assert task_states(dag_run)["audit_waldur"] == "failed"
     assert f"Refusing to push {closed}: it is not the current month" in task_log(capfd, caplog)
     assert writes(stack) == []
+
+
+def test_a_drift_mails_the_drift_notifier_and_a_clean_audit_mails_nothing(
+    make_stack: Callable[..., SandboxStack],
+    smtp_server: SmtpServer,
+    set_connection: Callable[..., None],
+) -> None:
+    set_connection("cscs_dwdi_drift_smtp", **smtp_server.connection())
+    smtp_server.clear()
+    notification = {
+        "events": ["drift"],
+        "notifier": "smtp",
+        "conn_id": "cscs_dwdi_drift_smtp",
+        "options": {"to": "billing-ops@example.org"},
+    }
+    stack = make_stack(
+        offering={**AUDITED, "audit": {"schedule": None, "months": 1}},
+        accounts=2,
+        notifications=[notification],
+    )
+    closed = last_month()
+    push(stack, closed)
+    assert str(run_audit(stack).state) == "success"
+    assert smtp_server.mails == []
+    edited = stack.seeded[0].accounts[0]
+    hand_edit_total(stack, edited, closed, "nodeHours", "1.00")
+
+    dag_run = run_audit(stack, 1)
+
+    assert str(dag_run.state) == "failed", task_states(dag_run)
+    (mail,) = smtp_server.mails
+    assert mail.recipients == ("billing-ops@example.org",)
+    assert mail.subject == f"[cscs-dwdi] {AUDITED['name']} {closed}: drift found (1 difference(s))"
+    assert f"{closed}: 2 resource(s) compared, 1 identical, 1 difference(s)" in mail.body
+    (row,) = [line for line in mail.body.splitlines() if line.startswith(closed) and edited in line]
+    assert row.split()[:3] == [closed, edited, "nodeHours"]
+    assert row.endswith(CAUSE_EDITED)
+    for secret in (stack.client_secret, stack.waldur.staff_token, "eyJ"):
+        assert secret not in mail.raw
