@@ -228,6 +228,9 @@ def test_a_repair_is_refused_like_a_push_by_a_waldur_that_ignores_the_usage_date
     assert task_states(dag_run)["audit_waldur"] == "failed"
     assert f"Refusing to push {closed}: it is not the current month" in task_log(capfd, caplog)
     assert writes(stack) == []
+    result = audit_result(dag_run)  # the audit itself stands: the month was never written
+    assert result.repair is None
+    assert {drift.cause for drift in result.drifts} == {CAUSE_MISSING}
 
 
 def test_a_drift_mails_the_drift_notifier_and_a_clean_audit_mails_nothing(
