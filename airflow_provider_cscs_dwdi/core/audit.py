@@ -173,7 +173,8 @@ def audit_month(report: UsageReport, plan: WritePlan, *, pushed: PushedMonth | N
     renamed_from = _renamed_from(pushed, {*report.accounts, *report.without_data})
     drifts: list[Drift] = []
     for resource in plan.changed:
-        users = report.accounts.get(resource.backend_id, {}).get("users", {})
+        reported_account = report.accounts.get(resource.backend_id)
+        users = reported_account["users"] if reported_account is not None else {}
         renamed = pushed is not None and resource.backend_id not in pushed.accounts
         changes: list[tuple[str, str | None, Decimal, Decimal | None]] = [
             (change.component_type, None, change.new, change.old) for change in resource.total_changes
@@ -380,8 +381,10 @@ def _pushed_amount(
     """The amount the last push billed (None: not in it)."""
     if pushed is None:
         return None
-    account = pushed.report.accounts.get(backend_id) or {}
-    amounts = account.get("total", {}) if username is None else account.get("users", {}).get(username, {})
+    account = pushed.report.accounts.get(backend_id)
+    if account is None:
+        return None
+    amounts = account["total"] if username is None else account["users"].get(username, {})
     value = amounts.get(component)
     try:
         return None if value is None else Decimal(str(value))

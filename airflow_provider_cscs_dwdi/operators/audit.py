@@ -143,7 +143,7 @@ class AuditWaldurOperator(PushToWaldurOperator):
         pushed report from an archive exactly as ``aggregate_usage`` did.
     """
 
-    template_fields: Sequence[str] = ("reports", "repair_month", "dry_run")
+    template_fields: Sequence[str] = ("reports", "repair_month", "repair_dry_run")
     ui_color = "#f3e8fd"
 
     def __init__(
@@ -165,12 +165,14 @@ class AuditWaldurOperator(PushToWaldurOperator):
             report=None,
             offering_uuid=offering_uuid,
             waldur_conn_id=waldur_conn_id,
-            dry_run=dry_run,
             # A repair leaves no user usage behind that DWDI does not report: the audit counts it.
             reconcile=True,
             billing_timezone=billing_timezone,
             **kwargs,
         )
+        # Its own name: ``dry_run`` is BaseOperator's method, and the push's setting is not used
+        # (the repair hands its dry run to push_report).
+        self.repair_dry_run = dry_run
         self.reports = reports
         self.repair_month = repair_month
         self.pushed_archive_roots = list(pushed_archive_roots)
@@ -181,7 +183,7 @@ class AuditWaldurOperator(PushToWaldurOperator):
         self.clusters = clusters
 
     def execute(self, context: Context) -> dict[str, Any]:
-        dry_run = as_bool(self.dry_run, "dry_run")
+        dry_run = as_bool(self.repair_dry_run, "dry_run")
         repair_month = blank_to_none(self.repair_month)
         try:
             # By index: iterating Airflow's lazy XCom sequence asks for one item past its end,
