@@ -188,7 +188,9 @@ def test_processes_serve_the_three_dags_of_the_offering_without_import_errors(de
         "dag_processor": "healthy",
     }
     assert errors["total_entries"] == 0, errors
-    assert sorted(dag["dag_id"] for dag in dags) == sorted([AUDIT, CLOSING, DAILY])
+    # ... and the example invoicing DAG of dags/cscs_dwdi_invoicing_example.py, on the offering's asset.
+    invoicing = "cscs_dwdi_invoicing_" + OFFERING["slug"]
+    assert sorted(dag["dag_id"] for dag in dags) == sorted([AUDIT, CLOSING, DAILY, invoicing])
 
 
 def test_triggered_run_lands_its_month_in_waldur(deployment: Deployment, workload: Workload) -> None:
