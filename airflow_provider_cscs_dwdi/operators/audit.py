@@ -325,6 +325,13 @@ class AuditWaldurOperator(PushToWaldurOperator):
         for audit in audits:
             for issue in audit.issues:
                 self.log.warning("%s: %s", audit.month, issue.message)
+            if audit.plan.without_data:
+                # As in the push: without a DWDI level there is nothing to compare Waldur's with.
+                self.log.warning(
+                    "%s: no storage data from DWDI for %s: not compared",
+                    audit.month,
+                    ", ".join(audit.plan.without_data),
+                )
             self.log.info(
                 "%s of %s: %d resource(s) compared, %d identical, %d difference(s)",
                 heading,
