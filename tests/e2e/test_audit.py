@@ -28,6 +28,8 @@ from airflow_provider_cscs_dwdi.hooks.waldur import WaldurHook
 from sandbox.stack import SandboxStack, differences
 from tests.e2e.conftest import COMPUTE_OFFERING
 from tests.e2e.support import assert_waldur_holds_dwdi_totals, last_month, run, task_log, writes
+from tests.e2e.test_inference_pipeline import INFERENCE_OFFERING
+from tests.e2e.test_storage_pipeline import STORAGE_OFFERING
 from tests.fixtures.airflow_env import task_states, xcom_results
 from tests.fixtures.smtp_server import SmtpServer
 
@@ -270,3 +272,21 @@ def test_a_drift_mails_the_drift_notifier_and_a_clean_audit_mails_nothing(
     assert row.endswith(CAUSE_EDITED)
     for secret in (stack.client_secret, stack.waldur.staff_token, "eyJ"):
         assert secret not in mail.raw
+
+
+@pytest.mark.parametrize("offering", [STORAGE_OFFERING, INFERENCE_OFFERING], ids=["storage", "inference"])
+def test_storage_and_inference_months_audit_clean_against_their_push_archive(
+    make_stack: Callable[..., SandboxStack], offering: dict[str, Any]
+) -> None:
+    stack = make_stack(offering={**offering, "audit": {"schedule": None, "months": 1}}, accounts=3)
+    closed = last_month()
+    push(stack, closed)
+
+    dag_run = run_audit(stack)
+
+    assert str(dag_run.state) == "success", task_states(dag_run)
+    (month,) = audit_result(dag_run).months
+    assert month["month"] == closed
+    assert month["drifts"] == 0
+    assert month["pushed_archive"]
+    assert writes(stack) == []
