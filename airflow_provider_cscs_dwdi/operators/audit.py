@@ -291,7 +291,7 @@ class AuditWaldurOperator(PushToWaldurOperator):
                     header,
                     self.components,
                     clusters=self.clusters,
-                    policy=BadValuePolicy(self.bad_value_policy),
+                    policy=BadValuePolicy(str(self.bad_value_policy).lower()),
                 )
                 for page in pages:
                     aggregator.add_response(page["body"], source=f"page {page['page']}")
