@@ -10,7 +10,7 @@ import os
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param
@@ -33,6 +33,11 @@ from airflow_provider_cscs_dwdi.operators.fetch import FetchMonthlyUsageOperator
 from airflow_provider_cscs_dwdi.operators.list_backend_ids import ListWaldurBackendIdsOperator
 from airflow_provider_cscs_dwdi.operators.push import PushToWaldurOperator
 from airflow_provider_cscs_dwdi.schedules import usage_schedule
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from airflow.sdk import Context
 
 CONFIG_ENV_VAR = "CSCS_DWDI_CONFIG"
 DAG_ID_PREFIX = "cscs_dwdi_usage_"
@@ -363,18 +368,23 @@ differences (resource, component, user, DWDI, Waldur, delta, likely cause) is in
 """
 
 
-def _failure_notifiers(offering: OfferingConfig, month_of_run: Any) -> list[Any] | None:
+def _failure_notifiers(
+    offering: OfferingConfig, month_of_run: Callable[[Context], str | None]
+) -> list[Callable[[Context], None]] | None:
     """The offering's ``failure`` notifiers for a DAG's failure callback (None: none configured)."""
-    return notifiers_for(offering, FAILURE, message=failure_month_builder(offering, month_of_run)) or None
+    notifiers: list[Callable[[Context], None]] = list(
+        notifiers_for(offering, FAILURE, message=failure_month_builder(offering, month_of_run))
+    )
+    return notifiers or None
 
 
-def _daily_run_month(context: Any, *, tz: str) -> str:
+def _daily_run_month(context: Context, *, tz: str) -> str:
     """The month a daily run reported: the one asked for, else the month of its run date."""
     requested = (context.get("params") or {}).get("month")
     return str(requested) if requested else billing_month(run_instant(context), tz)
 
 
-def _closing_run_month(context: Any, *, tz: str) -> str:
+def _closing_run_month(context: Context, *, tz: str) -> str:
     """The month a closing run reported (the ``closed_month`` macro of its push)."""
     return closed_month(context.get("data_interval_start"), context["dag_run"].run_after, tz)
 

@@ -10,6 +10,7 @@ the checksum; this one only shows the hand-over.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 import pendulum
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 INVOICING_DAG_ID_PREFIX = "cscs_dwdi_invoicing_"
+# The task runner sends stdlib logging to the task log.
+log = logging.getLogger(__name__)
 
 
 def build_invoicing_dags(config: OfferingsConfig) -> dict[str, DAG]:
@@ -55,7 +58,6 @@ def _log_invoice_input(asset_name: str, asset_uri: str, **context: Any) -> list[
         {"source": f"{event.source_dag_id}/{event.source_run_id}", **dict(event.extra or {})}
         for event in _triggering_events(context, asset)
     ]
-    log = context["ti"].log
     for item in received:
         state = "closed: invoice it" if item.get("closed") else "month to date: not final"
         log.info(

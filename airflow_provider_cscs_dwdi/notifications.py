@@ -19,6 +19,7 @@ import html
 import importlib
 import inspect
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseNotifier
@@ -29,12 +30,16 @@ from airflow_provider_cscs_dwdi.core.alerts import (
     MONTH_CLOSED,
     AlertMessage,
     RunLabel,
+    UnknownResources,
     failure_message,
     issues_message,
     month_closed_message,
+    unknown_resources,
 )
 from airflow_provider_cscs_dwdi.core.config import NOTIFICATION_EVENTS, NotificationSettings, OfferingConfig
 from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
+from airflow_provider_cscs_dwdi.core.kinds import UsageKind
+from airflow_provider_cscs_dwdi.core.report import UsageReport
 from airflow_provider_cscs_dwdi.core.xcom import PushResult
 
 if TYPE_CHECKING:
@@ -45,6 +50,8 @@ MessageBuilder = Callable[["Context"], AlertMessage | None]
 #: Sends one message: builds the configured notifier around it.
 _Sender = Callable[[AlertMessage], BaseNotifier]
 
+#: The task whose report the push reads (dag_factory): its XCom carries the unknown inference UUIDs.
+AGGREGATE_TASK_ID = "aggregate_usage"
 _SMTP_NOTIFIER = "airflow.providers.smtp.notifications.smtp:SmtpNotifier"
 _SLACK_NOTIFIER = "airflow.providers.slack.notifications.slack:SlackNotifier"
 _PROVIDER_PACKAGES = {
@@ -111,7 +118,7 @@ class OfferingAlertNotifier(BaseNotifier):
 
 def notifiers_for(
     offering: OfferingConfig, event: str, *, message: MessageBuilder | None = None
-) -> list[BaseNotifier]:
+) -> list[OfferingAlertNotifier]:
     """The notifiers the offerings file names for ``event`` of ``offering``, file-wide ones first.
 
     Use the list as a DAG or task callback (``on_failure_callback=...``); an empty list means no
@@ -149,7 +156,7 @@ def run_label(offering: OfferingConfig, context: Context) -> RunLabel:
     return RunLabel(
         offering_name=offering.name,
         offering_uuid=offering.offering_uuid,
-        dag_id=getattr(dag, "dag_id", None) or getattr(dag_run, "dag_id", "unknown DAG"),
+        dag_id=str(getattr(dag, "dag_id", None) or getattr(dag_run, "dag_id", "unknown DAG")),
         run_id=context.get("run_id") or getattr(dag_run, "run_id", None),
     )
 
@@ -185,7 +192,9 @@ def failure_month_builder(
 
 def _default_message(offering: OfferingConfig, event: str) -> MessageBuilder:
     if event == ISSUES:
-        return lambda context: _from_push(offering, context, issues_message)
+        return lambda context: _from_push(
+            offering, context, partial(_issues_message, offering=offering, context=context)
+        )
     if event == MONTH_CLOSED:
         return lambda context: _from_push(offering, context, month_closed_message)
     if event == FAILURE:
@@ -200,6 +209,19 @@ def _from_push(
     if result is None or result.dry_run:
         return None
     return build(run_label(offering, context), result)
+
+
+def _issues_message(
+    run: RunLabel, result: PushResult, *, offering: OfferingConfig, context: Context
+) -> AlertMessage | None:
+    unknown = UnknownResources()
+    if offering.usage_kind is UsageKind.INFERENCE:
+        # Costs of resource UUIDs the offering lacks are counted by the aggregation, not the push.
+        ti = context["ti"]
+        document = ti.xcom_pull(task_ids=AGGREGATE_TASK_ID, map_indexes=ti.map_index, key="return_value")
+        if document is not None:
+            unknown = unknown_resources(UsageReport.from_xcom(document))
+    return issues_message(run, result, unknown)
 
 
 def _requested_month(context: Context) -> str | None:
@@ -218,20 +240,23 @@ def _sender(offering: OfferingConfig, settings: NotificationSettings, position: 
     if settings.notifier == "smtp":
         if not options.get("to"):
             raise ConfigurationError(f"{where}: options.to: required (the recipients of the mail)")
-        notifier_class = _import_notifier(_SMTP_NOTIFIER, where)
+        smtp_notifier = _import_notifier(_SMTP_NOTIFIER, where)
         _check_arguments(
-            notifier_class, {**options, "smtp_conn_id": "", "subject": "", "html_content": ""}, where
+            smtp_notifier, {**options, "smtp_conn_id": "", "subject": "", "html_content": ""}, where
         )
-        return lambda message: notifier_class(
+        # Its own parameters, which BaseNotifier (what the import is typed as) does not have.
+        build_smtp: Callable[..., BaseNotifier] = smtp_notifier
+        return lambda message: build_smtp(
             **{**options, "from_email": options.get("from_email") or _smtp_sender(settings.conn_id)},
             smtp_conn_id=settings.conn_id,
             subject=message.subject,
             html_content=_as_html(message.body),
         )
     if settings.notifier == "slack":
-        notifier_class = _import_notifier(_SLACK_NOTIFIER, where)
-        _check_arguments(notifier_class, {**options, "slack_conn_id": "", "text": ""}, where)
-        return lambda message: notifier_class(
+        slack_notifier = _import_notifier(_SLACK_NOTIFIER, where)
+        _check_arguments(slack_notifier, {**options, "slack_conn_id": "", "text": ""}, where)
+        build_slack: Callable[..., BaseNotifier] = slack_notifier
+        return lambda message: build_slack(
             **options, slack_conn_id=settings.conn_id, text=f"*{message.subject}*\n{message.body}"
         )
     notifier_class = _import_notifier(settings.notifier, where)

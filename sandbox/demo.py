@@ -8,7 +8,10 @@
 4. prints, per offering (with its usage kind), resource and (compute) user, the DWDI totals and
    what Waldur now holds, and exits non-zero if anything differs. A storage path DWDI has no data
    for shows ``-`` on both sides: nothing to write, and nothing was written;
-5. pushes the first offering's closed months and runs its drift audit DAG once: it must be clean
+5. lets the scheduler's own code create the asset-triggered run of the first offering's example
+   invoicing DAG (``dags/cscs_dwdi_invoicing_example.py``) from the push's asset event, runs it
+   in-process as ``dag.test()`` runs tasks, and prints the extra it received;
+6. pushes the first offering's closed months and runs its drift audit DAG once: it must be clean
    (its per-month counts and its table of differences are printed).
 
 Airflow is imported only after the environment is set, because it reads its configuration once.
@@ -17,7 +20,9 @@ Airflow is imported only after the environment is set, because it reads its conf
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import secrets
 import shutil
 import sys
 from datetime import UTC, datetime, timedelta
@@ -40,6 +45,10 @@ def _prepare_airflow_home(home: Path) -> None:
             "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get("DEMO_LOG_LEVEL", "WARNING"),
+            # Signs the in-process task tokens of the invoicing run (else Airflow warns and makes one).
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(64),
+            # The example invoicing DAGs must be unpaused for the push's asset event to queue them.
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         }
     )
 
@@ -109,6 +118,61 @@ def run_clean_audit(item: Any, now: datetime) -> int:
     return int(str(dag_run.state) != "success" or not result.clean)
 
 
+def run_asset_triggered_invoicing(dag_id: str) -> list[dict[str, Any]]:
+    """Create ``dag_id``'s asset-triggered run as the scheduler does, run it, return what it received.
+
+    There is no scheduler process in the demo: its run-creation step is called once, on the
+    events the pushes queued, then the run's tasks are run in-process as ``dag.test()`` runs them.
+    """
+    from airflow.jobs.job import Job
+    from airflow.jobs.scheduler_job_runner import SchedulerJobRunner
+    from airflow.models.dag import DagModel
+    from airflow.models.dagbag import DBDagBag
+    from airflow.models.dagrun import DagRun
+    from airflow.sdk.definitions.dag import _run_task
+    from airflow.utils.session import create_session
+    from airflow.utils.state import DagRunState, TaskInstanceState
+    from airflow.utils.types import DagRunType
+    from sqlalchemy import select
+
+    from airflow_provider_cscs_dwdi.dag_factory import load_config_from_env
+    from airflow_provider_cscs_dwdi.invoicing_example import build_invoicing_dags
+
+    dag = build_invoicing_dags(load_config_from_env())[dag_id]
+    with create_session() as session:
+        dag_model = session.get(DagModel, dag_id)
+        if dag_model is None:
+            raise RuntimeError(f"{dag_id} is not in the metadata DB (dag.test() syncs the dags/ folder)")
+        SchedulerJobRunner(job=Job())._create_dag_runs_asset_triggered(
+            dag_models=[dag_model], session=session
+        )
+        session.commit()
+        dag_run = session.scalars(
+            select(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_type == DagRunType.ASSET_TRIGGERED)
+        ).one()
+        dag_run.dag = DBDagBag().get_dag_for_run(dag_run, session=session)
+        dag_run.state = DagRunState.RUNNING
+        session.commit()
+        print(
+            f"{dag_id}: asset-triggered run {dag_run.run_id}, {len(dag_run.consumed_asset_events)} event(s)"
+        )
+        while dag_run.state == DagRunState.RUNNING:
+            schedulable, _ = dag_run.update_state(session=session)
+            for ti in schedulable:
+                ti.try_number += 1
+                ti.state = TaskInstanceState.SCHEDULED
+            session.commit()
+            for ti in dag_run.get_task_instances(session=session):
+                if ti.state == TaskInstanceState.SCHEDULED:
+                    _run_task(ti=ti, task=dag.task_dict[ti.task_id])
+            session.expire_all()
+        print(f"{dag_id}: run {dag_run.run_id} finished {dag_run.state}")
+        if str(dag_run.state) != "success":
+            return []
+        logged = dag_run.get_task_instance("log_invoice_input", session=session)
+        return list(logged.xcom_pull(task_ids="log_invoice_input", session=session) or []) if logged else []
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run the CSCS-DWDI -> Waldur pipeline against the sandbox.")
     parser.add_argument("--config", default=str(EXAMPLE_CONFIG), help="offerings YAML (default: the example)")
@@ -132,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         from airflow.utils.db import resetdb
 
         from airflow_provider_cscs_dwdi.dag_factory import DAG_ID_PREFIX, load_dags_from_env
+        from airflow_provider_cscs_dwdi.invoicing_example import INVOICING_DAG_ID_PREFIX
 
         print(f"Migrating the Airflow metadata database in {args.home} (SQLite) ...")
         resetdb()
@@ -158,6 +223,14 @@ def main(argv: list[str] | None = None) -> int:
             )
         writes = sum(1 for request in stack.waldur.requests if request.method == "POST")
         print(f"\nWaldur received {len(stack.waldur.requests)} request(s), {writes} of them writes.")
+
+        invoicing_dag_id = INVOICING_DAG_ID_PREFIX + stack.seeded[0].config.slug
+        print(f"\n=== the push's asset event triggers {invoicing_dag_id} ===")
+        received = run_asset_triggered_invoicing(invoicing_dag_id)
+        for extra in received:
+            print(f"  received: {json.dumps(extra, sort_keys=True)}")
+        failures += not received
+        # After the invoicing run: the audit's own pushes of closed months add asset events too.
         failures += run_clean_audit(stack.seeded[0], now)
         if failures or differing:
             print(

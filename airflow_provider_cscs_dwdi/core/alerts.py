@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from airflow_provider_cscs_dwdi.core.kinds import UsageKind
+from airflow_provider_cscs_dwdi.core.report import UsageReport
 from airflow_provider_cscs_dwdi.core.xcom import PushResult
 
 #: Events an offerings-file notification can name (core/config.py validates the same list).
@@ -49,13 +51,41 @@ def issue_count(result: PushResult) -> int:
     return max(len(result.issues), result.skipped) + result.without_data_count + result.failed
 
 
-def issues_message(run: RunLabel, result: PushResult) -> AlertMessage | None:
-    """The ``issues`` alert of a successful push, or None when it reports no issue (nothing to send)."""
-    count = issue_count(result)
+@dataclass(frozen=True)
+class UnknownResources:
+    """Inference cost DWDI priced for resource UUIDs the offering does not have (not billed)."""
+
+    count: int = 0
+    sample: tuple[str, ...] = ()
+
+
+def unknown_resources(report: UsageReport) -> UnknownResources:
+    """The resource UUIDs an inference report got cost for but does not bill (none for other kinds)."""
+    if report.usage_kind != UsageKind.INFERENCE.value:
+        return UnknownResources()
+    return UnknownResources(report.counts.get("accounts_ignored", 0), tuple(report.ignored_accounts_sample))
+
+
+def issues_message(
+    run: RunLabel, result: PushResult, unknown: UnknownResources = UnknownResources()
+) -> AlertMessage | None:
+    """The ``issues`` alert of a successful push, or None when it reports no issue (nothing to send).
+
+    :param unknown: the inference report's unknown resource UUIDs (their cost is not billed).
+    """
+    count = issue_count(result) + unknown.count
     if not count or result.dry_run:
         return None
     subject = f"[cscs-dwdi] {run.offering_name} {result.month}: pushed with {count} issue(s)"
-    return AlertMessage(subject, _body(run, result, "The push succeeded but did not bill everything as is."))
+    body = _body(run, result, "The push succeeded but did not bill everything as is.")
+    if unknown.count:
+        body += (
+            f"\nDWDI priced {unknown.count} resource UUID(s) this offering does not have (not billed): "
+            + ", ".join(unknown.sample)
+            + ("" if len(unknown.sample) == unknown.count else ", ...")
+            + "\n"
+        )
+    return AlertMessage(subject, body)
 
 
 def month_closed_message(run: RunLabel, result: PushResult) -> AlertMessage:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from airflow_provider_cscs_dwdi.core.alerts import issue_count
+from airflow_provider_cscs_dwdi.core.alerts import issue_count, unknown_resources
 from airflow_provider_cscs_dwdi.core.report import UsageReport
 from airflow_provider_cscs_dwdi.core.xcom import PushResult
 
@@ -60,7 +60,7 @@ def billing_event_extra(
         "written": result.written,
         "unchanged": result.unchanged,
         "user_usages_written": result.user_usages_written,
-        "issues": issue_count(result),
+        "issues": issue_count(result) + unknown_resources(report).count,
         "resources_billed": len(report.accounts) - len(set(report.without_data) & set(report.accounts)),
         "checksum": billed_totals_checksum(report),
     }

@@ -12,23 +12,13 @@ from airflow_provider_cscs_dwdi.core.alerts import (
     month_closed_message,
 )
 from airflow_provider_cscs_dwdi.core.issues import Issue
-from airflow_provider_cscs_dwdi.core.xcom import PushResult
+from tests.core.xcom_samples import STORAGE_PUSH
 
 RUN = RunLabel(
     "CSCS Storage", "7a1c3e5f9b2d4f608e1a2b3c4d5e6f70", "cscs_dwdi_usage_cscs_storage", "scheduled__1"
 )
-CLEAN = PushResult(
-    month="2026-11",
-    dry_run=False,
-    changed=3,
-    written=3,
-    unchanged=7,
-    skipped=0,
-    failed=0,
-    user_usages_written=0,
-    issues=(),
-    failures=(),
-)
+# A storage push that wrote 3 resources, left 7 unchanged and reported no issue.
+CLEAN = replace(STORAGE_PUSH, changed=3, written=3, unchanged=7, without_data_count=0, without_data=())
 
 
 def test_a_clean_push_has_no_issue_alert_and_a_dry_run_never_has_one() -> None:

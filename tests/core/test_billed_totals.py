@@ -77,3 +77,20 @@ def test_the_extra_says_month_kind_counts_closed_and_leaves_out_resources_withou
         "resources_billed": 1,
         "checksum": billed_totals_checksum(only_s1),
     }
+
+
+def test_unknown_inference_resources_count_as_issues() -> None:
+    inference = replace(
+        REPORT,
+        usage_kind="inference",
+        counts={"accounts_ignored": 2},
+        ignored_accounts_sample=("0badc0de000040008000000000000001", "0badc0de000040008000000000000002"),
+    )
+
+    assert billing_event_extra(inference, STORAGE_PUSH, offering_uuid="3d" * 16, closed=False)["issues"] == 3
+    assert (
+        billing_event_extra(
+            replace(inference, usage_kind="compute"), STORAGE_PUSH, offering_uuid="3d" * 16, closed=False
+        )["issues"]
+        == 1
+    )

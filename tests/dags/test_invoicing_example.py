@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from airflow_provider_cscs_dwdi.assets import billing_asset
 from airflow_provider_cscs_dwdi.core.config import load_config
@@ -21,6 +22,7 @@ def test_each_offering_has_an_invoicing_dag_on_its_own_asset() -> None:
         asset = billing_asset(offering)
         assert asset.uri == f"cscs-dwdi://{offering.offering_uuid}/{offering.usage_kind.value}"
         assert asset.name == f"cscs_dwdi_usage_{offering.slug}"
-        [(name, uri)] = [(item.name, item.uri) for item in dag.timetable.asset_condition.objects]
+        condition: Any = dag.timetable.asset_condition  # AssetAll of the schedule's assets
+        [(name, uri)] = [(item.name, item.uri) for item in condition.objects]
         assert (name, uri) == (asset.name, asset.uri)
         assert [task.task_id for task in dag.tasks] == ["log_invoice_input"]

@@ -64,15 +64,20 @@ def test_notifiers_are_selected_by_event_file_wide_ones_first() -> None:
     assert notifiers_for(offering, "drift") == []
 
 
+def events_of(callbacks: Any) -> list[str]:
+    """The events of a callback list made of OfferingAlertNotifier (Airflow types it loosely)."""
+    return [notifier.event for notifier in callbacks]
+
+
 def test_the_dags_carry_the_notifiers_as_callbacks() -> None:
     dags = build_dags(config(smtp(["failure", "issues", "month_closed"], to="ops@example.org")))
     daily = dags[DAG_ID_PREFIX + "alerted_hpc"]
     closing = dags[CLOSING_DAG_ID_PREFIX + "alerted_hpc"]
 
-    assert [n.event for n in daily.on_failure_callback] == ["failure"]
-    assert [n.event for n in closing.on_failure_callback] == ["failure"]
-    assert [n.event for n in daily.get_task("push_to_waldur").on_success_callback] == ["issues"]
-    assert [n.event for n in closing.get_task("push_to_waldur").on_success_callback] == [
+    assert events_of(daily.on_failure_callback) == ["failure"]
+    assert events_of(closing.on_failure_callback) == ["failure"]
+    assert events_of(daily.get_task("push_to_waldur").on_success_callback) == ["issues"]
+    assert events_of(closing.get_task("push_to_waldur").on_success_callback) == [
         "issues",
         "month_closed",
     ]

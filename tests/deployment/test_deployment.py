@@ -1,5 +1,9 @@
 """The offering's DAGs in a real Airflow deployment: what ``dag.test()`` cannot show.
 
+Also the hand-overs only a scheduler makes: a push's asset event triggering the example invoicing
+DAG (``dags/cscs_dwdi_invoicing_example.py``), and the alert mails the task processes send to a
+real SMTP server on loopback.
+
 One set of processes for the module: PostgreSQL (Airflow refuses backfills on SQLite), the
 api-server, the scheduler and the dag-processor with the LocalExecutor, and the sandbox (OIDC
 issuer, DWDI, a Waldur 8.x that honours the usage ``date``). Runs are created the way operators
@@ -14,6 +18,8 @@ they check, so the module takes about as long as its longest chain of runs.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,10 +39,12 @@ from airflow_provider_cscs_dwdi.dag_factory import (
     CONFIG_ENV_VAR,
     DAG_ID_PREFIX,
 )
+from airflow_provider_cscs_dwdi.invoicing_example import INVOICING_DAG_ID_PREFIX
 from sandbox.stack import SandboxStack, differences
-from tests.deployment.airflow_processes import AirflowDeployment, DeploymentError
+from tests.deployment.airflow_processes import AirflowDeployment, DeploymentError, wait_for
 from tests.fixtures.offerings import NODE_AND_GPU_COMPONENTS
 from tests.fixtures.postgres import PostgresServer
+from tests.fixtures.smtp_server import SmtpServer
 
 pytestmark = [pytest.mark.deployment, pytest.mark.timeout(420)]
 
@@ -49,10 +57,20 @@ OFFERING = {
     "backend_components": NODE_AND_GPU_COMPONENTS,
     # Triggered by the test only; its two closed months are the ones the module's runs write.
     "audit": {"schedule": None, "months": 2},
+    "notifications": [
+        {
+            "events": ["failure", "issues", "month_closed"],
+            "notifier": "smtp",
+            "conn_id": "deployed_alerts_smtp",
+            "options": {"to": "billing-ops@example.org"},
+        }
+    ],
 }
 DAILY = DAG_ID_PREFIX + OFFERING["slug"]
 CLOSING = CLOSING_DAG_ID_PREFIX + OFFERING["slug"]
 AUDIT = AUDIT_DAG_ID_PREFIX + OFFERING["slug"]
+INVOICING = INVOICING_DAG_ID_PREFIX + OFFERING["slug"]
+BILLING_ASSET_URI = f"cscs-dwdi://{OFFERING['offering_uuid']}/compute"
 # The README's recipe: January to March 2026, dates with the billing zone's offset.
 BACKFILL_ARGUMENTS = (
     "--dag-id",
@@ -74,6 +92,7 @@ RUN_TIMEOUT = 300
 class Deployment:
     airflow: AirflowDeployment
     stack: SandboxStack
+    smtp: SmtpServer
 
 
 @dataclass
@@ -98,7 +117,10 @@ def parse_instant(text: str) -> datetime:
 
 @pytest.fixture(scope="module")
 def deployment(
-    postgres_server: PostgresServer, oidc_issuer: Any, tmp_path_factory: pytest.TempPathFactory
+    postgres_server: PostgresServer,
+    oidc_issuer: Any,
+    smtp_server: SmtpServer,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Deployment]:
     root = tmp_path_factory.mktemp("deployment")
     config_file = root / "offerings.yaml"
@@ -113,15 +135,20 @@ def deployment(
         client_secret=ISSUER_CLIENT[1],
     )
     stack.start()
+    smtp_server.clear()
     airflow = AirflowDeployment(
         Path(root),
         database_url=postgres_server.url,
-        environment={CONFIG_ENV_VAR: str(config_file), **stack.connection_env()},
+        environment={
+            CONFIG_ENV_VAR: str(config_file),
+            **stack.connection_env(),
+            "AIRFLOW_CONN_DEPLOYED_ALERTS_SMTP": json.dumps(smtp_server.connection()),
+        },
     )
     try:
         airflow.start()
-        airflow.wait_until_ready([DAILY, CLOSING, AUDIT])
-        yield Deployment(airflow, stack)
+        airflow.wait_until_ready([DAILY, CLOSING, AUDIT, INVOICING])
+        yield Deployment(airflow, stack, smtp_server)
     except DeploymentError as error:
         pytest.fail(f"{error}\n{airflow.log_tails()}")
     finally:
@@ -136,6 +163,8 @@ def workload(deployment: Deployment) -> Workload:
     current = month_of(datetime.now(UTC))
     triggered_month = previous_month(previous_month(current))
     dry_run_month = previous_month(triggered_month)
+    # Before any push: a paused DAG gets no asset-triggered run.
+    airflow.unpause(INVOICING)
     # Unpausing lets the scheduler create the latest scheduled run of each DAG at once.
     airflow.unpause(DAILY)
     triggered_run = airflow.trigger(DAILY, {"month": triggered_month})
@@ -175,7 +204,7 @@ def written_months(stack: SandboxStack) -> set[str]:
     }
 
 
-def test_processes_serve_the_three_dags_of_the_offering_without_import_errors(deployment: Deployment) -> None:
+def test_processes_serve_every_dag_of_the_offering_without_import_errors(deployment: Deployment) -> None:
     airflow = deployment.airflow
 
     health = airflow.api("GET", "/api/v2/monitor/health").json()
@@ -188,9 +217,7 @@ def test_processes_serve_the_three_dags_of_the_offering_without_import_errors(de
         "dag_processor": "healthy",
     }
     assert errors["total_entries"] == 0, errors
-    # ... and the example invoicing DAG of dags/cscs_dwdi_invoicing_example.py, on the offering's asset.
-    invoicing = "cscs_dwdi_invoicing_" + OFFERING["slug"]
-    assert sorted(dag["dag_id"] for dag in dags) == sorted([AUDIT, CLOSING, DAILY, invoicing])
+    assert sorted(dag["dag_id"] for dag in dags) == sorted([AUDIT, CLOSING, DAILY, INVOICING])
 
 
 def test_triggered_run_lands_its_month_in_waldur(deployment: Deployment, workload: Workload) -> None:
@@ -318,6 +345,74 @@ def test_secrets_stay_out_of_every_process_and_task_log(deployment: Deployment, 
     assert "push_to_waldur" in logs  # the task logs are there
     for secret in (deployment.stack.client_secret, deployment.stack.waldur.staff_token):
         assert secret not in logs
+
+
+def test_a_push_triggers_the_invoicing_dag_with_its_extra_and_a_dry_run_emits_nothing(
+    deployment: Deployment, workload: Workload
+) -> None:
+    airflow = deployment.airflow
+    triggered = wait_for_run(deployment, DAILY, workload.triggered_run)
+    dry_run = wait_for_run(deployment, DAILY, workload.dry_run)
+    pushed = airflow.xcom(DAILY, triggered["dag_run_id"], "push_to_waldur", map_index=0)
+
+    def events_of(run: dict[str, Any]) -> list[dict[str, Any]]:
+        reply = airflow.api("GET", "/api/v2/assets/events", params={"source_run_id": run["dag_run_id"]})
+        return reply.json()["asset_events"]
+
+    [event] = events_of(triggered)
+    assert event["uri"] == BILLING_ASSET_URI
+    assert events_of(dry_run) == []
+    assert event["extra"]["month"] == workload.triggered_month
+    assert event["extra"]["closed"] is False
+    assert (event["extra"]["written"], event["extra"]["unchanged"]) == (
+        pushed["written"],
+        pushed["unchanged"],
+    )
+    assert event["extra"]["checksum"].startswith("sha256:")
+
+    # The scheduler batches the events queued since the last run: find the run that got this one.
+    def consumed(run: dict[str, Any]) -> list[dict[str, Any]]:
+        reply = airflow.api(
+            "GET", f"/api/v2/dags/{INVOICING}/dagRuns/{run['dag_run_id']}/upstreamAssetEvents"
+        )
+        return reply.json()["asset_events"]
+
+    def downstream_run() -> dict[str, Any] | None:
+        finished = [run for run in airflow.runs(INVOICING) if run["state"] == "success"]
+        return next(
+            (
+                run
+                for run in finished
+                if any(e["source_run_id"] == triggered["dag_run_id"] for e in consumed(run))
+            ),
+            None,
+        )
+
+    run = wait_for(f"the {INVOICING} run of {triggered['dag_run_id']}", downstream_run, timeout=RUN_TIMEOUT)
+    received = airflow.xcom(INVOICING, run["dag_run_id"], "log_invoice_input")
+    source = f"{DAILY}/{triggered['dag_run_id']}"
+    assert {"source": source, **event["extra"]} in received
+
+
+def test_the_close_runs_mail_their_month_closed_and_nothing_else(
+    deployment: Deployment, workload: Workload
+) -> None:
+    deployment.airflow.wait_for_runs(CLOSING, lambda run: True, count=4, timeout=RUN_TIMEOUT)
+    deployment.airflow.wait_for_runs(DAILY, lambda run: True, count=3, timeout=RUN_TIMEOUT)
+
+    mails = deployment.smtp.mails
+    closed = sorted(
+        found.group(1)
+        for mail in mails
+        if (found := re.fullmatch(r"\[cscs-dwdi\] Deployed HPC (\d{4}-\d\d): month closed .*", mail.subject))
+    )
+    assert closed == sorted([*BACKFILLED_MONTHS, previous_month(workload.current_month)])
+    assert len(mails) == len(closed)  # every run succeeded without issues: no other alert
+    for mail in mails:
+        assert mail.recipients == ("billing-ops@example.org",)
+        assert "Offering: Deployed HPC (4b1f6e2a9c3d4e5f8a7b6c5d4e3f2a1b)" in mail.body
+        for secret in (deployment.stack.client_secret, deployment.stack.waldur.staff_token, "eyJ"):
+            assert secret not in mail.raw
 
 
 def next_month(month: str) -> str:

@@ -17,9 +17,11 @@ import pytest
 
 from airflow_provider_cscs_dwdi.core.months import previous_month
 from airflow_provider_cscs_dwdi.dag_factory import CLOSING_DAG_ID_PREFIX, load_dags_from_env
+from sandbox.dwdi.inference_data import uuid_identity
 from sandbox.stack import SandboxStack
 from tests.e2e.assets_support import asset_events
 from tests.e2e.support import month_of, run
+from tests.e2e.test_inference_pipeline import INFERENCE_OFFERING, UNKNOWN_UUID
 from tests.fixtures.airflow_env import task_states, xcom_results
 from tests.fixtures.smtp_server import ReceivedMail, SmtpServer
 
@@ -66,6 +68,18 @@ def assert_no_secret(stack: SandboxStack, mails: list[ReceivedMail]) -> None:
         assert_no_secret_in(stack, mail.body)
 
 
+def set_user_hours(stack: SandboxStack, month: str, hours: list[float | None]) -> str:
+    """DWDI's month: one entry of the first account, user ``<account>_u<n>`` with ``hours[n-1]``."""
+    account = stack.seeded[0].accounts[0]
+    users = [
+        {"username": f"{account}_u{n}", "nodeHours": value, "usageDate": f"{month}-0{n}"}
+        for n, value in enumerate(hours, 1)
+    ]
+    assert stack.dwdi is not None
+    stack.dwdi.set_entries(month, [{"account": account, "cluster": "daint", "users": users}])
+    return account
+
+
 def test_a_clean_run_mails_nothing_and_a_skipped_record_mails_the_issues(
     alerting_stack: Callable[..., SandboxStack], smtp_server: SmtpServer
 ) -> None:
@@ -76,21 +90,7 @@ def test_a_clean_run_mails_nothing_and_a_skipped_record_mails_the_issues(
     assert str(clean.state) == "success", task_states(clean)
     assert smtp_server.mails == []
 
-    account = stack.seeded[0].accounts[0]
-    assert stack.dwdi is not None
-    stack.dwdi.set_entries(
-        month,
-        [
-            {
-                "account": account,
-                "cluster": "daint",
-                "users": [
-                    {"username": f"{account}_u1", "nodeHours": 2.5, "usageDate": f"{month}-01"},
-                    {"username": f"{account}_u2", "nodeHours": -4.0, "usageDate": f"{month}-02"},
-                ],
-            }
-        ],
-    )
+    account = set_user_hours(stack, month, [2.5, -4.0])
     with_issue = run(stack, datetime.now(UTC), month=month)
 
     assert str(with_issue.state) == "success", task_states(with_issue)
@@ -113,18 +113,7 @@ def test_a_failed_run_mails_the_failure(
 ) -> None:
     stack = alerting_stack()
     month = previous_month(month_of(datetime.now(UTC)))
-    account = stack.seeded[0].accounts[0]
-    assert stack.dwdi is not None
-    stack.dwdi.set_entries(
-        month,
-        [
-            {
-                "account": account,
-                "cluster": "daint",
-                "users": [{"username": f"{account}_u1", "nodeHours": None, "usageDate": f"{month}-02"}],
-            }
-        ],
-    )
+    set_user_hours(stack, month, [None])
 
     dag_run = run(stack, datetime.now(UTC), month=month)
 
@@ -163,3 +152,23 @@ def test_the_close_dag_mails_the_month_closed_and_emits_the_closed_event(
     assert event["uri"] == "cscs-dwdi://6f1c2d3e4a5b4c6d8e9f0a1b2c3d4e5f/compute"
     assert (event["extra"]["month"], event["extra"]["closed"]) == (month, True)
     assert_no_secret_in(stack, json.dumps(event))
+
+
+def test_an_unknown_inference_resource_mails_the_issue_naming_its_uuid(
+    alerting_stack: Callable[..., SandboxStack], smtp_server: SmtpServer
+) -> None:
+    stack = alerting_stack(accounts=3, offering=INFERENCE_OFFERING)
+    assert stack.inference is not None
+    stack.inference.add_unknown_resource(UNKNOWN_UUID, "1.5")
+    month = previous_month(month_of(datetime.now(UTC)))
+
+    dag_run = run(stack, datetime.now(UTC), month=month)
+
+    assert str(dag_run.state) == "success", task_states(dag_run)
+    [mail] = smtp_server.mails
+    assert mail.subject == f"[cscs-dwdi] E2E Inference {month}: pushed with 1 issue(s)"
+    assert (
+        f"DWDI priced 1 resource UUID(s) this offering does not have (not billed): {uuid_identity(UNKNOWN_UUID)}"
+        in mail.body
+    )
+    assert_no_secret(stack, smtp_server.mails)
