@@ -19,17 +19,19 @@ from airflow.sdk import DAG, CronDataIntervalTimetable, Param, XComArg
 from airflow.sdk.exceptions import AirflowTimetableInvalid
 
 from airflow_provider_cscs_dwdi.assets import billing_alias, billing_asset
-from airflow_provider_cscs_dwdi.core.alerts import FAILURE, ISSUES, MONTH_CLOSED
+from airflow_provider_cscs_dwdi.core.alerts import DRIFT, FAILURE, ISSUES, MONTH_CLOSED, AlertMessage
+from airflow_provider_cscs_dwdi.core.audit import AuditResult, drift_message
 from airflow_provider_cscs_dwdi.core.config import OfferingConfig, OfferingsConfig, load_config
 from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
 from airflow_provider_cscs_dwdi.core.kinds import UsageKind
 from airflow_provider_cscs_dwdi.core.months import billing_month, closed_month
 from airflow_provider_cscs_dwdi.core.xcom import BillingPlan
-from airflow_provider_cscs_dwdi.notifications import failure_month_builder, notifiers_for
+from airflow_provider_cscs_dwdi.notifications import failure_month_builder, notifiers_for, run_label
 from airflow_provider_cscs_dwdi.operators._params import run_instant
 from airflow_provider_cscs_dwdi.operators.aggregate import AggregateUsageOperator
+from airflow_provider_cscs_dwdi.operators.audit import AuditWaldurOperator, PlanAuditOperator
 from airflow_provider_cscs_dwdi.operators.billing_months import PlanBillingRunOperator
-from airflow_provider_cscs_dwdi.operators.fetch import FetchMonthlyUsageOperator
+from airflow_provider_cscs_dwdi.operators.fetch import FetchMonthlyUsageOperator, default_archive_root
 from airflow_provider_cscs_dwdi.operators.list_backend_ids import ListWaldurBackendIdsOperator
 from airflow_provider_cscs_dwdi.operators.push import PushToWaldurOperator
 from airflow_provider_cscs_dwdi.schedules import usage_schedule
@@ -49,6 +51,8 @@ HOW_TO_CONFIGURE = (
 DAG_ID_PREFIX = "cscs_dwdi_usage_"
 # The monthly closing DAG of an offering: one run per billing month, the unit of a backfill.
 CLOSING_DAG_ID_PREFIX = "cscs_dwdi_close_"
+# The drift audit DAG of an offering: recomputes closed months and compares them with Waldur.
+AUDIT_DAG_ID_PREFIX = "cscs_dwdi_audit_"
 # Midnight on the 1st: each data interval is one whole month in the billing time zone.
 MONTHLY_CRON = "0 0 1 * *"
 MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
@@ -101,7 +105,7 @@ def load_config_from_env(default_config: str | os.PathLike[str] | None = None) -
 
 
 def build_dags(config: OfferingsConfig) -> dict[str, DAG]:
-    """``{dag_id: DAG}``: per offering, in configuration order, its daily DAG and its closing DAG."""
+    """``{dag_id: DAG}``: per offering, in configuration order, its daily, closing and audit DAGs."""
     dags: dict[str, DAG] = {}
     for position, offering in enumerate(config.offerings, 1):
         dag = build_offering_dag(offering)
@@ -115,6 +119,15 @@ def build_dags(config: OfferingsConfig) -> dict[str, DAG]:
         dags[dag.dag_id] = dag
         closing = build_closing_dag(offering)
         dags[closing.dag_id] = closing
+        audit = build_audit_dag(offering)
+        try:
+            audit.timetable.validate()
+        except AirflowTimetableInvalid as error:
+            raise ConfigurationError(
+                f"{config.source}: offering {offering.name!r} (#{position}): audit.schedule: "
+                f"{offering.audit.schedule!r} is not a schedule Airflow understands: {error}"
+            ) from None
+        dags[audit.dag_id] = audit
     return dags
 
 
@@ -210,26 +223,7 @@ def _add_usage_tasks(
         dry_run="{{ params.dry_run }}",
         month_end_run=offering.month_end_run,
     )
-    fetched = FetchMonthlyUsageOperator.partial(
-        task_id="fetch_usage",
-        dwdi_conn_id=offering.dwdi_conn_id,
-        accounts=XComArg(plan, key=BillingPlan.ACCOUNTS_KEY),
-        clusters=list(offering.clusters) if offering.clusters else None,
-        billing_timezone=offering.billing_timezone,
-        archive_path=offering.archive_path,
-        usage_kind=offering.usage_kind.value,
-        storage=_storage_settings(offering),
-        # Inference is keyed by Waldur resource UUID, which only list_backend_ids knows.
-        backend_ids=backend_ids.output if offering.usage_kind is UsageKind.INFERENCE else None,
-    ).expand(month=plan.output)
-    reports = AggregateUsageOperator.partial(
-        task_id="aggregate_usage",
-        backend_components=offering.backend_components,
-        bad_value_policy=offering.bad_value_policy,
-        clusters=list(offering.clusters) if offering.clusters else None,
-        # Deterministic: the same archive gives the same verdict, so a retry only delays it.
-        retries=0,
-    ).expand(fetch_result=fetched.output)
+    reports = _add_fetch_and_aggregate(offering, backend_ids, plan)
     asset = billing_asset(offering)
     PushToWaldurOperator.partial(
         task_id="push_to_waldur",
@@ -251,6 +245,147 @@ def _add_usage_tasks(
         + (notifiers_for(offering, MONTH_CLOSED) if closing else [])
         or None,
     ).expand(report=reports.output)
+
+
+def build_audit_dag(offering: OfferingConfig) -> DAG:
+    """The drift audit DAG of one offering: recompute closed months, compare with Waldur, repair one.
+
+    Read-only unless triggered with ``repair_month`` (see ``docs/audit.md``). Its fetches archive
+    under its own DAG id; the causes of differences are read from the usage and closing DAGs'
+    archives of each month's last push.
+    """
+    with DAG(
+        dag_id=AUDIT_DAG_ID_PREFIX + offering.slug,
+        description=f"Audit the closed months of '{offering.name}' in Waldur against DWDI",
+        schedule=offering.audit.schedule,
+        start_date=pendulum.datetime(*EARLIEST_RUN_DATE, tz=offering.billing_timezone),
+        catchup=False,
+        max_active_runs=1,
+        tags=sorted({*COMMON_TAGS, "audit", offering.slug, *offering.tags}),
+        params=_audit_params(),
+        render_template_as_native_obj=True,
+        default_args=DEFAULT_ARGS,
+        doc_md=_audit_doc_md(offering),
+    ) as dag:
+        backend_ids = ListWaldurBackendIdsOperator(
+            task_id="list_backend_ids",
+            offering_uuid=offering.offering_uuid,
+            waldur_conn_id=offering.waldur_conn_id,
+        )
+        plan = PlanAuditOperator(
+            task_id="audit_months",
+            backend_ids=backend_ids.output,
+            billing_timezone=offering.billing_timezone,
+            months=offering.audit.months,
+            repair_month="{{ params.repair_month }}",
+        )
+        reports = _add_fetch_and_aggregate(offering, backend_ids, plan)
+        archive_root = offering.archive_path or default_archive_root()
+        AuditWaldurOperator(
+            task_id="audit_waldur",
+            reports=reports.output,
+            offering_uuid=offering.offering_uuid,
+            waldur_conn_id=offering.waldur_conn_id,
+            billing_timezone=offering.billing_timezone,
+            repair_month="{{ params.repair_month }}",
+            dry_run="{{ params.dry_run }}",
+            pushed_archive_roots=[
+                f"{archive_root.rstrip('/')}/{prefix}{offering.slug}"
+                for prefix in (DAG_ID_PREFIX, CLOSING_DAG_ID_PREFIX)
+            ],
+            backend_components=offering.backend_components,
+            bad_value_policy=offering.bad_value_policy,
+            clusters=list(offering.clusters) if offering.clusters else None,
+            # A drift is a finding, not a glitch: a retry would only find it again, later.
+            retries=0,
+            # A task callback: it reads the audit's own result, pushed before the task fails.
+            on_failure_callback=notifiers_for(offering, DRIFT, message=partial(_drift_alert, offering))
+            or None,
+        )
+    return dag
+
+
+def _drift_alert(offering: OfferingConfig, context: Any) -> AlertMessage | None:
+    """The ``drift`` message of a failed ``audit_waldur``; None when it failed before comparing."""
+    ti = context["ti"]
+    document = ti.xcom_pull(task_ids=ti.task_id, map_indexes=ti.map_index, key="return_value")
+    if document is None:
+        return None
+    return drift_message(run_label(offering, context), AuditResult.from_xcom(document))
+
+
+def _add_fetch_and_aggregate(offering: OfferingConfig, backend_ids: Any, plan: Any) -> Any:
+    """The mapped ``fetch_usage`` and ``aggregate_usage`` tasks over ``plan``'s months.
+
+    :param backend_ids: the ``list_backend_ids`` task; :param plan: the task returning the months
+        and pushing the accounts (``BillingPlan``). Returns the aggregate task (its output: the
+        reports, one per month).
+    """
+    fetched = FetchMonthlyUsageOperator.partial(
+        task_id="fetch_usage",
+        dwdi_conn_id=offering.dwdi_conn_id,
+        accounts=XComArg(plan, key=BillingPlan.ACCOUNTS_KEY),
+        clusters=list(offering.clusters) if offering.clusters else None,
+        billing_timezone=offering.billing_timezone,
+        archive_path=offering.archive_path,
+        usage_kind=offering.usage_kind.value,
+        storage=_storage_settings(offering),
+        # Inference is keyed by Waldur resource UUID, which only list_backend_ids knows.
+        backend_ids=backend_ids.output if offering.usage_kind is UsageKind.INFERENCE else None,
+    ).expand(month=plan.output)
+    return AggregateUsageOperator.partial(
+        task_id="aggregate_usage",
+        backend_components=offering.backend_components,
+        bad_value_policy=offering.bad_value_policy,
+        clusters=list(offering.clusters) if offering.clusters else None,
+        # Deterministic: the same archive gives the same verdict, so a retry only delays it.
+        retries=0,
+    ).expand(fetch_result=fetched.output)
+
+
+def _audit_params() -> dict[str, Param]:
+    """The audit's trigger form: empty, a scheduled audit compares and writes nothing."""
+    return {
+        "repair_month": Param(
+            None,
+            type=["null", "string"],
+            pattern=MONTH_PATTERN,
+            title="Repair month",
+            description="YYYY-MM of one closed month whose differences this run writes to Waldur "
+            "(through the push), then audits again. Empty: audit only, write nothing.",
+        ),
+        "dry_run": Param(
+            False,
+            type="boolean",
+            title="Dry run",
+            description="With a repair month: log what the repair would write, without writing.",
+        ),
+    }
+
+
+def _audit_doc_md(offering: OfferingConfig) -> str:
+    schedule = offering.audit.schedule or "none (trigger by hand)"
+    return f"""\
+# CSCS-DWDI drift audit: {offering.name}
+
+Recomputes the last {offering.audit.months} closed month(s) from DWDI and compares them with what
+the Waldur offering `{offering.offering_uuid}` holds, per resource, component and user. Writes
+nothing unless triggered with **repair_month**. Any difference fails the run; the table of
+differences (resource, component, user, DWDI, Waldur, delta, likely cause) is in the log of
+`audit_waldur` and in its XCom.
+
+## Schedule
+{schedule}
+
+## Tasks
+1. `list_backend_ids`, 2. `audit_months` (the closed months), 3. `fetch_usage` and
+4. `aggregate_usage` (one per month, as in the usage DAG), 5. `audit_waldur`: compare, repair.
+
+## Trigger form
+- **repair_month**: `YYYY-MM`, a closed month: write its corrections through the push, then
+  audit it again. Empty = audit only.
+- **dry_run**: with **repair_month**, log what the repair would write without writing.
+"""
 
 
 def _failure_notifiers(

@@ -155,6 +155,7 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_cscs_dwdi.operators.list_backend_ids",
                     "airflow_provider_cscs_dwdi.operators.billing_months",
                     "airflow_provider_cscs_dwdi.operators.push",
+                    "airflow_provider_cscs_dwdi.operators.audit",
                 ],
             },
         ],

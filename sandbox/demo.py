@@ -10,7 +10,9 @@
    for shows ``-`` on both sides: nothing to write, and nothing was written;
 5. lets the scheduler's own code create the asset-triggered run of the first offering's example
    invoicing DAG (``dags/cscs_dwdi_invoicing_example.py``) from the push's asset event, runs it
-   in-process as ``dag.test()`` runs tasks, and prints the extra it received.
+   in-process as ``dag.test()`` runs tasks, and prints the extra it received;
+6. pushes the first offering's closed months and runs its drift audit DAG once: it must be clean
+   (its per-month counts and its table of differences are printed).
 
 Airflow is imported only after the environment is set, because it reads its configuration once.
 """
@@ -23,7 +25,7 @@ import os
 import secrets
 import shutil
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -82,6 +84,38 @@ def print_comparison(title: str, expected: dict[str, Any], landed: dict[str, Any
                     f"{'ok' if ok else 'DIFFERS'}"
                 )
     return bad
+
+
+def run_clean_audit(item: Any, now: datetime) -> int:
+    """Push the offering's audited closed months, then run its audit DAG; returns 1 unless clean."""
+    from airflow_provider_cscs_dwdi.core.audit import AuditResult, drift_table
+    from airflow_provider_cscs_dwdi.dag_factory import AUDIT_DAG_ID_PREFIX, DAG_ID_PREFIX, load_dags_from_env
+    from airflow_provider_cscs_dwdi.operators.audit import audited_months
+    from tests.fixtures.airflow_env import xcom_results
+
+    dags = load_dags_from_env()
+    usage, audit = dags[DAG_ID_PREFIX + item.config.slug], dags[AUDIT_DAG_ID_PREFIX + item.config.slug]
+    for task in [*usage.tasks, *audit.tasks]:
+        task.retries = 0
+    months = audited_months(item.config.audit.months, item.config.billing_timezone, repair_month=None)
+    for offset, month in enumerate(months, 1):
+        dag_run = usage.test(logical_date=now + timedelta(seconds=offset), run_conf={"month": month})
+        print(f"{usage.dag_id}: closed month {month} pushed, run finished {dag_run.state}")
+    print(f"\n=== dag.test({audit.dag_id}): the drift audit of {', '.join(months)} ===")
+    dag_run = audit.test(logical_date=now + timedelta(seconds=len(months) + 1))
+    print(f"{audit.dag_id}: run {dag_run.run_id} finished {dag_run.state}")
+    documents = xcom_results(dag_run, "audit_waldur")
+    if not documents:
+        return 1
+    result = AuditResult.from_xcom(documents[0])
+    for month in result.months:
+        print(
+            f"  {month['month']}: {month['resources']} resource(s) compared, {month['unchanged']} identical, "
+            f"{month['drifts']} difference(s)"
+        )
+    for line in drift_table(result.drifts) if result.drifts else ["no difference between DWDI and Waldur"]:
+        print(f"  {line}")
+    return int(str(dag_run.state) != "success" or not result.clean)
 
 
 def run_asset_triggered_invoicing(dag_id: str) -> list[dict[str, Any]]:
@@ -196,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
         for extra in received:
             print(f"  received: {json.dumps(extra, sort_keys=True)}")
         failures += not received
+        # After the invoicing run: the audit's own pushes of closed months add asset events too.
+        failures += run_clean_audit(stack.seeded[0], now)
         if failures or differing:
             print(
                 f"DEMO FAILED: {failures} DAG run(s) failed, {differing} amount(s) differ.", file=sys.stderr

@@ -310,10 +310,32 @@ class PushToWaldurOperator(BaseOperator):
             report = UsageReport.from_xcom(self.report)
         except CscsDwdiError as error:
             raise AirflowException(f"The report cannot be pushed: {error}") from error
+        result = self.push_report(
+            report, dry_run=dry_run, reconcile=reconcile, task_instance=context.get("ti")
+        )
+        self._finish(result, context)
+        if self.billing_asset is not None and not dry_run:
+            extra = billing_event_extra(
+                report, result, offering_uuid=str(self.offering_uuid), closed=self.closes_month
+            )
+            context["outlet_events"][billing_alias(self.billing_asset)].add(self.billing_asset, extra=extra)
+            self.log.info("Asset event on %s: %s", self.billing_asset.uri, extra)
+        return result.to_xcom()
+
+    def push_report(
+        self, report: UsageReport, *, dry_run: bool, reconcile: bool, task_instance: Any = None
+    ) -> PushResult:
+        """Read Waldur's state for the report's month, log the plan and (unless ``dry_run``) write it.
+
+        The one write path of the provider: the drift audit's repair goes through it too.
+        Failed writes are in the result; the caller decides how the task ends. ``task_instance``
+        (the running task's) fences the writes: a try Airflow no longer holds as running stops
+        before its next write (docs/one-push-at-a-time.md).
+        """
         self._log_report_issues(report)
         hook = WaldurHook(self.waldur_conn_id)
         offering = f"offering {self.offering_uuid} (DAG {self.dag_id})"
-        run = _PushRun(hook, str(self.offering_uuid), offering, task_instance_fence(context.get("ti")))
+        run = _PushRun(hook, str(self.offering_uuid), offering, task_instance_fence(task_instance))
         try:
             # Before any request, whatever the bad value policy: a total Waldur cannot store
             # would fail on a 500 halfway through the writes.
@@ -353,14 +375,7 @@ class PushToWaldurOperator(BaseOperator):
             ],
             counts={name: value for name, value in result.counts().items() if is_count(value)},
         )
-        self._finish(result, context)
-        if self.billing_asset is not None and not dry_run:
-            extra = billing_event_extra(
-                report, result, offering_uuid=str(self.offering_uuid), closed=self.closes_month
-            )
-            context["outlet_events"][billing_alias(self.billing_asset)].add(self.billing_asset, extra=extra)
-            self.log.info("Asset event on %s: %s", self.billing_asset.uri, extra)
-        return result.to_xcom()
+        return result
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """What this task read and wrote, for the OpenLineage listener (docs/lineage.md).

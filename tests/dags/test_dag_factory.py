@@ -29,7 +29,10 @@ DAG_IDS = [
     "cscs_dwdi_usage_llm_inference",
 ]
 CLOSING_DAG_IDS = [dag_id.replace("cscs_dwdi_usage_", "cscs_dwdi_close_") for dag_id in DAG_IDS]
-ALL_DAG_IDS = [dag_id for pair in zip(DAG_IDS, CLOSING_DAG_IDS, strict=True) for dag_id in pair]
+AUDIT_DAG_IDS = [dag_id.replace("cscs_dwdi_usage_", "cscs_dwdi_audit_") for dag_id in DAG_IDS]
+ALL_DAG_IDS = [
+    dag_id for triple in zip(DAG_IDS, CLOSING_DAG_IDS, AUDIT_DAG_IDS, strict=True) for dag_id in triple
+]
 # dags/cscs_dwdi_invoicing_example.py: the example downstream DAGs, from the same offerings file.
 INVOICING_DAG_IDS = [dag_id.replace("cscs_dwdi_usage_", "cscs_dwdi_invoicing_") for dag_id in DAG_IDS]
 DAG_FILES = ("cscs_dwdi_invoicing_example.py", "cscs_dwdi_usage.py")
@@ -41,7 +44,7 @@ def dags() -> dict:
     return build_dags(load_config(EXAMPLE))
 
 
-def test_a_daily_and_a_closing_dag_per_offering_in_configuration_order(dags: dict) -> None:
+def test_a_daily_a_closing_and_an_audit_dag_per_offering_in_configuration_order(dags: dict) -> None:
     assert list(dags) == ALL_DAG_IDS
     assert [dag.dag_id for dag in dags.values()] == ALL_DAG_IDS
 
@@ -353,7 +356,7 @@ def serialized_example(airflow_db: None) -> None:
 
 @pytest.mark.airflow
 @pytest.mark.usefixtures("serialized_example")
-def test_airflow_dags_list_shows_both_dags_of_every_offering() -> None:
+def test_airflow_dags_list_shows_the_three_dags_of_every_offering() -> None:
     listed = run_airflow("dags", "list", "--output", "json", config=EXAMPLE)
 
     assert listed.returncode == 0, listed.stderr

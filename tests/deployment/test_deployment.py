@@ -30,9 +30,15 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
+from airflow_provider_cscs_dwdi.core.audit import AuditResult
 from airflow_provider_cscs_dwdi.core.config import load_config
 from airflow_provider_cscs_dwdi.core.months import months_to_report, previous_month
-from airflow_provider_cscs_dwdi.dag_factory import CLOSING_DAG_ID_PREFIX, CONFIG_ENV_VAR, DAG_ID_PREFIX
+from airflow_provider_cscs_dwdi.dag_factory import (
+    AUDIT_DAG_ID_PREFIX,
+    CLOSING_DAG_ID_PREFIX,
+    CONFIG_ENV_VAR,
+    DAG_ID_PREFIX,
+)
 from airflow_provider_cscs_dwdi.invoicing_example import INVOICING_DAG_ID_PREFIX
 from sandbox.stack import SandboxStack, differences
 from tests.deployment.airflow_processes import (
@@ -54,6 +60,8 @@ OFFERING = {
     "offering_uuid": "4b1f6e2a9c3d4e5f8a7b6c5d4e3f2a1b",
     "billing_timezone": BILLING_TIMEZONE,
     "backend_components": NODE_AND_GPU_COMPONENTS,
+    # Triggered by the test only; its two closed months are the ones the module's runs write.
+    "audit": {"schedule": None, "months": 2},
     "notifications": [
         {
             "events": ["failure", "issues", "month_closed"],
@@ -65,6 +73,7 @@ OFFERING = {
 }
 DAILY = DAG_ID_PREFIX + OFFERING["slug"]
 CLOSING = CLOSING_DAG_ID_PREFIX + OFFERING["slug"]
+AUDIT = AUDIT_DAG_ID_PREFIX + OFFERING["slug"]
 INVOICING = INVOICING_DAG_ID_PREFIX + OFFERING["slug"]
 BILLING_ASSET_URI = f"cscs-dwdi://{OFFERING['offering_uuid']}/compute"
 # The recipe of docs/backfills.md: January to March 2026, dates with the billing zone's offset.
@@ -143,7 +152,7 @@ def deployment(
     )
     try:
         airflow.start()
-        airflow.wait_until_ready([DAILY, CLOSING, INVOICING])
+        airflow.wait_until_ready([DAILY, CLOSING, AUDIT, INVOICING])
         yield Deployment(airflow, stack, smtp_server)
     except DeploymentError as error:
         pytest.fail(f"{error}\n{airflow.log_tails()}")
@@ -200,7 +209,7 @@ def written_months(stack: SandboxStack) -> set[str]:
     }
 
 
-def test_processes_serve_both_dags_of_the_offering_without_import_errors(deployment: Deployment) -> None:
+def test_processes_serve_every_dag_of_the_offering_without_import_errors(deployment: Deployment) -> None:
     airflow = deployment.airflow
 
     health = airflow.api("GET", "/api/v2/monitor/health").json()
@@ -213,7 +222,7 @@ def test_processes_serve_both_dags_of_the_offering_without_import_errors(deploym
         "dag_processor": "healthy",
     }
     assert errors["total_entries"] == 0, errors
-    assert sorted(dag["dag_id"] for dag in dags) == sorted([CLOSING, DAILY, INVOICING])
+    assert sorted(dag["dag_id"] for dag in dags) == sorted([AUDIT, CLOSING, DAILY, INVOICING])
 
 
 def test_triggered_run_lands_its_month_in_waldur(deployment: Deployment, workload: Workload) -> None:
@@ -332,6 +341,30 @@ def test_no_month_outside_the_runs_was_written(deployment: Deployment, workload:
             )
         month = next_month(month)
     assert stack.waldur.schema_violations == []
+
+
+def test_rest_triggered_audit_of_the_written_months_is_clean(
+    deployment: Deployment, workload: Workload
+) -> None:
+    airflow = deployment.airflow
+    # Every run that writes: the audit must not read a month while it is being pushed.
+    airflow.wait_for_runs(DAILY, lambda run: True, count=3, timeout=RUN_TIMEOUT)
+    airflow.wait_for_runs(CLOSING, lambda run: True, count=4, timeout=RUN_TIMEOUT)
+    writes_before = len(deployment.stack.waldur.requests)
+    airflow.unpause(AUDIT)
+
+    run = wait_for_run(deployment, AUDIT, airflow.trigger(AUDIT, {}))
+
+    assert_every_task_succeeded(deployment, AUDIT, run)
+    result = AuditResult.from_xcom(airflow.xcom(AUDIT, run["dag_run_id"], "audit_waldur"))
+    assert result.clean
+    audited = [workload.triggered_month, previous_month(workload.current_month)]
+    assert [month["month"] for month in result.months] == audited
+    assert all(month["unchanged"] == month["resources"] == 4 for month in result.months)
+    assert all(month["pushed_archive"] for month in result.months)
+    assert [
+        request for request in deployment.stack.waldur.requests[writes_before:] if request.method == "POST"
+    ] == []
 
 
 def test_secrets_stay_out_of_every_process_and_task_log(deployment: Deployment, workload: Workload) -> None:

@@ -1,0 +1,350 @@
+"""The drift audit DAG's own tasks: ``audit_months`` and ``audit_waldur``.
+
+The audit DAG is ``list_backend_ids`` -> ``audit_months`` (:class:`PlanAuditOperator`) ->
+``fetch_usage`` and ``aggregate_usage`` (the usage DAG's operators, one per month) ->
+``audit_waldur`` (:class:`AuditWaldurOperator`). The comparison itself is :mod:`core.audit`;
+the repair is the push's own write path (:meth:`PushToWaldurOperator.push_report`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator, ObjectStoragePath
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+from airflow_provider_cscs_dwdi.core.archive import ArchiveError, read_archive
+from airflow_provider_cscs_dwdi.core.audit import (
+    AuditResult,
+    MonthAudit,
+    PushedMonth,
+    audit_month,
+    drift_table,
+)
+from airflow_provider_cscs_dwdi.core.components import parse_backend_components
+from airflow_provider_cscs_dwdi.core.errors import CscsDwdiError
+from airflow_provider_cscs_dwdi.core.months import current_month, parse_month, previous_month
+from airflow_provider_cscs_dwdi.core.report import build_report
+from airflow_provider_cscs_dwdi.core.usage import BadValuePolicy
+from airflow_provider_cscs_dwdi.core.xcom import BackendIds, BillingPlan, PushResult, UsageReport
+from airflow_provider_cscs_dwdi.hooks._http import TransientHTTPError
+from airflow_provider_cscs_dwdi.hooks.waldur import WaldurAPIError, WaldurAuthError, WaldurHook
+from airflow_provider_cscs_dwdi.operators._kinds import aggregator_for
+from airflow_provider_cscs_dwdi.operators._params import as_bool, blank_to_none
+from airflow_provider_cscs_dwdi.operators.push import PushToWaldurOperator, _PushRun
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+def audited_months(
+    count: int, billing_timezone: str, *, repair_month: str | None, now: datetime | None = None
+) -> list[str]:
+    """The last ``count`` closed months (before the current one in ``billing_timezone``), oldest
+    first, plus ``repair_month`` when it is an older closed month.
+
+    :raises CscsDwdiError: ``repair_month`` is not a ``YYYY-MM`` month, or is not closed yet.
+    """
+    current = current_month(billing_timezone, now)
+    months: list[str] = []
+    month = current
+    for _ in range(count):
+        month = previous_month(month)
+        months.insert(0, month)
+    if repair_month is not None:
+        repair_month = parse_month(repair_month)
+        if repair_month >= current:
+            raise CscsDwdiError(
+                f"repair_month {repair_month} is not closed yet ({current} is the current month in "
+                f"{billing_timezone}): only a closed month can be repaired."
+            )
+        if repair_month not in months:
+            months.insert(0, repair_month)
+    return months
+
+
+class PlanAuditOperator(BaseOperator):
+    """Plan one audit run: the closed months to recompute and every backend ID of the offering.
+
+    Returns the months (the fetch task is expanded over them) and pushes the accounts under
+    ``BillingPlan.ACCOUNTS_KEY``, as ``PlanBillingRunOperator`` does for the usage DAG.
+
+    :param backend_ids: the XCom of ``ListWaldurBackendIdsOperator``.
+    :param billing_timezone: IANA time zone in which months begin and end.
+    :param months: how many closed months to audit (the offering's ``audit.months``).
+    :param repair_month: ``YYYY-MM`` to repair; any closed month, added when older than the others.
+    """
+
+    template_fields: Sequence[str] = ("backend_ids", "repair_month")
+    ui_color = "#f3e8fd"
+
+    def __init__(
+        self,
+        *,
+        backend_ids: Mapping[str, Any] | Any,
+        billing_timezone: str,
+        months: int,
+        repair_month: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.backend_ids = backend_ids
+        self.billing_timezone = billing_timezone
+        self.months = months
+        self.repair_month = repair_month
+
+    def execute(self, context: Context) -> list[str]:
+        repair_month = blank_to_none(self.repair_month)
+        try:
+            months = audited_months(
+                self.months,
+                self.billing_timezone,
+                repair_month=None if repair_month is None else str(repair_month),
+            )
+            backend_ids = BackendIds.from_xcom(self.backend_ids)
+        except CscsDwdiError as error:
+            # Deterministic: a retry would be refused the same way.
+            raise AirflowFailException(f"Nothing audited: {error}") from error
+        plan = BillingPlan(months=tuple(months), accounts=backend_ids.backend_ids)
+        context["ti"].xcom_push(key=BillingPlan.ACCOUNTS_KEY, value=plan.accounts_to_xcom())
+        self.log.info(
+            "Auditing %s for %d backend ID(s)%s",
+            ", ".join(plan.months),
+            len(plan.accounts),
+            f"; repairing {repair_month}" if repair_month else "",
+        )
+        return plan.to_xcom()
+
+
+class AuditWaldurOperator(PushToWaldurOperator):
+    """Compare the recomputed DWDI months with what Waldur holds; repair one month on request.
+
+    Read-only unless ``repair_month`` is given: for each audited month it reads Waldur's state
+    exactly as the push does and lets the push's write plan (with ``reconcile``) say what differs,
+    per resource, component and user (:mod:`core.audit`). The archive of the month's last push
+    (the newest under ``pushed_archive_roots``/<month>/) tells the likely cause.
+
+    With ``repair_month`` the corrections of that month are written through the push's own write
+    path (:meth:`PushToWaldurOperator.push_report`, reconcile on: the same refusal of past months
+    by a Waldur server that ignores the usage ``date``, the same dry-run rule: plan and log, write
+    nothing); then the month is read back from Waldur and audited again.
+
+    Returns :class:`~core.audit.AuditResult`. Any difference left fails the task, after the table
+    is logged and the result pushed to XCom, so Airflow's own alerting sees it.
+
+    :param reports: the ``aggregate_usage`` XComs (``UsageReport`` documents), one per month.
+    :param offering_uuid / waldur_conn_id / billing_timezone: as for the push.
+    :param repair_month: ``YYYY-MM`` to repair (must be among the audited months); empty: none.
+    :param dry_run: a repair plans and logs what it would write, and writes nothing.
+    :param pushed_archive_roots: archive folders of the offering's usage and closing DAGs.
+    :param backend_components / bad_value_policy / clusters: the offering's, to rebuild the
+        pushed report from an archive exactly as ``aggregate_usage`` did.
+    """
+
+    template_fields: Sequence[str] = ("reports", "repair_month", "repair_dry_run")
+    ui_color = "#f3e8fd"
+
+    def __init__(
+        self,
+        *,
+        reports: Sequence[Mapping[str, Any]] | Any,
+        offering_uuid: str,
+        waldur_conn_id: str = WaldurHook.default_conn_name,
+        billing_timezone: str = "UTC",
+        repair_month: str | None = None,
+        dry_run: bool | str = False,
+        pushed_archive_roots: Sequence[str] = (),
+        backend_components: Mapping[str, Mapping[str, Any]] | None = None,
+        bad_value_policy: str = "fail",
+        clusters: Sequence[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            report=None,
+            offering_uuid=offering_uuid,
+            waldur_conn_id=waldur_conn_id,
+            # A repair leaves no user usage behind that DWDI does not report: the audit counts it.
+            reconcile=True,
+            billing_timezone=billing_timezone,
+            **kwargs,
+        )
+        # Its own name: ``dry_run`` is BaseOperator's method, and the push's setting is not used
+        # (the repair hands its dry run to push_report).
+        self.repair_dry_run = dry_run
+        self.reports = reports
+        self.repair_month = repair_month
+        self.pushed_archive_roots = list(pushed_archive_roots)
+        self.backend_components = backend_components or {}
+        # Parsed here so a wrong component configuration breaks the DAG import, not a run.
+        self.components = parse_backend_components(self.backend_components)
+        self.bad_value_policy = bad_value_policy
+        self.clusters = clusters
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        dry_run = as_bool(self.repair_dry_run, "dry_run")
+        repair_month = blank_to_none(self.repair_month)
+        try:
+            # By index: iterating Airflow's lazy XCom sequence asks for one item past its end,
+            # which the task log shows as an error.
+            reports = [UsageReport.from_xcom(self.reports[index]) for index in range(len(self.reports))]
+        except CscsDwdiError as error:
+            raise AirflowException(f"The recomputed DWDI months cannot be read: {error}") from error
+        months = [report.month for report in reports]
+        if repair_month is not None and repair_month not in months:
+            raise AirflowFailException(
+                f"repair_month {repair_month} is not among the audited months {months}"
+            )
+
+        audits = [self._audit(report) for report in reports]
+        repair: PushResult | None = None
+        if repair_month is not None:
+            position = months.index(repair_month)
+            self._log_audit(audits, heading="Before the repair")
+            try:
+                repair = self._repair(reports[position], dry_run=dry_run, task_instance=context.get("ti"))
+            except AirflowException:
+                # Refused before writing (e.g. a past month on Waldur 7.x): the audit still stands.
+                context["ti"].xcom_push(
+                    key="return_value", value=AuditResult.of(audits, repair_month=repair_month).to_xcom()
+                )
+                raise
+            if not dry_run:
+                audits[position] = self._audit(reports[position], heading="Re-audit after the repair")
+        result = AuditResult.of(
+            audits, repair_month=repair_month, repair=None if repair is None else repair.to_xcom()
+        )
+        self._log_audit(audits, heading="Audit")
+        if result.clean and not (repair and repair.failed):
+            return result.to_xcom()
+        context["ti"].xcom_push(key="return_value", value=result.to_xcom())
+        problems = []
+        if repair and repair.failed:
+            problems.append(
+                f"Repair of {repair.month}: {repair.failed} resource(s) not written ({repair.written} written):\n"
+                + "\n".join(f"  {failure.backend_id}: {failure.reason}" for failure in repair.failures)
+            )
+        if not result.clean:
+            drifted = [audit.month for audit in audits if not audit.clean]
+            problems.append(
+                f"Drift: Waldur differs from DWDI in {result.drift_count} value(s) of {', '.join(drifted)} "
+                "(table above; trigger the audit with repair_month to write the corrections of one month)."
+            )
+        raise AirflowException("\n".join(problems))
+
+    def _audit(self, report: UsageReport, *, heading: str | None = None) -> MonthAudit:
+        """Read Waldur's state for the report's month (the push's listings) and compare, writing nothing.
+
+        :param heading: log the month's audit under this heading at once (the re-audit).
+        """
+        hook = WaldurHook(self.waldur_conn_id)
+        try:
+            offering = f"offering {self.offering_uuid} (DAG {self.dag_id})"
+            plan, _ = _PushRun(hook, str(self.offering_uuid), offering).read_and_plan(
+                report, reconcile=True, check_month=lambda _honoured: None
+            )
+        except WaldurAuthError as error:
+            raise AirflowException(str(error)) from error
+        except (WaldurAPIError, TransientHTTPError) as error:
+            raise AirflowException(f"Reading Waldur's state for {report.month} failed: {error}") from error
+        finally:
+            hook.close()
+        audit = audit_month(report, plan, pushed=self._pushed_month(report.month))
+        if heading is not None:
+            self._log_audit([audit], heading=heading)
+        return audit
+
+    def _repair(self, report: UsageReport, *, dry_run: bool, task_instance: Any = None) -> PushResult:
+        """Write the month's corrections through the push; refused writes are in the result."""
+        self.log.info(
+            "%s %s through the push's write path",
+            "Dry run of the repair of" if dry_run else "Repairing",
+            report.month,
+        )
+        result = self.push_report(report, dry_run=dry_run, reconcile=True, task_instance=task_instance)
+        self.log.info("Repair of %s: %s", report.month, result.counts())
+        return result
+
+    def _pushed_month(self, month: str) -> PushedMonth | None:
+        """The month's last push, rebuilt from the newest archive of the usage or closing DAG."""
+        newest: tuple[str, ObjectStoragePath] | None = None
+        for root in self.pushed_archive_roots:
+            folder = ObjectStoragePath(root) / month
+            try:
+                candidates = [path for path in folder.iterdir() if path.name.endswith(".jsonl.gz")]
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for path in candidates:
+                created = str(self._header(path).get("created", ""))
+                if newest is None or created > newest[0]:
+                    newest = (created, path)
+        if newest is None:
+            self.log.warning(
+                "No archive of a push of %s: the likely causes of its differences stay unknown.", month
+            )
+            return None
+        archive = newest[1]
+        try:
+            with archive.open("rb") as raw_file:
+                header, pages = read_archive(raw_file)
+                aggregator = aggregator_for(
+                    header,
+                    self.components,
+                    clusters=self.clusters,
+                    policy=BadValuePolicy(str(self.bad_value_policy).lower()),
+                )
+                for page in pages:
+                    aggregator.add_response(page["body"], source=f"page {page['page']}")
+            report = build_report(aggregator.result(), month=month, window=header.get("window"))
+        except (CscsDwdiError, OSError, EOFError) as error:
+            self.log.warning(
+                "The archive %s of %s's last push cannot be read (%s): causes stay unknown.",
+                archive,
+                month,
+                error,
+            )
+            return None
+        accounts = header.get("accounts")
+        self.log.info("Causes of %s read against its last push's archive %s", month, archive)
+        return PushedMonth(
+            accounts=frozenset(accounts if isinstance(accounts, list) else report.accounts),
+            report=report,
+            archive=str(archive),
+        )
+
+    @staticmethod
+    def _header(path: ObjectStoragePath) -> dict[str, Any]:
+        try:
+            with path.open("rb") as raw_file:
+                header, _ = read_archive(raw_file)
+        except (ArchiveError, OSError, EOFError):
+            return {}
+        return header
+
+    def _log_audit(self, audits: Sequence[MonthAudit], *, heading: str) -> None:
+        for audit in audits:
+            for issue in audit.issues:
+                self.log.warning("%s: %s", audit.month, issue.message)
+            if audit.plan.without_data:
+                # As in the push: without a DWDI level there is nothing to compare Waldur's with.
+                self.log.warning(
+                    "%s: no storage data from DWDI for %s: not compared",
+                    audit.month,
+                    ", ".join(audit.plan.without_data),
+                )
+            self.log.info(
+                "%s of %s: %d resource(s) compared, %d identical, %d difference(s)",
+                heading,
+                audit.month,
+                audit.resources,
+                audit.unchanged,
+                len(audit.drifts),
+            )
+        drifts = [drift for audit in audits for drift in audit.drifts]
+        if not drifts:
+            self.log.info("%s: Waldur holds exactly what DWDI says for every audited month.", heading)
+            return
+        self.log.warning("%s: %d difference(s) between DWDI and Waldur:", heading, len(drifts))
+        for line in drift_table(drifts):
+            self.log.warning("  %s", line)
