@@ -1,7 +1,7 @@
 """CSCS-DWDI usage -> Waldur: the DAGs of every offering in the offerings YAML file.
 
-Each offering gets its DAGs (the daily ``cscs_dwdi_usage_<slug>`` and the monthly closing
-``cscs_dwdi_close_<slug>``), reporting its compute, storage or inference usage to Waldur.
+Each offering gets its DAGs (the daily ``cscs_dwdi_usage_<slug>``, the monthly closing
+``cscs_dwdi_close_<slug>`` and the drift audit ``cscs_dwdi_audit_<slug>``), reporting its compute, storage or inference usage to Waldur.
 
 The offerings file is the one named by the CSCS_DWDI_CONFIG environment variable or, when it is
 unset, ``cscs_dwdi_offerings.yaml`` next to this file. Without either, this import fails with an
