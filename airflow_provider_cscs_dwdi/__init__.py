@@ -2,7 +2,7 @@
 
 Compute (node-hours per account and user), storage (space and inodes per project path) and inference
 (cost per resource) usage, read from the CSCS data warehouse DWDI and written to Waldur by the DAGs
-of each configured offering: a daily usage DAG and a monthly closing DAG.
+of each configured offering: a daily usage DAG, a monthly closing DAG and a drift audit DAG.
 ``python -m airflow_provider_cscs_dwdi init DIR`` writes the DAG file and an example offerings
 file into a dags folder.
 """

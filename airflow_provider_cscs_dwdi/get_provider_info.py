@@ -124,7 +124,7 @@ def get_provider_info() -> dict[str, Any]:
         "name": "CSCS DWDI to Waldur usage reporting",
         "description": (
             "Reports CSCS-DWDI compute, storage and inference usage to Waldur, exactly: per "
-            "offering a daily usage DAG and a monthly closing DAG."
+            "offering a daily usage DAG, a monthly closing DAG and a drift audit DAG."
         ),
         "versions": [__version__],
         "integrations": [
