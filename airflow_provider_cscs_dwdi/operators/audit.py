@@ -123,24 +123,29 @@ class AuditWaldurOperator(PushToWaldurOperator):
 
     Read-only unless ``repair_month`` is given: for each audited month it reads Waldur's state
     exactly as the push does and lets the push's write plan (with ``reconcile``) say what differs,
-    per resource, component and user (:mod:`core.audit`). The archive of the month's last push
+    per resource, component and user (``core.audit``). The archive of the month's last push
     (the newest under ``pushed_archive_roots``/<month>/) tells the likely cause.
 
     With ``repair_month`` the corrections of that month are written through the push's own write
-    path (:meth:`PushToWaldurOperator.push_report`, reconcile on: the same refusal of past months
+    path (``PushToWaldurOperator.push_report``, reconcile on: the same refusal of past months
     by a Waldur server that ignores the usage ``date``, the same dry-run rule: plan and log, write
     nothing); then the month is read back from Waldur and audited again.
 
-    Returns :class:`~core.audit.AuditResult`. Any difference left fails the task, after the table
+    Returns ``core.audit.AuditResult``. Any difference left fails the task, after the table
     is logged and the result pushed to XCom, so Airflow's own alerting sees it.
 
     :param reports: the ``aggregate_usage`` XComs (``UsageReport`` documents), one per month.
-    :param offering_uuid / waldur_conn_id / billing_timezone: as for the push.
-    :param repair_month: ``YYYY-MM`` to repair (must be among the audited months); empty: none.
+    :param offering_uuid: the Waldur offering, as for the push.
+    :param waldur_conn_id: the Waldur connection, as for the push.
+    :param billing_timezone: IANA time zone of the billing months, as for the push.
+    :param repair_month: ``YYYY-MM`` of one closed month to repair (``PlanAuditOperator`` adds it
+        to the audited months when it is older); empty: none.
     :param dry_run: a repair plans and logs what it would write, and writes nothing.
     :param pushed_archive_roots: archive folders of the offering's usage and closing DAGs.
-    :param backend_components / bad_value_policy / clusters: the offering's, to rebuild the
-        pushed report from an archive exactly as ``aggregate_usage`` did.
+    :param backend_components: the offering's components, to rebuild the pushed report from an
+        archive exactly as ``aggregate_usage`` did.
+    :param bad_value_policy: the offering's, for the same rebuild.
+    :param clusters: the offering's cluster filter, for the same rebuild.
     """
 
     template_fields: Sequence[str] = ("reports", "repair_month", "repair_dry_run")
