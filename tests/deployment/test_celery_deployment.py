@@ -29,6 +29,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -78,6 +79,8 @@ WORKERS = {"worker-a": "default,fetch", "worker-b": "default,aggregate"}
 # The session OIDC issuer's default client (tests/fixtures/oidc_issuer.py).
 ISSUER_CLIENT = ("dwdi-client", "dwdi-secret")
 RUN_TIMEOUT = 300
+# What docs/scale-out.md tells a Celery + S3 deployment to install, plus the test tools (psycopg).
+DEPLOYMENT_EXTRAS = "[test,s3,celery]"
 
 # The cluster policy of this deployment (airflow_local_settings.py on every process's path): fetch
 # and aggregate of a month never share a worker. The short retry delay only keeps the worker-loss
@@ -158,14 +161,16 @@ def parse_instant(text: str) -> datetime:
 
 @pytest.fixture(scope="session")
 def deployment_virtualenv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A virtualenv with the provider's wheel installed (not editable) with ``[s3,celery]``.
+    """A virtualenv with the provider's wheel installed (not editable) with ``[test,s3,celery]``.
 
-    The dependencies are installed once per pyproject.toml + constraints (``.deployment-venv/``);
-    the wheel built from this checkout is reinstalled every session. Installing the extras with the
-    constraints into the fresh virtualenv is also the check that they resolve together.
+    The dependencies are installed once per pyproject.toml + constraints (``.deployment-venv/``,
+    so a fresh CI clone always installs them): that install of the documented extras with the
+    project's constraints into a brand-new virtualenv is the check that they resolve together.
+    The wheel built from this checkout is reinstalled every session. ``[test]`` brings psycopg.
     """
     key = hashlib.sha256(
-        (REPO_ROOT / "pyproject.toml").read_bytes()
+        DEPLOYMENT_EXTRAS.encode()
+        + (REPO_ROOT / "pyproject.toml").read_bytes()
         + (REPO_ROOT / "requirements/constraints.txt").read_bytes()
     ).hexdigest()[:16]
     venv = REPO_ROOT / ".deployment-venv" / key
@@ -186,6 +191,9 @@ def deployment_virtualenv(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 f"pip {' '.join(arguments)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
             )
 
+    for stale in venv.parent.glob("*"):  # virtualenvs of earlier pyproject.toml/constraints
+        if stale != venv:
+            shutil.rmtree(stale, ignore_errors=True)
     ready = venv / ".ready"
     if not ready.exists():
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True, timeout=300)
@@ -197,8 +205,7 @@ def deployment_virtualenv(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "--quiet",
             "--constraint",
             "requirements/constraints.txt",
-            f"{wheel}[s3,celery]",
-            "psycopg[binary]",
+            f"{wheel}{DEPLOYMENT_EXTRAS}",
         )
         ready.touch()
     else:
@@ -394,6 +401,33 @@ def assert_landed_exactly(stack: SandboxStack, month: str) -> None:
     expected = stack.expected(item, month)
     assert any(amount > 0 for account in expected.values() for amount in account["total"].values())
     assert differences(expected, stack.landed(item, month)) == [], month
+
+
+def test_deployment_runs_the_wheel_with_the_documented_extras_consistently_installed(
+    deployment_virtualenv: Path,
+) -> None:
+    python = str(deployment_virtualenv / "bin" / "python")
+    probe = (
+        "import json, importlib.metadata as m; d = m.distribution('airflow-provider-cscs-dwdi'); "
+        "print(json.dumps({'direct_url': d.read_text('direct_url.json'), 'versions': {name: m.version(name) "
+        "for name in ('celery', 'apache-airflow-providers-celery', 'apache-airflow-providers-amazon', 's3fs', "
+        "'moto', 'redis')}}))"
+    )
+
+    checked = subprocess.run(
+        [python, "-m", "pip", "check"], capture_output=True, text=True, timeout=120, check=False
+    )
+    installed = json.loads(subprocess.check_output([python, "-c", probe], text=True, timeout=120))
+
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    # Installed from the built wheel: a file URL of a .whl, never an editable checkout.
+    direct_url = json.loads(installed["direct_url"])
+    assert direct_url["url"].endswith(".whl"), direct_url
+    assert "dir_info" not in direct_url
+    assert installed["versions"]["celery"].startswith("5.6."), installed
+    constraints = (REPO_ROOT / "requirements/constraints.txt").read_text().splitlines()
+    for name, version in installed["versions"].items():
+        assert any(line.lower() == f"{name}=={version}".lower() for line in constraints), (name, version)
 
 
 def test_s3_archive_run_fetches_and_aggregates_on_different_hosts_and_lands_exact_totals(
