@@ -299,14 +299,17 @@ class AirflowDeployment:
 
         return wait_for(f"{count} finished run(s) of {dag_id}", finished, timeout=timeout, interval=2)
 
+    def task_instances(self, dag_id: str, run_id: str) -> dict[str, dict[str, Any]]:
+        """``{task_id[map_index]: task instance}`` of one run, as the REST API shows them."""
+        reply = self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances")
+        return {
+            ti["task_id"] if ti["map_index"] < 0 else f"{ti['task_id']}[{ti['map_index']}]": ti
+            for ti in reply.json()["task_instances"]
+        }
+
     def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
         """``{task_id[map_index]: state}`` of one run."""
-        reply = self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances")
-        states = {}
-        for ti in reply.json()["task_instances"]:
-            key = ti["task_id"] if ti["map_index"] < 0 else f"{ti['task_id']}[{ti['map_index']}]"
-            states[key] = str(ti["state"])
-        return states
+        return {key: str(ti["state"]) for key, ti in self.task_instances(dag_id, run_id).items()}
 
     def xcom(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> Any:
         """The ``return_value`` a task pushed, read back through the REST API."""

@@ -16,9 +16,10 @@ backend on moto) must land exact totals; ``local_hpc`` (the default local archiv
 ``s3_hpc`` is held inside a Waldur write, the worker running it is killed with its whole
 namespace, and the retry on the other worker must write exactly the month.
 
-Measured on the 2-core development machine shared with other test runs: 3 min 45 s for the module
-with its virtualenv in place; the first run on a machine adds about 2 minutes to create it
-(``.deployment-venv/``, kept for later runs while pyproject.toml and the constraints are unchanged).
+Measured on the 2-core development machine shared with other test runs: 2 min 40 s to 3 min 45 s
+for the module, creating its virtualenv included (about 1 minute of it with a warm pip cache, 2 with
+a cold one; ``.deployment-venv/`` is kept and reused while pyproject.toml and the constraints are
+unchanged).
 """
 
 from __future__ import annotations
@@ -37,10 +38,8 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
@@ -48,15 +47,20 @@ import yaml
 from airflow_provider_cscs_dwdi.core.config import load_config
 from airflow_provider_cscs_dwdi.core.months import months_to_report, previous_month
 from airflow_provider_cscs_dwdi.dag_factory import CONFIG_ENV_VAR, DAG_ID_PREFIX
-from sandbox.stack import SandboxStack, differences
+from sandbox.stack import SandboxStack
 from tests.deployment.airflow_processes import REPO_ROOT, AirflowDeployment, DeploymentError, wait_for
+from tests.deployment.test_deployment import (
+    BILLING_TIMEZONE,
+    ISSUER_CLIENT,
+    assert_waldur_holds_dwdi_totals,
+    parse_instant,
+)
 from tests.fixtures.offerings import NODE_AND_GPU_COMPONENTS
 from tests.fixtures.postgres import PostgresServer, free_port
 from tests.fixtures.redis import RedisServer
 
 pytestmark = [pytest.mark.deployment, pytest.mark.timeout(900)]
 
-BILLING_TIMEZONE = "Europe/Zurich"
 S3_CONN_ID = "dwdi_archive_s3"
 BUCKET = "cscs-dwdi-billing"
 S3_OFFERING = {
@@ -77,8 +81,6 @@ LOCAL_OFFERING = {
 S3_DAILY = DAG_ID_PREFIX + S3_OFFERING["slug"]
 LOCAL_DAILY = DAG_ID_PREFIX + LOCAL_OFFERING["slug"]
 WORKERS = {"worker-a": "default,fetch", "worker-b": "default,aggregate"}
-# The session OIDC issuer's default client (tests/fixtures/oidc_issuer.py).
-ISSUER_CLIENT = ("dwdi-client", "dwdi-secret")
 RUN_TIMEOUT = 300
 # What docs/scale-out.md tells a Celery + S3 deployment to install.
 DEPLOYMENT_EXTRAS = "[s3,celery]"
@@ -149,15 +151,6 @@ class CeleryDeployment:
     workers: dict[str, Worker]
     s3: Any  # a boto3 S3 client on the moto server
     s3_secret: str
-
-
-def month_of(instant: datetime) -> str:
-    local = instant.astimezone(ZoneInfo(BILLING_TIMEZONE))
-    return f"{local.year:04d}-{local.month:02d}"
-
-
-def parse_instant(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 @pytest.fixture(scope="session")
@@ -287,6 +280,7 @@ def deployment(
         pytest.skip(reason)
     root = tmp_path_factory.mktemp("celery-deployment")
     config_file = root / "offerings.yaml"
+    # s3_hpc first: assert_waldur_holds_dwdi_totals checks the first seeded offering.
     config_file.write_text(yaml.safe_dump({"offerings": [S3_OFFERING, LOCAL_OFFERING]}))
     policy_dir = root / "cluster-policy"
     policy_dir.mkdir()
@@ -381,15 +375,6 @@ def scheduled_runs(deployment: CeleryDeployment) -> ScheduledRuns:
     return ScheduledRuns(s3_run, local_run, months)
 
 
-def task_instances(airflow: AirflowDeployment, dag_id: str, run_id: str) -> dict[str, dict[str, Any]]:
-    """``{task_id[map_index]: task instance}`` of one run, as the REST API shows them."""
-    reply = airflow.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances")
-    return {
-        ti["task_id"] if ti["map_index"] < 0 else f"{ti['task_id']}[{ti['map_index']}]": ti
-        for ti in reply.json()["task_instances"]
-    }
-
-
 def usage_writes(stack: SandboxStack, offering_uuid: str) -> list[Any]:
     """The usage writes the sandbox Waldur received for one offering's resources."""
     (item,) = [item for item in stack.seeded if item.uuid == offering_uuid]
@@ -401,13 +386,6 @@ def usage_writes(stack: SandboxStack, offering_uuid: str) -> list[Any]:
         and request.path.endswith("set_usage/")
         and request.json["resource"] in resources
     ]
-
-
-def assert_landed_exactly(stack: SandboxStack, month: str) -> None:
-    item = stack.seeded[0]  # s3_hpc
-    expected = stack.expected(item, month)
-    assert any(amount > 0 for account in expected.values() for amount in account["total"].values())
-    assert differences(expected, stack.landed(item, month)) == [], month
 
 
 def test_deployment_runs_the_wheel_with_the_documented_extras_consistently_installed(
@@ -442,7 +420,7 @@ def test_s3_archive_run_fetches_and_aggregates_on_different_hosts_and_lands_exac
     airflow, stack = deployment.airflow, deployment.stack
     run = scheduled_runs.s3_run
 
-    tis = task_instances(airflow, S3_DAILY, run["dag_run_id"])
+    tis = airflow.task_instances(S3_DAILY, run["dag_run_id"])
 
     assert run["state"] == "success", {key: ti["state"] for key, ti in tis.items()}
     assert {ti["state"] for ti in tis.values()} == {"success"}
@@ -450,7 +428,7 @@ def test_s3_archive_run_fetches_and_aggregates_on_different_hosts_and_lands_exac
     aggregate_hosts = {ti["hostname"] for key, ti in tis.items() if key.startswith("aggregate_usage")}
     assert (fetch_hosts, aggregate_hosts) == ({"worker-a"}, {"worker-b"})
     for month in scheduled_runs.months:
-        assert_landed_exactly(stack, month)
+        assert_waldur_holds_dwdi_totals(stack, month)
 
 
 def test_archive_objects_on_s3_match_the_checksums_the_fetch_recorded(
@@ -495,7 +473,7 @@ def test_default_local_archive_fails_the_aggregate_naming_both_hosts_and_writes_
     airflow, stack = deployment.airflow, deployment.stack
     run = scheduled_runs.local_run
 
-    tis = task_instances(airflow, LOCAL_DAILY, run["dag_run_id"])
+    tis = airflow.task_instances(LOCAL_DAILY, run["dag_run_id"])
     logs = deployment.workers["worker-b"].task_logs()
 
     assert run["state"] == "failed"
@@ -522,7 +500,7 @@ def test_worker_killed_mid_push_is_retried_on_the_other_host_and_writes_exactly_
     run_id = airflow.trigger(S3_DAILY, {"month": month})
     assert hold.arrived.wait(RUN_TIMEOUT), airflow.log_tails()
 
-    pushing = task_instances(airflow, S3_DAILY, run_id)["push_to_waldur[0]"]
+    pushing = airflow.task_instances(S3_DAILY, run_id)["push_to_waldur[0]"]
     assert pushing["state"] == "running"
     victim = deployment.workers[pushing["hostname"]]
     victim.kill_namespace()
@@ -531,11 +509,11 @@ def test_worker_killed_mid_push_is_retried_on_the_other_host_and_writes_exactly_
         S3_DAILY, lambda run: run["dag_run_id"] == run_id, count=1, timeout=RUN_TIMEOUT
     )
 
-    pushed = task_instances(airflow, S3_DAILY, run_id)["push_to_waldur[0]"]
+    pushed = airflow.task_instances(S3_DAILY, run_id)["push_to_waldur[0]"]
     survivor = next(name for name in WORKERS if name != victim.hostname)
     assert run["state"] == "success", pushed
     assert (pushed["state"], pushed["try_number"], pushed["hostname"]) == ("success", 2, survivor)
-    assert_landed_exactly(stack, month)
+    assert_waldur_holds_dwdi_totals(stack, month)
     assert stack.waldur.schema_violations == []
 
 
