@@ -312,7 +312,8 @@ def deployment(
     }
     airflow = AirflowDeployment(
         Path(root),
-        database_url=postgres_server.url,
+        # Its own database: the LocalExecutor module's DAGs and runs stay out of this deployment.
+        database_url=postgres_server.create_database("airflow_celery"),
         airflow_cli=str(deployment_virtualenv / "bin" / "airflow"),
         repository_on_path=False,
         environment={
