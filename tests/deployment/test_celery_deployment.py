@@ -8,7 +8,8 @@ The provider comes from the wheel built from this checkout, installed with its `
 extras and the project's constraints into a virtualenv of its own (``deployment_virtualenv``).
 A cluster policy sends ``fetch_usage`` to the queue only ``worker-a`` serves and
 ``aggregate_usage`` to the one only ``worker-b`` serves; the test checks from the REST API's
-task-instance hostnames that it happened. ``moto_server`` on loopback is the S3 endpoint.
+task-instance hostnames that it happened. moto's S3 server (``moto[server]``, run by the test
+process) on loopback is the S3 endpoint.
 
 Two offerings: ``s3_hpc`` (``archive_path: s3://...``, the archive and the XCom object-storage
 backend on moto) must land exact totals; ``local_hpc`` (the default local archive) must fail in
