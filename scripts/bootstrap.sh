@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Creates (or refreshes) the project's virtualenv in .venv, the OIDC issuer's node_modules and,
-# for the deployment tests, PostgreSQL's server binaries.
+# for the deployment tests, PostgreSQL's server binaries and redis-server (the Celery broker).
 # Idempotent: a second run only checks. Used by `make test`, `make demo` and .ci/run.
 # `scripts/bootstrap.sh --python` only prints the interpreter it creates the virtualenv with.
 set -euo pipefail
@@ -31,7 +31,7 @@ if [ ! -f "$stamp" ]; then
   "$VENV/bin/python" -m pip install --quiet --upgrade pip
   constraint_args=()
   [ -f requirements/constraints.txt ] && constraint_args=(-c requirements/constraints.txt)
-  "$VENV/bin/python" -m pip install --quiet "${constraint_args[@]}" -e ".[test,docs,openlineage]"
+  "$VENV/bin/python" -m pip install --quiet "${constraint_args[@]}" -e ".[test,docs,openlineage,s3,celery]"
   rm -f "$VENV"/.installed-*
   touch "$stamp"
 fi
@@ -60,5 +60,19 @@ if ! command -v initdb >/dev/null && ! compgen -G "/usr/lib/postgresql/*/bin/ini
     exit 1
   else
     echo "note: PostgreSQL is not installed; the deployment tests will be skipped" >&2
+  fi
+fi
+
+# redis-server: the Celery deployment test's broker (tests/deployment/test_celery_deployment.py).
+if ! command -v redis-server >/dev/null; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+    echo "==> apt-get install redis-server (Celery deployment test)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+  elif [ "${CI:-}" = "true" ]; then
+    echo "redis-server is required under CI and cannot be installed here (needs root and apt-get)" >&2
+    exit 1
+  else
+    echo "note: redis-server is not installed; the Celery deployment test will be skipped" >&2
   fi
 fi

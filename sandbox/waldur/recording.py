@@ -1,9 +1,10 @@
-"""What tests read back from the Waldur double: recorded requests and injected faults."""
+"""What tests read back from the Waldur double: recorded requests, injected faults and holds."""
 
 from __future__ import annotations
 
 import json
 import re
+import threading
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -54,6 +55,35 @@ class Fault:
     def matches(self, method: str, path: str) -> bool:
         """Whether this fault still applies to a request."""
         return self.remaining > 0 and self.method == method and bool(self.path_pattern.search(path))
+
+
+@dataclass
+class Hold:
+    """Requests matching ``method`` and ``path_pattern`` wait until :meth:`release` (or ``timeout``).
+
+    A test uses it to catch a client in the middle of its writes (``arrived`` is set when the
+    first one is held), e.g. to kill the worker that sent it; held requests are answered normally
+    once released, like a server that commits what a dead client sent.
+    """
+
+    method: str
+    path_pattern: re.Pattern[str]
+    timeout: float
+    arrived: threading.Event
+    released: threading.Event
+
+    def matches(self, method: str, path: str) -> bool:
+        """Whether a request is held (until the hold is released)."""
+        return not self.released.is_set() and self.method == method and bool(self.path_pattern.search(path))
+
+    def wait(self) -> None:
+        """Hold the calling request's thread until released or ``timeout``."""
+        self.arrived.set()
+        self.released.wait(self.timeout)
+
+    def release(self) -> None:
+        """Let every held and future request through."""
+        self.released.set()
 
 
 def fault_reply(status: int, body: Any, headers: dict[str, str] | None) -> Reply:

@@ -7,6 +7,7 @@ handler, then it is recorded. See :mod:`sandbox.waldur` for the behaviour as a w
 from __future__ import annotations
 
 import re
+import threading
 import time
 import uuid
 from collections import Counter
@@ -19,7 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 from sandbox._serving import BackgroundServing, SandboxRequestHandler
 from sandbox.waldur.admin import handle_admin
 from sandbox.waldur.api import Context
-from sandbox.waldur.recording import Fault, RecordedRequest, fault_reply, recorded_json
+from sandbox.waldur.recording import Fault, Hold, RecordedRequest, fault_reply, recorded_json
 from sandbox.waldur.replies import ApiError, Reply, json_reply
 from sandbox.waldur.routing import Router
 from sandbox.waldur.schema import waldur_api_checker
@@ -78,6 +79,7 @@ class WaldurSandbox(BackgroundServing):
         self.requests: list[RecordedRequest] = []
         self.schema_violations: list[str] = []
         self._faults: list[Fault] = []
+        self._holds: list[Hold] = []
         self._lock = self._state.lock
         self._checker = waldur_api_checker()
         self.bind(host, port, _RequestHandler)
@@ -180,6 +182,15 @@ class WaldurSandbox(BackgroundServing):
         with self._lock:
             self._faults.append(Fault(method.upper(), re.compile(path_regex), reply, times, after_processing))
 
+    def hold(self, method: str, path_regex: str, *, timeout: float = 300.0) -> Hold:
+        """Hold every request whose method and path (``re.search``) match until the returned
+        :class:`Hold` is released (or ``timeout`` seconds pass): a window to kill the client mid-write.
+        ``hold.arrived`` is set when the first request is held."""
+        hold = Hold(method.upper(), re.compile(path_regex), timeout, threading.Event(), threading.Event())
+        with self._lock:
+            self._holds.append(hold)
+        return hold
+
     # ------------------------------------------------------------------ inspection
 
     def reset_requests(self) -> None:
@@ -215,6 +226,10 @@ class WaldurSandbox(BackgroundServing):
         """Answer one HTTP request (called by the HTTP handler thread)."""
         if path.startswith("/sandbox/"):
             return handle_admin(self, method, path, query, raw_body)
+        with self._lock:
+            hold = next((hold for hold in self._holds if hold.matches(method, path)), None)
+        if hold is not None:
+            hold.wait()
         if self.latency_seconds:
             time.sleep(self.latency_seconds)
         reply = self._handle_api(method, path, query, headers, raw_body)

@@ -74,8 +74,11 @@ def test_dockerfile_installs_the_provider_into_the_pinned_airflow_image() -> Non
     assert pinned is not None
     assert f"apache-airflow=={pinned.group(1)}" in constraints.splitlines()  # the version tests run with
     assert re.search(r"^COPY --chown=airflow:root airflow_provider_cscs_dwdi ", dockerfile, re.M)
+    # The scale-out extras, with the constraints the tests ran (docs/scale-out.md).
+    assert re.search(r"^COPY --chown=airflow:root requirements/constraints.txt ", dockerfile, re.M)
     assert re.search(
-        r'^RUN pip install --no-cache-dir "apache-airflow==\$\{AIRFLOW_VERSION\}" /opt/cscs-dwdi',
+        r"^RUN pip install --no-cache-dir -c /opt/cscs-dwdi/requirements/constraints.txt \\\n"
+        r'\s+"apache-airflow==\$\{AIRFLOW_VERSION\}" "/opt/cscs-dwdi\[s3,celery\]"',
         dockerfile,
         re.M,
     )

@@ -1,9 +1,10 @@
 """Real Airflow processes for the deployment tests: api-server, scheduler and dag-processor.
 
-:class:`AirflowDeployment` runs them as a deployment would (LocalExecutor, a PostgreSQL metadata
-DB, the repository's dags/ folder, connections as ``AIRFLOW_CONN_*`` variables), each logging to
-its own file, and talks to them only through the REST API v2 and the ``airflow`` CLI. Nothing of
-the test process's own Airflow set-up (SQLite home, unit-test mode) leaks into them.
+:class:`AirflowDeployment` runs them as a deployment would (LocalExecutor by default, a PostgreSQL
+metadata DB, the repository's dags/ folder, connections as ``AIRFLOW_CONN_*`` variables), each
+logging to its own file, and talks to them only through the REST API v2 and the ``airflow`` CLI.
+Nothing of the test process's own Airflow set-up (SQLite home, unit-test mode) leaks into them.
+More processes (Celery workers) join with :meth:`AirflowDeployment.start_process`.
 """
 
 from __future__ import annotations
@@ -55,10 +56,24 @@ class AirflowDeployment:
     :param root: an empty directory for AIRFLOW_HOME and the process logs.
     :param database_url: SQLAlchemy URL of the metadata DB (PostgreSQL: backfills need it).
     :param environment: extra variables for every process (connections, ``CSCS_DWDI_CONFIG``).
+    :param airflow_cli: the ``airflow`` executable (default: this virtualenv's, with the provider
+        from the repository; another virtualenv's runs the provider installed there).
+    :param repository_on_path: put the repository on ``PYTHONPATH`` (off when the provider must
+        come from what ``airflow_cli``'s virtualenv installed).
     """
 
-    def __init__(self, root: Path, *, database_url: str, environment: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        database_url: str,
+        environment: Mapping[str, str],
+        airflow_cli: str = AIRFLOW_CLI,
+        repository_on_path: bool = True,
+    ) -> None:
         self.root = root
+        self.airflow_cli = airflow_cli
+        self._repository_on_path = repository_on_path
         self.home = root / "airflow-home"
         self.log_dir = root / "process-logs"
         self.port = free_port()
@@ -66,6 +81,8 @@ class AirflowDeployment:
         self._database_url = database_url
         self._extra_environment = dict(environment)
         self._processes: dict[str, subprocess.Popen[bytes]] = {}
+        # Started with watched=False: allowed to die (a worker the test kills).
+        self._unwatched: set[str] = set()
         self._session = requests.Session()
         self._token: str | None = None
         self._env = self.environment()
@@ -104,15 +121,20 @@ class AirflowDeployment:
             # The scheduler serves task logs; its fixed default port would clash with another Airflow.
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
+            "PYTHONPATH": os.pathsep.join(
+                filter(
+                    None, [str(REPO_ROOT) if self._repository_on_path else "", os.environ.get("PYTHONPATH")]
+                )
+            ),
             **self._extra_environment,
         }
 
     def run_cli(self, *arguments: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         """``airflow <arguments>`` against this deployment's DB; DeploymentError when it fails."""
         result = subprocess.run(
-            [AIRFLOW_CLI, *arguments],
+            [self.airflow_cli, *arguments],
             env=self._env,
+            cwd=self.root,
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -135,21 +157,43 @@ class AirflowDeployment:
             ("scheduler", ["scheduler"]),
             ("dag-processor", ["dag-processor"]),
         ):
-            with (self.log_dir / f"{name}.log").open("wb") as log:
-                self._processes[name] = subprocess.Popen(
-                    [AIRFLOW_CLI, *command],
-                    env=self._env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    # Its own process group, so stop() also ends the task processes it forked.
-                    start_new_session=True,
-                )
+            self.start_process(name, [self.airflow_cli, *command])
         return self
+
+    def start_process(
+        self,
+        name: str,
+        command: list[str],
+        *,
+        environment: Mapping[str, str] | None = None,
+        watched: bool = True,
+    ) -> subprocess.Popen[bytes]:
+        """Start one more process of the deployment, logging to ``process-logs/<name>.log``.
+
+        :param command: the full command line (e.g. ``[deployment.airflow_cli, "celery", "worker"]``).
+        :param environment: variables that replace the deployment's own for this process.
+        :param watched: a watched process that exits fails every later wait; a test that kills a
+            process on purpose starts it unwatched.
+        """
+        with (self.log_dir / f"{name}.log").open("wb") as log:
+            process = subprocess.Popen(
+                command,
+                env={**self._env, **(environment or {})},
+                cwd=self.root,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                # Its own process group, so stop() also ends the task processes it forked.
+                start_new_session=True,
+            )
+        self._processes[name] = process
+        if not watched:
+            self._unwatched.add(name)
+        return process
 
     def _check_alive(self) -> None:
         for name, process in self._processes.items():
-            if process.poll() is not None:
+            if name not in self._unwatched and process.poll() is not None:
                 raise DeploymentError(f"airflow {name} exited with {process.returncode}")
 
     def wait_until_ready(self, dag_ids: Iterable[str], *, timeout: float = 240) -> None:
@@ -255,14 +299,17 @@ class AirflowDeployment:
 
         return wait_for(f"{count} finished run(s) of {dag_id}", finished, timeout=timeout, interval=2)
 
+    def task_instances(self, dag_id: str, run_id: str) -> dict[str, dict[str, Any]]:
+        """``{task_id[map_index]: task instance}`` of one run, as the REST API shows them."""
+        reply = self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances")
+        return {
+            ti["task_id"] if ti["map_index"] < 0 else f"{ti['task_id']}[{ti['map_index']}]": ti
+            for ti in reply.json()["task_instances"]
+        }
+
     def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
         """``{task_id[map_index]: state}`` of one run."""
-        reply = self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances")
-        states = {}
-        for ti in reply.json()["task_instances"]:
-            key = ti["task_id"] if ti["map_index"] < 0 else f"{ti['task_id']}[{ti['map_index']}]"
-            states[key] = str(ti["state"])
-        return states
+        return {key: str(ti["state"]) for key, ti in self.task_instances(dag_id, run_id).items()}
 
     def xcom(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> Any:
         """The ``return_value`` a task pushed, read back through the REST API."""

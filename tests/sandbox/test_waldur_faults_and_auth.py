@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from decimal import Decimal
 
@@ -118,3 +119,25 @@ def test_requests_are_counted_per_endpoint_including_404_probes(make_waldur_sand
     }
     sandbox.reset_requests()
     assert sandbox.request_counts() == {}
+
+
+def test_hold_keeps_matching_writes_waiting_until_released_then_commits_them(
+    make_waldur_sandbox: MakeSandbox,
+) -> None:
+    sandbox = make_waldur_sandbox(today=TODAY)
+    _, (resource,) = seeded(sandbox)
+    hold = sandbox.hold("POST", r"/set_usage/$")
+    answers: list[requests.Response] = []
+    writer = threading.Thread(target=lambda: answers.append(set_usage(sandbox, resource, node_hours("4.00"))))
+
+    writer.start()
+    assert hold.arrived.wait(30)
+    other = session(sandbox).get(sandbox.url + RESOURCES, timeout=30)  # not held
+    held_usage = sandbox.usage(resource, "nodeHours", NOVEMBER)
+    hold.release()
+    writer.join(30)
+
+    assert other.status_code == 200
+    assert held_usage is None  # nothing was written while held
+    assert [answer.status_code for answer in answers] == [201]
+    assert sandbox.usage(resource, "nodeHours", NOVEMBER) == Decimal("4.00")
