@@ -15,72 +15,336 @@ import os
 import re
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
 
-from airflow_provider_cscs_dwdi.core.components import ComponentConfig, parse_backend_components
+from airflow_provider_cscs_dwdi.core.components import (
+    ComponentConfig,
+    ComponentSettings,
+    parse_backend_components,
+)
 from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
 from airflow_provider_cscs_dwdi.core.kinds import StorageSettings, UsageKind
 from airflow_provider_cscs_dwdi.core.usage_date import parse_clock_time
+from airflow_provider_cscs_dwdi.core.validation import (
+    INVALID,
+    describe,
+    error_message,
+    error_place,
+    first_error,
+    invalid,
+    unknown_keys,
+)
 
 BAD_VALUE_POLICIES = ("fail", "skip")
 MAX_REOPEN_DAYS = 27  # the reopened window must stay inside the first days of every month
 SLUG_PATTERN = re.compile(r"^[a-z0-9_]+$")
 CONNECTION_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]+$")
 
-_TOP_LEVEL_KEYS = frozenset({"offerings"})
-_REQUIRED_KEYS = ("name", "offering_uuid", "billing_timezone", "backend_components")
-_OPTIONAL_KEYS = frozenset(
-    {
-        "slug",
-        "dwdi_conn_id",
-        "waldur_conn_id",
-        "clusters",
-        "bad_value_policy",
-        "reopen_previous_month_days",
-        "schedule",
-        "month_end_run",
-        "archive_path",
-        "tags",
-        "usage_kind",
-        "storage",
-    }
-)
-_STORAGE_KEYS = frozenset({"filesystem", "data_type", "path_mapping", "path_template"})
 #: Keys of DWDI storage and inference entries that name the record, so no component may read them.
 _KEY_FIELDS = {UsageKind.STORAGE: "path", UsageKind.INFERENCE: "waldurResourceUuid"}
+_MODEL_CONFIG = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
 
 
-@dataclass(frozen=True)
-class OfferingConfig:
+def _backend_components_schema(schema: dict[str, Any]) -> None:
+    """The file's ``backend_components``: component type -> :class:`ComponentSettings`."""
+    schema["additionalProperties"] = ComponentSettings.model_json_schema()
+    schema["minProperties"] = 1
+
+
+class OfferingConfig(BaseModel):
     """One Waldur offering whose usage comes from DWDI: everything its DAG needs except secrets.
 
     ``backend_components`` is the raw mapping from the file (handed to the aggregate operator);
     ``components`` is the same, parsed and validated.
     """
 
-    name: str
-    slug: str
-    offering_uuid: str
-    billing_timezone: str
-    backend_components: dict[str, dict[str, Any]] = field(hash=False)
-    components: tuple[ComponentConfig, ...]
-    dwdi_conn_id: str = "cscs_dwdi_default"
-    waldur_conn_id: str = "waldur_default"
-    clusters: tuple[str, ...] | None = None
-    bad_value_policy: str = "fail"
-    reopen_previous_month_days: int = 3
-    schedule: str = "@daily"
-    # "HH:MM": an extra run on each month's last day (billing time zone), see core.usage_date.
-    month_end_run: str | None = None
-    archive_path: str | None = None
-    tags: tuple[str, ...] = ()
-    usage_kind: UsageKind = UsageKind.COMPUTE
-    storage: StorageSettings | None = None
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, title="Offering", json_schema_extra={"additionalProperties": False}
+    )
+
+    name: str = Field(
+        description="The offering's name: shown in the DAGs' descriptions; unique in the file.",
+        min_length=1,
+    )
+    slug: str = Field(
+        default_factory=lambda data: slugify(data.get("name") or ""),
+        description=(
+            "The suffix of the two DAG ids (`cscs_dwdi_usage_<slug>`, `cscs_dwdi_close_<slug>`): "
+            "a-z, 0-9 and `_`. Defaults to the name in lower case with other characters as `_`; "
+            "set it to keep the DAG ids (and their history) when the name changes. Unique in the file."
+        ),
+        pattern=SLUG_PATTERN.pattern,
+    )
+    offering_uuid: str = Field(
+        description=(
+            "The UUID of the Waldur offering, with or without dashes (read as Waldur spells it: 32 "
+            "lower-case hex digits). Unique in the file."
+        ),
+    )
+    billing_timezone: str = Field(
+        description=(
+            "The IANA time zone whose calendar months are billed, e.g. `Europe/Zurich`; the daily "
+            "run and the month end follow it."
+        ),
+    )
+    backend_components: dict[str, dict[str, Any]] = Field(
+        description=(
+            "The usage components, as the Waldur Site Agent spells them: Waldur component type "
+            "(e.g. `nodeHours`) -> its settings. At least one."
+        ),
+        json_schema_extra=_backend_components_schema,
+    )
+    dwdi_conn_id: str = Field(
+        default="cscs_dwdi_default",
+        description="The Airflow connection (type `cscs_dwdi`) to DWDI.",
+        pattern=CONNECTION_ID_PATTERN.pattern,
+    )
+    waldur_conn_id: str = Field(
+        default="waldur_default",
+        description="The Airflow connection (type `waldur`) to Waldur.",
+        pattern=CONNECTION_ID_PATTERN.pattern,
+    )
+    clusters: tuple[str, ...] | None = Field(
+        default=None,
+        description=(
+            "Compute only: the clusters whose usage is billed (case does not matter); omitted or "
+            "null: every cluster. An empty list is refused (it would bill nothing)."
+        ),
+        min_length=1,
+    )
+    bad_value_policy: Literal["fail", "skip"] = Field(
+        default="fail",
+        description=(
+            "What a bad DWDI value (negative, not a number, ...) does: `fail` bills nothing for the "
+            "month and names every bad record; `skip` bills the rest and lists the records left out."
+        ),
+    )
+    reopen_previous_month_days: int = Field(
+        default=3,
+        ge=0,
+        le=MAX_REOPEN_DAYS,
+        description=(
+            "For this many days after a month ends, the daily run reports that month again as well, "
+            "so late DWDI data is still billed. 0 turns it off."
+        ),
+    )
+    schedule: str = Field(
+        default="@daily",
+        description="The usage DAG's schedule (cron expression or preset), in the billing time zone.",
+        min_length=1,
+    )
+    month_end_run: str | None = Field(
+        default=None,
+        description=(
+            "`HH:MM` (quoted in YAML): an extra usage run at this time on each month's last day, in "
+            "the billing time zone, so the month's last hours are reported before it closes."
+        ),
+        pattern=r"^\s*([01]?[0-9]|2[0-3]):[0-5][0-9]\s*$",
+    )
+    archive_path: str | None = Field(
+        default=None,
+        description=(
+            "Where the fetched DWDI answers are archived (local path or object storage URL such as "
+            "`s3://bucket/dwdi`); default: the `[cscs_dwdi] archive_path` Airflow option."
+        ),
+    )
+    tags: tuple[str, ...] = Field(
+        default=(), description="Extra Airflow tags of the offering's DAGs.", min_length=1
+    )
+    usage_kind: UsageKind = Field(
+        default=UsageKind.COMPUTE,
+        description=(
+            "Which DWDI usage is billed: `compute` (node hours per account and user), `storage` "
+            "(bytes and inodes per path) or `inference` (cost per Waldur resource)."
+        ),
+    )
+    storage: StorageSettings | None = Field(
+        default=None,
+        description="Storage only, and required there: where the usage lives in DWDI.",
+    )
+
+    @cached_property
+    def components(self) -> tuple[ComponentConfig, ...]:
+        """``backend_components``, parsed (checked when the offering was read)."""
+        return parse_backend_components(self.backend_components)
+
+    @field_validator("name", "billing_timezone", "offering_uuid", "schedule", mode="before")
+    @classmethod
+    def _non_empty_text(cls, value: Any) -> str:
+        return _text(value)
+
+    @field_validator("archive_path", mode="before")
+    @classmethod
+    def _optional_text(cls, value: Any) -> str | None:
+        return None if value is None else _text(value)
+
+    @field_validator("slug", mode="before")
+    @classmethod
+    def _valid_slug(cls, value: Any) -> str:
+        slug = _text(value)
+        if not SLUG_PATTERN.match(slug):
+            raise invalid(f"only a-z, 0-9 and '_' are allowed, got {slug!r}")
+        return slug
+
+    @field_validator("offering_uuid", mode="after")
+    @classmethod
+    def _waldur_uuid(cls, text: str) -> str:
+        """The UUID in Waldur's own spelling: 32 lower-case hex digits, no dashes."""
+        try:
+            return uuid.UUID(text).hex
+        except ValueError:
+            raise invalid(f"not a UUID: {text!r}") from None
+
+    @field_validator("billing_timezone", mode="after")
+    @classmethod
+    def _known_time_zone(cls, text: str) -> str:
+        try:
+            ZoneInfo(text)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise invalid(f"unknown time zone {text!r}") from None
+        return text
+
+    @field_validator("backend_components", mode="wrap")
+    @classmethod
+    def _parsed_components(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> dict[str, Any]:
+        # The components are checked by core.components (named by type and setting); the
+        # attribute keeps the file's mapping, which the aggregate operator receives.
+        if not isinstance(value, Mapping) or not value:
+            raise invalid(f"expected a non-empty mapping, got {describe(value)}")
+        raw = {
+            str(component): dict(settings) if isinstance(settings, Mapping) else settings
+            for component, settings in value.items()
+        }
+        try:
+            parse_backend_components(raw)
+        except ConfigurationError as error:
+            raise invalid(str(error)) from None
+        return raw
+
+    @field_validator("storage", mode="wrap")
+    @classmethod
+    def _storage_settings(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> StorageSettings | None:
+        try:
+            return handler(value)
+        except ConfigurationError as error:  # StorageSettings() explains its errors itself
+            raise invalid(str(error)) from None
+
+    @field_validator("dwdi_conn_id", "waldur_conn_id", mode="before")
+    @classmethod
+    def _connection_id(cls, value: Any) -> str:
+        conn_id = _text(value)
+        if not CONNECTION_ID_PATTERN.match(conn_id):
+            raise invalid(f"not a valid Airflow connection id: {conn_id!r}")
+        return conn_id
+
+    @field_validator("clusters", mode="before")
+    @classmethod
+    def _cluster_names(cls, value: Any) -> tuple[str, ...] | None:
+        """``None`` (all clusters) when omitted; an empty list is refused, it would bill nothing."""
+        if value is None:
+            return None
+        return tuple(sorted({cluster.lower() for cluster in _string_list(value)}))
+
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _tag_names(cls, value: Any) -> tuple[str, ...]:
+        return () if value is None else _string_list(value)
+
+    @field_validator("bad_value_policy", mode="before")
+    @classmethod
+    def _known_policy(cls, value: Any) -> str:
+        policy = _text(value).lower()
+        if policy not in BAD_VALUE_POLICIES:
+            raise invalid(f"expected one of {', '.join(BAD_VALUE_POLICIES)}, got {policy!r}")
+        return policy
+
+    @field_validator("reopen_previous_month_days", mode="before")
+    @classmethod
+    def _whole_days(cls, value: Any) -> int:
+        # bool is an int in Python; `true` here is a typo, not a number of days.
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_REOPEN_DAYS:
+            raise invalid(f"expected a whole number from 0 to {MAX_REOPEN_DAYS}, got {value!r}")
+        return value
+
+    @field_validator("month_end_run", mode="before")
+    @classmethod
+    def _clock_time(cls, value: Any) -> str | None:
+        """``HH:MM`` of the extra run on a month's last day, or None; validated, zero-padded."""
+        if value is None:
+            return None
+        try:
+            return parse_clock_time(_text(value)).strftime("%H:%M")
+        except ConfigurationError as error:
+            raise invalid(str(error).removeprefix("month_end_run: ")) from None
+
+    @field_validator("usage_kind", mode="before")
+    @classmethod
+    def _known_kind(cls, value: Any) -> UsageKind:
+        text = _text(value)
+        try:
+            return UsageKind(text)
+        except ValueError:
+            raise invalid(
+                f"expected one of {', '.join(kind.value for kind in UsageKind)}, got {text!r}"
+            ) from None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> OfferingConfig:
+        """What one field cannot check alone: the slug of a name, and what fits the usage kind."""
+        if not self.slug:
+            raise invalid(f"name: {self.name!r} has no letter or digit to build a DAG id from; set 'slug'")
+        kind = self.usage_kind
+        if self.clusters is not None and kind is not UsageKind.COMPUTE:
+            raise invalid(f"clusters: only compute usage has clusters, this offering is {kind}")
+        if kind is UsageKind.STORAGE and self.storage is None:
+            raise invalid("storage: required for usage_kind storage (filesystem, data_type), got nothing")
+        if kind is not UsageKind.STORAGE and self.storage is not None:
+            raise invalid(
+                f"storage: only a storage offering has storage settings, this offering is {kind} "
+                "(set usage_kind: storage, or remove storage)"
+            )
+        key_field = _KEY_FIELDS.get(kind)
+        for component in self.components:
+            # A component may not read the field that names a storage path or an inference resource.
+            if component.dwdi_field == key_field:
+                raise invalid(
+                    f"backend_components: component {component.type!r}: dwdi_field {key_field!r} names "
+                    f"the {kind} record, it is not a usage field"
+                )
+        return self
+
+
+class OfferingsFile(BaseModel):
+    """The offerings file as it is written: the JSON Schema's root (``core.config_schema``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, title="CSCS DWDI offerings")
+
+    offerings: list[OfferingConfig] = Field(
+        description="The Waldur offerings billed from DWDI; each gets a daily usage DAG and a monthly close DAG.",
+        min_length=1,
+    )
+
+    @field_validator("offerings", mode="before")
+    @classmethod
+    def _non_empty_list(cls, value: Any) -> Any:
+        if not isinstance(value, list) or not value:
+            raise invalid(f"expected a non-empty list, got {describe(value)}")
+        return value
 
 
 @dataclass(frozen=True)
@@ -118,31 +382,43 @@ def parse_config(document: Any, *, source: str = "<configuration>") -> Offerings
 
     :raises ConfigurationError: naming ``source``, the offering and the field.
     """
+    if not isinstance(document, Mapping):
+        raise ConfigurationError(
+            f"{source}: expected a mapping with an 'offerings' list, got {describe(document)}"
+        )
     try:
-        offerings = _parse_offerings(document)
+        offerings = tuple(OfferingsFile.model_validate(document).offerings)
+    except ValidationError as error:
+        raise ConfigurationError(f"{source}: {_explain(error, document)}") from None
+    try:
+        _reject_duplicates(offerings)
     except ConfigurationError as error:
         raise ConfigurationError(f"{source}: {error}") from None
     return OfferingsConfig(offerings=offerings, source=source)
 
 
-def _parse_offerings(document: Any) -> tuple[OfferingConfig, ...]:
-    if not isinstance(document, Mapping):
-        raise ConfigurationError(f"expected a mapping with an 'offerings' list, got {_kind(document)}")
-    _reject_unknown_keys(document, _TOP_LEVEL_KEYS, where="top level")
-    raw_offerings = document.get("offerings")
-    if not isinstance(raw_offerings, list) or not raw_offerings:
-        raise ConfigurationError(f"offerings: expected a non-empty list, got {_kind(raw_offerings)}")
-    offerings = tuple(_parse_offering(raw, position) for position, raw in enumerate(raw_offerings, 1))
-    _reject_duplicates(offerings)
-    return offerings
-
-
-def _parse_offering(raw: Any, position: int) -> OfferingConfig:
-    label = _offering_label(raw, position)
-    try:
-        return _build_offering(raw)
-    except ConfigurationError as error:
-        raise ConfigurationError(f"{label}: {error}") from None
+def _explain(error: ValidationError, document: Mapping[str, Any]) -> str:
+    """The first error as ``offering 'CSCS HPC' (#1): billing_timezone: unknown time zone ...``."""
+    details = first_error(error)
+    loc = tuple(details["loc"])
+    label = ""
+    if len(loc) >= 2 and loc[0] == "offerings" and isinstance(loc[1], int):
+        label = f"{_offering_label(document['offerings'][loc[1]], loc[1] + 1)}: "
+        loc = loc[2:]
+    if loc == ("storage",) and details["type"] == INVALID:
+        return f"{label}{details['msg']}"  # StorageSettings names the setting itself
+    if details["type"] == "extra_forbidden":
+        where, model = ("offering", OfferingConfig) if label else ("top level", OfferingsFile)
+        unknown = unknown_keys(error, tuple(details["loc"])[:-1])
+        return (
+            f"{label}unknown key(s) at {where}: {', '.join(unknown)} "
+            f"(allowed: {', '.join(sorted(model.model_fields))})"
+        )
+    place = error_place(loc)
+    message = error_message(details)
+    if details["type"] == "model_type":
+        message = f"expected a mapping, got {describe(details['input'])}"
+    return f"{label}{place + ': ' if place else ''}{message}"
 
 
 def _offering_label(raw: Any, position: int) -> str:
@@ -153,218 +429,19 @@ def _offering_label(raw: Any, position: int) -> str:
     return f"offering #{position}"
 
 
-def _build_offering(raw: Any) -> OfferingConfig:
-    if not isinstance(raw, Mapping):
-        raise ConfigurationError(f"expected a mapping, got {_kind(raw)}")
-    _reject_unknown_keys(raw, frozenset(_REQUIRED_KEYS) | _OPTIONAL_KEYS, where="offering")
-    for key in _REQUIRED_KEYS:
-        if key not in raw:
-            raise ConfigurationError(f"{key}: required")
-
-    name = _text(raw, "name")
-    backend_components = _backend_components(raw)
-    usage_kind = _usage_kind(raw)
-    components = _components(backend_components)
-    _check_component_fields(components, usage_kind)
-    return OfferingConfig(
-        name=name,
-        slug=_slug(raw, name),
-        offering_uuid=_offering_uuid(raw),
-        billing_timezone=_time_zone(raw),
-        backend_components=backend_components,
-        components=components,
-        dwdi_conn_id=_connection_id(raw, "dwdi_conn_id", "cscs_dwdi_default"),
-        waldur_conn_id=_connection_id(raw, "waldur_conn_id", "waldur_default"),
-        clusters=_clusters(raw, usage_kind),
-        bad_value_policy=_bad_value_policy(raw),
-        reopen_previous_month_days=_reopen_days(raw),
-        schedule=_text(raw, "schedule", default="@daily"),
-        month_end_run=_month_end_run(raw),
-        archive_path=_optional_text(raw, "archive_path"),
-        tags=_tags(raw),
-        usage_kind=usage_kind,
-        storage=_storage(raw, usage_kind),
-    )
-
-
-def _text(raw: Mapping[str, Any], key: str, *, default: str | None = None) -> str:
-    value = raw.get(key, default)
+def _text(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise ConfigurationError(f"{key}: expected a non-empty string, got {_kind(value)}")
+        raise invalid(f"expected a non-empty string, got {describe(value)}")
     return value.strip()
 
 
-def _optional_text(raw: Mapping[str, Any], key: str) -> str | None:
-    return None if raw.get(key) is None else _text(raw, key)
-
-
-def _month_end_run(raw: Mapping[str, Any]) -> str | None:
-    """``HH:MM`` of the extra run on a month's last day, or None; validated, zero-padded."""
-    text = _optional_text(raw, "month_end_run")
-    return None if text is None else parse_clock_time(text).strftime("%H:%M")
-
-
-def _slug(raw: Mapping[str, Any], name: str) -> str:
-    """The DAG id suffix: derived from the name unless given (keeps DAG ids stable across renames)."""
-    if "slug" in raw:
-        slug = _text(raw, "slug")
-        if not SLUG_PATTERN.match(slug):
-            raise ConfigurationError(f"slug: only a-z, 0-9 and '_' are allowed, got {slug!r}")
-        return slug
-    slug = slugify(name)
-    if not slug:
-        raise ConfigurationError(f"name: {name!r} has no letter or digit to build a DAG id from; set 'slug'")
-    return slug
-
-
-def _offering_uuid(raw: Mapping[str, Any]) -> str:
-    """The UUID in Waldur's own spelling: 32 lower-case hex digits, no dashes."""
-    text = _text(raw, "offering_uuid")
-    try:
-        return uuid.UUID(text).hex
-    except ValueError:
-        raise ConfigurationError(f"offering_uuid: not a UUID: {text!r}") from None
-
-
-def _time_zone(raw: Mapping[str, Any]) -> str:
-    text = _text(raw, "billing_timezone")
-    try:
-        ZoneInfo(text)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigurationError(f"billing_timezone: unknown time zone {text!r}") from None
-    return text
-
-
-def _backend_components(raw: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    value = raw["backend_components"]
-    if not isinstance(value, Mapping) or not value:
-        raise ConfigurationError(f"backend_components: expected a non-empty mapping, got {_kind(value)}")
-    return {
-        str(component): dict(settings) if isinstance(settings, Mapping) else settings
-        for component, settings in value.items()
-    }
-
-
-def _components(backend_components: Mapping[str, Any]) -> tuple[ComponentConfig, ...]:
-    try:
-        return parse_backend_components(backend_components)
-    except ConfigurationError as error:
-        raise ConfigurationError(f"backend_components: {error}") from None
-
-
-def _connection_id(raw: Mapping[str, Any], key: str, default: str) -> str:
-    conn_id = _text(raw, key, default=default)
-    if not CONNECTION_ID_PATTERN.match(conn_id):
-        raise ConfigurationError(f"{key}: not a valid Airflow connection id: {conn_id!r}")
-    return conn_id
-
-
-def _string_list(raw: Mapping[str, Any], key: str) -> tuple[str, ...]:
-    value = raw[key]
+def _string_list(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not value:
-        raise ConfigurationError(f"{key}: expected a non-empty list of strings, got {_kind(value)}")
+        raise invalid(f"expected a non-empty list of strings, got {describe(value)}")
     for item in value:
         if not isinstance(item, str) or not item.strip():
-            raise ConfigurationError(f"{key}: every item must be a non-empty string, got {item!r}")
+            raise invalid(f"every item must be a non-empty string, got {item!r}")
     return tuple(item.strip() for item in value)
-
-
-def _clusters(raw: Mapping[str, Any], usage_kind: UsageKind) -> tuple[str, ...] | None:
-    """``None`` (all clusters) when omitted; an empty list is refused, it would bill nothing."""
-    if raw.get("clusters") is None:
-        return None
-    if usage_kind is not UsageKind.COMPUTE:
-        raise ConfigurationError(f"clusters: only compute usage has clusters, this offering is {usage_kind}")
-    return tuple(sorted({cluster.lower() for cluster in _string_list(raw, "clusters")}))
-
-
-def _tags(raw: Mapping[str, Any]) -> tuple[str, ...]:
-    return () if raw.get("tags") is None else _string_list(raw, "tags")
-
-
-def _bad_value_policy(raw: Mapping[str, Any]) -> str:
-    policy = _text(raw, "bad_value_policy", default="fail").lower()
-    if policy not in BAD_VALUE_POLICIES:
-        raise ConfigurationError(
-            f"bad_value_policy: expected one of {', '.join(BAD_VALUE_POLICIES)}, got {policy!r}"
-        )
-    return policy
-
-
-def _reopen_days(raw: Mapping[str, Any]) -> int:
-    value = raw.get("reopen_previous_month_days", 3)
-    # bool is an int in Python; `true` here is a typo, not a number of days.
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_REOPEN_DAYS:
-        raise ConfigurationError(
-            f"reopen_previous_month_days: expected a whole number from 0 to {MAX_REOPEN_DAYS}, got {value!r}"
-        )
-    return value
-
-
-def _usage_kind(raw: Mapping[str, Any]) -> UsageKind:
-    text = _text(raw, "usage_kind", default=UsageKind.COMPUTE.value)
-    try:
-        return UsageKind(text)
-    except ValueError:
-        raise ConfigurationError(
-            f"usage_kind: expected one of {', '.join(kind.value for kind in UsageKind)}, got {text!r}"
-        ) from None
-
-
-def _storage(raw: Mapping[str, Any], usage_kind: UsageKind) -> StorageSettings | None:
-    """The storage settings: required for a storage offering, refused on any other."""
-    value = raw.get("storage")
-    if usage_kind is not UsageKind.STORAGE:
-        if value is not None:
-            raise ConfigurationError(
-                f"storage: only a storage offering has storage settings, this offering is {usage_kind} "
-                "(set usage_kind: storage, or remove storage)"
-            )
-        return None
-    if not isinstance(value, Mapping):
-        raise ConfigurationError(
-            f"storage: required for usage_kind storage (filesystem, data_type), got {_kind(value)}"
-        )
-    _reject_unknown_keys(value, _STORAGE_KEYS, where="storage")
-    for key in ("filesystem", "data_type"):
-        if key not in value:
-            raise ConfigurationError(f"storage.{key}: required")
-    mapping = value.get("path_mapping")
-    if mapping is None:
-        mapping = {}
-    if not isinstance(mapping, Mapping):
-        raise ConfigurationError(
-            f"storage.path_mapping: expected a mapping of backend IDs to paths, got {_kind(mapping)}"
-        )
-    template = value.get("path_template")
-    if template is not None and not isinstance(template, str):
-        raise ConfigurationError(f"storage.path_template: expected a string, got {_kind(template)}")
-    return StorageSettings(
-        filesystem=value["filesystem"],
-        data_type=value["data_type"],
-        # YAML reads an all-digit backend ID as a number; the ID is text to Waldur.
-        path_mapping={str(backend_id): path for backend_id, path in mapping.items()},
-        path_template=template,
-    )
-
-
-def _check_component_fields(components: tuple[ComponentConfig, ...], usage_kind: UsageKind) -> None:
-    """A component may not read the field that names a storage path or an inference resource."""
-    key_field = _KEY_FIELDS.get(usage_kind)
-    for component in components:
-        if component.dwdi_field == key_field:
-            raise ConfigurationError(
-                f"backend_components: component {component.type!r}: dwdi_field {key_field!r} names the "
-                f"{usage_kind} record, it is not a usage field"
-            )
-
-
-def _reject_unknown_keys(raw: Mapping[str, Any], allowed: frozenset[str], *, where: str) -> None:
-    unknown = sorted(str(key) for key in raw if key not in allowed)
-    if unknown:
-        raise ConfigurationError(
-            f"unknown key(s) at {where}: {', '.join(unknown)} (allowed: {', '.join(sorted(allowed))})"
-        )
 
 
 def _reject_duplicates(offerings: tuple[OfferingConfig, ...]) -> None:
@@ -379,12 +456,3 @@ def _reject_duplicates(offerings: tuple[OfferingConfig, ...]) -> None:
                     f"offering #{first_seen[value]}"
                 )
             first_seen[value] = position
-
-
-def _kind(value: Any) -> str:
-    """A short description of a wrong value for error messages (never the whole value)."""
-    if value is None:
-        return "nothing"
-    if isinstance(value, (str, int, float, bool)):
-        return f"{type(value).__name__} {value!r}"
-    return type(value).__name__
