@@ -32,31 +32,42 @@ RESERVED_DWDI_FIELDS = frozenset({"account", "cluster", "users", "username", "us
 class ComponentSettings(BaseModel):
     """One entry of ``backend_components`` as the offerings file spells it (the key is its type)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, title="Component settings")
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        title="Component settings",
+        json_schema_extra={
+            "description": (
+                "One usage component, as in the Waldur Site Agent; its key is the Waldur component "
+                "type, e.g. `nodeHours`."
+            )
+        },
+    )
 
     measured_unit: str = Field(
-        description="The unit Waldur bills the component in, e.g. `node-hours`, `TB`, `CHF`.",
+        description="The unit shown in Waldur, e.g. `node-hours`, `TB`, `CHF`.",
         min_length=1,
     )
     unit_factor: Decimal = Field(
         default=Decimal(1),
         description=(
-            "DWDI amount x `unit_factor` = Waldur amount; a positive number, exact (write `0.25`, "
-            "not a fraction). A string keeps every digit."
+            "DWDI amount x `unit_factor` = amount billed; a number > 0, used exactly as written "
+            "(`0.25`, or a string such as `'0.000000001'`)."
         ),
         gt=0,
     )
     accounting_type: Literal["usage", "limit"] = Field(
-        default="usage", description="How Waldur bills the component: `usage` or `limit`."
+        default="usage", description="The Waldur accounting type of the component: `usage` or `limit`."
     )
     label: str | None = Field(
-        default=None, description="The name Waldur shows; defaults to the component type.", min_length=1
+        default=None, description="The name shown in Waldur; default: the component type.", min_length=1
     )
     dwdi_field: str | None = Field(
         default=None,
         description=(
-            "The DWDI usage field the component reads (without spaces, not a DWDI key such as "
-            "`account`); defaults to the component type."
+            "The field of the DWDI rows to read (no spaces; not a key such as `account`, `path` or "
+            "`waldurResourceUuid`); default: the component type. Two components may not read one "
+            "field."
         ),
         min_length=1,
     )

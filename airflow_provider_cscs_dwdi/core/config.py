@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -26,6 +26,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StringConstraints,
     ValidationError,
     ValidatorFunctionWrapHandler,
     field_validator,
@@ -57,7 +58,8 @@ CONNECTION_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 #: Keys of DWDI storage and inference entries that name the record, so no component may read them.
 _KEY_FIELDS = {UsageKind.STORAGE: "path", UsageKind.INFERENCE: "waldurResourceUuid"}
-_MODEL_CONFIG = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
+#: A string with at least one character (the validators also refuse blank ones).
+NonEmptyText = Annotated[str, StringConstraints(min_length=1)]
 
 
 def _backend_components_schema(schema: dict[str, Any]) -> None:
@@ -74,11 +76,20 @@ class OfferingConfig(BaseModel):
     """
 
     model_config = ConfigDict(
-        extra="forbid", frozen=True, title="Offering", json_schema_extra={"additionalProperties": False}
+        extra="forbid",
+        frozen=True,
+        title="Offering",
+        json_schema_extra={
+            "description": (
+                "One Waldur offering billed from DWDI: a daily usage DAG (`cscs_dwdi_usage_<slug>`) "
+                "and a monthly close DAG (`cscs_dwdi_close_<slug>`). No secrets: connections are "
+                "named by id."
+            )
+        },
     )
 
     name: str = Field(
-        description="The offering's name: shown in the DAGs' descriptions; unique in the file.",
+        description=("Display name; also gives the DAG id suffix unless `slug` is set. Unique in the file."),
         min_length=1,
     )
     slug: str = Field(
@@ -92,14 +103,14 @@ class OfferingConfig(BaseModel):
     )
     offering_uuid: str = Field(
         description=(
-            "The UUID of the Waldur offering, with or without dashes (read as Waldur spells it: 32 "
-            "lower-case hex digits). Unique in the file."
+            "The Waldur offering (Marketplace > Offering) whose resources are billed; a UUID with "
+            "or without dashes. Unique in the file."
         ),
     )
     billing_timezone: str = Field(
         description=(
-            "The IANA time zone whose calendar months are billed, e.g. `Europe/Zurich`; the daily "
-            "run and the month end follow it."
+            "IANA time zone in which billing months begin and end, e.g. `Europe/Zurich`. The DAGs' "
+            "schedules run in this time zone too."
         ),
     )
     backend_components: dict[str, dict[str, Any]] = Field(
@@ -119,19 +130,20 @@ class OfferingConfig(BaseModel):
         description="The Airflow connection (type `waldur`) to Waldur.",
         pattern=CONNECTION_ID_PATTERN.pattern,
     )
-    clusters: tuple[str, ...] | None = Field(
+    clusters: tuple[NonEmptyText, ...] | None = Field(
         default=None,
         description=(
-            "Compute only: the clusters whose usage is billed (case does not matter); omitted or "
-            "null: every cluster. An empty list is refused (it would bill nothing)."
+            "Compute only: count usage on these DWDI clusters only (case does not matter); "
+            "default: every cluster. An empty list is refused (it would bill nothing)."
         ),
         min_length=1,
     )
     bad_value_policy: Literal["fail", "skip"] = Field(
         default="fail",
         description=(
-            "What a bad DWDI value (negative, not a number, ...) does: `fail` bills nothing for the "
-            "month and names every bad record; `skip` bills the rest and lists the records left out."
+            "What a bad DWDI value (null, negative, not a number) does: `fail` pushes nothing and "
+            "the task lists every bad value; `skip` pushes the rest and the report lists the skipped "
+            "rows. A bad value never becomes zero."
         ),
     )
     reopen_previous_month_days: int = Field(
@@ -139,43 +151,54 @@ class OfferingConfig(BaseModel):
         ge=0,
         le=MAX_REOPEN_DAYS,
         description=(
-            "For this many days after a month ends, the daily run reports that month again as well, "
-            "so late DWDI data is still billed. 0 turns it off."
+            "On the first N days of a month (0 to 27) each run also reports the previous month "
+            "again, for DWDI data that arrives late; only when the Waldur server honours the usage "
+            "date (Waldur 8.x). 0 turns it off."
         ),
     )
     schedule: str = Field(
         default="@daily",
-        description="The usage DAG's schedule (cron expression or preset), in the billing time zone.",
+        description=(
+            "The usage DAG's Airflow schedule (cron expression or preset) in the billing time zone; "
+            "the default reports the month to date every day."
+        ),
         min_length=1,
     )
     month_end_run: str | None = Field(
         default=None,
         description=(
-            "`HH:MM` (quoted in YAML): an extra usage run at this time on each month's last day, in "
-            "the billing time zone, so the month's last hours are reported before it closes."
+            "`HH:MM` (quote it in YAML): also run at that time on the last day of every month in "
+            "the billing time zone, for Waldur 7.x, which never receives a month after its last "
+            "run. Needs a cron schedule."
         ),
         pattern=r"^\s*([01]?[0-9]|2[0-3]):[0-5][0-9]\s*$",
     )
     archive_path: str | None = Field(
         default=None,
         description=(
-            "Where the fetched DWDI answers are archived (local path or object storage URL such as "
-            "`s3://bucket/dwdi`); default: the `[cscs_dwdi] archive_path` Airflow option."
+            "Where the raw DWDI responses are archived: an ObjectStoragePath URL such as "
+            "`file:///data/dwdi` or `s3://conn_id@bucket/dwdi`. Default: "
+            "`$AIRFLOW_HOME/cscs_dwdi_archive`, the worker's local disk; with workers on several "
+            "hosts use storage they all reach."
         ),
     )
-    tags: tuple[str, ...] = Field(
+    tags: tuple[NonEmptyText, ...] = Field(
         default=(), description="Extra Airflow tags of the offering's DAGs.", min_length=1
     )
     usage_kind: UsageKind = Field(
         default=UsageKind.COMPUTE,
+        title="Usage Kind",  # pydantic gives no title to a reference
         description=(
-            "Which DWDI usage is billed: `compute` (node hours per account and user), `storage` "
-            "(bytes and inodes per path) or `inference` (cost per Waldur resource)."
+            "Which DWDI data the offering bills: `compute` (node hours per account, the resource's "
+            "backend ID, and per user, summed over the month), `storage` (a level per project path "
+            "and month, never summed; no per-user usage) or `inference` (LLM inference cost priced "
+            "by DWDI, keyed by the Waldur resource UUID; no per-user usage)."
         ),
     )
     storage: StorageSettings | None = Field(
         default=None,
-        description="Storage only, and required there: where the usage lives in DWDI.",
+        title="Storage",
+        description="Required for `usage_kind: storage`, refused otherwise: where the levels live in DWDI.",
     )
 
     @cached_property
@@ -332,10 +355,20 @@ class OfferingConfig(BaseModel):
 class OfferingsFile(BaseModel):
     """The offerings file as it is written: the JSON Schema's root (``core.config_schema``)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, title="CSCS DWDI offerings")
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        title="CSCS DWDI offerings",
+        json_schema_extra={
+            "description": (
+                "The offerings file of airflow-provider-cscs-dwdi (named by the CSCS_DWDI_CONFIG "
+                "environment variable): the Waldur offerings whose usage comes from DWDI."
+            )
+        },
+    )
 
     offerings: list[OfferingConfig] = Field(
-        description="The Waldur offerings billed from DWDI; each gets a daily usage DAG and a monthly close DAG.",
+        description="The offerings, each with its two DAGs; at least one.",
         min_length=1,
     )
 

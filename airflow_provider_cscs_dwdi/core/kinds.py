@@ -65,7 +65,18 @@ class StorageSettings(BaseModel):
     setting (``storage.filesystem: ...``), as the offerings file does.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, title="Storage settings")
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        title="Storage settings",
+        json_schema_extra={
+            "description": (
+                "Where a storage offering's levels live in DWDI. A resource's path is "
+                "`path_mapping[backend_id]`, else `path_template` with `{backend_id}` filled in, "
+                "else the backend ID itself."
+            )
+        },
+    )
 
     filesystem: str = Field(
         description="The DWDI filesystem whose storage is billed, e.g. `capstor`.", min_length=1
@@ -74,7 +85,7 @@ class StorageSettings(BaseModel):
         description="The DWDI data type on that filesystem, e.g. `projects` or `store`.", min_length=1
     )
     path_mapping: dict[str, NonBlankPath] = Field(
-        default_factory=dict,
+        default={},  # pydantic copies it for each instance
         description=(
             "Backend ID -> DWDI path, for resources whose path is not the template's (or the "
             "backend ID itself). One path belongs to one resource only."
