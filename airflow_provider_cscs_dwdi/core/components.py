@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
 from airflow_provider_cscs_dwdi.core.validation import (
     INVALID,
+    UNKNOWN_KEY,
     error_message,
     error_place,
     first_error,
@@ -196,8 +197,8 @@ def _parse_component(name: Any, settings: Any) -> ComponentConfig:
 def _explain(error: ValidationError) -> str:
     """The first error in the component's own words (``unit_factor must be > 0, got '0'``)."""
     details = first_error(error)
-    if details["type"] == "extra_forbidden":
-        unknown = sorted(str(item["loc"][0]) for item in error.errors() if item["type"] == "extra_forbidden")
+    if details["type"] in UNKNOWN_KEY:
+        unknown = sorted(str(item["loc"][0]) for item in error.errors() if item["type"] in UNKNOWN_KEY)
         return f"unknown setting(s) {', '.join(map(repr, unknown))} (allowed: {', '.join(ALLOWED_SETTINGS)})"
     if details["type"] == "missing":
         return f"{error_place(details['loc'])} is required"

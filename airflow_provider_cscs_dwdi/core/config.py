@@ -16,6 +16,7 @@ import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -24,14 +25,18 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
     ValidationError,
+    ValidationInfo,
     ValidatorFunctionWrapHandler,
     field_validator,
     model_validator,
 )
+from pydantic.dataclasses import dataclass as pydantic_dataclass
+from pydantic_core import ArgsKwargs
 
 from airflow_provider_cscs_dwdi.core.components import (
     ComponentConfig,
@@ -43,9 +48,11 @@ from airflow_provider_cscs_dwdi.core.kinds import StorageSettings, UsageKind
 from airflow_provider_cscs_dwdi.core.usage_date import parse_clock_time
 from airflow_provider_cscs_dwdi.core.validation import (
     INVALID,
+    UNKNOWN_KEY,
     describe,
     error_message,
     error_place,
+    fields_at,
     first_error,
     invalid,
     unknown_keys,
@@ -56,6 +63,22 @@ MAX_REOPEN_DAYS = 27  # the reopened window must stay inside the first days of e
 SLUG_PATTERN = re.compile(r"^[a-z0-9_]+$")
 CONNECTION_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]+$")
 
+AUDIT_DEFAULT_SCHEDULE = "@weekly"
+AUDIT_DEFAULT_MONTHS = 3
+AUDIT_MAX_MONTHS = 24
+#: What a notification can be sent for: a failed run; a successful run that still listed issues
+#: (skipped bad records, storage paths without data, unknown inference UUIDs, refused writes);
+#: a drift the audit found; a month closed by the monthly close DAG.
+NOTIFICATION_EVENTS = ("failure", "issues", "drift", "month_closed")
+#: Short names of the notifiers Airflow's own providers ship; anything else is "package.module:Class".
+NOTIFIER_SHORT_NAMES = ("smtp", "slack")
+_NOTIFIER_PATH_PATTERN = re.compile(
+    r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$"
+)
+# Credentials belong in the notifier's Airflow connection, never in the offerings file.
+_SECRET_OPTION_PATTERN = re.compile(
+    r"password|passwd|secret|token|api_?key|webhook|credential", re.IGNORECASE
+)
 #: Keys of DWDI storage and inference entries that name the record, so no component may read them.
 _KEY_FIELDS = {UsageKind.STORAGE: "path", UsageKind.INFERENCE: "waldurResourceUuid"}
 #: A string with at least one character (the validators also refuse blank ones).
@@ -66,6 +89,185 @@ def _backend_components_schema(schema: dict[str, Any]) -> None:
     """The file's ``backend_components``: component type -> :class:`ComponentSettings`."""
     schema["additionalProperties"] = ComponentSettings.model_json_schema()
     schema["minProperties"] = 1
+
+
+class AuditSettings(BaseModel):
+    """The drift audit of an offering: when it runs and how many closed months it recomputes.
+
+    ``schedule`` is ``None`` when the audit DAG is only triggered by hand (``audit: {schedule: null}``).
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        title="Audit settings",
+        json_schema_extra={
+            "description": (
+                "The drift audit DAG `cscs_dwdi_audit_<slug>`: when it runs and how many closed "
+                "months it recomputes."
+            )
+        },
+    )
+
+    schedule: str | None = Field(
+        default=AUDIT_DEFAULT_SCHEDULE,
+        description="When the audit runs (cron expression or preset); null: only when triggered by hand.",
+        min_length=1,
+    )
+    months: int = Field(
+        default=AUDIT_DEFAULT_MONTHS,
+        ge=1,
+        le=AUDIT_MAX_MONTHS,
+        description=f"How many closed months the audit recomputes (1 to {AUDIT_MAX_MONTHS}).",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mapping(cls, value: Any) -> Any:
+        if not isinstance(value, Mapping):
+            raise invalid(f"expected a mapping (schedule, months), got {describe(value)}")
+        return value
+
+    @field_validator("schedule", mode="before")
+    @classmethod
+    def _schedule_or_null(cls, value: Any) -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            raise invalid(
+                f"expected a cron expression, a preset such as @weekly, or null, got {describe(value)}"
+            )
+        return value.strip()
+
+    @field_validator("months", mode="before")
+    @classmethod
+    def _whole_months(cls, value: Any) -> int:
+        # bool is an int in Python; `true` here is a typo, not a number of months.
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= AUDIT_MAX_MONTHS:
+            raise invalid(f"expected a whole number from 1 to {AUDIT_MAX_MONTHS}, got {value!r}")
+        return value
+
+
+@pydantic_dataclass(
+    frozen=True,
+    config=ConfigDict(
+        extra="forbid",
+        title="Notification",
+        json_schema_extra={
+            "description": (
+                "One notifier and the events it is sent for. Credentials live in its Airflow "
+                "connection, never here."
+            )
+        },
+    ),
+)
+class NotificationSettings:
+    """One notifier and the events it is sent for.
+
+    ``notifier`` is ``smtp``, ``slack`` or the ``package.module:ClassName`` of an Airflow
+    ``BaseNotifier``; ``conn_id`` is the Airflow connection holding its credentials; ``options`` are
+    further keyword arguments for the notifier (e.g. ``to``), never secrets.
+    """
+
+    events: tuple[Literal["failure", "issues", "drift", "month_closed"], ...] = Field(
+        description=(
+            "What the notifier is sent for, at least one of: `failure` (a failed run), `issues` (a "
+            "successful run that still listed issues: skipped bad records, storage paths without "
+            "data, unknown inference UUIDs, refused writes), `drift` (the audit found a "
+            "difference), `month_closed` (the monthly close DAG ran)."
+        ),
+        min_length=1,
+    )
+    notifier: str = Field(
+        description="`smtp`, `slack`, or the `package.module:ClassName` of an Airflow notifier.",
+        pattern=rf"^({'|'.join(NOTIFIER_SHORT_NAMES)})$|{_NOTIFIER_PATH_PATTERN.pattern}",
+    )
+    conn_id: str = Field(
+        description="The notifier's Airflow connection; its credentials live there.",
+        pattern=CONNECTION_ID_PATTERN.pattern,
+    )
+    options: dict[str, Any] = dataclass_field(
+        default=Field(
+            default_factory=dict,
+            description=(
+                "Further notifier arguments, e.g. `{to: ops@example.org}`; never credentials (a key "
+                "such as `password` or `token` is refused)."
+            ),
+            json_schema_extra={"default": {}},
+        ),
+        hash=False,
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mapping(cls, value: Any) -> Any:
+        if isinstance(value, ArgsKwargs):  # built in Python, not read from the file
+            return value
+        if not isinstance(value, Mapping):
+            raise invalid(f"expected a mapping (events, notifier, conn_id, options), got {describe(value)}")
+        return value
+
+    @field_validator("events", mode="before")
+    @classmethod
+    def _known_events(cls, value: Any) -> tuple[str, ...]:
+        if not isinstance(value, list | tuple) or not value:
+            raise invalid(
+                f"expected a non-empty list of {', '.join(NOTIFICATION_EVENTS)}, got {describe(value)}"
+            )
+        for event in value:
+            if event not in NOTIFICATION_EVENTS:
+                raise invalid(f"unknown event {event!r} (expected: {', '.join(NOTIFICATION_EVENTS)})")
+        # File order, each event once: the same event listed twice would send two messages.
+        return tuple(dict.fromkeys(value))
+
+    @field_validator("notifier", mode="before")
+    @classmethod
+    def _known_notifier(cls, value: Any) -> str:
+        notifier = _text(value)
+        if notifier not in NOTIFIER_SHORT_NAMES and not _NOTIFIER_PATH_PATTERN.match(notifier):
+            raise invalid(
+                f"expected {' or '.join(NOTIFIER_SHORT_NAMES)} or 'package.module:ClassName', got {notifier!r}"
+            )
+        return notifier
+
+    @field_validator("conn_id", mode="before")
+    @classmethod
+    def _connection_id(cls, value: Any) -> str:
+        return _connection_id(value)
+
+    @field_validator("options", mode="before")
+    @classmethod
+    def _no_credentials(cls, value: Any, info: ValidationInfo) -> dict[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            raise invalid(f"expected a mapping, got {describe(value)}")
+        for key in value:
+            if not isinstance(key, str) or _SECRET_OPTION_PATTERN.search(key):
+                # The key only: its value may be the very credential.
+                raise invalid(
+                    f"{key!r} looks like a credential; keep it in connection {info.data.get('conn_id')!r}, "
+                    "never in the offerings file"
+                )
+        return dict(value)
+
+
+def _connection_id(value: Any) -> str:
+    conn_id = _text(value)
+    if not CONNECTION_ID_PATTERN.match(conn_id):
+        raise invalid(f"not a valid Airflow connection id: {conn_id!r}")
+    return conn_id
+
+
+def _notification_list(value: Any) -> Any:
+    if value is None:
+        return ()
+    if not isinstance(value, list | tuple):
+        raise invalid(f"expected a list, got {describe(value)}")
+    return value
+
+
+Notifications = Annotated[tuple[NotificationSettings, ...], BeforeValidator(_notification_list)]
 
 
 class OfferingConfig(BaseModel):
@@ -200,6 +402,16 @@ class OfferingConfig(BaseModel):
         title="Storage",
         description="Required for `usage_kind: storage`, refused otherwise: where the levels live in DWDI.",
     )
+    audit: AuditSettings = Field(
+        default_factory=AuditSettings,
+        title="Audit",
+        description=f"The drift audit; default: `{AUDIT_DEFAULT_SCHEDULE}` over {AUDIT_DEFAULT_MONTHS} closed months.",
+    )
+    # The file's top-level notifications first, then the offering's own (see OfferingsFile).
+    notifications: Notifications = Field(
+        default=(),
+        description="Notifiers for this offering, added to the file-wide `notifications`.",
+    )
 
     @cached_property
     def components(self) -> tuple[ComponentConfig, ...]:
@@ -270,10 +482,12 @@ class OfferingConfig(BaseModel):
     @field_validator("dwdi_conn_id", "waldur_conn_id", mode="before")
     @classmethod
     def _connection_id(cls, value: Any) -> str:
-        conn_id = _text(value)
-        if not CONNECTION_ID_PATTERN.match(conn_id):
-            raise invalid(f"not a valid Airflow connection id: {conn_id!r}")
-        return conn_id
+        return _connection_id(value)
+
+    @field_validator("audit", mode="before")
+    @classmethod
+    def _audit_defaults(cls, value: Any) -> Any:
+        return {} if value is None else value
 
     @field_validator("clusters", mode="before")
     @classmethod
@@ -371,6 +585,19 @@ class OfferingsFile(BaseModel):
         description="The offerings, each with its two DAGs; at least one.",
         min_length=1,
     )
+    notifications: Notifications = Field(
+        default=(),
+        description="Notifiers for every offering; an offering's own `notifications` are added after these.",
+    )
+
+    @model_validator(mode="after")
+    def _shared_notifications_first(self) -> OfferingsFile:
+        if self.notifications:
+            for index, offering in enumerate(self.offerings):
+                self.offerings[index] = offering.model_copy(
+                    update={"notifications": self.notifications + offering.notifications}
+                )
+        return self
 
     @field_validator("offerings", mode="before")
     @classmethod
@@ -440,18 +667,16 @@ def _explain(error: ValidationError, document: Mapping[str, Any]) -> str:
         loc = loc[2:]
     if loc == ("storage",) and details["type"] == INVALID:
         return f"{label}{details['msg']}"  # StorageSettings names the setting itself
-    if details["type"] == "extra_forbidden":
-        where, model = ("offering", OfferingConfig) if label else ("top level", OfferingsFile)
-        unknown = unknown_keys(error, tuple(details["loc"])[:-1])
+    if details["type"] in UNKNOWN_KEY:
+        parent = tuple(details["loc"])[:-1]
+        where = error_place(loc[:-1], first_index=1) or ("offering" if label else "top level")
+        allowed = sorted(fields_at(OfferingsFile, parent))
         return (
-            f"{label}unknown key(s) at {where}: {', '.join(unknown)} "
-            f"(allowed: {', '.join(sorted(model.model_fields))})"
+            f"{label}unknown key(s) at {where}: {', '.join(unknown_keys(error, parent))} "
+            f"(allowed: {', '.join(allowed)})"
         )
-    place = error_place(loc)
-    message = error_message(details)
-    if details["type"] == "model_type":
-        message = f"expected a mapping, got {describe(details['input'])}"
-    return f"{label}{place + ': ' if place else ''}{message}"
+    place = error_place(loc, first_index=1)
+    return f"{label}{place + ': ' if place else ''}{error_message(details)}"
 
 
 def _offering_label(raw: Any, position: int) -> str:

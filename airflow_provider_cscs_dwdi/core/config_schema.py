@@ -46,6 +46,11 @@ _REFERENCE_TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
         ("$defs", "OfferingConfig", "properties", "backend_components", "additionalProperties"),
     ),
     ("Storage settings (`storage`)", ("$defs", "StorageSettings")),
+    ("Audit settings (`audit`)", ("$defs", "AuditSettings")),
+    (
+        "Notification (each item of `notifications`, in the file and in an offering)",
+        ("$defs", "NotificationSettings"),
+    ),
 )
 REFERENCE_BEGIN = "<!-- BEGIN generated from the offerings schema (python -m airflow_provider_cscs_dwdi.core.config_schema --markdown) -->"
 REFERENCE_END = "<!-- END generated from the offerings schema -->"
@@ -103,7 +108,10 @@ def _type_text(prop: dict[str, Any], schema: dict[str, Any]) -> str:
         return "one of " + ", ".join(f"`{value}`" for value in prop["enum"])
     kind = prop.get("type")
     if kind == "array":
-        return f"list of {_type_text(prop.get('items', {}), schema)}"
+        items = prop.get("items", {})
+        if "enum" in items:
+            return "list of " + ", ".join(f"`{value}`" for value in items["enum"])
+        return f"list of {_type_text(items, schema)}"
     if kind == "object":
         return "mapping"
     if kind == "integer" and "minimum" in prop and "maximum" in prop:

@@ -20,6 +20,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
 from airflow_provider_cscs_dwdi.core.validation import (
+    UNKNOWN_KEY,
     error_message,
     error_place,
     first_error,
@@ -211,7 +212,7 @@ def path_template_problem(template: str) -> str | None:
 def explain_storage_error(error: ValidationError) -> str:
     """The first error of storage settings: ``storage.filesystem: required``, or its unknown keys."""
     details = first_error(error)
-    if details["type"] == "extra_forbidden":
+    if details["type"] in UNKNOWN_KEY:
         unknown = unknown_keys(error, tuple(details["loc"])[:-1])
         return (
             f"unknown key(s) at storage: {', '.join(unknown)} "

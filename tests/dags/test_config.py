@@ -159,7 +159,7 @@ BROKEN_FIELDS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "no offerings": (lambda d: d.update(offerings=[]), "offerings: expected a non-empty list"),
     "unknown top-level key": (
         lambda d: d.update(offering=[]),
-        "unknown key(s) at top level: offering (allowed: offerings)",
+        "unknown key(s) at top level: offering (allowed: notifications, offerings)",
     ),
 }
 
