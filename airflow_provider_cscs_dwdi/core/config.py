@@ -1,12 +1,15 @@
-"""The YAML offerings configuration that the DAG factory turns into one DAG per offering.
+"""The YAML offerings configuration that the DAG factory turns into two DAGs per offering.
 
 The file follows the spirit of the seed (Waldur Site Agent) configuration: a list of offerings,
 each with its ``backend_components``. Secrets never live here: the DWDI and Waldur credentials are
 Airflow connections, and an offering only names the connection ids to use.
 
-Every mistake raises :class:`ConfigurationError` naming the file, the offering (by name and
-position) and the field, e.g. ``offering 'CSCS HPC' (#1): billing_timezone: unknown time zone
-'Mars/Base'``. Unknown keys are errors too, so a typo cannot silently fall back to a default.
+The file is declared as pydantic models (:class:`OfferingsFile`, :class:`OfferingConfig` and the
+settings they hold), which also give its JSON Schema (``core.config_schema``). Every mistake
+raises :class:`ConfigurationError` naming the file, the offering (by name and position) and the
+field, e.g. ``offering 'CSCS HPC' (#1): billing_timezone: unknown time zone 'Mars/Base'``: the
+first of pydantic's errors, in the provider's words. Unknown keys are errors too, so a typo
+cannot silently fall back to a default.
 """
 
 from __future__ import annotations
