@@ -247,7 +247,7 @@ class ComponentDocument(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     # Absent, it is not checked; present (null included), it must be a positive number.
-    unit_factor: Annotated[str, BeforeValidator(_unit_factor)] = Field(default=None)
+    unit_factor: Annotated[str | None, BeforeValidator(_unit_factor)] = None
 
 
 class AccountDocument(TypedDict):
@@ -280,7 +280,7 @@ class ReportDocument(BaseModel):
     window: dict[str, Annotated[str, BeforeValidator(_date_text)]] | None = None
     usage_kind: Annotated[str, BeforeValidator(_usage_kind)] = UsageKind.COMPUTE.value
     # Absent means "written without it"; present, it must be a policy (null included).
-    policy: Annotated[str, BeforeValidator(_policy)] = Field(default=None)
+    policy: Annotated[str | None, BeforeValidator(_policy)] = None
     components: Annotated[dict[Name, ComponentDocument], BeforeValidator(_components)] = Field(
         default=None, validate_default=True
     )
