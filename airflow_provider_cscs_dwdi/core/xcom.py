@@ -7,10 +7,12 @@ fetch_usage            FetchResult    aggregate_usage
 aggregate_usage        UsageReport    push_to_waldur
 push_to_waldur         PushResult     nobody: the last task (people, monitoring)
 
-Each is a frozen dataclass: the producing task returns ``to_xcom()`` (plain JSON, so Airflow's
-XCom stores it as it is and the UI shows it), the consuming task reads it with ``from_xcom()``,
-which checks the shape and raises :class:`~core.errors.ReportError` naming the document and the
-field. The report is defined in ``core.report`` next to the rules that build and check it.
+Each is a frozen pydantic dataclass: the producing task returns ``to_xcom()`` (plain JSON, so
+Airflow's XCom stores it as it is and the UI shows it), the consuming task reads it with
+``from_xcom()``, which validates the JSON against the declared fields and raises
+:class:`~core.errors.ReportError` naming the document and the field (``push result:
+failures[0].reason: expected str, got nothing``), never pydantic's own text. The report is
+defined in ``core.report`` next to the rules that build and check it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Annotated, Any, ClassVar, TypeVar, get_args, get_origin
 from pydantic import (
     BeforeValidator,
     ConfigDict,
+    Field,
     StrictBool,
     StrictInt,
     StrictStr,
@@ -50,8 +53,9 @@ __all__ = [
 
 FETCH_RESULT_VERSION = 1
 
-#: A list item that names something (a backend ID, a month, an account).
-NonBlankName = Annotated[str, BeforeValidator(lambda value: _non_blank(value))]
+#: A list item that names something (a backend ID, a month, an account): a string, not blank.
+#: Declared rather than a Python validator: 10,000 backend IDs are checked in pydantic's core.
+NonBlankName = Annotated[str, Field(strict=True, pattern=r"\S")]
 #: What pydantic's error types expect, in the words of the published documents.
 _EXPECTED = {
     "int_type": "int",
@@ -66,12 +70,6 @@ _EXPECTED = {
 # Extra keys are ignored, as before the models: a newer task may add a field an older one
 # does not read. Scalars are strict: a bool is no int and "3" is no number.
 _DOCUMENT_CONFIG = ConfigDict(extra="ignore")
-
-
-def _non_blank(value: Any) -> Any:
-    if not isinstance(value, str) or not value.strip():
-        raise invalid(f"expected a non-blank string, got {value!r}")
-    return value
 
 
 def _issues(value: Any) -> Any:
@@ -301,6 +299,7 @@ _PUSH_COUNT_KEYS = (
     "user_usages_written",
 )
 _Document = TypeVar("_Document")
+_NOT_A_NAME = frozenset({"string_type", "string_pattern_mismatch"})
 _ADAPTERS: dict[type, TypeAdapter[Any]] = {}
 
 
@@ -345,6 +344,8 @@ def _explain(cls: type, error: ValidationError) -> str:
     if details["type"] == INVALID:
         return f"{place}: {details['msg']}"
     value = details.get("input")
+    if isinstance(loc[-1], int) and details["type"] in _NOT_A_NAME:  # an item of a list of names
+        return f"{place}: expected a non-blank string, got {value!r}"
     got = "nothing" if details["type"] == "missing" else describe(value)
     return f"{place}: expected {_expected(cls, loc, details['type'])}, got {got}"
 
