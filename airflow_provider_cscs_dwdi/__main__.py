@@ -16,7 +16,8 @@ from pathlib import Path
 
 DAG_FILE = "cscs_dwdi_usage.py"
 EXAMPLE_OFFERINGS = "cscs_dwdi_offerings.example.yaml"
-SHIPPED_FILES = (DAG_FILE, EXAMPLE_OFFERINGS)
+OFFERINGS_SCHEMA = "cscs_dwdi_offerings.schema.json"
+SHIPPED_FILES = (DAG_FILE, EXAMPLE_OFFERINGS, OFFERINGS_SCHEMA)
 OWN_OFFERINGS = "cscs_dwdi_offerings.yaml"
 
 

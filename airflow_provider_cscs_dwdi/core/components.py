@@ -11,14 +11,101 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
+from airflow_provider_cscs_dwdi.core.validation import (
+    INVALID,
+    UNKNOWN_KEY,
+    error_message,
+    error_place,
+    first_error,
+    invalid,
+)
 
 ACCOUNTING_TYPES: tuple[str, ...] = ("usage", "limit")
-ALLOWED_SETTINGS: tuple[str, ...] = ("measured_unit", "unit_factor", "accounting_type", "label", "dwdi_field")
 #: Keys of DWDI entries and user rows that are not usage fields, so no component may read them.
 RESERVED_DWDI_FIELDS = frozenset({"account", "cluster", "users", "username", "usageDate"})
+
+
+class ComponentSettings(BaseModel):
+    """One entry of ``backend_components`` as the offerings file spells it (the key is its type)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        title="Component settings",
+        json_schema_extra={
+            "description": (
+                "One usage component, as in the Waldur Site Agent; its key is the Waldur component "
+                "type, e.g. `nodeHours`."
+            )
+        },
+    )
+
+    measured_unit: str = Field(
+        description="The unit shown in Waldur, e.g. `node-hours`, `TB`, `CHF`.",
+        min_length=1,
+    )
+    unit_factor: Decimal = Field(
+        default=Decimal(1),
+        description=(
+            "DWDI amount x `unit_factor` = amount billed; a number > 0, used exactly as written "
+            "(`0.25`, or a string such as `'0.000000001'`)."
+        ),
+        gt=0,
+    )
+    accounting_type: Literal["usage", "limit"] = Field(
+        default="usage", description="The Waldur accounting type of the component: `usage` or `limit`."
+    )
+    label: str | None = Field(
+        default=None, description="The name shown in Waldur; default: the component type.", min_length=1
+    )
+    dwdi_field: str | None = Field(
+        default=None,
+        description=(
+            "The field of the DWDI rows to read (no spaces; not a key such as `account`, `path` or "
+            "`waldurResourceUuid`); default: the component type. Two components may not read one "
+            "field."
+        ),
+        min_length=1,
+    )
+
+    @field_validator("measured_unit", "label", "dwdi_field", mode="before")
+    @classmethod
+    def _non_empty_text(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None and info.field_name != "measured_unit":
+            return None
+        if not isinstance(value, str) or not value.strip():
+            raise invalid(f"{info.field_name} must be a non-empty string, got {value!r}")
+        return value
+
+    @field_validator("unit_factor", mode="before")
+    @classmethod
+    def _exact_positive_factor(cls, value: Any) -> Decimal:
+        # bool is an int subclass: `unit_factor: yes` in YAML must not become a factor of 1.
+        if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
+            raise invalid(f"unit_factor must be a number, got {value!r}")
+        try:
+            # str() first: a float 0.1 becomes exactly 0.1, not 0.1000000000000000055...
+            factor = Decimal(str(value))
+        except InvalidOperation:
+            raise invalid(f"unit_factor must be a number, got {value!r}") from None
+        if not factor.is_finite() or factor <= 0:
+            raise invalid(f"unit_factor must be > 0, got {str(value)!r}")
+        return factor
+
+    @field_validator("accounting_type", mode="before")
+    @classmethod
+    def _known_accounting_type(cls, value: Any) -> Any:
+        if value not in ACCOUNTING_TYPES:
+            raise invalid(f"accounting_type must be one of {', '.join(ACCOUNTING_TYPES)}, got {value!r}")
+        return value
+
+
+ALLOWED_SETTINGS: tuple[str, ...] = tuple(ComponentSettings.model_fields)
 
 
 @dataclass(frozen=True)
@@ -84,22 +171,11 @@ def _parse_component(name: Any, settings: Any) -> ComponentConfig:
         raise ConfigurationError(f"component {name!r}: the type name has leading or trailing spaces")
     if not isinstance(settings, Mapping):
         raise ConfigurationError(f"component {name!r}: expected a mapping of settings, got {_kind(settings)}")
-    unknown = sorted(str(key) for key in settings if key not in ALLOWED_SETTINGS)
-    if unknown:
-        raise ConfigurationError(
-            f"component {name!r}: unknown setting(s) {', '.join(map(repr, unknown))} "
-            f"(allowed: {', '.join(ALLOWED_SETTINGS)})"
-        )
-    if "measured_unit" not in settings:
-        raise ConfigurationError(f"component {name!r}: measured_unit is required")
-    measured_unit = _text(name, "measured_unit", settings["measured_unit"])
-    accounting_type = _text(name, "accounting_type", settings.get("accounting_type", "usage"))
-    if accounting_type not in ACCOUNTING_TYPES:
-        raise ConfigurationError(
-            f"component {name!r}: accounting_type must be one of {', '.join(ACCOUNTING_TYPES)}, "
-            f"got {accounting_type!r}"
-        )
-    dwdi_field = _text(name, "dwdi_field", settings.get("dwdi_field", name))
+    try:
+        parsed = ComponentSettings.model_validate(settings)
+    except ValidationError as error:
+        raise ConfigurationError(f"component {name!r}: {_explain(error)}") from None
+    dwdi_field = parsed.dwdi_field or name
     if dwdi_field != dwdi_field.strip() or any(char.isspace() for char in dwdi_field):
         raise ConfigurationError(
             f"component {name!r}: dwdi_field must not contain spaces, got {dwdi_field!r}"
@@ -110,32 +186,25 @@ def _parse_component(name: Any, settings: Any) -> ComponentConfig:
         )
     return ComponentConfig(
         type=name,
-        measured_unit=measured_unit,
-        unit_factor=_unit_factor(name, settings.get("unit_factor", 1)),
-        accounting_type=accounting_type,
-        label=_text(name, "label", settings.get("label", name)),
+        measured_unit=parsed.measured_unit,
+        unit_factor=parsed.unit_factor,
+        accounting_type=parsed.accounting_type,
+        label=parsed.label or name,
         dwdi_field=dwdi_field,
     )
 
 
-def _unit_factor(name: str, value: Any) -> Decimal:
-    # bool is an int subclass: `unit_factor: yes` in YAML must not become a factor of 1.
-    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
-        raise ConfigurationError(f"component {name!r}: unit_factor must be a number, got {value!r}")
-    try:
-        # str() first: a float 0.1 becomes exactly 0.1, not 0.1000000000000000055...
-        factor = Decimal(str(value))
-    except InvalidOperation:
-        raise ConfigurationError(f"component {name!r}: unit_factor must be a number, got {value!r}") from None
-    if not factor.is_finite() or factor <= 0:
-        raise ConfigurationError(f"component {name!r}: unit_factor must be > 0, got {str(value)!r}")
-    return factor
-
-
-def _text(name: str, key: str, value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigurationError(f"component {name!r}: {key} must be a non-empty string, got {value!r}")
-    return value
+def _explain(error: ValidationError) -> str:
+    """The first error in the component's own words (``unit_factor must be > 0, got '0'``)."""
+    details = first_error(error)
+    if details["type"] in UNKNOWN_KEY:
+        unknown = sorted(str(item["loc"][0]) for item in error.errors() if item["type"] in UNKNOWN_KEY)
+        return f"unknown setting(s) {', '.join(map(repr, unknown))} (allowed: {', '.join(ALLOWED_SETTINGS)})"
+    if details["type"] == "missing":
+        return f"{error_place(details['loc'])} is required"
+    if details["type"] == INVALID:  # the validators' sentences name their setting
+        return details["msg"]
+    return f"{error_place(details['loc'])}: {error_message(details)}"
 
 
 def _kind(value: Any) -> str:

@@ -1,12 +1,15 @@
-"""The YAML offerings configuration that the DAG factory turns into one DAG per offering.
+"""The YAML offerings configuration that the DAG factory turns into three DAGs per offering.
 
 The file follows the spirit of the seed (Waldur Site Agent) configuration: a list of offerings,
 each with its ``backend_components``. Secrets never live here: the DWDI and Waldur credentials are
 Airflow connections, and an offering only names the connection ids to use.
 
-Every mistake raises :class:`ConfigurationError` naming the file, the offering (by name and
-position) and the field, e.g. ``offering 'CSCS HPC' (#1): billing_timezone: unknown time zone
-'Mars/Base'``. Unknown keys are errors too, so a typo cannot silently fall back to a default.
+The file is declared as pydantic models (:class:`OfferingsFile`, :class:`OfferingConfig` and the
+settings they hold), which also give its JSON Schema (``core.config_schema``). Every mistake
+raises :class:`ConfigurationError` naming the file, the offering (by name and position) and the
+field, e.g. ``offering 'CSCS HPC' (#1): billing_timezone: unknown time zone 'Mars/Base'``: the
+first of pydantic's errors, in the provider's words. Unknown keys are errors too, so a typo
+cannot silently fall back to a default.
 """
 
 from __future__ import annotations
@@ -15,46 +18,54 @@ import os
 import re
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
+from pydantic.dataclasses import dataclass as pydantic_dataclass
+from pydantic_core import ArgsKwargs
 
-from airflow_provider_cscs_dwdi.core.components import ComponentConfig, parse_backend_components
+from airflow_provider_cscs_dwdi.core.components import (
+    ComponentConfig,
+    ComponentSettings,
+    parse_backend_components,
+)
 from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
 from airflow_provider_cscs_dwdi.core.kinds import StorageSettings, UsageKind
 from airflow_provider_cscs_dwdi.core.usage_date import parse_clock_time
+from airflow_provider_cscs_dwdi.core.validation import (
+    INVALID,
+    UNKNOWN_KEY,
+    describe,
+    error_message,
+    error_place,
+    fields_at,
+    first_error,
+    invalid,
+    unknown_keys,
+)
 
 BAD_VALUE_POLICIES = ("fail", "skip")
 MAX_REOPEN_DAYS = 27  # the reopened window must stay inside the first days of every month
 SLUG_PATTERN = re.compile(r"^[a-z0-9_]+$")
 CONNECTION_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]+$")
 
-_TOP_LEVEL_KEYS = frozenset({"offerings", "notifications"})
-_REQUIRED_KEYS = ("name", "offering_uuid", "billing_timezone", "backend_components")
-_OPTIONAL_KEYS = frozenset(
-    {
-        "slug",
-        "dwdi_conn_id",
-        "waldur_conn_id",
-        "clusters",
-        "bad_value_policy",
-        "reopen_previous_month_days",
-        "schedule",
-        "month_end_run",
-        "archive_path",
-        "tags",
-        "usage_kind",
-        "storage",
-        "audit",
-        "notifications",
-    }
-)
-_STORAGE_KEYS = frozenset({"filesystem", "data_type", "path_mapping", "path_template"})
-_AUDIT_KEYS = frozenset({"schedule", "months"})
-_NOTIFICATION_KEYS = frozenset({"events", "notifier", "conn_id", "options"})
 AUDIT_DEFAULT_SCHEDULE = "@weekly"
 AUDIT_DEFAULT_MONTHS = 3
 AUDIT_MAX_MONTHS = 24
@@ -73,20 +84,86 @@ _SECRET_OPTION_PATTERN = re.compile(
 )
 #: Keys of DWDI storage and inference entries that name the record, so no component may read them.
 _KEY_FIELDS = {UsageKind.STORAGE: "path", UsageKind.INFERENCE: "waldurResourceUuid"}
+#: A string with at least one character (the validators also refuse blank ones).
+NonEmptyText = Annotated[str, StringConstraints(min_length=1)]
 
 
-@dataclass(frozen=True)
-class AuditSettings:
+def _backend_components_schema(schema: dict[str, Any]) -> None:
+    """The file's ``backend_components``: component type -> :class:`ComponentSettings`."""
+    schema["additionalProperties"] = ComponentSettings.model_json_schema()
+    schema["minProperties"] = 1
+
+
+class AuditSettings(BaseModel):
     """The drift audit of an offering: when it runs and how many closed months it recomputes.
 
     ``schedule`` is ``None`` when the audit DAG is only triggered by hand (``audit: {schedule: null}``).
     """
 
-    schedule: str | None = AUDIT_DEFAULT_SCHEDULE
-    months: int = AUDIT_DEFAULT_MONTHS
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        title="Audit settings",
+        json_schema_extra={
+            "description": (
+                "The drift audit DAG `cscs_dwdi_audit_<slug>`: when it runs and how many closed "
+                "months it recomputes."
+            )
+        },
+    )
+
+    schedule: str | None = Field(
+        default=AUDIT_DEFAULT_SCHEDULE,
+        description="When the audit runs (cron expression or preset); null: only when triggered by hand.",
+        min_length=1,
+    )
+    months: int = Field(
+        default=AUDIT_DEFAULT_MONTHS,
+        ge=1,
+        le=AUDIT_MAX_MONTHS,
+        description=f"How many closed months the audit recomputes (1 to {AUDIT_MAX_MONTHS}).",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mapping(cls, value: Any) -> Any:
+        if not isinstance(value, Mapping):
+            raise invalid(f"expected a mapping (schedule, months), got {describe(value)}")
+        return value
+
+    @field_validator("schedule", mode="before")
+    @classmethod
+    def _schedule_or_null(cls, value: Any) -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            raise invalid(
+                f"expected a cron expression, a preset such as @weekly, or null, got {describe(value)}"
+            )
+        return value.strip()
+
+    @field_validator("months", mode="before")
+    @classmethod
+    def _whole_months(cls, value: Any) -> int:
+        # bool is an int in Python; `true` here is a typo, not a number of months.
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= AUDIT_MAX_MONTHS:
+            raise invalid(f"expected a whole number from 1 to {AUDIT_MAX_MONTHS}, got {value!r}")
+        return value
 
 
-@dataclass(frozen=True)
+@pydantic_dataclass(
+    frozen=True,
+    config=ConfigDict(
+        extra="forbid",
+        title="Notification",
+        json_schema_extra={
+            "description": (
+                "One notifier and the events it is sent for. Credentials live in its Airflow "
+                "connection, never here."
+            )
+        },
+    ),
+)
 class NotificationSettings:
     """One notifier and the events it is sent for.
 
@@ -95,41 +172,442 @@ class NotificationSettings:
     further keyword arguments for the notifier (e.g. ``to``), never secrets.
     """
 
-    events: tuple[str, ...]
-    notifier: str
-    conn_id: str
-    options: dict[str, Any] = field(default_factory=dict, hash=False)
+    events: tuple[Literal["failure", "issues", "drift", "month_closed"], ...] = Field(
+        description=(
+            "What the notifier is sent for, at least one of: `failure` (a failed run), `issues` (a "
+            "successful run that still listed issues: skipped bad records, storage paths without "
+            "data, unknown inference UUIDs, refused writes), `drift` (the audit found a "
+            "difference), `month_closed` (the monthly close DAG ran)."
+        ),
+        min_length=1,
+    )
+    notifier: str = Field(
+        description="`smtp`, `slack`, or the `package.module:ClassName` of an Airflow notifier.",
+        pattern=rf"^({'|'.join(NOTIFIER_SHORT_NAMES)})$|{_NOTIFIER_PATH_PATTERN.pattern}",
+    )
+    conn_id: str = Field(
+        description="The notifier's Airflow connection; its credentials live there.",
+        pattern=CONNECTION_ID_PATTERN.pattern,
+    )
+    options: dict[str, Any] = dataclass_field(
+        default=Field(
+            default_factory=dict,
+            description=(
+                "Further notifier arguments, e.g. `{to: ops@example.org}`; never credentials (a key "
+                "such as `password` or `token` is refused)."
+            ),
+            json_schema_extra={"default": {}},
+        ),
+        hash=False,
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mapping(cls, value: Any) -> Any:
+        if isinstance(value, ArgsKwargs):  # built in Python, not read from the file
+            return value
+        if not isinstance(value, Mapping):
+            raise invalid(f"expected a mapping (events, notifier, conn_id, options), got {describe(value)}")
+        return value
+
+    @field_validator("events", mode="before")
+    @classmethod
+    def _known_events(cls, value: Any) -> tuple[str, ...]:
+        if not isinstance(value, list | tuple) or not value:
+            raise invalid(
+                f"expected a non-empty list of {', '.join(NOTIFICATION_EVENTS)}, got {describe(value)}"
+            )
+        for event in value:
+            if event not in NOTIFICATION_EVENTS:
+                raise invalid(f"unknown event {event!r} (expected: {', '.join(NOTIFICATION_EVENTS)})")
+        # File order, each event once: the same event listed twice would send two messages.
+        return tuple(dict.fromkeys(value))
+
+    @field_validator("notifier", mode="before")
+    @classmethod
+    def _known_notifier(cls, value: Any) -> str:
+        notifier = _text(value)
+        if notifier not in NOTIFIER_SHORT_NAMES and not _NOTIFIER_PATH_PATTERN.match(notifier):
+            raise invalid(
+                f"expected {' or '.join(NOTIFIER_SHORT_NAMES)} or 'package.module:ClassName', got {notifier!r}"
+            )
+        return notifier
+
+    @field_validator("conn_id", mode="before")
+    @classmethod
+    def _connection_id(cls, value: Any) -> str:
+        return _connection_id(value)
+
+    @field_validator("options", mode="before")
+    @classmethod
+    def _no_credentials(cls, value: Any, info: ValidationInfo) -> dict[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            raise invalid(f"expected a mapping, got {describe(value)}")
+        for key in value:
+            if not isinstance(key, str) or _SECRET_OPTION_PATTERN.search(key):
+                # The key only: its value may be the very credential.
+                raise invalid(
+                    f"{key!r} looks like a credential; keep it in connection {info.data.get('conn_id')!r}, "
+                    "never in the offerings file"
+                )
+        return dict(value)
 
 
-@dataclass(frozen=True)
-class OfferingConfig:
+def _connection_id(value: Any) -> str:
+    conn_id = _text(value)
+    if not CONNECTION_ID_PATTERN.match(conn_id):
+        raise invalid(f"not a valid Airflow connection id: {conn_id!r}")
+    return conn_id
+
+
+def _notification_list(value: Any) -> Any:
+    if value is None:
+        return ()
+    if not isinstance(value, list | tuple):
+        raise invalid(f"expected a list, got {describe(value)}")
+    return value
+
+
+Notifications = Annotated[tuple[NotificationSettings, ...], BeforeValidator(_notification_list)]
+
+
+class OfferingConfig(BaseModel):
     """One Waldur offering whose usage comes from DWDI: everything its DAG needs except secrets.
 
     ``backend_components`` is the raw mapping from the file (handed to the aggregate operator);
     ``components`` is the same, parsed and validated.
     """
 
-    name: str
-    slug: str
-    offering_uuid: str
-    billing_timezone: str
-    backend_components: dict[str, dict[str, Any]] = field(hash=False)
-    components: tuple[ComponentConfig, ...]
-    dwdi_conn_id: str = "cscs_dwdi_default"
-    waldur_conn_id: str = "waldur_default"
-    clusters: tuple[str, ...] | None = None
-    bad_value_policy: str = "fail"
-    reopen_previous_month_days: int = 3
-    schedule: str = "@daily"
-    # "HH:MM": an extra run on each month's last day (billing time zone), see core.usage_date.
-    month_end_run: str | None = None
-    archive_path: str | None = None
-    tags: tuple[str, ...] = ()
-    usage_kind: UsageKind = UsageKind.COMPUTE
-    storage: StorageSettings | None = None
-    audit: AuditSettings = AuditSettings()
-    # The file's top-level notifications first, then the offering's own.
-    notifications: tuple[NotificationSettings, ...] = ()
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        title="Offering",
+        json_schema_extra={
+            "description": (
+                "One Waldur offering billed from DWDI: a daily usage DAG (`cscs_dwdi_usage_<slug>`) "
+                "and a monthly close DAG (`cscs_dwdi_close_<slug>`). No secrets: connections are "
+                "named by id."
+            )
+        },
+    )
+
+    name: str = Field(
+        description=("Display name; also gives the DAG id suffix unless `slug` is set. Unique in the file."),
+        min_length=1,
+    )
+    slug: str = Field(
+        default_factory=lambda data: slugify(data.get("name") or ""),
+        description=(
+            "The suffix of the two DAG ids (`cscs_dwdi_usage_<slug>`, `cscs_dwdi_close_<slug>`): "
+            "a-z, 0-9 and `_`. Defaults to the name in lower case with other characters as `_`; "
+            "set it to keep the DAG ids (and their history) when the name changes. Unique in the file."
+        ),
+        pattern=SLUG_PATTERN.pattern,
+    )
+    offering_uuid: str = Field(
+        description=(
+            "The Waldur offering (Marketplace > Offering) whose resources are billed; a UUID with "
+            "or without dashes. Unique in the file."
+        ),
+    )
+    billing_timezone: str = Field(
+        description=(
+            "IANA time zone in which billing months begin and end, e.g. `Europe/Zurich`. The DAGs' "
+            "schedules run in this time zone too."
+        ),
+    )
+    backend_components: dict[str, dict[str, Any]] = Field(
+        description=(
+            "The usage components, as the Waldur Site Agent spells them: Waldur component type "
+            "(e.g. `nodeHours`) -> its settings. At least one."
+        ),
+        json_schema_extra=_backend_components_schema,
+    )
+    dwdi_conn_id: str = Field(
+        default="cscs_dwdi_default",
+        description="The Airflow connection (type `cscs_dwdi`) to DWDI.",
+        pattern=CONNECTION_ID_PATTERN.pattern,
+    )
+    waldur_conn_id: str = Field(
+        default="waldur_default",
+        description="The Airflow connection (type `waldur`) to Waldur.",
+        pattern=CONNECTION_ID_PATTERN.pattern,
+    )
+    clusters: tuple[NonEmptyText, ...] | None = Field(
+        default=None,
+        description=(
+            "Compute only: count usage on these DWDI clusters only (case does not matter); "
+            "default: every cluster. An empty list is refused (it would bill nothing)."
+        ),
+        min_length=1,
+    )
+    bad_value_policy: Literal["fail", "skip"] = Field(
+        default="fail",
+        description=(
+            "What a bad DWDI value (null, negative, not a number) does: `fail` pushes nothing and "
+            "the task lists every bad value; `skip` pushes the rest and the report lists the skipped "
+            "rows. A bad value never becomes zero."
+        ),
+    )
+    reopen_previous_month_days: int = Field(
+        default=3,
+        ge=0,
+        le=MAX_REOPEN_DAYS,
+        description=(
+            "On the first N days of a month (0 to 27) each run also reports the previous month "
+            "again, for DWDI data that arrives late; only when the Waldur server honours the usage "
+            "date (Waldur 8.x). 0 turns it off."
+        ),
+    )
+    schedule: str = Field(
+        default="@daily",
+        description=(
+            "The usage DAG's Airflow schedule (cron expression or preset) in the billing time zone; "
+            "the default reports the month to date every day."
+        ),
+        min_length=1,
+    )
+    month_end_run: str | None = Field(
+        default=None,
+        description=(
+            "`HH:MM` (quote it in YAML): also run at that time on the last day of every month in "
+            "the billing time zone, for Waldur 7.x, which never receives a month after its last "
+            "run. Needs a cron schedule."
+        ),
+        pattern=r"^\s*([01]?[0-9]|2[0-3]):[0-5][0-9]\s*$",
+    )
+    archive_path: str | None = Field(
+        default=None,
+        description=(
+            "Where the raw DWDI responses are archived: an ObjectStoragePath URL such as "
+            "`file:///data/dwdi` or `s3://conn_id@bucket/dwdi`. Default: "
+            "`$AIRFLOW_HOME/cscs_dwdi_archive`, the worker's local disk; with workers on several "
+            "hosts use storage they all reach."
+        ),
+    )
+    tags: tuple[NonEmptyText, ...] = Field(
+        default=(), description="Extra Airflow tags of the offering's DAGs.", min_length=1
+    )
+    usage_kind: UsageKind = Field(
+        default=UsageKind.COMPUTE,
+        title="Usage Kind",  # pydantic gives no title to a reference
+        description=(
+            "Which DWDI data the offering bills: `compute` (node hours per account, the resource's "
+            "backend ID, and per user, summed over the month), `storage` (a level per project path "
+            "and month, never summed; no per-user usage) or `inference` (LLM inference cost priced "
+            "by DWDI, keyed by the Waldur resource UUID; no per-user usage)."
+        ),
+    )
+    storage: StorageSettings | None = Field(
+        default=None,
+        title="Storage",
+        description="Required for `usage_kind: storage`, refused otherwise: where the levels live in DWDI.",
+    )
+    audit: AuditSettings = Field(
+        default_factory=AuditSettings,
+        title="Audit",
+        description=f"The drift audit; default: `{AUDIT_DEFAULT_SCHEDULE}` over {AUDIT_DEFAULT_MONTHS} closed months.",
+    )
+    # The file's top-level notifications first, then the offering's own (see OfferingsFile).
+    notifications: Notifications = Field(
+        default=(),
+        description="Notifiers for this offering, added to the file-wide `notifications`.",
+    )
+
+    @cached_property
+    def components(self) -> tuple[ComponentConfig, ...]:
+        """``backend_components``, parsed (checked when the offering was read)."""
+        return parse_backend_components(self.backend_components)
+
+    @field_validator("name", "billing_timezone", "offering_uuid", "schedule", mode="before")
+    @classmethod
+    def _non_empty_text(cls, value: Any) -> str:
+        return _text(value)
+
+    @field_validator("archive_path", mode="before")
+    @classmethod
+    def _optional_text(cls, value: Any) -> str | None:
+        return None if value is None else _text(value)
+
+    @field_validator("slug", mode="before")
+    @classmethod
+    def _valid_slug(cls, value: Any) -> str:
+        slug = _text(value)
+        if not SLUG_PATTERN.match(slug):
+            raise invalid(f"only a-z, 0-9 and '_' are allowed, got {slug!r}")
+        return slug
+
+    @field_validator("offering_uuid", mode="after")
+    @classmethod
+    def _waldur_uuid(cls, text: str) -> str:
+        """The UUID in Waldur's own spelling: 32 lower-case hex digits, no dashes."""
+        try:
+            return uuid.UUID(text).hex
+        except ValueError:
+            raise invalid(f"not a UUID: {text!r}") from None
+
+    @field_validator("billing_timezone", mode="after")
+    @classmethod
+    def _known_time_zone(cls, text: str) -> str:
+        try:
+            ZoneInfo(text)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise invalid(f"unknown time zone {text!r}") from None
+        return text
+
+    @field_validator("backend_components", mode="wrap")
+    @classmethod
+    def _parsed_components(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> dict[str, Any]:
+        # The components are checked by core.components (named by type and setting); the
+        # attribute keeps the file's mapping, which the aggregate operator receives.
+        if not isinstance(value, Mapping) or not value:
+            raise invalid(f"expected a non-empty mapping, got {describe(value)}")
+        raw = {
+            str(component): dict(settings) if isinstance(settings, Mapping) else settings
+            for component, settings in value.items()
+        }
+        try:
+            parse_backend_components(raw)
+        except ConfigurationError as error:
+            raise invalid(str(error)) from None
+        return raw
+
+    @field_validator("storage", mode="wrap")
+    @classmethod
+    def _storage_settings(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> StorageSettings | None:
+        try:
+            return handler(value)
+        except ConfigurationError as error:  # StorageSettings() explains its errors itself
+            raise invalid(str(error)) from None
+
+    @field_validator("dwdi_conn_id", "waldur_conn_id", mode="before")
+    @classmethod
+    def _connection_id(cls, value: Any) -> str:
+        return _connection_id(value)
+
+    @field_validator("audit", mode="before")
+    @classmethod
+    def _audit_defaults(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+    @field_validator("clusters", mode="before")
+    @classmethod
+    def _cluster_names(cls, value: Any) -> tuple[str, ...] | None:
+        """``None`` (all clusters) when omitted; an empty list is refused, it would bill nothing."""
+        if value is None:
+            return None
+        return tuple(sorted({cluster.lower() for cluster in _string_list(value)}))
+
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _tag_names(cls, value: Any) -> tuple[str, ...]:
+        return () if value is None else _string_list(value)
+
+    @field_validator("bad_value_policy", mode="before")
+    @classmethod
+    def _known_policy(cls, value: Any) -> str:
+        policy = _text(value).lower()
+        if policy not in BAD_VALUE_POLICIES:
+            raise invalid(f"expected one of {', '.join(BAD_VALUE_POLICIES)}, got {policy!r}")
+        return policy
+
+    @field_validator("reopen_previous_month_days", mode="before")
+    @classmethod
+    def _whole_days(cls, value: Any) -> int:
+        # bool is an int in Python; `true` here is a typo, not a number of days.
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_REOPEN_DAYS:
+            raise invalid(f"expected a whole number from 0 to {MAX_REOPEN_DAYS}, got {value!r}")
+        return value
+
+    @field_validator("month_end_run", mode="before")
+    @classmethod
+    def _clock_time(cls, value: Any) -> str | None:
+        """``HH:MM`` of the extra run on a month's last day, or None; validated, zero-padded."""
+        if value is None:
+            return None
+        try:
+            return parse_clock_time(_text(value)).strftime("%H:%M")
+        except ConfigurationError as error:
+            raise invalid(str(error).removeprefix("month_end_run: ")) from None
+
+    @field_validator("usage_kind", mode="before")
+    @classmethod
+    def _known_kind(cls, value: Any) -> UsageKind:
+        text = _text(value)
+        try:
+            return UsageKind(text)
+        except ValueError:
+            raise invalid(
+                f"expected one of {', '.join(kind.value for kind in UsageKind)}, got {text!r}"
+            ) from None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> OfferingConfig:
+        """What one field cannot check alone: the slug of a name, and what fits the usage kind."""
+        if not self.slug:
+            raise invalid(f"name: {self.name!r} has no letter or digit to build a DAG id from; set 'slug'")
+        kind = self.usage_kind
+        if self.clusters is not None and kind is not UsageKind.COMPUTE:
+            raise invalid(f"clusters: only compute usage has clusters, this offering is {kind}")
+        if kind is UsageKind.STORAGE and self.storage is None:
+            raise invalid("storage: required for usage_kind storage (filesystem, data_type), got nothing")
+        if kind is not UsageKind.STORAGE and self.storage is not None:
+            raise invalid(
+                f"storage: only a storage offering has storage settings, this offering is {kind} "
+                "(set usage_kind: storage, or remove storage)"
+            )
+        key_field = _KEY_FIELDS.get(kind)
+        for component in self.components:
+            # A component may not read the field that names a storage path or an inference resource.
+            if component.dwdi_field == key_field:
+                raise invalid(
+                    f"backend_components: component {component.type!r}: dwdi_field {key_field!r} names "
+                    f"the {kind} record, it is not a usage field"
+                )
+        return self
+
+
+class OfferingsFile(BaseModel):
+    """The offerings file as it is written: the JSON Schema's root (``core.config_schema``)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        title="CSCS DWDI offerings",
+        json_schema_extra={
+            "description": (
+                "The offerings file of airflow-provider-cscs-dwdi (named by the CSCS_DWDI_CONFIG "
+                "environment variable): the Waldur offerings whose usage comes from DWDI."
+            )
+        },
+    )
+
+    offerings: list[OfferingConfig] = Field(
+        description="The offerings, each with its two DAGs; at least one.",
+        min_length=1,
+    )
+    notifications: Notifications = Field(
+        default=(),
+        description="Notifiers for every offering; an offering's own `notifications` are added after these.",
+    )
+
+    @model_validator(mode="after")
+    def _shared_notifications_first(self) -> OfferingsFile:
+        if self.notifications:
+            for index, offering in enumerate(self.offerings):
+                self.offerings[index] = offering.model_copy(
+                    update={"notifications": self.notifications + offering.notifications}
+                )
+        return self
+
+    @field_validator("offerings", mode="before")
+    @classmethod
+    def _non_empty_list(cls, value: Any) -> Any:
+        if not isinstance(value, list) or not value:
+            raise invalid(f"expected a non-empty list, got {describe(value)}")
+        return value
 
 
 @dataclass(frozen=True)
@@ -167,36 +645,41 @@ def parse_config(document: Any, *, source: str = "<configuration>") -> Offerings
 
     :raises ConfigurationError: naming ``source``, the offering and the field.
     """
+    if not isinstance(document, Mapping):
+        raise ConfigurationError(
+            f"{source}: expected a mapping with an 'offerings' list, got {describe(document)}"
+        )
     try:
-        offerings = _parse_offerings(document)
+        offerings = tuple(OfferingsFile.model_validate(document).offerings)
+    except ValidationError as error:
+        raise ConfigurationError(f"{source}: {_explain(error, document)}") from None
+    try:
+        _reject_duplicates(offerings)
     except ConfigurationError as error:
         raise ConfigurationError(f"{source}: {error}") from None
     return OfferingsConfig(offerings=offerings, source=source)
 
 
-def _parse_offerings(document: Any) -> tuple[OfferingConfig, ...]:
-    if not isinstance(document, Mapping):
-        raise ConfigurationError(f"expected a mapping with an 'offerings' list, got {_kind(document)}")
-    _reject_unknown_keys(document, _TOP_LEVEL_KEYS, where="top level")
-    raw_offerings = document.get("offerings")
-    if not isinstance(raw_offerings, list) or not raw_offerings:
-        raise ConfigurationError(f"offerings: expected a non-empty list, got {_kind(raw_offerings)}")
-    shared_notifications = _notifications(document)
-    offerings = tuple(
-        _parse_offering(raw, position, shared_notifications) for position, raw in enumerate(raw_offerings, 1)
-    )
-    _reject_duplicates(offerings)
-    return offerings
-
-
-def _parse_offering(
-    raw: Any, position: int, shared_notifications: tuple[NotificationSettings, ...]
-) -> OfferingConfig:
-    label = _offering_label(raw, position)
-    try:
-        return _build_offering(raw, shared_notifications)
-    except ConfigurationError as error:
-        raise ConfigurationError(f"{label}: {error}") from None
+def _explain(error: ValidationError, document: Mapping[str, Any]) -> str:
+    """The first error as ``offering 'CSCS HPC' (#1): billing_timezone: unknown time zone ...``."""
+    details = first_error(error)
+    loc = tuple(details["loc"])
+    label = ""
+    if len(loc) >= 2 and loc[0] == "offerings" and isinstance(loc[1], int):
+        label = f"{_offering_label(document['offerings'][loc[1]], loc[1] + 1)}: "
+        loc = loc[2:]
+    if loc == ("storage",) and details["type"] == INVALID:
+        return f"{label}{details['msg']}"  # StorageSettings names the setting itself
+    if details["type"] in UNKNOWN_KEY:
+        parent = tuple(details["loc"])[:-1]
+        where = error_place(loc[:-1], first_index=1) or ("offering" if label else "top level")
+        allowed = sorted(fields_at(OfferingsFile, parent))
+        return (
+            f"{label}unknown key(s) at {where}: {', '.join(unknown_keys(error, parent))} "
+            f"(allowed: {', '.join(allowed)})"
+        )
+    place = error_place(loc, first_index=1)
+    return f"{label}{place + ': ' if place else ''}{error_message(details)}"
 
 
 def _offering_label(raw: Any, position: int) -> str:
@@ -207,300 +690,19 @@ def _offering_label(raw: Any, position: int) -> str:
     return f"offering #{position}"
 
 
-def _build_offering(raw: Any, shared_notifications: tuple[NotificationSettings, ...] = ()) -> OfferingConfig:
-    if not isinstance(raw, Mapping):
-        raise ConfigurationError(f"expected a mapping, got {_kind(raw)}")
-    _reject_unknown_keys(raw, frozenset(_REQUIRED_KEYS) | _OPTIONAL_KEYS, where="offering")
-    for key in _REQUIRED_KEYS:
-        if key not in raw:
-            raise ConfigurationError(f"{key}: required")
-
-    name = _text(raw, "name")
-    backend_components = _backend_components(raw)
-    usage_kind = _usage_kind(raw)
-    components = _components(backend_components)
-    _check_component_fields(components, usage_kind)
-    return OfferingConfig(
-        name=name,
-        slug=_slug(raw, name),
-        offering_uuid=_offering_uuid(raw),
-        billing_timezone=_time_zone(raw),
-        backend_components=backend_components,
-        components=components,
-        dwdi_conn_id=_connection_id(raw, "dwdi_conn_id", "cscs_dwdi_default"),
-        waldur_conn_id=_connection_id(raw, "waldur_conn_id", "waldur_default"),
-        clusters=_clusters(raw, usage_kind),
-        bad_value_policy=_bad_value_policy(raw),
-        reopen_previous_month_days=_reopen_days(raw),
-        schedule=_text(raw, "schedule", default="@daily"),
-        month_end_run=_month_end_run(raw),
-        archive_path=_optional_text(raw, "archive_path"),
-        tags=_tags(raw),
-        usage_kind=usage_kind,
-        storage=_storage(raw, usage_kind),
-        audit=_audit(raw),
-        notifications=shared_notifications + _notifications(raw),
-    )
-
-
-def _text(raw: Mapping[str, Any], key: str, *, default: str | None = None) -> str:
-    value = raw.get(key, default)
+def _text(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise ConfigurationError(f"{key}: expected a non-empty string, got {_kind(value)}")
+        raise invalid(f"expected a non-empty string, got {describe(value)}")
     return value.strip()
 
 
-def _optional_text(raw: Mapping[str, Any], key: str) -> str | None:
-    return None if raw.get(key) is None else _text(raw, key)
-
-
-def _month_end_run(raw: Mapping[str, Any]) -> str | None:
-    """``HH:MM`` of the extra run on a month's last day, or None; validated, zero-padded."""
-    text = _optional_text(raw, "month_end_run")
-    return None if text is None else parse_clock_time(text).strftime("%H:%M")
-
-
-def _slug(raw: Mapping[str, Any], name: str) -> str:
-    """The DAG id suffix: derived from the name unless given (keeps DAG ids stable across renames)."""
-    if "slug" in raw:
-        slug = _text(raw, "slug")
-        if not SLUG_PATTERN.match(slug):
-            raise ConfigurationError(f"slug: only a-z, 0-9 and '_' are allowed, got {slug!r}")
-        return slug
-    slug = slugify(name)
-    if not slug:
-        raise ConfigurationError(f"name: {name!r} has no letter or digit to build a DAG id from; set 'slug'")
-    return slug
-
-
-def _offering_uuid(raw: Mapping[str, Any]) -> str:
-    """The UUID in Waldur's own spelling: 32 lower-case hex digits, no dashes."""
-    text = _text(raw, "offering_uuid")
-    try:
-        return uuid.UUID(text).hex
-    except ValueError:
-        raise ConfigurationError(f"offering_uuid: not a UUID: {text!r}") from None
-
-
-def _time_zone(raw: Mapping[str, Any]) -> str:
-    text = _text(raw, "billing_timezone")
-    try:
-        ZoneInfo(text)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigurationError(f"billing_timezone: unknown time zone {text!r}") from None
-    return text
-
-
-def _backend_components(raw: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    value = raw["backend_components"]
-    if not isinstance(value, Mapping) or not value:
-        raise ConfigurationError(f"backend_components: expected a non-empty mapping, got {_kind(value)}")
-    return {
-        str(component): dict(settings) if isinstance(settings, Mapping) else settings
-        for component, settings in value.items()
-    }
-
-
-def _components(backend_components: Mapping[str, Any]) -> tuple[ComponentConfig, ...]:
-    try:
-        return parse_backend_components(backend_components)
-    except ConfigurationError as error:
-        raise ConfigurationError(f"backend_components: {error}") from None
-
-
-def _connection_id(raw: Mapping[str, Any], key: str, default: str) -> str:
-    conn_id = _text(raw, key, default=default)
-    if not CONNECTION_ID_PATTERN.match(conn_id):
-        raise ConfigurationError(f"{key}: not a valid Airflow connection id: {conn_id!r}")
-    return conn_id
-
-
-def _string_list(raw: Mapping[str, Any], key: str) -> tuple[str, ...]:
-    value = raw[key]
+def _string_list(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not value:
-        raise ConfigurationError(f"{key}: expected a non-empty list of strings, got {_kind(value)}")
+        raise invalid(f"expected a non-empty list of strings, got {describe(value)}")
     for item in value:
         if not isinstance(item, str) or not item.strip():
-            raise ConfigurationError(f"{key}: every item must be a non-empty string, got {item!r}")
+            raise invalid(f"every item must be a non-empty string, got {item!r}")
     return tuple(item.strip() for item in value)
-
-
-def _clusters(raw: Mapping[str, Any], usage_kind: UsageKind) -> tuple[str, ...] | None:
-    """``None`` (all clusters) when omitted; an empty list is refused, it would bill nothing."""
-    if raw.get("clusters") is None:
-        return None
-    if usage_kind is not UsageKind.COMPUTE:
-        raise ConfigurationError(f"clusters: only compute usage has clusters, this offering is {usage_kind}")
-    return tuple(sorted({cluster.lower() for cluster in _string_list(raw, "clusters")}))
-
-
-def _tags(raw: Mapping[str, Any]) -> tuple[str, ...]:
-    return () if raw.get("tags") is None else _string_list(raw, "tags")
-
-
-def _bad_value_policy(raw: Mapping[str, Any]) -> str:
-    policy = _text(raw, "bad_value_policy", default="fail").lower()
-    if policy not in BAD_VALUE_POLICIES:
-        raise ConfigurationError(
-            f"bad_value_policy: expected one of {', '.join(BAD_VALUE_POLICIES)}, got {policy!r}"
-        )
-    return policy
-
-
-def _reopen_days(raw: Mapping[str, Any]) -> int:
-    value = raw.get("reopen_previous_month_days", 3)
-    # bool is an int in Python; `true` here is a typo, not a number of days.
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_REOPEN_DAYS:
-        raise ConfigurationError(
-            f"reopen_previous_month_days: expected a whole number from 0 to {MAX_REOPEN_DAYS}, got {value!r}"
-        )
-    return value
-
-
-def _usage_kind(raw: Mapping[str, Any]) -> UsageKind:
-    text = _text(raw, "usage_kind", default=UsageKind.COMPUTE.value)
-    try:
-        return UsageKind(text)
-    except ValueError:
-        raise ConfigurationError(
-            f"usage_kind: expected one of {', '.join(kind.value for kind in UsageKind)}, got {text!r}"
-        ) from None
-
-
-def _storage(raw: Mapping[str, Any], usage_kind: UsageKind) -> StorageSettings | None:
-    """The storage settings: required for a storage offering, refused on any other."""
-    value = raw.get("storage")
-    if usage_kind is not UsageKind.STORAGE:
-        if value is not None:
-            raise ConfigurationError(
-                f"storage: only a storage offering has storage settings, this offering is {usage_kind} "
-                "(set usage_kind: storage, or remove storage)"
-            )
-        return None
-    if not isinstance(value, Mapping):
-        raise ConfigurationError(
-            f"storage: required for usage_kind storage (filesystem, data_type), got {_kind(value)}"
-        )
-    _reject_unknown_keys(value, _STORAGE_KEYS, where="storage")
-    for key in ("filesystem", "data_type"):
-        if key not in value:
-            raise ConfigurationError(f"storage.{key}: required")
-    mapping = value.get("path_mapping")
-    if mapping is None:
-        mapping = {}
-    if not isinstance(mapping, Mapping):
-        raise ConfigurationError(
-            f"storage.path_mapping: expected a mapping of backend IDs to paths, got {_kind(mapping)}"
-        )
-    template = value.get("path_template")
-    if template is not None and not isinstance(template, str):
-        raise ConfigurationError(f"storage.path_template: expected a string, got {_kind(template)}")
-    return StorageSettings(
-        filesystem=value["filesystem"],
-        data_type=value["data_type"],
-        # YAML reads an all-digit backend ID as a number; the ID is text to Waldur.
-        path_mapping={str(backend_id): path for backend_id, path in mapping.items()},
-        path_template=template,
-    )
-
-
-def _audit(raw: Mapping[str, Any]) -> AuditSettings:
-    """The audit settings; ``audit: {schedule: null}`` keeps the audit DAG for runs by hand only."""
-    value = raw.get("audit")
-    if value is None:
-        return AuditSettings()
-    if not isinstance(value, Mapping):
-        raise ConfigurationError(f"audit: expected a mapping (schedule, months), got {_kind(value)}")
-    _reject_unknown_keys(value, _AUDIT_KEYS, where="audit")
-    schedule = value.get("schedule", AUDIT_DEFAULT_SCHEDULE)
-    if schedule is not None and (not isinstance(schedule, str) or not schedule.strip()):
-        raise ConfigurationError(
-            f"audit.schedule: expected a cron expression, a preset such as @weekly, or null, got {_kind(schedule)}"
-        )
-    months = value.get("months", AUDIT_DEFAULT_MONTHS)
-    if isinstance(months, bool) or not isinstance(months, int) or not 1 <= months <= AUDIT_MAX_MONTHS:
-        raise ConfigurationError(
-            f"audit.months: expected a whole number from 1 to {AUDIT_MAX_MONTHS}, got {months!r}"
-        )
-    return AuditSettings(schedule=None if schedule is None else schedule.strip(), months=months)
-
-
-def _notifications(raw: Mapping[str, Any]) -> tuple[NotificationSettings, ...]:
-    value = raw.get("notifications")
-    if value is None:
-        return ()
-    if not isinstance(value, list):
-        raise ConfigurationError(f"notifications: expected a list, got {_kind(value)}")
-    return tuple(_notification(entry, index) for index, entry in enumerate(value, 1))
-
-
-def _notification(entry: Any, index: int) -> NotificationSettings:
-    where = f"notifications[{index}]"
-    if not isinstance(entry, Mapping):
-        raise ConfigurationError(
-            f"{where}: expected a mapping (events, notifier, conn_id, options), got {_kind(entry)}"
-        )
-    _reject_unknown_keys(entry, _NOTIFICATION_KEYS, where=where)
-    for key in ("events", "notifier", "conn_id"):
-        if key not in entry:
-            raise ConfigurationError(f"{where}.{key}: required")
-    events = entry["events"]
-    if not isinstance(events, list) or not events:
-        raise ConfigurationError(
-            f"{where}.events: expected a non-empty list of {', '.join(NOTIFICATION_EVENTS)}, got {_kind(events)}"
-        )
-    for event in events:
-        if event not in NOTIFICATION_EVENTS:
-            raise ConfigurationError(
-                f"{where}.events: unknown event {event!r} (expected: {', '.join(NOTIFICATION_EVENTS)})"
-            )
-    notifier = _text(entry, "notifier")
-    if notifier not in NOTIFIER_SHORT_NAMES and not _NOTIFIER_PATH_PATTERN.match(notifier):
-        raise ConfigurationError(
-            f"{where}.notifier: expected {' or '.join(NOTIFIER_SHORT_NAMES)} or 'package.module:ClassName', "
-            f"got {notifier!r}"
-        )
-    try:
-        conn_id = _connection_id(entry, "conn_id", "")
-    except ConfigurationError as error:
-        raise ConfigurationError(f"{where}.{error}") from None
-    options = entry.get("options")
-    if options is None:
-        options = {}
-    if not isinstance(options, Mapping):
-        raise ConfigurationError(f"{where}.options: expected a mapping, got {_kind(options)}")
-    for key in options:
-        if not isinstance(key, str) or _SECRET_OPTION_PATTERN.search(key):
-            raise ConfigurationError(
-                f"{where}.options: {key!r} looks like a credential; keep it in connection {conn_id!r}, "
-                "never in the offerings file"
-            )
-    return NotificationSettings(
-        # File order, each event once: the same event listed twice would send two messages.
-        events=tuple(dict.fromkeys(events)),
-        notifier=notifier,
-        conn_id=conn_id,
-        options=dict(options),
-    )
-
-
-def _check_component_fields(components: tuple[ComponentConfig, ...], usage_kind: UsageKind) -> None:
-    """A component may not read the field that names a storage path or an inference resource."""
-    key_field = _KEY_FIELDS.get(usage_kind)
-    for component in components:
-        if component.dwdi_field == key_field:
-            raise ConfigurationError(
-                f"backend_components: component {component.type!r}: dwdi_field {key_field!r} names the "
-                f"{usage_kind} record, it is not a usage field"
-            )
-
-
-def _reject_unknown_keys(raw: Mapping[str, Any], allowed: frozenset[str], *, where: str) -> None:
-    unknown = sorted(str(key) for key in raw if key not in allowed)
-    if unknown:
-        raise ConfigurationError(
-            f"unknown key(s) at {where}: {', '.join(unknown)} (allowed: {', '.join(sorted(allowed))})"
-        )
 
 
 def _reject_duplicates(offerings: tuple[OfferingConfig, ...]) -> None:
@@ -515,12 +717,3 @@ def _reject_duplicates(offerings: tuple[OfferingConfig, ...]) -> None:
                     f"offering #{first_seen[value]}"
                 )
             first_seen[value] = position
-
-
-def _kind(value: Any) -> str:
-    """A short description of a wrong value for error messages (never the whole value)."""
-    if value is None:
-        return "nothing"
-    if isinstance(value, (str, int, float, bool)):
-        return f"{type(value).__name__} {value!r}"
-    return type(value).__name__

@@ -13,10 +13,20 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
+from airflow_provider_cscs_dwdi.core.validation import (
+    UNKNOWN_KEY,
+    error_message,
+    error_place,
+    first_error,
+    invalid,
+    unknown_keys,
+)
 
 _RESOURCE_UUID = re.compile(
     r"[0-9a-fA-F]{32}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
@@ -38,41 +48,109 @@ class UsageKind(StrEnum):
         return self is UsageKind.COMPUTE
 
 
-@dataclass(frozen=True)
-class StorageSettings:
+def _non_blank_path(value: Any) -> Any:
+    if not isinstance(value, str) or not value.strip():
+        raise invalid(f"expected a non-empty path, got {value!r}")
+    return value
+
+
+NonBlankPath = Annotated[str, BeforeValidator(_non_blank_path)]
+
+
+class StorageSettings(BaseModel):
     """Where a storage offering's usage lives in DWDI, and which path belongs to which resource.
 
     A resource's path is ``path_mapping[backend_id]`` when mapped, else ``path_template`` with
     ``{backend_id}`` filled in when a template is set, else the ``backend_id`` itself (as in the
-    reference plugin).
+    reference plugin). Built from keywords it raises :class:`ConfigurationError` naming the
+    setting (``storage.filesystem: ...``), as the offerings file does.
     """
 
-    filesystem: str
-    data_type: str
-    path_mapping: Mapping[str, str] = field(default_factory=dict, hash=False)
-    path_template: str | None = None
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        title="Storage settings",
+        json_schema_extra={
+            "description": (
+                "Where a storage offering's levels live in DWDI. A resource's path is "
+                "`path_mapping[backend_id]`, else `path_template` with `{backend_id}` filled in, "
+                "else the backend ID itself."
+            )
+        },
+    )
 
-    def __post_init__(self) -> None:
-        for name in ("filesystem", "data_type"):
-            value = getattr(self, name)
-            if not isinstance(value, str) or not value.strip():
-                raise ConfigurationError(f"storage.{name}: expected a non-empty string, got {value!r}")
-        if self.path_template is not None:
-            check_path_template(self.path_template)
+    filesystem: str = Field(
+        description="The DWDI filesystem whose storage is billed, e.g. `capstor`.", min_length=1
+    )
+    data_type: str = Field(
+        description="The DWDI data type on that filesystem, e.g. `projects` or `store`.", min_length=1
+    )
+    path_mapping: dict[str, NonBlankPath] = Field(
+        default={},  # pydantic copies it for each instance
+        description=(
+            "Backend ID -> DWDI path, for resources whose path is not the template's (or the "
+            "backend ID itself). One path belongs to one resource only."
+        ),
+    )
+    path_template: str | None = Field(
+        default=None,
+        description=(
+            "The DWDI path of a resource not in `path_mapping`, with `{backend_id}` filled in, "
+            "e.g. `/capstor/store/cscs/{backend_id}`; without it the path is the backend ID itself."
+        ),
+    )
+
+    def __init__(self, **settings: Any) -> None:
+        try:
+            super().__init__(**settings)
+        except ValidationError as error:
+            raise ConfigurationError(explain_storage_error(error)) from None
+
+    @field_validator("filesystem", "data_type", mode="before")
+    @classmethod
+    def _non_empty_text(cls, value: Any) -> Any:
+        if not isinstance(value, str) or not value.strip():
+            raise invalid(f"expected a non-empty string, got {value!r}")
+        return value
+
+    @field_validator("path_mapping", mode="before")
+    @classmethod
+    def _mapping_of_backend_ids(cls, value: Any) -> Any:
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            raise invalid(f"expected a mapping of backend IDs to paths, got {type(value).__name__}")
+        # YAML reads an all-digit backend ID as a number; the ID is text to Waldur.
+        mapping = {str(backend_id): path for backend_id, path in value.items()}
+        for backend_id in mapping:
+            if not backend_id.strip():
+                raise invalid(f"{backend_id!r} is not a backend ID")
+        return mapping
+
+    @field_validator("path_mapping", mode="after")
+    @classmethod
+    def _one_resource_per_path(cls, mapping: dict[str, str]) -> dict[str, str]:
         owners: dict[str, str] = {}
-        for backend_id, path in self.path_mapping.items():
-            if not isinstance(backend_id, str) or not backend_id.strip():
-                raise ConfigurationError(f"storage.path_mapping: {backend_id!r} is not a backend ID")
-            if not isinstance(path, str) or not path.strip():
-                raise ConfigurationError(
-                    f"storage.path_mapping.{backend_id}: expected a non-empty path, got {path!r}"
-                )
+        for backend_id, path in mapping.items():
             other = owners.setdefault(path, backend_id)
             if other != backend_id:
-                raise ConfigurationError(
-                    f"storage.path_mapping: backend IDs {other!r} and {backend_id!r} both map to path "
-                    f"{path!r}; one path can be billed to one resource only"
+                raise invalid(
+                    f"backend IDs {other!r} and {backend_id!r} both map to path {path!r}; one path can be "
+                    "billed to one resource only"
                 )
+        return mapping
+
+    @field_validator("path_template", mode="before")
+    @classmethod
+    def _template_with_backend_id(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise invalid(f"expected a string, got {type(value).__name__}")
+        problem = path_template_problem(value)
+        if problem is not None:
+            raise invalid(problem)
+        return value
 
     def path_of(self, backend_id: str) -> str:
         """The DWDI path whose storage level is billed to the resource with this backend ID."""
@@ -107,25 +185,41 @@ class StorageSettings:
 
 def check_path_template(template: str) -> None:
     """A template must use ``{backend_id}`` and nothing else: another field would fail at run time."""
+    problem = path_template_problem(template)
+    if problem is not None:
+        raise ConfigurationError(f"storage.path_template: {problem}")
+
+
+def path_template_problem(template: str) -> str | None:
+    """What is wrong with a storage ``path_template``, or None (see :func:`check_path_template`)."""
     try:
         fields = [
             name for _text, name, _spec, _conversion in string.Formatter().parse(template) if name is not None
         ]
     except ValueError as error:
-        raise ConfigurationError(
-            f"storage.path_template: {template!r} is not a valid template: {error}"
-        ) from None
+        return f"{template!r} is not a valid template: {error}"
     if BACKEND_ID_PLACEHOLDER not in fields:
-        raise ConfigurationError(
-            f"storage.path_template: {template!r} lacks {{{BACKEND_ID_PLACEHOLDER}}}; every resource "
-            "would get the same path"
-        )
+        return f"{template!r} lacks {{{BACKEND_ID_PLACEHOLDER}}}; every resource would get the same path"
     others = sorted({name for name in fields if name != BACKEND_ID_PLACEHOLDER})
     if others:
-        raise ConfigurationError(
-            f"storage.path_template: {template!r} uses {', '.join('{' + name + '}' for name in others)}; "
+        return (
+            f"{template!r} uses {', '.join('{' + name + '}' for name in others)}; "
             f"only {{{BACKEND_ID_PLACEHOLDER}}} is filled in"
         )
+    return None
+
+
+def explain_storage_error(error: ValidationError) -> str:
+    """The first error of storage settings: ``storage.filesystem: required``, or its unknown keys."""
+    details = first_error(error)
+    if details["type"] in UNKNOWN_KEY:
+        unknown = unknown_keys(error, tuple(details["loc"])[:-1])
+        return (
+            f"unknown key(s) at storage: {', '.join(unknown)} "
+            f"(allowed: {', '.join(sorted(StorageSettings.model_fields))})"
+        )
+    place = error_place(("storage", *details["loc"]))
+    return f"{place}: {error_message(details)}"
 
 
 def normalise_resource_uuid(value: str) -> str | None:

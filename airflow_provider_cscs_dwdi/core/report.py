@@ -4,7 +4,10 @@ The shape is documented in ``docs/architecture.md`` ("Aggregated report"). :func
 turns what ``core.usage.UsageAggregator`` summed into a :class:`UsageReport`, refusing a month
 with bad values under the ``fail`` policy. :func:`validate_report` checks the JSON again on the
 push side (:meth:`UsageReport.from_xcom`), because an XCom can be edited or come from another
-version, and a wrong amount must be caught before anything reaches Waldur.
+version, and a wrong amount must be caught before anything reaches Waldur. The JSON's shape is
+declared as the pydantic model :class:`ReportDocument`; :class:`UsageReport` itself is a plain
+dataclass that checks nothing when built, so the write plan's own checks can be tested with
+reports the validation would refuse.
 """
 
 from __future__ import annotations
@@ -13,13 +16,20 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+# Pydantic reads typing.TypedDict only from Python 3.12; typing_extensions is pydantic's own
+# dependency. A TypedDict, not a model, for the 10,000 accounts of a report: three times faster.
+from typing_extensions import TypedDict
 
 from airflow_provider_cscs_dwdi.core.errors import ReportError, UsageDataError
 from airflow_provider_cscs_dwdi.core.issues import Issue, issues_from_json
 from airflow_provider_cscs_dwdi.core.kinds import UsageKind
 from airflow_provider_cscs_dwdi.core.months import parse_month
 from airflow_provider_cscs_dwdi.core.usage import AccountUsage, AggregatedUsage, BadValuePolicy
+from airflow_provider_cscs_dwdi.core.validation import INVALID, first_error, invalid
 
 REPORT_SCHEMA_VERSION = 1
 POLICIES: tuple[str, ...] = tuple(policy.value for policy in BadValuePolicy)
@@ -28,8 +38,6 @@ ISSUES_IN_MESSAGE = 50
 #: Names of ignored (not requested) accounts listed in the report.
 IGNORED_ACCOUNTS_SAMPLE = 20
 
-# [0-9], not \d: \d also matches non-ASCII digits that Waldur would not read.
-_AMOUNT = re.compile(r"[0-9]+\.[0-9]{2}")
 _MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
 _USAGE_KINDS = tuple(kind.value for kind in UsageKind)
 
@@ -151,7 +159,7 @@ def _refusal_message(month: str, issues: Sequence[Issue], issue_count: int) -> s
 
 
 def validate_report(doc: Any) -> None:
-    """Check a report's shape, schema version and amounts.
+    """Check a report's shape, schema version and amounts (:class:`ReportDocument`).
 
     Every amount (account totals and user usages) must be a string with exactly two decimals and
     no sign, and name a declared component.
@@ -161,100 +169,178 @@ def validate_report(doc: Any) -> None:
     """
     if not isinstance(doc, Mapping):
         raise ReportError(f"report: expected an object, got {_kind(doc)}")
-    version = doc.get("schema_version")
-    if isinstance(version, bool) or version != REPORT_SCHEMA_VERSION:
-        raise ReportError(f"schema_version: expected {REPORT_SCHEMA_VERSION}, got {version!r}")
-    month = doc.get("month")
-    if not isinstance(month, str) or not _MONTH.fullmatch(month):
-        raise ReportError(f"month: expected YYYY-MM, got {month!r}")
-    _check_window(doc)
-    usage_kind = doc.get("usage_kind", UsageKind.COMPUTE.value)
-    if usage_kind not in _USAGE_KINDS:
-        raise ReportError(f"usage_kind: expected one of {', '.join(_USAGE_KINDS)}, got {usage_kind!r}")
-    if "policy" in doc and doc["policy"] not in POLICIES:
-        raise ReportError(f"policy: expected one of {', '.join(POLICIES)}, got {doc['policy']!r}")
-    components = _check_components(doc.get("components"))
-    accounts = _mapping(doc.get("accounts"), "accounts")
-    for account, data in accounts.items():
-        path = f"accounts.{_name(account, 'accounts')}"
-        data = _mapping(data, path)
-        _check_amounts(data.get("total"), f"{path}.total", components)
-        users = _mapping(data.get("users"), f"{path}.users")
-        if users and not UsageKind(usage_kind).has_users:
-            raise ReportError(
-                f"{path}.users: {usage_kind} usage has no per-user breakdown, got {len(users)} user(s)"
-            )
-        for user, amounts in users.items():
-            _check_amounts(amounts, f"{path}.users.{_name(user, f'{path}.users')}", components)
-    issues_from_json(doc.get("issues"), "issues")
-    counts = _mapping(doc.get("counts"), "counts")
-    for key, value in counts.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ReportError(f"counts.{key}: expected a non-negative integer, got {value!r}")
-    for key in ("ignored_accounts_sample", "without_data"):
-        names = doc.get(key, [])
-        if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
-            raise ReportError(f"{key}: expected a list of account names, got {names!r}")
-    overlap = sorted(set(doc.get("without_data", [])).intersection(accounts))
-    if overlap:
-        raise ReportError(
-            f"without_data: {overlap[0]!r} is also in accounts; an account has data or has none"
-        )
+    try:
+        ReportDocument.model_validate(doc)
+    except ValidationError as error:
+        raise ReportError(_explain(error)) from None
 
 
-def _check_window(doc: Mapping[str, Any]) -> None:
-    window = doc.get("window")
-    if window is None:
-        return
-    window = _mapping(window, "window")
-    for key, value in window.items():
-        if not isinstance(value, str):
-            raise ReportError(f"window.{key}: expected a date string, got {value!r}")
+def _schema_version(value: Any) -> int:
+    if isinstance(value, bool) or value != REPORT_SCHEMA_VERSION:
+        raise invalid(f"expected {REPORT_SCHEMA_VERSION}, got {value!r}")
+    return REPORT_SCHEMA_VERSION
 
 
-def _check_components(raw: Any) -> frozenset[str]:
-    components = _mapping(raw, "components")
-    if not components:
-        raise ReportError("components: expected at least one component")
-    for name, settings in components.items():
-        path = f"components.{_name(name, 'components')}"
-        settings = _mapping(settings, path)
-        if "unit_factor" in settings:
-            factor = settings["unit_factor"]
-            try:
-                valid = isinstance(factor, str) and Decimal(factor).is_finite() and Decimal(factor) > 0
-            except InvalidOperation:
-                valid = False
-            if not valid:
-                raise ReportError(
-                    f"{path}.unit_factor: expected a positive number as a string, got {factor!r}"
-                )
-    return frozenset(components)
-
-
-def _check_amounts(raw: Any, path: str, components: frozenset[str]) -> None:
-    amounts = _mapping(raw, path)
-    for component, amount in amounts.items():
-        if component not in components:
-            raise ReportError(
-                f"{path}.{component}: not a declared component (declared: {', '.join(sorted(components))})"
-            )
-        if not isinstance(amount, str) or not _AMOUNT.fullmatch(amount):
-            raise ReportError(
-                f"{path}.{component}: {amount!r} is not a non-negative amount with two decimals"
-            )
-
-
-def _mapping(value: Any, path: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise ReportError(f"{path}: expected an object, got {_kind(value)}")
+def _month(value: Any) -> str:
+    if not isinstance(value, str) or not _MONTH.fullmatch(value):
+        raise invalid(f"expected YYYY-MM, got {value!r}")
     return value
 
 
-def _name(key: Any, path: str) -> str:
-    if not isinstance(key, str) or not key.strip():
-        raise ReportError(f"{path}: {key!r} is not a name")
-    return key
+def _date_text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise invalid(f"expected a date string, got {value!r}")
+    return value
+
+
+def _usage_kind(value: Any) -> str:
+    if value not in _USAGE_KINDS:
+        raise invalid(f"expected one of {', '.join(_USAGE_KINDS)}, got {value!r}")
+    return value
+
+
+def _policy(value: Any) -> str:
+    if value not in POLICIES:
+        raise invalid(f"expected one of {', '.join(POLICIES)}, got {value!r}")
+    return value
+
+
+def _unit_factor(value: Any) -> str:
+    try:
+        valid = isinstance(value, str) and Decimal(value).is_finite() and Decimal(value) > 0
+    except InvalidOperation:
+        valid = False
+    if not valid:
+        raise invalid(f"expected a positive number as a string, got {value!r}")
+    return value
+
+
+def _count(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise invalid(f"expected a non-negative integer, got {value!r}")
+    return value
+
+
+def _account_names(value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
+        raise invalid(f"expected a list of account names, got {value!r}")
+    return value
+
+
+def _issues(value: Any) -> Any:
+    """Issues read themselves (``core.issues``); their ReportError passes through pydantic as it is."""
+    issues_from_json(value, "issues")
+    return value
+
+
+#: An account, user or component name: not blank. Declared, not a Python validator: the report of
+#: 10,000 accounts x 20 users has 210,000 names, checked in pydantic's core.
+Name = Annotated[str, Field(strict=True, pattern=r"\S")]
+#: A billed amount: digits, a point and two digits ([0-9]: \d also matches non-ASCII digits).
+Amount = Annotated[str, Field(strict=True, pattern=r"^[0-9]+\.[0-9]{2}$")]
+Amounts = dict[str, Amount]  # the components are checked against the declared ones
+
+
+class ComponentDocument(BaseModel):
+    """A component as the report describes it (``ComponentConfig.to_json()``); other keys pass."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    # Absent, it is not checked; present (null included), it must be a positive number.
+    unit_factor: Annotated[str | None, BeforeValidator(_unit_factor)] = None
+
+
+class AccountDocument(TypedDict):
+    """One account's amounts: in total, and per user (compute only)."""
+
+    total: Amounts
+    users: dict[Name, Amounts]
+
+
+def _components(value: Any) -> Any:
+    if isinstance(value, Mapping) and not value:
+        raise invalid("expected at least one component")
+    return value
+
+
+class ReportDocument(BaseModel):
+    """The report's JSON as the push reads it (``docs/architecture.md``, "Aggregated report").
+
+    Only checks: :meth:`UsageReport.from_xcom` builds the report from the checked JSON. Unknown
+    keys are ignored, as a newer aggregate task may add one.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    # A default of None that is validated: a missing key reads "got None", as it always did.
+    schema_version: Annotated[int, BeforeValidator(_schema_version)] = Field(
+        default=None, validate_default=True
+    )
+    month: Annotated[str, BeforeValidator(_month)] = Field(default=None, validate_default=True)
+    window: dict[str, Annotated[str, BeforeValidator(_date_text)]] | None = None
+    usage_kind: Annotated[str, BeforeValidator(_usage_kind)] = UsageKind.COMPUTE.value
+    # Absent means "written without it"; present, it must be a policy (null included).
+    policy: Annotated[str | None, BeforeValidator(_policy)] = None
+    components: Annotated[dict[Name, ComponentDocument], BeforeValidator(_components)] = Field(
+        default=None, validate_default=True
+    )
+    accounts: dict[Name, AccountDocument] = Field(default=None, validate_default=True)
+    issues: Annotated[list[Any], BeforeValidator(_issues)] = Field(default=None, validate_default=True)
+    counts: dict[str, Annotated[int, BeforeValidator(_count)]] = Field(default=None, validate_default=True)
+    ignored_accounts_sample: Annotated[list[str], BeforeValidator(_account_names)] = []
+    without_data: Annotated[list[str], BeforeValidator(_account_names)] = []
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ReportDocument:
+        """Amounts of declared components only; users for compute only; no account twice."""
+        declared = frozenset(self.components)
+        has_users = UsageKind(self.usage_kind).has_users
+        for account, data in self.accounts.items():
+            path = f"accounts.{account}"
+            _check_declared(data["total"], f"{path}.total", declared)
+            users = data["users"]
+            if users and not has_users:
+                raise invalid(
+                    f"{path}.users: {self.usage_kind} usage has no per-user breakdown, got {len(users)} user(s)"
+                )
+            for user, amounts in users.items():
+                if not amounts.keys() <= declared:
+                    _check_declared(amounts, f"{path}.users.{user}", declared)
+        overlap = sorted(set(self.without_data).intersection(self.accounts))
+        if overlap:
+            raise invalid(
+                f"without_data: {overlap[0]!r} is also in accounts; an account has data or has none"
+            )
+        return self
+
+
+def _check_declared(amounts: Mapping[str, str], path: str, declared: frozenset[str]) -> None:
+    for component in amounts:
+        if component not in declared:
+            raise invalid(
+                f"{path}.{component}: not a declared component (declared: {', '.join(sorted(declared))})"
+            )
+
+
+def _explain(error: ValidationError) -> str:
+    """The first error as ``accounts.g207.total.nodeHours: '1.5' is not a non-negative amount ...``."""
+    details = first_error(error)
+    loc = tuple(details["loc"])
+    value = details.get("input")
+    if loc and loc[-1] == "[key]":  # a mapping's key: the place is the mapping
+        return f"{'.'.join(str(part) for part in loc[:-2])}: {loc[-2]!r} is not a name"
+    place = ".".join(str(part) for part in loc)
+    if details["type"] == INVALID:
+        return f"{place}: {details['msg']}" if place else details["msg"]
+    if loc[:1] == ("accounts",) and len(loc) >= 4 and details["type"] in _NOT_AN_AMOUNT:
+        return f"{place}: {value!r} is not a non-negative amount with two decimals"
+    if details["type"] == "missing":
+        return f"{place}: expected an object, got nothing"
+    return f"{place}: expected an object, got {_kind(value)}"
+
+
+#: Pydantic's errors for an amount that is not a two-decimal string.
+_NOT_AN_AMOUNT = frozenset({"string_type", "string_pattern_mismatch"})
 
 
 def _kind(value: Any) -> str:

@@ -7,22 +7,38 @@ fetch_usage            FetchResult    aggregate_usage
 aggregate_usage        UsageReport    push_to_waldur
 push_to_waldur         PushResult     nobody: the last task (people, monitoring)
 
-Each is a frozen dataclass: the producing task returns ``to_xcom()`` (plain JSON, so Airflow's
-XCom stores it as it is and the UI shows it), the consuming task reads it with ``from_xcom()``,
-which checks the shape and raises :class:`~core.errors.ReportError` naming the document and the
-field. The report is defined in ``core.report`` next to the rules that build and check it.
+Each is a frozen pydantic dataclass: the producing task returns ``to_xcom()`` (plain JSON, so
+Airflow's XCom stores it as it is and the UI shows it), the consuming task reads it with
+``from_xcom()``, which validates the JSON against the declared fields and raises
+:class:`~core.errors.ReportError` naming the document and the field (``push result:
+failures[0].reason: expected str, got nothing``), never pydantic's own text. The report is
+defined in ``core.report`` next to the rules that build and check it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from dataclasses import field
+from typing import Annotated, Any, ClassVar, TypeVar, get_args, get_origin
+
+from pydantic import (
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
+from pydantic.dataclasses import dataclass
 
 from airflow_provider_cscs_dwdi.core.errors import ReportError
 from airflow_provider_cscs_dwdi.core.issues import Issue, issues_from_json, shown_value
 from airflow_provider_cscs_dwdi.core.kinds import UsageKind
 from airflow_provider_cscs_dwdi.core.report import REPORT_SCHEMA_VERSION, UsageReport
+from airflow_provider_cscs_dwdi.core.validation import INVALID, describe, error_place, first_error, invalid
 
 __all__ = [
     "FETCH_RESULT_VERSION",
@@ -37,39 +53,33 @@ __all__ = [
 
 FETCH_RESULT_VERSION = 1
 
-#: The JSON fields of the flat documents, in published order: name -> (JSON type, may be null).
-_FETCH_RESULT_FIELDS: dict[str, tuple[type, bool]] = {
-    "month": (str, False),
-    "window": (dict, True),
-    "query": (dict, False),
-    "accounts_requested": (int, True),
-    "accounts_sha256": (str, False),
-    "archive": (str, False),
-    "archive_sha256": (str, False),
-    "archive_bytes": (int, False),
-    "pages": (int, False),
-    "entries": (int, False),
-    "user_rows": (int, False),
-    "host": (str, True),
+#: A list item that names something (a backend ID, a month, an account): a string, not blank.
+#: Declared rather than a Python validator: 10,000 backend IDs are checked in pydantic's core.
+NonBlankName = Annotated[str, Field(strict=True, pattern=r"\S")]
+#: What pydantic's error types expect, in the words of the published documents.
+_EXPECTED = {
+    "int_type": "int",
+    "int_parsing": "int",
+    "int_from_float": "int",
+    "string_type": "str",
+    "bool_type": "bool",
+    "dict_type": "dict",
+    "list_type": "list",
+    "tuple_type": "list",
 }
-_PUSH_COUNTS_FIELDS: dict[str, tuple[type, bool]] = {
-    "month": (str, False),
-    "dry_run": (bool, False),
-    "changed": (int, False),
-    "written": (int, False),
-    "unchanged": (int, False),
-    "skipped": (int, False),
-    "failed": (int, False),
-    "user_usages_written": (int, False),
-}
-_WRITE_FAILURE_FIELDS: dict[str, tuple[type, bool]] = {
-    "backend_id": (str, True),
-    "resource_uuid": (str, True),
-    "reason": (str, False),
-}
+# Extra keys are ignored, as before the models: a newer task may add a field an older one
+# does not read. Scalars are strict: a bool is no int and "3" is no number.
+_DOCUMENT_CONFIG = ConfigDict(extra="ignore")
 
 
-@dataclass(frozen=True)
+def _issues(value: Any) -> Any:
+    """Issues read themselves (``core.issues``); a ReportError passes through pydantic as it is."""
+    if value is None or isinstance(value, tuple):
+        return value
+    return issues_from_json(value, "issues")
+
+
+@dataclass(frozen=True, config=_DOCUMENT_CONFIG)
 class BackendIds:
     """The backend IDs (DWDI accounts) of an offering's resources in Waldur: sorted, unique, non-blank.
 
@@ -79,9 +89,12 @@ class BackendIds:
     so nobody downstream can take one of them for the resource without seeing the others.
     """
 
-    backend_ids: tuple[str, ...]
-    issues: tuple[Issue, ...] = ()
-    resource_uuids: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    backend_ids: tuple[NonBlankName, ...]
+    issues: Annotated[tuple[Issue, ...], BeforeValidator(_issues)] = ()
+    # A document without resource_uuids (written before inference existed) reads as {}.
+    resource_uuids: Annotated[
+        dict[str, tuple[NonBlankName, ...]], BeforeValidator(lambda value: {} if value is None else value)
+    ] = field(default_factory=dict)
 
     def to_xcom(self) -> dict[str, Any]:
         """``{"backend_ids": [...], "issues": [...], "resource_uuids": {backend_id: [uuid, ...]}}``."""
@@ -93,21 +106,8 @@ class BackendIds:
 
     @classmethod
     def from_xcom(cls, doc: Any) -> BackendIds:
-        """Read the document back; raises ReportError naming the bad field.
-
-        A document without ``resource_uuids`` (written before inference existed) reads as ``{}``.
-        """
-        name = "backend IDs"
-        doc = _document(doc, name)
-        raw_uuids = _field(doc, name, "resource_uuids", dict, nullable=True) or {}
-        return cls(
-            backend_ids=_names(doc, name, "backend_ids"),
-            issues=issues_from_json(doc.get("issues", []), f"{name}: issues"),
-            resource_uuids={
-                backend_id: _names(raw_uuids, f"{name}: resource_uuids", backend_id)
-                for backend_id in raw_uuids
-            },
-        )
+        """Read the document back; raises ReportError naming the bad field."""
+        return _read(cls, doc, "backend IDs")
 
     def uuids_of(self, backend_ids: Sequence[str]) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
         """``({resource_uuid: backend_id}, {backend_id: uuids})`` for these backend IDs.
@@ -126,7 +126,7 @@ class BackendIds:
         return resources, unresolved
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_DOCUMENT_CONFIG)
 class BillingPlan:
     """The billing months a run reports, and the accounts to fetch for each of them.
 
@@ -137,8 +137,8 @@ class BillingPlan:
 
     ACCOUNTS_KEY: ClassVar[str] = "accounts"
 
-    months: tuple[str, ...]
-    accounts: tuple[str, ...]
+    months: tuple[NonBlankName, ...]
+    accounts: tuple[NonBlankName, ...]
 
     def to_xcom(self) -> list[str]:
         """The return value: the months, ``["2026-10", "2026-11"]``."""
@@ -151,13 +151,10 @@ class BillingPlan:
     @classmethod
     def from_xcom(cls, months: Any, accounts: Any) -> BillingPlan:
         """Read the two XComs back; raises ReportError naming the bad one."""
-        plan = {"months": months, "accounts": accounts}
-        return cls(
-            months=_names(plan, "billing plan", "months"), accounts=_names(plan, "billing plan", "accounts")
-        )
+        return _read(cls, {"months": months, "accounts": accounts}, "billing plan")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_DOCUMENT_CONFIG)
 class FetchResult:
     """Where one fetched month of DWDI answers is archived, and what it holds (always < 64 KiB).
 
@@ -165,69 +162,73 @@ class FetchResult:
     number of accounts.
     """
 
-    month: str
-    window: Mapping[str, str] | None  # {"from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}
-    query: Mapping[str, Any]  # {"from": month, "to": month, "clusters": [...] | None}
-    accounts_requested: int | None  # None: every account DWDI knows
-    accounts_sha256: str
-    archive: str  # ObjectStoragePath URL of the gzip JSON-lines archive
-    archive_sha256: str
-    archive_bytes: int
-    pages: int
-    entries: int
-    user_rows: int
+    month: StrictStr
+    window: dict[str, StrictStr] | None  # {"from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}
+    query: dict[str, Any]  # {"from": month, "to": month, "clusters": [...] | None}
+    accounts_requested: StrictInt | None  # None: every account DWDI knows
+    accounts_sha256: StrictStr
+    archive: StrictStr  # ObjectStoragePath URL of the gzip JSON-lines archive
+    archive_sha256: StrictStr
+    archive_bytes: StrictInt
+    pages: StrictInt
+    entries: StrictInt
+    user_rows: StrictInt
     # The worker that wrote the archive: names both hosts when another worker cannot read it.
     # None in results written before the field existed.
-    host: str | None = None
-    schema_version: int = FETCH_RESULT_VERSION
-    usage_kind: str = UsageKind.COMPUTE.value  # "compute" | "storage" | "inference"
+    host: StrictStr | None = None
+    schema_version: StrictInt = FETCH_RESULT_VERSION
+    # "compute" | "storage" | "inference"; a result written before storage and inference is compute.
+    usage_kind: Annotated[str, BeforeValidator(lambda value: _usage_kind(value))] = UsageKind.COMPUTE.value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nulls_may_be_missing(cls, doc: Any) -> Any:
+        return _with_missing_nulls(cls, doc)
 
     def to_xcom(self) -> dict[str, Any]:
         """The document of ``docs/architecture.md`` ("Fetch result")."""
         return {
             "schema_version": self.schema_version,
-            **_json_fields(self, _FETCH_RESULT_FIELDS),
+            **_json_fields(self, _FETCH_RESULT_KEYS),
             "usage_kind": self.usage_kind,
         }
 
     @classmethod
     def from_xcom(cls, doc: Any) -> FetchResult:
-        """Read the document back; raises ReportError naming the bad field.
-
-        A document without ``usage_kind`` (written before storage and inference) is compute.
-        """
+        """Read the document back; raises ReportError naming the bad field."""
         name = "fetch result"
-        doc = _document(doc, name)
-        version = _field(doc, name, "schema_version", int)
-        if version != FETCH_RESULT_VERSION:
-            raise ReportError(f"{name}: schema_version: expected {FETCH_RESULT_VERSION}, got {version!r}")
-        kind = _field(doc, name, "usage_kind", str, nullable=True) or UsageKind.COMPUTE.value
-        if kind not in {member.value for member in UsageKind}:
+        result = _read(cls, doc, name, required=("schema_version",))
+        if result.schema_version != FETCH_RESULT_VERSION:
             raise ReportError(
-                f"{name}: usage_kind: expected one of {', '.join(UsageKind)}, got {shown_value(kind)}"
+                f"{name}: schema_version: expected {FETCH_RESULT_VERSION}, got {result.schema_version!r}"
             )
-        return cls(**_read_fields(doc, name, _FETCH_RESULT_FIELDS), schema_version=version, usage_kind=kind)
+        return result
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_DOCUMENT_CONFIG)
 class WriteFailure:
     """A report account that was not written to Waldur, and why."""
 
-    backend_id: str | None
-    resource_uuid: str | None  # None: no single Waldur resource to write to
-    reason: str
+    backend_id: StrictStr | None
+    resource_uuid: StrictStr | None  # None: no single Waldur resource to write to
+    reason: StrictStr
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nulls_may_be_missing(cls, doc: Any) -> Any:
+        return _with_missing_nulls(cls, doc)
 
     def to_json(self) -> dict[str, str | None]:
         """``{"backend_id", "resource_uuid", "reason"}``."""
-        return _json_fields(self, _WRITE_FAILURE_FIELDS)
+        return {"backend_id": self.backend_id, "resource_uuid": self.resource_uuid, "reason": self.reason}
 
     @classmethod
     def from_json(cls, raw: Any, where: str) -> WriteFailure:
         """Read a failure back; raises ReportError naming ``where`` and the field."""
-        return cls(**_read_fields(_document(raw, where), where, _WRITE_FAILURE_FIELDS))
+        return _read(cls, raw, where)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_DOCUMENT_CONFIG)
 class PushResult:
     """What the push of one month did: resource counts, and the first issues and failures.
 
@@ -237,22 +238,25 @@ class PushResult:
     "no storage data"), ``without_data`` lists the first 50 of their backend IDs.
     """
 
-    month: str
-    dry_run: bool
-    changed: int
-    written: int
-    unchanged: int
-    skipped: int
-    failed: int
-    user_usages_written: int
-    issues: tuple[Issue, ...]
+    month: StrictStr
+    dry_run: StrictBool
+    changed: StrictInt
+    written: StrictInt
+    unchanged: StrictInt
+    skipped: StrictInt
+    failed: StrictInt
+    user_usages_written: StrictInt
+    issues: Annotated[tuple[Issue, ...], BeforeValidator(_issues)]
     failures: tuple[WriteFailure, ...]
-    without_data_count: int = 0
-    without_data: tuple[str, ...] = ()
+    # Results written before storage have neither: no resource without data.
+    without_data_count: Annotated[StrictInt, BeforeValidator(lambda value: 0 if value is None else value)] = 0
+    without_data: Annotated[
+        tuple[NonBlankName, ...], BeforeValidator(lambda value: () if value is None else value)
+    ] = ()
 
     def counts(self) -> dict[str, Any]:
         """The document without its lists (what the log shows)."""
-        return {**_json_fields(self, _PUSH_COUNTS_FIELDS), "without_data_count": self.without_data_count}
+        return {**_json_fields(self, _PUSH_COUNT_KEYS), "without_data_count": self.without_data_count}
 
     def to_xcom(self) -> dict[str, Any]:
         """The counts, then ``issues``, ``failures`` and ``without_data`` as JSON lists."""
@@ -265,61 +269,138 @@ class PushResult:
 
     @classmethod
     def from_xcom(cls, doc: Any) -> PushResult:
-        """Read the document back; raises ReportError naming the bad field.
-
-        A document without the ``without_data`` fields (written before storage) has none.
-        """
-        name = "push result"
-        doc = _document(doc, name)
-        failures = tuple(
-            WriteFailure.from_json(item, f"{name}: failures[{index}]")
-            for index, item in enumerate(_field(doc, name, "failures", list))
-        )
-        without_data = {"without_data": doc.get("without_data") or []}
-        return cls(
-            **_read_fields(doc, name, _PUSH_COUNTS_FIELDS),
-            issues=issues_from_json(doc.get("issues"), f"{name}: issues"),
-            failures=failures,
-            without_data_count=_field(doc, name, "without_data_count", int, nullable=True) or 0,
-            without_data=_names(without_data, name, "without_data"),
-        )
+        """Read the document back; raises ReportError naming the bad field."""
+        return _read(cls, doc, "push result")
 
 
-def _document(doc: Any, name: str) -> Mapping[str, Any]:
+#: The JSON keys of the flat documents, in published order.
+_FETCH_RESULT_KEYS = (
+    "month",
+    "window",
+    "query",
+    "accounts_requested",
+    "accounts_sha256",
+    "archive",
+    "archive_sha256",
+    "archive_bytes",
+    "pages",
+    "entries",
+    "user_rows",
+    "host",
+)
+_PUSH_COUNT_KEYS = (
+    "month",
+    "dry_run",
+    "changed",
+    "written",
+    "unchanged",
+    "skipped",
+    "failed",
+    "user_usages_written",
+)
+_Document = TypeVar("_Document")
+_NOT_A_NAME = frozenset({"string_type", "string_pattern_mismatch"})
+_ADAPTERS: dict[type, TypeAdapter[Any]] = {}
+
+
+def _usage_kind(value: Any) -> str:
+    if value is None:
+        return UsageKind.COMPUTE.value
+    if not isinstance(value, str):
+        raise invalid(f"expected str or null, got {describe(value)}")
+    if value not in {member.value for member in UsageKind}:
+        raise invalid(f"expected one of {', '.join(UsageKind)}, got {shown_value(value)}")
+    return value
+
+
+def _read(cls: type[_Document], doc: Any, name: str, *, required: Sequence[str] = ()) -> _Document:
+    """``doc`` validated as a ``cls``; a ReportError names ``name`` and the first bad field.
+
+    :param required: fields with a default for new documents that a stored document must carry.
+    """
     if not isinstance(doc, Mapping):
         raise ReportError(
             f"{name}: expected an object, got {'nothing' if doc is None else type(doc).__name__}"
         )
-    return doc
+    for key in required:
+        if key not in doc:
+            raise ReportError(f"{name}: {key}: expected {_expected(cls, (key,), 'missing')}, got nothing")
+    adapter = _ADAPTERS.get(cls)
+    if adapter is None:
+        adapter = _ADAPTERS[cls] = TypeAdapter(cls)
+    try:
+        return adapter.validate_python(doc)
+    except ValidationError as error:
+        raise ReportError(f"{name}: {_explain(cls, error)}") from None
+    except ReportError as error:  # from an issue, which names its own place
+        raise ReportError(f"{name}: {error}") from None
 
 
-def _field(doc: Mapping[str, Any], name: str, key: str, kind: type, *, nullable: bool = False) -> Any:
-    """``doc[key]`` when it is a ``kind`` (a bool is no int), else a ReportError naming both."""
-    value = doc.get(key)
-    if value is None and nullable:
-        return None
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        expected = f"{kind.__name__}{' or null' if nullable else ''}"
-        got = "nothing" if value is None else f"{type(value).__name__} {shown_value(value)}"
-        raise ReportError(f"{name}: {key}: expected {expected}, got {got}")
-    return value
+def _explain(cls: type, error: ValidationError) -> str:
+    """``pages: expected int, got bool True``: the place of the first error and what it expected."""
+    details = first_error(error)
+    loc = tuple(details["loc"])
+    place = error_place(loc)
+    if details["type"] == INVALID:
+        return f"{place}: {details['msg']}"
+    value = details.get("input")
+    if isinstance(loc[-1], int) and details["type"] in _NOT_A_NAME:  # an item of a list of names
+        return f"{place}: expected a non-blank string, got {value!r}"
+    got = "nothing" if details["type"] == "missing" else describe(value)
+    return f"{place}: expected {_expected(cls, loc, details['type'])}, got {got}"
 
 
-def _read_fields(doc: Mapping[str, Any], name: str, spec: Mapping[str, tuple[type, bool]]) -> dict[str, Any]:
-    """Every field of ``spec`` read from ``doc``, checked (see :func:`_field`)."""
-    return {key: _field(doc, name, key, kind, nullable=nullable) for key, (kind, nullable) in spec.items()}
+def _expected(cls: type, loc: tuple[int | str, ...], error_type: str) -> str:
+    """The JSON type a field expects: ``int``, or ``dict or null`` for a nullable field."""
+    annotation = _annotation_at(cls, loc)
+    expected = _EXPECTED.get(error_type) or _json_type(annotation)
+    nullable = type(None) in get_args(annotation)
+    return f"{expected}{' or null' if nullable else ''}"
 
 
-def _json_fields(document: Any, spec: Mapping[str, Any]) -> dict[str, Any]:
-    """The attributes of ``document`` named in ``spec``, mappings as plain dicts."""
-    values = {key: getattr(document, key) for key in spec}
+def _annotation_at(cls: Any, loc: tuple[int | str, ...]) -> Any:
+    """The annotation of the field at ``loc`` (``("failures", 0, "reason")``), or None if unknown."""
+    annotation: Any = cls
+    for part in loc:
+        while get_origin(annotation) is Annotated:
+            annotation = get_args(annotation)[0]
+        if isinstance(part, int):
+            items = get_args(annotation)
+            annotation = items[0] if get_origin(annotation) is tuple and items else None
+        else:
+            fields = getattr(annotation, "__pydantic_fields__", {})
+            annotation = fields[part].annotation if part in fields else None
+        if annotation is None:
+            return None
+    return annotation
+
+
+def _with_missing_nulls(cls: Any, doc: Any) -> Any:
+    """A stored document with its missing nullable fields as null: older versions lacked some."""
+    if not isinstance(doc, Mapping):
+        return doc  # a constructor call, or not a document (refused by the validation)
+    absent = {
+        name: None
+        for name, info in cls.__pydantic_fields__.items()
+        if name not in doc and type(None) in get_args(info.annotation)
+    }
+    return {**doc, **absent} if absent else doc
+
+
+def _json_type(annotation: Any) -> str:
+    """The JSON type of a field's annotation, as a Python type name (``str``, ``int``, ``list``)."""
+    for candidate in (annotation, *get_args(annotation)):
+        origin = get_origin(candidate) or candidate
+        if origin is Annotated:
+            return _json_type(get_args(candidate)[0])
+        if origin is tuple:
+            return "list"
+        if isinstance(origin, type) and origin is not type(None):
+            return origin.__name__
+    return "value"
+
+
+def _json_fields(document: Any, keys: Sequence[str]) -> dict[str, Any]:
+    """The attributes of ``document`` named in ``keys``, mappings as plain dicts."""
+    values = {key: getattr(document, key) for key in keys}
     return {key: dict(value) if isinstance(value, Mapping) else value for key, value in values.items()}
-
-
-def _names(doc: Mapping[str, Any], name: str, key: str) -> tuple[str, ...]:
-    """A list of non-blank strings, as a tuple."""
-    items = _field(doc, name, key, list)
-    for index, item in enumerate(items):
-        if not isinstance(item, str) or not item.strip():
-            raise ReportError(f"{name}: {key}[{index}]: expected a non-blank string, got {item!r}")
-    return tuple(items)

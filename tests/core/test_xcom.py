@@ -179,7 +179,7 @@ def test_a_fetch_result_from_before_the_host_field_is_read_without_host() -> Non
         ),
         (
             lambda: BackendIds.from_xcom({"backend_ids": ["g1"], "resource_uuids": {"g1": "0a"}}),
-            "backend IDs: resource_uuids: g1: expected list, got str '0a'",
+            "backend IDs: resource_uuids.g1: expected list, got str '0a'",
         ),
         (
             lambda: PushResult.from_xcom(replaced(PUSH.to_xcom(), "without_data", [""])),
@@ -195,7 +195,7 @@ def test_a_fetch_result_from_before_the_host_field_is_read_without_host() -> Non
         ),
         (
             lambda: PushResult.from_xcom(replaced(PUSH.to_xcom(), "failures", [{"backend_id": "g1"}])),
-            "push result: failures[0]: reason: expected str, got nothing",
+            "push result: failures[0].reason: expected str, got nothing",
         ),
     ],
 )

@@ -30,7 +30,12 @@ import yaml
 from airflow_provider_cscs_dwdi import __version__
 from airflow_provider_cscs_dwdi.core.config import load_config
 from airflow_provider_cscs_dwdi.core.months import previous_month
-from airflow_provider_cscs_dwdi.dag_factory import CLOSING_DAG_ID_PREFIX, CONFIG_ENV_VAR, DAG_ID_PREFIX
+from airflow_provider_cscs_dwdi.dag_factory import (
+    AUDIT_DAG_ID_PREFIX,
+    CLOSING_DAG_ID_PREFIX,
+    CONFIG_ENV_VAR,
+    DAG_ID_PREFIX,
+)
 from sandbox.stack import SandboxStack, differences
 from tests.fixtures.offerings import NODE_AND_GPU_COMPONENTS
 
@@ -44,7 +49,7 @@ SHIPPED_DAG_FILES = ("cscs_dwdi_usage.py", "cscs_dwdi_offerings.example.yaml")
 EXAMPLE_DAG_IDS = sorted(
     prefix + slug
     for slug in ("cscs_hpc_daint", "alps_gpu", "capstor_storage", "llm_inference")
-    for prefix in (DAG_ID_PREFIX, CLOSING_DAG_ID_PREFIX)
+    for prefix in (DAG_ID_PREFIX, CLOSING_DAG_ID_PREFIX, AUDIT_DAG_ID_PREFIX)
 )
 # The session OIDC issuer's default client (tests/fixtures/oidc_issuer.py).
 ISSUER_CLIENT = ("dwdi-client", "dwdi-secret")
