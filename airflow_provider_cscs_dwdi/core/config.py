@@ -478,9 +478,10 @@ class OfferingConfig(BaseModel):
     @classmethod
     def _storage_settings(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> StorageSettings | None:
         try:
-            return handler(value)
+            settings: StorageSettings | None = handler(value)
         except ConfigurationError as error:  # StorageSettings() explains its errors itself
             raise invalid(str(error)) from None
+        return settings
 
     @field_validator("dwdi_conn_id", "waldur_conn_id", mode="before")
     @classmethod

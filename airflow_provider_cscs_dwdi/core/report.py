@@ -196,13 +196,13 @@ def _date_text(value: Any) -> str:
 def _usage_kind(value: Any) -> str:
     if value not in _USAGE_KINDS:
         raise invalid(f"expected one of {', '.join(_USAGE_KINDS)}, got {value!r}")
-    return value
+    return str(value)
 
 
 def _policy(value: Any) -> str:
     if value not in POLICIES:
         raise invalid(f"expected one of {', '.join(POLICIES)}, got {value!r}")
-    return value
+    return str(value)
 
 
 def _unit_factor(value: Any) -> str:
@@ -212,7 +212,7 @@ def _unit_factor(value: Any) -> str:
         valid = False
     if not valid:
         raise invalid(f"expected a positive number as a string, got {value!r}")
-    return value
+    return str(value)
 
 
 def _count(value: Any) -> int:

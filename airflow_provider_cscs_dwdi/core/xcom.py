@@ -329,7 +329,8 @@ def _read(cls: type[_Document], doc: Any, name: str, *, required: Sequence[str] 
     if adapter is None:
         adapter = _ADAPTERS[cls] = TypeAdapter(cls)
     try:
-        return adapter.validate_python(doc)
+        document: _Document = adapter.validate_python(doc)
+        return document
     except ValidationError as error:
         raise ReportError(f"{name}: {_explain(cls, error)}") from None
     except ReportError as error:  # from an issue, which names its own place
