@@ -128,6 +128,6 @@ def test_the_configuration_page_has_the_reference_the_schema_generates(schema: d
 
 def test_the_schema_is_package_data() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    package_data = project["tool"]["setuptools"]["package-data"]["airflow_provider_cscs_dwdi"]
+    package_data = project["tool"]["setuptools"]["package-data"]["airflow_provider_cscs_dwdi.dags"]
 
-    assert any(SCHEMA_PATH.match(f"airflow_provider_cscs_dwdi/{pattern}") for pattern in package_data)
+    assert any(SCHEMA_PATH.match(f"airflow_provider_cscs_dwdi/dags/{pattern}") for pattern in package_data)

@@ -45,7 +45,11 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 CONSTRAINTS = REPO_ROOT / "requirements" / "constraints.txt"
 DISTRIBUTION = "airflow_provider_cscs_dwdi"
 PACKAGE_DIR = REPO_ROOT / DISTRIBUTION
-SHIPPED_DAG_FILES = ("cscs_dwdi_usage.py", "cscs_dwdi_offerings.example.yaml")
+SHIPPED_DAG_FILES = (
+    "cscs_dwdi_usage.py",
+    "cscs_dwdi_offerings.example.yaml",
+    "cscs_dwdi_offerings.schema.json",
+)
 EXAMPLE_DAG_IDS = sorted(
     prefix + slug
     for slug in ("cscs_hpc_daint", "alps_gpu", "capstor_storage", "llm_inference")
