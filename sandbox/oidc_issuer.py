@@ -42,6 +42,9 @@ NPM_CI_TIMEOUT_SECONDS = 300.0
 DEFAULT_CLIENTS: list[dict[str, Any]] = [
     {"client_id": "dwdi-client", "client_secret": "dwdi-secret", "ttl": 300},
     {"client_id": "dwdi-short", "client_secret": "short-secret", "ttl": 2},
+    # Short enough that renewal at half-life is reached on the hook's clock, long enough in real time
+    # that a loaded machine never lets it expire between a test's calls.
+    {"client_id": "dwdi-brief", "client_secret": "brief-secret", "ttl": 60},
 ]
 _STDERR_TAIL_LINES = 40
 

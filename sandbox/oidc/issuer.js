@@ -46,6 +46,7 @@ const RESOURCE = `urn:${AUDIENCE}`;
 const DEFAULT_CLIENTS = [
   { client_id: 'dwdi-client', client_secret: 'dwdi-secret', ttl: 300 },
   { client_id: 'dwdi-short', client_secret: 'short-secret', ttl: 2 },
+  { client_id: 'dwdi-brief', client_secret: 'brief-secret', ttl: 60 },
 ];
 
 function fail(message) {

@@ -14,11 +14,11 @@ from airflow_provider_cscs_dwdi.hooks.dwdi import (
     renewal_delay,
 )
 from tests.hooks.dwdi.helpers import (
+    BRIEF_CLIENT,
+    BRIEF_SECRET,
     CLIENT,
     INSTANT_RETRIES,
     MONTH,
-    SHORT_CLIENT,
-    SHORT_SECRET,
     FakeClock,
     HookFactory,
     unused_port,
@@ -51,23 +51,24 @@ def test_a_short_lived_token_is_renewed_before_it_expires(
     make_sandbox: Callable[..., Any], make_hook: HookFactory, issuer: Any
 ) -> None:
     sandbox = make_sandbox()
-    hook = make_hook(sandbox.url, client_id=SHORT_CLIENT, secret=SHORT_SECRET)
-    # The hook's own clock, moved by hand: a loaded machine must not decide what "within its
-    # first second" means. The issuer's 2 s tokens stay real, so the API still checks expiry.
+    hook = make_hook(sandbox.url, client_id=BRIEF_CLIENT, secret=BRIEF_SECRET)
+    # The hook's own clock, moved by hand: a loaded machine must not decide what "within the first
+    # half of its life" means. The issuer's 60 s tokens are real (the API checks their expiry) and
+    # long enough in real time that no load lets one expire between these calls.
     now = [0.0]
     hook._clock = lambda: now[0]
 
     hook.get_compute_usage(MONTH, MONTH, accounts=["g001"])
-    now[0] = 0.9
+    now[0] = 29.0
     hook.get_compute_usage(MONTH, MONTH, accounts=["g002"])
-    assert issuer.token_count(SHORT_CLIENT) == 1  # reused within the first half of its 2 s
-    now[0] = 1.1
+    assert issuer.token_count(BRIEF_CLIENT) == 1  # reused within the first half of its 60 s
+    now[0] = 31.0
     hook.get_compute_usage(MONTH, MONTH, accounts=["g003"])
 
-    assert issuer.token_count(SHORT_CLIENT) == 2
-    # Renewed proactively: the API never saw the expired token.
+    assert issuer.token_count(BRIEF_CLIENT) == 2
+    # Renewed proactively at half-life: the API never had to refuse a token.
     assert [r.status for r in sandbox.requests] == [200, 200, 200]
-    assert [r.token_subject for r in sandbox.requests] == [SHORT_CLIENT] * 3
+    assert [r.token_subject for r in sandbox.requests] == [BRIEF_CLIENT] * 3
 
 
 def test_concurrent_callers_share_one_token_request(make_hook: HookFactory, issuer: Any) -> None:
