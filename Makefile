@@ -15,6 +15,7 @@ bench:
 	.venv/bin/python -m benchmarks.bench_aggregate
 	.venv/bin/python -m benchmarks.bench_push
 	.venv/bin/python -m benchmarks.bench_kinds
+	.venv/bin/python -m benchmarks.bench_xcom
 
 lint:
 	scripts/bootstrap.sh

@@ -12,7 +12,6 @@ from airflow_provider_cscs_dwdi.hooks._http import RetryPolicy
 from airflow_provider_cscs_dwdi.hooks.dwdi import DWDIHook
 
 CLIENT, SECRET = "dwdi-client", "dwdi-secret"
-SHORT_CLIENT, SHORT_SECRET = "dwdi-short", "short-secret"
 BRIEF_CLIENT, BRIEF_SECRET = "dwdi-brief", "brief-secret"
 CONN_ID = "dwdi_test"
 DEFAULT_ACCOUNTS = [f"g{n:03d}" for n in range(1, 21)]
