@@ -23,6 +23,9 @@ from airflow_provider_cscs_dwdi.migration import main, write_outputs
 from airflow_provider_cscs_dwdi.migration import migrate as migrate_document
 from airflow_provider_cscs_dwdi.migration.model import url_port
 
+# The UI Test button's harness (a TestClient on Airflow's core API, connections saved through it).
+from tests.test_connection_test_button import api, saved  # noqa: F401
+
 CONFIGS = Path(__file__).parent / "agent_configs"
 SEED = CONFIGS / "seed-0.1.0.yaml"
 AGENT_1_0_7 = CONFIGS / "agent-1.0.7.yaml"
@@ -409,3 +412,36 @@ def test_connections_sh_creates_new_connections_and_replaces_existing_ones(agent
             )
             assert connection.extra_dejson == json.loads(document.get("extra", "{}"))
     assert not any(secret in done.stdout + done.stderr for secret in SECRETS)
+
+
+@pytest.mark.airflow
+def test_a_migrated_waldur_connection_passes_the_ui_test_button(
+    tmp_path: Path, request: pytest.FixtureRequest, waldur_sandbox: Any
+) -> None:
+    # The harness of tests/test_connection_test_button.py: Airflow's real test route, called with
+    # the body the UI's connection list posts (port 0 for a connection stored without one).
+    from tests import test_connection_test_button as button
+
+    document = yaml.safe_load(AGENT_1_0_7.read_text())
+    document["offerings"] = [document["offerings"][0]]
+    document["offerings"][0].update(
+        waldur_api_url=f"{waldur_sandbox.url}/api/", waldur_api_token=waldur_sandbox.staff_token
+    )
+    write_outputs(migrate_document(document, source="agent.yaml"), tmp_path)
+    waldur = json.loads(
+        env_connections((tmp_path / "connections.env").read_text())["AIRFLOW_CONN_WALDUR_DEFAULT"]
+    )
+    assert waldur["port"] == int(waldur_sandbox.url.rsplit(":", 1)[1])
+    client = request.getfixturevalue("api")
+    save = request.getfixturevalue("saved")
+
+    stored = save(
+        {
+            "connection_id": "waldur_migrated",
+            **{key: waldur[key] for key in ("conn_type", "host", "port", "password")},
+            "extra": json.dumps(waldur.get("extra", {})),
+        }
+    )
+    status, answer = button.click_test(client, stored)
+
+    assert (status, answer["status"]) == (200, True), answer
