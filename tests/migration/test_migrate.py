@@ -445,3 +445,37 @@ def test_a_migrated_waldur_connection_passes_the_ui_test_button(
     status, answer = button.click_test(client, stored)
 
     assert (status, answer["status"]) == (200, True), answer
+
+
+@pytest.mark.parametrize(("factor", "written"), [(0.1, "0.1"), ("1e-9", "0.000000001"), (2, "2")])
+def test_a_compute_unit_factor_is_carried_exactly_as_the_offerings_file_reads_it(
+    factor: Any, written: str
+) -> None:
+    document = yaml.safe_load(AGENT_1_0_7.read_text())
+    document["offerings"] = [document["offerings"][0]]
+    for settings in document["offerings"][0]["backend_components"].values():
+        settings.pop("unit_factor_reporting", None)
+        settings["unit_factor"] = factor
+
+    migration = migrate_document(document, source="agent.yaml")
+
+    factors = {c["unit_factor"] for c in migration.offerings[0]["backend_components"].values()}
+    assert factors == {written}
+
+
+@pytest.mark.parametrize("factor", ["many", True, 0, "-1"])
+def test_a_unit_factor_that_is_no_positive_number_is_refused_naming_it(factor: Any) -> None:
+    from airflow_provider_cscs_dwdi.core.errors import CscsDwdiError
+    from airflow_provider_cscs_dwdi.migration import MigrationError
+
+    document = yaml.safe_load(AGENT_1_0_7.read_text())
+    document["offerings"] = [document["offerings"][0]]
+    name, settings = next(iter(document["offerings"][0]["backend_components"].items()))
+    settings.pop("unit_factor_reporting", None)
+    settings["unit_factor"] = factor
+
+    with pytest.raises(
+        MigrationError, match=f"backend_components.{name}.unit_factor: not a number > 0"
+    ) as error:
+        migrate_document(document, source="agent.yaml")
+    assert isinstance(error.value, CscsDwdiError)
