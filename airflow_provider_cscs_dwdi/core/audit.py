@@ -178,10 +178,19 @@ def audit_month(report: UsageReport, plan: WritePlan, *, pushed: PushedMonth | N
         renamed = pushed is not None and resource.backend_id not in pushed.accounts
         changes: list[tuple[str, str | None, Decimal, Decimal | None]] = [
             (change.component_type, None, change.new, change.old) for change in resource.total_changes
-        ] + [
-            (change.component_type, change.username, change.new, change.old)
-            for change in resource.user_changes
         ]
+        if resource.users_not_compared is None:
+            changes += [
+                (change.component_type, change.username, change.new, change.old)
+                for change in resource.user_changes
+            ]
+        else:
+            # The plan holds every user usage, read or not: a difference cannot be told apart.
+            drifts.append(
+                _not_comparable(
+                    report.month, resource.backend_id, resource.resource_uuid, resource.users_not_compared
+                )
+            )
         for component, username, new, old in changes:
             # A user DWDI does not report has no DWDI value (reconcile's 0 is the fix, not DWDI's).
             reported = username is None or component in users.get(username, {})
@@ -210,16 +219,7 @@ def audit_month(report: UsageReport, plan: WritePlan, *, pushed: PushedMonth | N
             )
     for refusal in plan.refused:
         drifts.append(
-            Drift(
-                month=report.month,
-                backend_id=refusal.backend_id,
-                resource_uuid=refusal.resource_uuid,
-                component=None,
-                username=None,
-                dwdi=None,
-                waldur=None,
-                cause=f"not comparable: {refusal.reason}",
-            )
+            _not_comparable(report.month, refusal.backend_id, refusal.resource_uuid, refusal.reason)
         )
     return MonthAudit(
         month=report.month,
@@ -229,6 +229,20 @@ def audit_month(report: UsageReport, plan: WritePlan, *, pushed: PushedMonth | N
         issues=plan.issues,
         pushed_archive=pushed.archive if pushed is not None else None,
         plan=plan,
+    )
+
+
+def _not_comparable(month: str, backend_id: str, resource_uuid: str | None, reason: str) -> Drift:
+    """An account-level row: the account could not be compared with Waldur, and why."""
+    return Drift(
+        month=month,
+        backend_id=backend_id,
+        resource_uuid=resource_uuid,
+        component=None,
+        username=None,
+        dwdi=None,
+        waldur=None,
+        cause=f"not comparable: {reason}",
     )
 
 
