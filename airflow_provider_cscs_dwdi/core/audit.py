@@ -33,7 +33,7 @@ from airflow_provider_cscs_dwdi.core.alerts import AlertMessage, RunLabel
 from airflow_provider_cscs_dwdi.core.errors import ReportError
 from airflow_provider_cscs_dwdi.core.issues import Issue
 from airflow_provider_cscs_dwdi.core.report import UsageReport
-from airflow_provider_cscs_dwdi.core.waldur_plan import WritePlan, format_amount
+from airflow_provider_cscs_dwdi.core.waldur_plan import UnstorableAmountError, WritePlan, format_amount
 
 CAUSE_MISSING = "usage missing in Waldur"
 CAUSE_EXTRA_USER = "extra user usage"
@@ -229,6 +229,33 @@ def audit_month(report: UsageReport, plan: WritePlan, *, pushed: PushedMonth | N
         issues=plan.issues,
         pushed_archive=pushed.archive if pushed is not None else None,
         plan=plan,
+    )
+
+
+def unstorable_month(report: UsageReport, error: UnstorableAmountError) -> MonthAudit:
+    """The audit of a month whose DWDI totals Waldur cannot store: not comparable, nothing read.
+
+    Such a month can be neither pushed nor repaired (the push refuses it before any request), so
+    its Waldur values are not read either; each over-ceiling total becomes an account-level row.
+    """
+    return MonthAudit(
+        month=report.month,
+        resources=0,
+        unchanged=0,
+        drifts=tuple(
+            _not_comparable(
+                report.month,
+                backend_id,
+                None,
+                f"DWDI's {component} total {format_amount(amount)} is above max_usage_amount "
+                f"{format_amount(error.max_usage_amount)}, the most Waldur can store: the month cannot be "
+                "pushed or repaired until it is corrected (is the component's unit_factor right?)",
+            )
+            for backend_id, component, amount in error.totals
+        ),
+        issues=(),
+        pushed_archive=None,
+        plan=WritePlan(month=report.month, resources=(), refused=(), skipped=(), issues=()),
     )
 
 

@@ -56,12 +56,21 @@ DEFAULT_MAX_USAGE_AMOUNT = Decimal("999999999999.99")
 class UnstorableAmountError(CscsDwdiError):
     """The report holds totals Waldur cannot store: nothing of the push may be written.
 
-    ``lines`` names each one: account (the resource's backend_id), component, value, unit_factor.
+    ``lines`` names each one: account (the resource's backend_id), component, value, unit_factor;
+    ``totals`` holds them as ``(backend_id, component, amount)`` and ``max_usage_amount`` the ceiling.
     """
 
-    def __init__(self, message: str, lines: Sequence[str]) -> None:
+    def __init__(
+        self,
+        message: str,
+        lines: Sequence[str],
+        totals: Sequence[tuple[str, str, Decimal]] = (),
+        max_usage_amount: Decimal = DEFAULT_MAX_USAGE_AMOUNT,
+    ) -> None:
         super().__init__(message)
         self.lines = tuple(lines)
+        self.totals = tuple(totals)
+        self.max_usage_amount = max_usage_amount
 
 
 @dataclass(frozen=True)
@@ -255,17 +264,21 @@ def refuse_unstorable_amounts(
     :raises UnstorableAmountError: listing offering, account, component, value and unit_factor.
     """
     lines = []
+    unstorable = []
     for backend_id, account in sorted(report.accounts.items()):
         totals = _parse_amounts(account.get("total", {}), f"accounts.{backend_id}.total")
         for component_type, amount in totals.items():
             if abs(amount) > max_usage_amount:
                 lines.append(_unstorable_line(report, backend_id, component_type, amount))
+                unstorable.append((backend_id, component_type, amount))
     if lines:
         raise UnstorableAmountError(
             f"Nothing of {report.month} was written to {offering}: {len(lines)} total(s) are above "
             f"{format_amount(max_usage_amount)}, the most Waldur can store (the Waldur connection's "
             "max_usage_amount; Waldur 7.0.7 answers 500 from 10^12 on):\n" + "\n".join(lines),
             lines,
+            unstorable,
+            max_usage_amount,
         )
 
 

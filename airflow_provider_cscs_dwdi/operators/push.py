@@ -287,6 +287,8 @@ class PushToWaldurOperator(BaseOperator):
     ui_color = "#e8f4fd"
     #: What the last ``execute`` read, wrote and counted, for ``get_openlineage_facets_on_complete``.
     _lineage: TaskLineage | None = None
+    #: How refusals name what this task writes (the audit's repair says "repair").
+    write_action = "push"
 
     def __init__(
         self,
@@ -425,10 +427,12 @@ class PushToWaldurOperator(BaseOperator):
             if dry_run:  # nothing is written: show the plan, and what a real run would do
                 self.log.warning(
                     "DRY RUN, a real run would stop here: %s",
-                    past_month_refusal(month, current, self.billing_timezone),
+                    past_month_refusal(month, current, self.billing_timezone, action=self.write_action),
                 )
                 return
-            raise AirflowException(past_month_refusal(month, current, self.billing_timezone))
+            raise AirflowException(
+                past_month_refusal(month, current, self.billing_timezone, action=self.write_action)
+            )
 
     def _log_report_issues(self, report: UsageReport) -> None:
         if report.issues:
