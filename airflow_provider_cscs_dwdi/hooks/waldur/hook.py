@@ -281,7 +281,7 @@ class WaldurHook(BaseHook):
     def _read_in_full(self, path: str, params: Mapping[str, Any], *, describe: str) -> list[dict[str, Any]]:
         """A listing whose distinct rows match its ``X-Result-Count`` (read twice at most).
 
-        :raises IncompleteListingError: both reads fell short; no row may be taken as absent.
+        :raises ~airflow_provider_cscs_dwdi.hooks.waldur.errors.IncompleteListingError: both reads fell short; no row may be taken as absent.
         """
         listing = self._read_listing(path, params, describe=describe)
         if not listing.complete:
@@ -365,7 +365,7 @@ class WaldurHook(BaseHook):
         ``X-Result-Count``, each resource is read on its own (a few rows: one page, complete): those
         of ``resource_uuids``, by default the offering's resources in usage-accepting states.
 
-        :raises IncompleteListingError: even a resource's own listing fell short.
+        :raises ~airflow_provider_cscs_dwdi.hooks.waldur.errors.IncompleteListingError: even a resource's own listing fell short.
         """
         describe = f"Waldur usages {billing_period}"
         params = {
@@ -415,7 +415,7 @@ class WaldurHook(BaseHook):
         Waldur orders this listing by date and component type only, and its database returns rows
         of equal key in a new order for each page: a group of tied rows that straddles a page
         boundary can lose rows and repeat others. One offering-wide read (pages of
-        :data:`MAX_PAGE_SIZE`) is checked against ``X-Result-Count``; on a shortfall the resources
+        ``MAX_PAGE_SIZE`` (300)) is checked against ``X-Result-Count``; on a shortfall the resources
         of the groups that straddle a page boundary are read one by one (a resource's page is
         complete when it holds all its rows), then, if the union still falls short, every other
         resource of ``component_usages`` (read here when not given). A resource with more rows than a
