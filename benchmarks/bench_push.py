@@ -71,13 +71,15 @@ def request_kind(request: RecordedRequest) -> str:
     return f"{request.method} {segments[-1] if request.method == 'POST' else segments[0]}"
 
 
-def build_report(month: str) -> dict[str, Any]:
-    """A report whose totals are the exact sums of 20 distinct users per account."""
+def build_report(
+    month: str, resources: int = RESOURCES, users_per_resource: int = USERS_PER_RESOURCE
+) -> dict[str, Any]:
+    """A report whose totals are the exact sums of distinct users per account (20 by default)."""
     accounts = {}
-    for account in range(RESOURCES):
+    for account in range(resources):
         users = {
             f"u{account:04d}_{user:02d}": Decimal(account * 7 + user * 13) / 4 + Decimal("0.25")
-            for user in range(USERS_PER_RESOURCE)
+            for user in range(users_per_resource)
         }
         accounts[f"a{account:04d}"] = {
             "total": {"nodeHours": f"{sum(users.values()):.2f}"},
@@ -92,9 +94,9 @@ def build_report(month: str) -> dict[str, Any]:
         issues=(),
         counts={
             "pages": 1,
-            "entries": RESOURCES,
-            "user_rows": RESOURCES * USERS_PER_RESOURCE,
-            "accounts_reported": RESOURCES,
+            "entries": resources,
+            "user_rows": resources * users_per_resource,
+            "accounts_reported": resources,
             "accounts_without_data": 0,
             "accounts_ignored": 0,
             "rows_skipped": 0,
@@ -103,14 +105,16 @@ def build_report(month: str) -> dict[str, Any]:
     ).to_xcom()
 
 
-def seed(sandbox: WaldurSandbox) -> str:
+def seed(
+    sandbox: WaldurSandbox, resources: int = RESOURCES, users_per_resource: int = USERS_PER_RESOURCE
+) -> str:
     """Create the offering, its resources and offering users; returns the offering uuid."""
     offering = sandbox.add_offering(
         "Benchmark HPC", [{"type": "nodeHours", "billing_type": "usage", "measured_unit": "node-hours"}]
     )
-    for account in range(RESOURCES):
+    for account in range(resources):
         sandbox.add_resource(offering, f"a{account:04d}")
-        for user in range(USERS_PER_RESOURCE):
+        for user in range(users_per_resource):
             sandbox.add_offering_user(offering, f"u{account:04d}_{user:02d}")
     return offering
 

@@ -22,16 +22,13 @@ import os
 import sys
 from collections import Counter
 from datetime import UTC, date, datetime
-from decimal import Decimal
-from typing import Any
 
 from airflow.sdk import Connection
 from airflow.sdk.log import configure_logging
 
-from airflow_provider_cscs_dwdi.core.components import parse_backend_components
 from airflow_provider_cscs_dwdi.core.xcom import UsageReport
 from airflow_provider_cscs_dwdi.operators.push import PushToWaldurOperator
-from benchmarks.bench_push import request_kind
+from benchmarks.bench_push import build_report, request_kind, seed
 from sandbox.waldur import WaldurSandbox
 
 RESOURCES = 8
@@ -39,30 +36,6 @@ USERS_PER_RESOURCE = 125
 CONN_ID = "waldur_bench_reads"
 TODAY = date(2026, 11, 17)
 COMPONENT_SETTINGS = {"nodeHours": {"measured_unit": "node-hours", "label": "Node Hours"}}
-COMPONENTS = parse_backend_components(COMPONENT_SETTINGS)
-
-
-def build_report(month: str) -> dict[str, Any]:
-    """Totals that are the exact sums of 100 distinct users per account."""
-    accounts = {}
-    for account in range(RESOURCES):
-        users = {
-            f"u{account:02d}_{user:03d}": Decimal(account * 7 + user * 13) / 4 + Decimal("0.25")
-            for user in range(USERS_PER_RESOURCE)
-        }
-        accounts[f"a{account:02d}"] = {
-            "total": {"nodeHours": f"{sum(users.values()):.2f}"},
-            "users": {name: {"nodeHours": f"{amount:.2f}"} for name, amount in users.items()},
-        }
-    return UsageReport(
-        month=month,
-        window={"from": f"{month}-01", "to": f"{month}-17"},
-        policy="fail",
-        components={component.type: component.to_json() for component in COMPONENTS},
-        accounts=accounts,
-        issues=(),
-        counts={},
-    ).to_xcom()
 
 
 def reads(sandbox: WaldurSandbox) -> str:
@@ -84,18 +57,12 @@ def run(version: str) -> list[str]:
 
     rows = []
     with WaldurSandbox(version=version, today=TODAY, validate=False, listing_seed=7) as sandbox:
-        offering = sandbox.add_offering(
-            "Bench", [{"type": "nodeHours", "billing_type": "usage", "measured_unit": "node-hours"}]
-        )
-        for account in range(RESOURCES):
-            sandbox.add_resource(offering, f"a{account:02d}")
-            for user in range(USERS_PER_RESOURCE):
-                sandbox.add_offering_user(offering, f"u{account:02d}_{user:03d}")
+        offering = seed(sandbox, RESOURCES, USERS_PER_RESOURCE)
         connection = Connection(
             conn_id=CONN_ID, conn_type="waldur", host=sandbox.url, password=sandbox.staff_token
         )
         os.environ[f"AIRFLOW_CONN_{CONN_ID.upper()}"] = connection.as_json()
-        report = build_report(f"{TODAY:%Y-%m}")
+        report = build_report(f"{TODAY:%Y-%m}", RESOURCES, USERS_PER_RESOURCE)
         push = PushToWaldurOperator(
             task_id="push",
             report=report,
