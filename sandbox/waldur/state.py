@@ -158,6 +158,8 @@ def parse_components(raw_components: list[dict[str, Any]]) -> dict[str, Componen
 class WaldurState:
     """Everything the double stores, plus the clock (``today``) and the server's time zone.
 
+    :param listing_seed: the seed of the order in which the usage listings return rows of equal
+        date and component type (a new order for each page request, as PostgreSQL does).
     :param time_zone: an IANA name (``"Europe/Zurich"``). When set, a naive ``date`` is read in
         that zone, every ``date`` is converted into it and 8.x files ``set_usage`` at the month of
         ``date`` in that zone, as a Django server with that ``TIME_ZONE`` does. When None (the
@@ -165,7 +167,13 @@ class WaldurState:
     """
 
     def __init__(
-        self, *, version: str, today: date, staff_token: str | None, time_zone: str | None = None
+        self,
+        *,
+        version: str,
+        today: date,
+        staff_token: str | None,
+        time_zone: str | None = None,
+        listing_seed: int = 0,
     ) -> None:
         if version not in VERSIONS:
             raise ValueError(f"version must be '7' or '8', got {version!r}")
@@ -193,6 +201,12 @@ class WaldurState:
         self.lock = threading.RLock()
         # listing key -> (table size it was computed at, matching rows); see cached_listing.
         self._listings: dict[Hashable, tuple[int, list[Any]]] = {}
+        #: Counts component-usage writes (each can change a row's date: the listings' sort key).
+        self.component_usage_writes = 0
+        #: Seeds the order of tied rows in the usage listings (``pagination.tie_order``).
+        self.listing_seed = listing_seed
+        # (path, query) -> how often it was asked: each asking gets a new order of tied rows.
+        self.listing_queries: dict[Hashable, int] = {}
 
     # ------------------------------------------------------------------ seeding
 
@@ -269,12 +283,15 @@ class WaldurState:
                 "user_usages": [asdict(u) for u in self.user_usages.values()],
             }
 
-    def cached_listing(self, key: Hashable, table_size: int, compute: Callable[[], list[_Row]]) -> list[_Row]:
+    def cached_listing(
+        self, key: Hashable, table_size: Hashable, compute: Callable[[], list[_Row]]
+    ) -> list[_Row]:
         """The rows a listing's filters select, computed once per query instead of once per page.
 
         Only for tables that only grow and whose rows never change in what the filters read
         (user usages and offering users: their parent, resource, period, type and username are
-        fixed at creation), so the size of the table tells whether the selection is still true.
+        fixed at creation), so the size of the table tells whether the selection is still true (with
+        ``component_usage_writes`` beside it, also an order by their parent's date).
         The rows themselves are live: a page serialises their current values. Call with ``lock``.
         """
         cached = self._listings.get(key)
@@ -312,6 +329,7 @@ class WaldurState:
         principal: Principal,
     ) -> None:
         """Store ``item`` as the absolute total of its component for ``billing_period``."""
+        self.component_usage_writes += 1
         existing = self.find_component_usage(resource.uuid, item.type, billing_period)
         if existing is None:
             row = ComponentUsage(
