@@ -160,7 +160,10 @@ def get_provider_info() -> dict[str, Any]:
             },
         ],
         "plugins": [
-            {"name": "cscs_dwdi_billing_view", "plugin-class": "airflow_provider_cscs_dwdi.view.plugin.BillingViewPlugin"}
+            {
+                "name": "cscs_dwdi_billing_view",
+                "plugin-class": "airflow_provider_cscs_dwdi.view.plugin.BillingViewPlugin",
+            }
         ],
         "connection-types": [
             {
