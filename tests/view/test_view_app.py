@@ -13,59 +13,19 @@ import json
 import logging
 import os
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from fastapi.testclient import TestClient
 
-from airflow_provider_cscs_dwdi.core.config import load_config
-from airflow_provider_cscs_dwdi.dag_factory import CONFIG_ENV_VAR
-from sandbox.stack import SandboxStack
-from tests.e2e.conftest import COMPUTE_OFFERING
-from tests.e2e.support import ISSUER_CLIENT_ID, ISSUER_CLIENT_SECRET, offering_dag
+from tests.e2e.support import ISSUER_CLIENT_SECRET
 from tests.view.auth_manager import HIDDEN_SLUG_ENV
+from tests.view.conftest import SLUG
 
 PREFIX = "/cscs-dwdi-billing"
 PASSWORDS = {"admin": "admin-pw-view", "restricted": "restricted-pw-view"}
-SLUG = "e2e_hpc"
-
-
-@pytest.fixture(scope="module")
-def pushed(
-    oidc_issuer: Any, airflow_db: None, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[dict[str, Any]]:
-    """One real month-to-date push of the e2e compute offering (dag.test, real XCom)."""
-    root = tmp_path_factory.mktemp("view")
-    config_file = root / "offerings.yaml"
-    config_file.write_text(
-        yaml.safe_dump({"offerings": [{**COMPUTE_OFFERING, "archive_path": f"file://{root}/archive"}]})
-    )
-    saved = dict(os.environ)
-    os.environ[CONFIG_ENV_VAR] = str(config_file)
-    stack = SandboxStack(
-        load_config(config_file).offerings,
-        accounts_per_offering=5,
-        external_issuer=(oidc_issuer.realm_url, oidc_issuer.jwks_url, oidc_issuer.token_url),
-        client_id=ISSUER_CLIENT_ID,
-        client_secret=ISSUER_CLIENT_SECRET,
-    )
-    stack.start()
-    try:
-        os.environ.update(stack.connection_env())
-        now = datetime.now(UTC)
-        month = f"{now.year:04d}-{now.month:02d}"
-        item = stack.seeded[0]
-        dag_run = offering_dag(item).test(logical_date=now, run_conf={"month": month})
-        assert str(dag_run.state) == "success"
-        yield {"stack": stack, "item": item, "month": month, "config": config_file, "root": root}
-    finally:
-        stack.stop()
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 @pytest.fixture(scope="module")
@@ -220,11 +180,16 @@ def test_the_offering_page_and_resource_detail(client: TestClient, pushed: dict[
     assert Decimal(page["rows"][0]["cells"][0]["billed"]) == want
     assert Decimal(page["rows"][0]["cells"][0]["in_waldur"]) == want
     assert len(page["monthly"]["labels"]) == 12
-    assert len(page["month_to_date"]["labels"]) == 1
+    assert len(page["month_to_date"]["labels"]) == 2
+    closed = next(row for row in page["rows"] if row["month"] == pushed["closed_month"])
+    assert (closed["closed"], closed["audit"]) == (True, "clean")
+    assert not page["rows"][0]["closed"]
     account = sorted(expected)[0]
     detail = get(client, f"/api/offerings/{SLUG}/{month}/resources/{account}", "admin").json()
     assert {user["username"] for user in detail["users"]} == set(expected[account]["users"])
+    # The second daily push wrote nothing new: one entry per component, from the first push.
     assert [entry["old"] for entry in detail["history"]] == [""] * len(components_of(item))
+    assert {entry["run_id"] for entry in detail["history"]} == {pushed["daily_runs"][0]}
 
 
 def components_of(item: Any) -> list[str]:
