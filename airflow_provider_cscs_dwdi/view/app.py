@@ -110,7 +110,7 @@ def create_app(
         ]
 
     def _table(
-        user: Any, slug: str, month: str, sort: str, order: str, q: str, page: int, page_size: int
+        user: Any, slug: str, month: str, sort: str, order: str, q: str, page: int, page_size: int | None
     ) -> tuple[Offering, model.MonthTable]:
         item = _offering(user, slug)
         model.check_month(month)
@@ -166,17 +166,7 @@ def create_app(
     def month_csv(
         slug: str, month: str, user: User, sort: str = "backend_id", order: str = "asc", q: str = ""
     ) -> Response:
-        _, table = _table(user, slug, month, sort, order, q, 1, model.MAX_PAGE_SIZE)
-        state, rows = _rows(_offering(user, slug), month)
-        full = model.month_table(
-            state,
-            rows,
-            sort=sort,
-            descending=order == "desc",
-            search=q,
-            page=1,
-            page_size=max(1, table.total_rows),
-        )
+        _, full = _table(user, slug, month, sort, order, q, 1, None)
         if full.unreachable:
             raise ViewInputError(f"month {month}: data unreachable: {full.unreachable}", 503)
 
