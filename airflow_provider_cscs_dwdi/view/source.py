@@ -95,6 +95,15 @@ class _Unreachable:
         self.reason = reason
 
 
+def _custom_xcom_backend() -> Any:
+    """The configured XCom backend class, or None for Airflow's own (values in the database)."""
+    from airflow.sdk.bases.xcom import BaseXCom
+    from airflow.sdk.execution_time.xcom import resolve_xcom_backend
+
+    backend = resolve_xcom_backend()
+    return None if backend is BaseXCom else backend
+
+
 def _decode(task_id: str, raw: Any) -> Any:
     from airflow.models.xcom import XComModel
 
@@ -105,6 +114,18 @@ def _decode(task_id: str, raw: Any) -> Any:
     if isinstance(value, str):
         with contextlib.suppress(ValueError):
             value = json.loads(value)
+    backend = _custom_xcom_backend()
+    if not isinstance(value, Mapping) and backend is not None:
+        # An object-storage XCom backend left a reference: read it as the workers do (the backend
+        # only opens paths below its own configured root).
+        try:
+            value = backend.deserialize_value(_Row)
+        except Exception as error:  # any store or connection failure is shown, never raised
+            return _Unreachable(
+                f"the {task_id} document is kept by the XCom backend {backend.__name__} and cannot "
+                f"be read from the api-server ({type(error).__name__}); give the api-server the same "
+                f"{XCOM_BACKEND_SETTING} and object-store connection as the workers"
+            )
     if not isinstance(value, Mapping):
         # An XCom backend that keeps large values elsewhere leaves a reference here.
         return _Unreachable(
