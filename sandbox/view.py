@@ -143,6 +143,10 @@ class ViewServer:
         return self._process.wait()
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="The demo's pipeline, then the billing view in Airflow's UI."
@@ -162,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     server = ViewServer(
         home, database_url=f"sqlite:///{home / 'airflow.db'}", users={"admin": ("admin", password)}
     )
+    # A terminated `make view` stops its api-server too (it runs in its own session).
+    signal.signal(signal.SIGTERM, _interrupt)
     print("\nStarting Airflow's api-server on loopback with the billing view ...", flush=True)
     with server:
         print(
