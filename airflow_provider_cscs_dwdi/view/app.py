@@ -11,11 +11,12 @@ read, and nothing is read from disk on a request's behalf: the data come from th
 import csv
 import io
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -190,33 +191,14 @@ def create_app(
         )
 
     @app.get("/offerings/{slug}/{month}", response_class=HTMLResponse)
-    def month_page(
-        request: Request,
-        slug: str,
-        month: str,
-        user: User,
-        sort: str = "backend_id",
-        order: str = "asc",
-        q: str = "",
-        page: Annotated[int, Query()] = 1,
-        page_size: Annotated[int, Query()] = 100,
-    ) -> str:
-        item, table = _table(user, slug, month, sort, order, q, page, page_size)
-        query = {"sort": sort, "order": order, "q": q, "page_size": str(page_size)}
-        return pages.month(_base(request), item.name, item.slug, table, query)
+    def month_page(request: Request, slug: str, month: str, user: User, query: Table) -> str:
+        item, table = _table(user, slug, month, query.sort, query.order, query.q, query.page, query.page_size)
+        shown = {"sort": query.sort, "order": query.order, "q": query.q, "page_size": str(query.page_size)}
+        return pages.month(_base(request), item.name, item.slug, table, shown)
 
     @app.get("/api/offerings/{slug}/{month}")
-    def month_json(
-        slug: str,
-        month: str,
-        user: User,
-        sort: str = "backend_id",
-        order: str = "asc",
-        q: str = "",
-        page: int = 1,
-        page_size: int = 100,
-    ) -> dict[str, Any]:
-        _, table = _table(user, slug, month, sort, order, q, page, page_size)
+    def month_json(slug: str, month: str, user: User, query: Table) -> dict[str, Any]:
+        _, table = _table(user, slug, month, query.sort, query.order, query.q, query.page, query.page_size)
         return {
             "month": table.month,
             "unreachable": table.unreachable,
@@ -254,6 +236,20 @@ def create_app(
         return detail
 
     return app
+
+
+@dataclass
+class TableQuery:
+    """The month table's query parameters (sorting, filter, page), shared by its HTML and JSON."""
+
+    sort: str = "backend_id"
+    order: str = "asc"
+    q: str = ""
+    page: int = 1
+    page_size: int = 100
+
+
+Table = Annotated[TableQuery, Depends()]
 
 
 def _base(request: Request) -> str:

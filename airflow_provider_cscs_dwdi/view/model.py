@@ -22,6 +22,8 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from airflow_provider_cscs_dwdi.core.months import month_bounds, previous_month
+
 USAGE_DAG_PREFIX = "cscs_dwdi_usage_"
 CLOSE_DAG_PREFIX = "cscs_dwdi_close_"
 AUDIT_DAG_PREFIX = "cscs_dwdi_audit_"
@@ -62,11 +64,6 @@ def check_backend_id(text: str) -> str:
     return text
 
 
-def previous_month(month: str) -> str:
-    year, number = int(month[:4]), int(month[5:])
-    return f"{year - 1:04d}-12" if number == 1 else f"{year:04d}-{number - 1:02d}"
-
-
 def last_months(current: str, count: int) -> list[str]:
     """``count`` months ending with ``current``, oldest first."""
     months = [current]
@@ -76,9 +73,7 @@ def last_months(current: str, count: int) -> list[str]:
 
 
 def month_end(month: str) -> date:
-    year, number = int(month[:4]), int(month[5:])
-    following = date(year + 1, 1, 1) if number == 12 else date(year, number + 1, 1)
-    return date.fromordinal(following.toordinal() - 1)
+    return month_bounds(month)[1]
 
 
 @contextmanager
