@@ -163,6 +163,21 @@ def test_the_billing_view_in_chromium(browser: Any, server: ViewServer, pushed: 
     assert users == set(expected[account]["users"])
     history = table_rows(page, "#history")[1:]
     assert {row[1] for row in history} == {pushed["daily_runs"][0]}
+
+    # The session's JWT (the cookie Airflow's login set) and the passwords appear in no page and
+    # not in the api-server's log.
+    (jwt,) = [cookie["value"] for cookie in page.context.cookies() if cookie["name"] == "_token"]
+    secrets = [
+        jwt,
+        USERS["admin"][1],
+        stack.waldur_connection()["password"],
+        stack.dwdi_connection()["password"],
+    ]
+    for path in ("/", f"/offerings/{SLUG}", f"/offerings/{SLUG}/{month}", f"/offerings/{SLUG}/{month}.csv"):
+        text = page.request.get(f"{server.url}{PREFIX}{path}").text()
+        assert not [secret for secret in secrets if secret in text], path
+    log = server.log_path.read_text(errors="replace")
+    assert not [secret for secret in secrets if secret in log]
     page.context.close()
 
 
