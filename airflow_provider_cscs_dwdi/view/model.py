@@ -145,6 +145,9 @@ class MonthReport:
                 users[backend_id] = usage["users"]
         by_account: dict[str, list[str]] = {}
         messages: list[str] = []
+        for backend_id in doc.get("without_data") or ():
+            # Storage paths DWDI had no level for: the push writes nothing for them.
+            by_account.setdefault(str(backend_id), []).append("no storage data from DWDI: not written")
         for issue in doc.get("issues") or ():
             message = str(issue.get("message") or issue.get("kind") or "issue")
             messages.append(message)

@@ -160,3 +160,16 @@ def test_pages_escape_what_they_show() -> None:
     assert "<b>x</b>" not in html
     assert "&lt;b&gt;x&lt;/b&gt;" in html
     assert "<script>" not in html.replace("<script src=", "").replace("<script type=", "")
+
+
+def test_a_storage_path_without_data_is_marked_not_written() -> None:
+    doc = {
+        "month": "2026-11",
+        "usage_kind": "storage",
+        "components": {"space": {"label": "Space"}},
+        "accounts": {"p1": {"total": {"space": "0.00"}, "users": {}}},
+        "without_data": ["p1"],
+    }
+    push = PushRecord("2026-11", MonthReport.from_xcom(doc), {"month": "2026-11", "dry_run": False})
+    _, rows = model.month_rows([run("r", T0, push)], "2026-11")
+    assert rows[0]["issues"] == ["no storage data from DWDI: not written"]
