@@ -178,6 +178,11 @@ def test_the_billing_view_in_chromium(browser: Any, server: ViewServer, pushed: 
         assert not [secret for secret in secrets if secret in text], path
     log = server.log_path.read_text(errors="replace")
     assert not [secret for secret in secrets if secret in log]
+
+    # From the offering's DAG page: its Billing tab opens the offering's months.
+    page.goto(f"{server.url}/dags/cscs_dwdi_usage_{SLUG}")
+    page.get_by_text("Billing", exact=True).click()
+    expect(page.frame_locator("iframe").locator("h1")).to_have_text(f"{item.config.name}: months")
     page.context.close()
 
 
