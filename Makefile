@@ -1,9 +1,15 @@
 # The two commands of the README.
-.PHONY: demo test bench lint docs
+.PHONY: demo view test bench lint docs
 
 # Runs the whole pipeline on this machine against the local sandbox and prints what landed in Waldur.
 demo:
 	scripts/demo.sh
+
+# The demo's pipeline, then Airflow's api-server on loopback with the billing view (docs/billing-view.md):
+# prints the URL and the credentials, serves until Ctrl-C.
+view:
+	bash scripts/bootstrap.sh
+	.venv/bin/python -m sandbox.view $(ARGS)
 
 # Installs what is missing, lints and runs the whole test suite (what CI runs).
 test:
@@ -17,6 +23,7 @@ bench:
 	.venv/bin/python -m benchmarks.bench_kinds
 	.venv/bin/python -m benchmarks.bench_xcom
 	.venv/bin/python -m benchmarks.bench_reads
+	.venv/bin/python -m benchmarks.bench_view
 
 lint:
 	scripts/bootstrap.sh

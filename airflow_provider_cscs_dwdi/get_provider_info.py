@@ -159,6 +159,12 @@ def get_provider_info() -> dict[str, Any]:
                 ],
             },
         ],
+        "plugins": [
+            {
+                "name": "cscs_dwdi_billing_view",
+                "plugin-class": "airflow_provider_cscs_dwdi.view.plugin.BillingViewPlugin",
+            }
+        ],
         "connection-types": [
             {
                 "hook-class-name": "airflow_provider_cscs_dwdi.hooks.dwdi.DWDIHook",

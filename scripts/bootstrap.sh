@@ -76,3 +76,18 @@ if ! command -v redis-server >/dev/null; then
     echo "note: redis-server is not installed; the Celery deployment test will be skipped" >&2
   fi
 fi
+
+# Chromium: the billing view's browser test (tests/view/test_view_browser.py) drives Debian's
+# /usr/bin/chromium through Playwright; Playwright's own browser downloads are never used.
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+    echo "==> apt-get install chromium (billing view browser test)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null
+  elif [ "${CI:-}" = "true" ]; then
+    echo "/usr/bin/chromium is required under CI and cannot be installed here (needs root and apt-get)" >&2
+    exit 1
+  else
+    echo "note: /usr/bin/chromium is not installed; the billing view's browser test will be skipped" >&2
+  fi
+fi

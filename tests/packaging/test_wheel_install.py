@@ -200,6 +200,22 @@ def test_airflow_lists_the_provider_and_both_connection_types(installed: Install
     assert connection_types["waldur"] == f"{DISTRIBUTION}.hooks.waldur.WaldurHook"
 
 
+def test_the_wheel_alone_registers_the_billing_view_plugin_with_its_offline_assets(
+    installed: Installed,
+) -> None:
+    with zipfile.ZipFile(installed.wheel) as wheel:
+        names = set(wheel.namelist())
+    static = f"{DISTRIBUTION}/view/static"
+    assert {f"{static}/view.js", f"{static}/view.css", f"{static}/vendor/frappe-charts.min.umd.js"} <= names
+    assert f"{static}/vendor/frappe-charts.LICENSE" in names
+
+    plugins = installed.run("airflow", "plugins", "-o", "json")
+
+    (view,) = [row for row in json_rows(plugins.stdout) if row["name"] == "cscs_dwdi_billing_view"]
+    assert "/cscs-dwdi-billing" in json.dumps(view["fastapi_apps"])
+    assert "Billing" in json.dumps(view["external_views"])
+
+
 def test_init_writes_the_dag_files_and_without_an_offerings_file_airflow_says_how_to_set_it(
     installed: Installed,
 ) -> None:
