@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -24,7 +24,13 @@ from airflow_provider_cscs_dwdi.dag_factory import (
 )
 from sandbox.stack import SandboxStack
 from tests.e2e.conftest import COMPUTE_OFFERING
-from tests.e2e.support import ISSUER_CLIENT_ID, ISSUER_CLIENT_SECRET, month_of
+from tests.e2e.support import (
+    ISSUER_CLIENT_ID,
+    ISSUER_CLIENT_SECRET,
+    month_of,
+    month_to_date_instant,
+    operators_clock_at,
+)
 from tests.fixtures.airflow_env import task_states
 
 SLUG = "e2e_hpc"
@@ -61,15 +67,19 @@ def pushed(
     stack.start()
     try:
         os.environ.update(stack.connection_env())
-        now = datetime.now(UTC)
+        # The sandbox's day at 13:00 UTC, on the operators' clock too: the month to date can be
+        # dated then whatever the wall clock says (the first hours of a month included).
+        now = month_to_date_instant(stack)
         first_of_month = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
         month = month_of(now)
-        # A manual run at a month's start closes the month that just ended.
-        _run(CLOSING_DAG_ID_PREFIX + SLUG, first_of_month)
-        daily = [
-            _run("cscs_dwdi_usage_" + SLUG, now + timedelta(seconds=offset), month=month) for offset in (1, 2)
-        ]
-        audit = _run(AUDIT_DAG_ID_PREFIX + SLUG, now + timedelta(seconds=3))
+        with operators_clock_at(now):
+            # A manual run at a month's start closes the month that just ended.
+            _run(CLOSING_DAG_ID_PREFIX + SLUG, first_of_month)
+            daily = [
+                _run("cscs_dwdi_usage_" + SLUG, now + timedelta(seconds=offset), month=month)
+                for offset in (1, 2)
+            ]
+            audit = _run(AUDIT_DAG_ID_PREFIX + SLUG, now + timedelta(seconds=3))
         yield {
             "stack": stack,
             "item": stack.seeded[0],
