@@ -24,8 +24,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 # dependency. A TypedDict, not a model, for the 10,000 accounts of a report: three times faster.
 from typing_extensions import TypedDict
 
-from airflow_provider_cscs_dwdi.core.errors import ReportError, UsageDataError
-from airflow_provider_cscs_dwdi.core.issues import Issue, issues_from_json
+from airflow_provider_cscs_dwdi.core.errors import ReportError
+from airflow_provider_cscs_dwdi.core.issues import Issue, UsageDataError, issues_from_json
 from airflow_provider_cscs_dwdi.core.kinds import UsageKind
 from airflow_provider_cscs_dwdi.core.months import MONTH_PATTERN, parse_month
 from airflow_provider_cscs_dwdi.core.usage import AccountUsage, AggregatedUsage, BadValuePolicy
