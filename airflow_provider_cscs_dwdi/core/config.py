@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -34,30 +33,24 @@ from pydantic import (
     model_validator,
 )
 
-from airflow_provider_cscs_dwdi.core.components import (
-    ComponentConfig,
-    ComponentSettings,
-    parse_backend_components,
+from airflow_provider_cscs_dwdi.core.audit_settings import (
+    AUDIT_DEFAULT_MONTHS,
+    AUDIT_DEFAULT_SCHEDULE,
+    AUDIT_MAX_MONTHS,
+    AuditSettings,
 )
+from airflow_provider_cscs_dwdi.core.components import BackendComponents, ComponentConfig, components_of
 from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
 from airflow_provider_cscs_dwdi.core.kinds import StorageSettings, UsageKind
 from airflow_provider_cscs_dwdi.core.notification_settings import (
-    NOTIFICATION_EVENTS as NOTIFICATION_EVENTS,
-)
-from airflow_provider_cscs_dwdi.core.notification_settings import (
-    NOTIFIER_SHORT_NAMES as NOTIFIER_SHORT_NAMES,
-)
-from airflow_provider_cscs_dwdi.core.notification_settings import Notifications
-from airflow_provider_cscs_dwdi.core.notification_settings import (
-    NotificationSettings as NotificationSettings,
+    NOTIFICATION_EVENTS,
+    NOTIFIER_SHORT_NAMES,
+    Notifications,
+    NotificationSettings,
 )
 from airflow_provider_cscs_dwdi.core.types import (
-    CONNECTION_ID_PATTERN as CONNECTION_ID_PATTERN,
-)
-from airflow_provider_cscs_dwdi.core.types import (
-    SLUG_PATTERN as SLUG_PATTERN,
-)
-from airflow_provider_cscs_dwdi.core.types import (
+    CONNECTION_ID_PATTERN,
+    SLUG_PATTERN,
     ClockTime,
     ClusterNames,
     ConnectionId,
@@ -74,34 +67,14 @@ from airflow_provider_cscs_dwdi.core.types import (
     worded,
 )
 from airflow_provider_cscs_dwdi.core.usage import BadValuePolicy
-from airflow_provider_cscs_dwdi.core.validation import (
-    INVALID,
-    UNKNOWN_KEY,
-    describe,
-    error_message,
-    error_place,
-    fields_at,
-    first_error,
-    invalid,
-    unknown_keys,
-)
+from airflow_provider_cscs_dwdi.core.validation import NAMES_ITS_PLACE, describe, explain, invalid
 
 BAD_VALUE_POLICIES = tuple(policy.value for policy in BadValuePolicy)
 MAX_REOPEN_DAYS = 27  # the reopened window must stay inside the first days of every month
 
-AUDIT_DEFAULT_SCHEDULE = "@weekly"
-AUDIT_DEFAULT_MONTHS = 3
-AUDIT_MAX_MONTHS = 24
 #: Keys of DWDI storage and inference entries that name the record, so no component may read them.
 _KEY_FIELDS = {UsageKind.STORAGE: "path", UsageKind.INFERENCE: "waldurResourceUuid"}
 
-#: A cron expression or preset such as ``@weekly``.
-_AuditSchedule = Annotated[
-    NonEmptyText | None,
-    worded(
-        lambda value: f"expected a cron expression, a preset such as @weekly, or null, got {describe(value)}"
-    ),
-]
 _Policy = Annotated[
     Literal["fail", "skip"], BeforeValidator(lower_case), one_of(BAD_VALUE_POLICIES, any_case=True)
 ]
@@ -113,63 +86,6 @@ def _storage_settings(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
         return handler(value)
     except ConfigurationError as error:  # StorageSettings() explains its errors itself
         raise invalid(str(error)) from None
-
-
-def _backend_components(value: Any) -> dict[str, Any]:
-    # The components are checked by core.components (named by type and setting); the
-    # attribute keeps the file's mapping, which the aggregate operator receives.
-    if not isinstance(value, Mapping) or not value:
-        raise invalid(f"expected a non-empty mapping, got {describe(value)}")
-    raw = {
-        str(component): dict(settings) if isinstance(settings, Mapping) else settings
-        for component, settings in value.items()
-    }
-    try:
-        parse_backend_components(raw)
-    except ConfigurationError as error:
-        raise invalid(str(error)) from None
-    return raw
-
-
-def _backend_components_schema(schema: dict[str, Any]) -> None:
-    """The file's ``backend_components``: component type -> :class:`ComponentSettings`."""
-    schema["additionalProperties"] = ComponentSettings.model_json_schema()
-    schema["minProperties"] = 1
-
-
-class AuditSettings(BaseModel):
-    """The drift audit of an offering: when it runs and how many closed months it recomputes.
-
-    ``schedule`` is ``None`` when the audit DAG is only triggered by hand (``audit: {schedule: null}``).
-    """
-
-    model_config = ConfigDict(
-        extra="forbid",
-        frozen=True,
-        title="Audit settings",
-        json_schema_extra={
-            "description": (
-                "The drift audit DAG `cscs_dwdi_audit_<slug>`: when it runs and how many closed "
-                "months it recomputes."
-            )
-        },
-    )
-
-    schedule: _AuditSchedule = Field(
-        default=AUDIT_DEFAULT_SCHEDULE,
-        description="When the audit runs (cron expression or preset); null: only when triggered by hand.",
-    )
-    months: whole_number(1, AUDIT_MAX_MONTHS) = Field(  # type: ignore[valid-type]
-        default=AUDIT_DEFAULT_MONTHS,
-        description=f"How many closed months the audit recomputes (1 to {AUDIT_MAX_MONTHS}).",
-    )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _mapping(cls, value: Any) -> Any:
-        if not isinstance(value, Mapping):
-            raise invalid(f"expected a mapping (schedule, months), got {describe(value)}")
-        return value
 
 
 class OfferingConfig(BaseModel):
@@ -215,12 +131,11 @@ class OfferingConfig(BaseModel):
             "schedules run in this time zone too."
         ),
     )
-    backend_components: Annotated[dict[str, dict[str, Any]], BeforeValidator(_backend_components)] = Field(
+    backend_components: BackendComponents = Field(
         description=(
             "The usage components, as the Waldur Site Agent spells them: Waldur component type "
             "(e.g. `nodeHours`) -> its settings. At least one."
         ),
-        json_schema_extra=_backend_components_schema,
     )
     dwdi_conn_id: ConnectionId = Field(
         default="cscs_dwdi_default",
@@ -290,7 +205,7 @@ class OfferingConfig(BaseModel):
             "by DWDI, keyed by the Waldur resource UUID; no per-user usage)."
         ),
     )
-    storage: Annotated[StorageSettings | None, WrapValidator(_storage_settings)] = Field(
+    storage: Annotated[StorageSettings | None, WrapValidator(_storage_settings), NAMES_ITS_PLACE] = Field(
         default=None,
         title="Storage",
         description="Required for `usage_kind: storage`, refused otherwise: where the levels live in DWDI.",
@@ -306,10 +221,10 @@ class OfferingConfig(BaseModel):
         description="Notifiers for this offering, added to the file-wide `notifications`.",
     )
 
-    @cached_property
+    @property
     def components(self) -> tuple[ComponentConfig, ...]:
-        """``backend_components``, parsed (checked when the offering was read)."""
-        return parse_backend_components(self.backend_components)
+        """``backend_components``, parsed once when the offering was read."""
+        return components_of(self.backend_components)
 
     @model_validator(mode="after")
     def _consistent(self) -> OfferingConfig:
@@ -429,35 +344,42 @@ def parse_config(document: Any, *, source: str = "<configuration>") -> Offerings
     try:
         offerings = tuple(OfferingsFile.model_validate(document).offerings)
     except ValidationError as error:
-        raise ConfigurationError(f"{source}: {_explain(error, document)}") from None
+        raise ConfigurationError(
+            f"{source}: {explain(error, OfferingsFile, labels={'offerings': _offering_label(document)})}"
+        ) from None
     return OfferingsConfig(offerings=offerings, source=source)
 
 
-def _explain(error: ValidationError, document: Mapping[str, Any]) -> str:
-    """The first error as ``offering 'CSCS HPC' (#1): billing_timezone: unknown time zone ...``."""
-    details = first_error(error)
-    loc = tuple(details["loc"])
-    label = ""
-    if len(loc) >= 2 and loc[0] == "offerings" and isinstance(loc[1], int):
-        label = f"{_offering_label(document['offerings'][loc[1]], loc[1] + 1)}: "
-        loc = loc[2:]
-    if loc == ("storage",) and details["type"] == INVALID:
-        return f"{label}{details['msg']}"  # StorageSettings names the setting itself
-    if details["type"] in UNKNOWN_KEY:
-        parent = tuple(details["loc"])[:-1]
-        where = error_place(loc[:-1], first_index=1) or ("offering" if label else "top level")
-        allowed = sorted(fields_at(OfferingsFile, parent))
-        return (
-            f"{label}unknown key(s) at {where}: {', '.join(unknown_keys(error, parent))} "
-            f"(allowed: {', '.join(allowed)})"
-        )
-    place = error_place(loc, first_index=1)
-    return f"{label}{place + ': ' if place else ''}{error_message(details)}"
-
-
-def _offering_label(raw: Any, position: int) -> str:
+def _offering_label(document: Mapping[str, Any]) -> Callable[[int], str]:
     """``offering 'CSCS HPC' (#1)``, or ``offering #1`` while the name itself is unusable."""
-    name = raw.get("name") if isinstance(raw, Mapping) else None
-    if isinstance(name, str) and name.strip():
-        return f"offering {name.strip()!r} (#{position})"
-    return f"offering #{position}"
+
+    def label(index: int) -> str:
+        raw = document["offerings"][index]
+        name = raw.get("name") if isinstance(raw, Mapping) else None
+        if isinstance(name, str) and name.strip():
+            return f"offering {name.strip()!r} (#{index + 1})"
+        return f"offering #{index + 1}"
+
+    return label
+
+
+__all__ = [
+    "AUDIT_DEFAULT_MONTHS",
+    "AUDIT_DEFAULT_SCHEDULE",
+    "AUDIT_MAX_MONTHS",
+    "BAD_VALUE_POLICIES",
+    "CONNECTION_ID_PATTERN",
+    "MAX_REOPEN_DAYS",
+    "NOTIFICATION_EVENTS",
+    "NOTIFIER_SHORT_NAMES",
+    "SLUG_PATTERN",
+    "AuditSettings",
+    "NotificationSettings",
+    "Notifications",
+    "OfferingConfig",
+    "OfferingsConfig",
+    "OfferingsFile",
+    "load_config",
+    "parse_config",
+    "slugify",
+]
