@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from airflow_provider_cscs_dwdi.core.types import NonEmptyText, whole_number, worded
+from airflow_provider_cscs_dwdi.core.types import StrippedText, whole_number, worded
 from airflow_provider_cscs_dwdi.core.validation import describe, invalid
 
 AUDIT_DEFAULT_SCHEDULE = "@weekly"
@@ -16,7 +16,7 @@ AUDIT_MAX_MONTHS = 24
 
 #: A cron expression or preset such as ``@weekly``.
 _AuditSchedule = Annotated[
-    NonEmptyText | None,
+    StrippedText | None,
     worded(
         lambda value: f"expected a cron expression, a preset such as @weekly, or null, got {describe(value)}"
     ),

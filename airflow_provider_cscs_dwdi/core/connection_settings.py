@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-from annotated_types import Ge, Gt, Le
+from annotated_types import Gt, Le
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -32,7 +32,8 @@ from pydantic import (
 
 from airflow_provider_cscs_dwdi.core.amounts import DEFAULT_MAX_USAGE_AMOUNT
 from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
-from airflow_provider_cscs_dwdi.core.validation import INVALID, invalid
+from airflow_provider_cscs_dwdi.core.types import bounded_int, worded
+from airflow_provider_cscs_dwdi.core.validation import invalid
 
 DEFAULT_COMPUTE_USAGE_PATH = "/api/v1/compute/usage-month-multiaccount"
 DEFAULT_STORAGE_USAGE_PATH = "/api/v1/storage/usage-month"
@@ -53,19 +54,6 @@ MAX_WRITE_CONCURRENCY = 32
 HIGHEST_MAX_USAGE_AMOUNT = Decimal("999999999999999999.99")
 
 
-def _worded(sentence: Callable[[Any], str]) -> WrapValidator:
-    """A refusal as ``sentence(value)``; a sentence a rule below already chose is kept."""
-
-    def validate(value: Any, handler: Callable[[Any], Any]) -> Any:
-        try:
-            return handler(value)
-        except ValidationError as error:
-            first = error.errors(include_url=False)[0]
-            raise invalid(first["msg"] if first["type"] == INVALID else sentence(value)) from None
-
-    return WrapValidator(validate)
-
-
 def _whole_from_text(value: Any) -> Any:
     # A form sends "8"; "8.0", "08" or a bool are not the integer someone meant (refused below).
     if isinstance(value, str):
@@ -81,14 +69,9 @@ def _whole_from_text(value: Any) -> Any:
 
 def whole(low: int, high: int) -> Any:
     """An integer from ``low`` to ``high`` (its text from a form too)."""
-    return Annotated[
-        int,
-        Strict(),
-        Ge(low),
-        Le(high),
-        BeforeValidator(_whole_from_text),
-        _worded(lambda value: f"must be in {low}..{high}, got {value!r}"),
-    ]
+    return bounded_int(
+        low, high, lambda value: f"must be in {low}..{high}, got {value!r}", BeforeValidator(_whole_from_text)
+    )
 
 
 def _number_from_text(value: Any) -> Any:
@@ -108,7 +91,7 @@ Seconds = Annotated[
     Gt(0),
     Field(allow_inf_nan=False),
     BeforeValidator(_number_from_text),
-    _worded(lambda value: f"must be a number > 0, got {value!r}"),
+    worded(lambda value: f"must be a number > 0, got {value!r}"),
 ]
 
 
@@ -123,7 +106,7 @@ Flag = Annotated[
     bool,
     Strict(),
     BeforeValidator(_flag_from_text),
-    _worded(lambda value: f"must be true or false, got {value!r}"),
+    worded(lambda value: f"must be true or false, got {value!r}"),
 ]
 
 
@@ -210,7 +193,7 @@ UsageAmount = Annotated[
 DateSupport = Annotated[
     Literal["auto", "honoured", "ignored"],
     BeforeValidator(lambda value: str(value).strip().lower()),
-    _worded(
+    worded(
         lambda value: f"must be one of {', '.join(DATE_SUPPORT_CHOICES)}, got {str(value).strip().lower()!r}"
     ),
 ]

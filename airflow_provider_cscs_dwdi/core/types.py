@@ -28,7 +28,7 @@ from pydantic import (
 )
 
 from airflow_provider_cscs_dwdi.core.usage_date import parse_clock_time
-from airflow_provider_cscs_dwdi.core.validation import describe, invalid
+from airflow_provider_cscs_dwdi.core.validation import INVALID, describe, invalid
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9_]+$")
 CONNECTION_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -37,7 +37,8 @@ CLOCK_PATTERN = r"^\s*([01][0-9]|2[0-3]):[0-5][0-9]\s*$"
 
 
 def worded(sentence: Callable[[Any], str], *, items: bool = False) -> WrapValidator:
-    """Word a refusal of the value itself as ``sentence(value)``; deeper errors keep their place.
+    """Word a refusal of the value itself as ``sentence(value)``; deeper errors keep their place,
+    and so does a sentence a rule inside the type already chose (:func:`~core.validation.invalid`).
 
     :param items: a list whose items are plain values: a refused item is worded too.
     """
@@ -47,7 +48,8 @@ def worded(sentence: Callable[[Any], str], *, items: bool = False) -> WrapValida
         try:
             return handler(value)
         except ValidationError as error:
-            if all(len(details["loc"]) <= depth for details in error.errors(include_url=False)):
+            errors = error.errors(include_url=False)
+            if errors[0]["type"] != INVALID and all(len(details["loc"]) <= depth for details in errors):
                 raise invalid(sentence(value)) from None
             raise
 
@@ -66,8 +68,8 @@ def refused_text(rule: Callable[[str], str]) -> Callable[[Any], str]:
 
 
 #: A string with at least one character that is not a space; surrounding spaces are dropped.
-_Stripped = Annotated[str, Strict(), StringConstraints(strip_whitespace=True, min_length=1)]
-NonEmptyText = Annotated[_Stripped, worded(_non_empty)]
+StrippedText = Annotated[str, Strict(), StringConstraints(strip_whitespace=True, min_length=1)]
+NonEmptyText = Annotated[StrippedText, worded(_non_empty)]
 
 Slug = Annotated[
     str,
@@ -116,15 +118,19 @@ ClockTime = Annotated[
 ]
 
 
+def bounded_int(low: int, high: int, sentence: Callable[[Any], str], *rules: Any) -> Any:
+    """An ``int`` from ``low`` to ``high`` (``rules`` run first), refused as ``sentence(value)``.
+
+    Strict: a bool (``true`` in YAML) is a typo, not a number.
+    """
+    return Annotated[(int, Strict(), Ge(low), Le(high), *rules, worded(sentence))]
+
+
 def whole_number(low: int, high: int) -> Any:
-    """An ``int`` from ``low`` to ``high``; a bool (``true`` in YAML) is a typo, not a number."""
-    return Annotated[
-        int,
-        Strict(),
-        Ge(low),
-        Le(high),
-        worded(lambda value: f"expected a whole number from {low} to {high}, got {value!r}"),
-    ]
+    """An ``int`` from ``low`` to ``high`` in the offerings file."""
+    return bounded_int(
+        low, high, lambda value: f"expected a whole number from {low} to {high}, got {value!r}"
+    )
 
 
 def _list_of_strings(value: Any) -> str:
@@ -135,7 +141,7 @@ def _list_of_strings(value: Any) -> str:
 
 
 #: A non-empty list of non-blank strings (stripped), e.g. tags.
-TextList = Annotated[tuple[_Stripped, ...], MinLen(1), worded(_list_of_strings, items=True)]
+TextList = Annotated[tuple[StrippedText, ...], MinLen(1), worded(_list_of_strings, items=True)]
 
 #: DWDI cluster names: compared without case, so kept lower-case, once each, sorted.
 ClusterNames = Annotated[TextList, AfterValidator(lambda names: tuple(sorted({n.lower() for n in names})))]
@@ -173,9 +179,11 @@ __all__ = [
     "ConnectionId",
     "NonEmptyText",
     "Slug",
+    "StrippedText",
     "TextList",
     "TimeZoneName",
     "WaldurUuid",
+    "bounded_int",
     "lower_case",
     "none_as",
     "one_of",
