@@ -20,12 +20,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
 from airflow_provider_cscs_dwdi.core.validation import (
-    UNKNOWN_KEY,
-    error_message,
-    error_place,
-    first_error,
+    explain,
     invalid,
-    unknown_keys,
 )
 
 _RESOURCE_UUID = re.compile(
@@ -130,14 +126,10 @@ class StorageSettings(BaseModel):
     @field_validator("path_mapping", mode="after")
     @classmethod
     def _one_resource_per_path(cls, mapping: dict[str, str]) -> dict[str, str]:
-        owners: dict[str, str] = {}
-        for backend_id, path in mapping.items():
-            other = owners.setdefault(path, backend_id)
-            if other != backend_id:
-                raise invalid(
-                    f"backend IDs {other!r} and {backend_id!r} both map to path {path!r}; one path can be "
-                    "billed to one resource only"
-                )
+        try:
+            resources_by_path(mapping, verb="map to")
+        except ConfigurationError as error:
+            raise invalid(str(error)) from None
         return mapping
 
     @field_validator("path_template", mode="before")
@@ -168,19 +160,31 @@ class StorageSettings(BaseModel):
             is also another resource's template path), naming both: billing the level twice
             would double the invoice.
         """
-        paths: dict[str, str] = {}
-        owners: dict[str, str] = {}
-        for backend_id in backend_ids:
-            path = self.path_of(backend_id)
-            other = owners.setdefault(path, backend_id)
-            if other != backend_id:
-                raise ConfigurationError(
-                    f"storage: backend IDs {other!r} and {backend_id!r} both resolve to path {path!r}; "
-                    "one path can be billed to one resource only (check storage.path_mapping and "
-                    "storage.path_template)"
-                )
-            paths[backend_id] = path
+        paths = {backend_id: self.path_of(backend_id) for backend_id in backend_ids}
+        try:
+            resources_by_path(paths)
+        except ConfigurationError as error:
+            raise ConfigurationError(
+                f"storage: {error} (check storage.path_mapping and storage.path_template)"
+            ) from None
         return paths
+
+
+def resources_by_path(paths: Mapping[str, str], *, verb: str = "resolve to") -> dict[str, str]:
+    """``{path: backend_id}`` of ``{backend_id: path}``: one path bills one resource.
+
+    :raises ConfigurationError: two resources share a path, naming both (billing the level twice
+        would double the invoice).
+    """
+    owners: dict[str, str] = {}
+    for backend_id, path in paths.items():
+        other = owners.setdefault(path, backend_id)
+        if other != backend_id:
+            raise ConfigurationError(
+                f"backend IDs {other!r} and {backend_id!r} both {verb} path {path!r}; one path can be "
+                "billed to one resource only"
+            )
+    return owners
 
 
 def check_path_template(template: str) -> None:
@@ -211,15 +215,7 @@ def path_template_problem(template: str) -> str | None:
 
 def explain_storage_error(error: ValidationError) -> str:
     """The first error of storage settings: ``storage.filesystem: required``, or its unknown keys."""
-    details = first_error(error)
-    if details["type"] in UNKNOWN_KEY:
-        unknown = unknown_keys(error, tuple(details["loc"])[:-1])
-        return (
-            f"unknown key(s) at storage: {', '.join(unknown)} "
-            f"(allowed: {', '.join(sorted(StorageSettings.model_fields))})"
-        )
-    place = error_place(("storage", *details["loc"]))
-    return f"{place}: {error_message(details)}"
+    return explain(error, StorageSettings, prefix=("storage",))
 
 
 def normalise_resource_uuid(value: str) -> str | None:

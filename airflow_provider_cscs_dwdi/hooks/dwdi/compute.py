@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_cscs_dwdi.core.months import MONTH_PATTERN
 from airflow_provider_cscs_dwdi.hooks.dwdi.errors import DWDIConfigurationError
 from airflow_provider_cscs_dwdi.hooks.dwdi.splitting import (
     MAX_URL_BYTES,
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from airflow_provider_cscs_dwdi.hooks.dwdi.pages import DWDIPage
     from airflow_provider_cscs_dwdi.hooks.dwdi.settings import DWDISettings
 
-_DATE_OR_MONTH = re.compile(r"^\d{4}-\d{2}(-\d{2})?$")
+_DATE_OR_MONTH = re.compile(rf"^{MONTH_PATTERN}(-\d{{2}})?$")
 _ENTRY_KEY = re.compile(rb'"account"\s*:')
 _USER_ROW_KEY = re.compile(rb'"username"\s*:')
 
