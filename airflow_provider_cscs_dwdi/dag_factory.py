@@ -9,13 +9,12 @@ DAG file stays a few lines and the DAG shape is tested like any other code.
 from __future__ import annotations
 
 import os
-from datetime import timedelta
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pendulum
-from airflow.sdk import DAG, CronDataIntervalTimetable, Param, XComArg
+from airflow.sdk import DAG, CronDataIntervalTimetable, XComArg
 from airflow.sdk.exceptions import AirflowTimetableInvalid
 
 from airflow_provider_cscs_dwdi.assets import billing_alias, billing_asset
@@ -24,16 +23,29 @@ from airflow_provider_cscs_dwdi.core.audit import AuditResult, drift_message
 from airflow_provider_cscs_dwdi.core.config import OfferingConfig, OfferingsConfig, load_config
 from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
 from airflow_provider_cscs_dwdi.core.kinds import UsageKind
-from airflow_provider_cscs_dwdi.core.months import billing_month, closed_month
+from airflow_provider_cscs_dwdi.core.months import closed_month
 from airflow_provider_cscs_dwdi.core.xcom import BillingPlan
+from airflow_provider_cscs_dwdi.dag_docs import audit_doc_md, closing_doc_md, usage_doc_md
+from airflow_provider_cscs_dwdi.dag_settings import (
+    AUDIT_DAG_ID_PREFIX,
+    CLOSING_DAG_ID_PREFIX,
+    COMMON_TAGS,
+    DAG_ID_PREFIX,
+    DEFAULT_ARGS,
+    MONTHLY_CRON,
+    audit_params,
+    closing_params,
+    start_date,
+    usage_params,
+)
 from airflow_provider_cscs_dwdi.notifications import failure_month_builder, notifiers_for, run_label
-from airflow_provider_cscs_dwdi.operators._params import run_instant
 from airflow_provider_cscs_dwdi.operators.aggregate import AggregateUsageOperator
 from airflow_provider_cscs_dwdi.operators.audit import AuditWaldurOperator, PlanAuditOperator
 from airflow_provider_cscs_dwdi.operators.billing_months import PlanBillingRunOperator
 from airflow_provider_cscs_dwdi.operators.fetch import FetchMonthlyUsageOperator, default_archive_root
 from airflow_provider_cscs_dwdi.operators.list_backend_ids import ListWaldurBackendIdsOperator
 from airflow_provider_cscs_dwdi.operators.push import PushToWaldurOperator
+from airflow_provider_cscs_dwdi.run_months import close_month_macro, closing_run_month, daily_run_month
 from airflow_provider_cscs_dwdi.schedules import usage_schedule
 
 if TYPE_CHECKING:
@@ -48,24 +60,19 @@ HOW_TO_CONFIGURE = (
     f"{CONFIG_ENV_VAR}=/opt/airflow/dags/cscs_dwdi_offerings.yaml); "
     "`python -m airflow_provider_cscs_dwdi init DIR` writes a commented example to start from."
 )
-DAG_ID_PREFIX = "cscs_dwdi_usage_"
-# The monthly closing DAG of an offering: one run per billing month, the unit of a backfill.
-CLOSING_DAG_ID_PREFIX = "cscs_dwdi_close_"
-# The drift audit DAG of an offering: recomputes closed months and compares them with Waldur.
-AUDIT_DAG_ID_PREFIX = "cscs_dwdi_audit_"
-# Midnight on the 1st: each data interval is one whole month in the billing time zone.
-MONTHLY_CRON = "0 0 1 * *"
-MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
-COMMON_TAGS = ("cscs-dwdi", "waldur", "usage")
-# Backfills can only create runs from this date on; early enough for any month still billable.
-EARLIEST_RUN_DATE = (2024, 1, 1)
-DEFAULT_ARGS = {
-    "owner": "cscs-dwdi",
-    # Hooks retry HTTP errors themselves; task retries cover lost workers and longer outages.
-    # Every write is idempotent, so a retried push cannot double-bill.
-    "retries": 2,
-    "retry_delay": timedelta(minutes=5),
-}
+# The DAG ids are read from here by DAG files, tests and the sandbox.
+__all__ = [
+    "AUDIT_DAG_ID_PREFIX",
+    "CLOSING_DAG_ID_PREFIX",
+    "CONFIG_ENV_VAR",
+    "DAG_ID_PREFIX",
+    "build_audit_dag",
+    "build_closing_dag",
+    "build_dags",
+    "build_offering_dag",
+    "load_config_from_env",
+    "load_dags_from_env",
+]
 
 
 def load_dags_from_env(default_config: str | os.PathLike[str] | None = None) -> dict[str, DAG]:
@@ -132,22 +139,22 @@ def build_dags(config: OfferingsConfig) -> dict[str, DAG]:
 
 
 def build_offering_dag(offering: OfferingConfig) -> DAG:
-    """The usage DAG of one offering (see :func:`_doc_md` for what it does)."""
+    """The usage DAG of one offering (its page: :func:`.dag_docs.usage_doc_md`)."""
     with DAG(
         dag_id=DAG_ID_PREFIX + offering.slug,
         description=f"Report CSCS-DWDI usage of '{offering.name}' to Waldur",
         schedule=usage_schedule(offering),
         # In the billing time zone, so the run at midnight on the 1st closes the previous month.
-        start_date=pendulum.datetime(*EARLIEST_RUN_DATE, tz=offering.billing_timezone),
+        start_date=start_date(offering),
         catchup=False,
         max_active_runs=1,
         tags=sorted({*COMMON_TAGS, offering.slug, *offering.tags}),
-        params=_params(),
+        params=usage_params(),
         render_template_as_native_obj=True,
         default_args=DEFAULT_ARGS,
-        doc_md=_doc_md(offering),
+        doc_md=usage_doc_md(offering),
         on_failure_callback=_failure_notifiers(
-            offering, partial(_daily_run_month, tz=offering.billing_timezone)
+            offering, partial(daily_run_month, tz=offering.billing_timezone)
         ),
     ) as dag:
         _add_usage_tasks(
@@ -171,22 +178,22 @@ def build_closing_dag(offering: OfferingConfig) -> DAG:
         dag_id=CLOSING_DAG_ID_PREFIX + offering.slug,
         description=f"Close one billing month of '{offering.name}' in Waldur (backfills)",
         schedule=CronDataIntervalTimetable(MONTHLY_CRON, timezone=offering.billing_timezone),
-        start_date=pendulum.datetime(*EARLIEST_RUN_DATE, tz=offering.billing_timezone),
+        start_date=start_date(offering),
         catchup=False,
         max_active_runs=1,
         tags=sorted({*COMMON_TAGS, "monthly", offering.slug, *offering.tags}),
-        params={name: param for name, param in _params().items() if name != "month"},
+        params=closing_params(closed_month(None, datetime.now(UTC), offering.billing_timezone)),
         render_template_as_native_obj=True,
-        user_defined_macros={"closed_month": partial(closed_month, tz=offering.billing_timezone)},
+        user_defined_macros={"month_to_close": partial(close_month_macro, tz=offering.billing_timezone)},
         default_args=DEFAULT_ARGS,
-        doc_md=_closing_doc_md(offering),
+        doc_md=closing_doc_md(offering),
         on_failure_callback=_failure_notifiers(
-            offering, partial(_closing_run_month, tz=offering.billing_timezone)
+            offering, partial(closing_run_month, tz=offering.billing_timezone)
         ),
     ) as dag:
         _add_usage_tasks(
             offering,
-            month="{{ closed_month(data_interval_start, dag_run.run_after) }}",
+            month="{{ month_to_close(task, params.month, data_interval_start, dag_run.run_after) }}",
             reopen_previous_month_days=0,
             closing=True,
         )
@@ -258,14 +265,14 @@ def build_audit_dag(offering: OfferingConfig) -> DAG:
         dag_id=AUDIT_DAG_ID_PREFIX + offering.slug,
         description=f"Audit the closed months of '{offering.name}' in Waldur against DWDI",
         schedule=offering.audit.schedule,
-        start_date=pendulum.datetime(*EARLIEST_RUN_DATE, tz=offering.billing_timezone),
+        start_date=start_date(offering),
         catchup=False,
         max_active_runs=1,
         tags=sorted({*COMMON_TAGS, "audit", offering.slug, *offering.tags}),
-        params=_audit_params(),
+        params=audit_params(),
         render_template_as_native_obj=True,
         default_args=DEFAULT_ARGS,
-        doc_md=_audit_doc_md(offering),
+        doc_md=audit_doc_md(offering),
     ) as dag:
         backend_ids = ListWaldurBackendIdsOperator(
             task_id="list_backend_ids",
@@ -343,51 +350,6 @@ def _add_fetch_and_aggregate(offering: OfferingConfig, backend_ids: Any, plan: A
     ).expand(fetch_result=fetched.output)
 
 
-def _audit_params() -> dict[str, Param]:
-    """The audit's trigger form: empty, a scheduled audit compares and writes nothing."""
-    return {
-        "repair_month": Param(
-            None,
-            type=["null", "string"],
-            pattern=MONTH_PATTERN,
-            title="Repair month",
-            description="YYYY-MM of one closed month whose differences this run writes to Waldur "
-            "(through the push), then audits again. Empty: audit only, write nothing.",
-        ),
-        "dry_run": Param(
-            False,
-            type="boolean",
-            title="Dry run",
-            description="With a repair month: log what the repair would write, without writing.",
-        ),
-    }
-
-
-def _audit_doc_md(offering: OfferingConfig) -> str:
-    schedule = offering.audit.schedule or "none (trigger by hand)"
-    return f"""\
-# CSCS-DWDI drift audit: {offering.name}
-
-Recomputes the last {offering.audit.months} closed month(s) from DWDI and compares them with what
-the Waldur offering `{offering.offering_uuid}` holds, per resource, component and user. Writes
-nothing unless triggered with **repair_month**. Any difference fails the run; the table of
-differences (resource, component, user, DWDI, Waldur, delta, likely cause) is in the log of
-`audit_waldur` and in its XCom.
-
-## Schedule
-{schedule}
-
-## Tasks
-1. `list_backend_ids`, 2. `audit_months` (the closed months), 3. `fetch_usage` and
-4. `aggregate_usage` (one per month, as in the usage DAG), 5. `audit_waldur`: compare, repair.
-
-## Trigger form
-- **repair_month**: `YYYY-MM`, a closed month: write its corrections through the push, then
-  audit it again. Empty = audit only.
-- **dry_run**: with **repair_month**, log what the repair would write without writing.
-"""
-
-
 def _failure_notifiers(
     offering: OfferingConfig, month_of_run: Callable[[Context], str | None]
 ) -> list[Callable[[Context], None]] | None:
@@ -396,17 +358,6 @@ def _failure_notifiers(
         notifiers_for(offering, FAILURE, message=failure_month_builder(offering, month_of_run))
     )
     return notifiers or None
-
-
-def _daily_run_month(context: Context, *, tz: str) -> str:
-    """The month a daily run reported: the one asked for, else the month of its run date."""
-    requested = (context.get("params") or {}).get("month")
-    return str(requested) if requested else billing_month(run_instant(context), tz)
-
-
-def _closing_run_month(context: Context, *, tz: str) -> str:
-    """The month a closing run reported (the ``closed_month`` macro of its push)."""
-    return closed_month(context.get("data_interval_start"), context["dag_run"].run_after, tz)
 
 
 def _storage_settings(offering: OfferingConfig) -> dict[str, Any] | None:
@@ -420,160 +371,3 @@ def _storage_settings(offering: OfferingConfig) -> dict[str, Any] | None:
         "path_mapping": dict(storage.path_mapping),
         "path_template": storage.path_template,
     }
-
-
-def _params() -> dict[str, Param]:
-    """The trigger form. Every field may stay empty: a scheduled run uses the defaults."""
-    return {
-        "month": Param(
-            None,
-            type=["null", "string"],
-            pattern=MONTH_PATTERN,
-            title="Billing month",
-            description="YYYY-MM to report alone, e.g. 2026-11. Empty: the month of the run date "
-            "(and, on the first days of a month, the previous one too).",
-        ),
-        "accounts": Param(
-            [],
-            type="array",
-            items={"type": "string"},
-            title="Accounts",
-            description="DWDI accounts (Waldur backend IDs) to report, one per line. Empty: every "
-            "resource of the offering. Accounts the offering does not know are ignored and logged.",
-        ),
-        "dry_run": Param(
-            False,
-            type="boolean",
-            title="Dry run",
-            description="Compute and log what would be written to Waldur, without writing.",
-        ),
-        "reconcile": Param(
-            False,
-            type="boolean",
-            title="Reconcile",
-            description="Also write 0 for users that Waldur holds for the month but DWDI no longer "
-            "reports (usage moved to another user). Off: only DWDI's own totals are written.",
-        ),
-    }
-
-
-def _kind_summary(offering: OfferingConfig) -> str:
-    """The first paragraph of the DAG doc: what this offering's kind of usage is and how it is billed."""
-    waldur = f"the Waldur offering `{offering.offering_uuid}`"
-    if offering.usage_kind is UsageKind.STORAGE:
-        return (
-            f"Reports the storage that the CSCS data warehouse (DWDI) recorded for the resources of {waldur} "
-            "to Waldur: one level per project path and month (a level, not a sum; a path DWDI does not "
-            'return is not written and is listed as "no storage data"). No per-user usage.'
-        )
-    if offering.usage_kind is UsageKind.INFERENCE:
-        return (
-            f"Reports the LLM inference cost that the CSCS data warehouse (DWDI) priced for the resources of "
-            f"{waldur} to Waldur, matched by Waldur resource UUID; several entries of a resource are summed, "
-            "a resource without entries costs 0.00. No per-user usage."
-        )
-    return (
-        f"Reports the compute usage that the CSCS data warehouse (DWDI) recorded for the resources of "
-        f"{waldur}, per account and per user, to Waldur."
-    )
-
-
-def _kind_rows(offering: OfferingConfig) -> str:
-    """The settings-table rows of the offering's kind (each ends with a newline)."""
-    if offering.usage_kind is UsageKind.COMPUTE:
-        return f"| Clusters | {', '.join(offering.clusters) if offering.clusters else 'all'} |\n"
-    if offering.usage_kind is UsageKind.INFERENCE:
-        return "| DWDI key | `waldurResourceUuid` = the Waldur resource UUID (dashed or not) |\n"
-    storage = offering.storage
-    if storage is None:  # the configuration requires it for storage offerings
-        return ""
-    mapped = ", ".join(
-        f"`{backend_id}` -> `{path}`" for backend_id, path in sorted(storage.path_mapping.items())
-    )
-    fallback = f"`{storage.path_template}`" if storage.path_template else "the backend ID itself"
-    return (
-        f"| Filesystem / data type | `{storage.filesystem}` / `{storage.data_type}` |\n"
-        f"| Paths | {f'mapped: {mapped}; ' if mapped else ''}otherwise {fallback} |\n"
-    )
-
-
-def _doc_md(offering: OfferingConfig) -> str:
-    components = ", ".join(
-        f"`{component.type}` (DWDI `{component.dwdi_field}` x {component.unit_factor} "
-        f"{component.measured_unit})"
-        for component in offering.components
-    )
-    closing_dag_id = CLOSING_DAG_ID_PREFIX + offering.slug
-    return f"""\
-# CSCS-DWDI usage -> Waldur: {offering.name}
-
-{_kind_summary(offering)}
-
-| Setting | Value |
-|---|---|
-| Usage kind | `{offering.usage_kind.value}` |
-| Components | {components} |
-| Billing time zone | `{offering.billing_timezone}` |
-{_kind_rows(offering)}| Bad DWDI values | `{offering.bad_value_policy}` |
-| Connections | DWDI `{offering.dwdi_conn_id}`, Waldur `{offering.waldur_conn_id}` |
-
-## Tasks
-1. `list_backend_ids`: the backend IDs (DWDI accounts) of the offering's resources in Waldur.
-2. `billing_months`: the months this run reports and the accounts to fetch.
-3. `fetch_usage` (one per month): asks DWDI and archives its raw responses.
-4. `aggregate_usage` (one per month): exact totals per resource (compute: and per user); a bad
-   value is never turned into zero.
-5. `push_to_waldur` (one per month, one at a time): writes what differs, idempotently.
-
-## Schedule
-`{offering.schedule}`: each run reports the month to date. During the first
-{offering.reopen_previous_month_days} day(s) of a month it also re-reports the previous month
-(late DWDI data), provided the Waldur server honours the usage `date`.
-
-## Trigger form
-- **month**: `YYYY-MM` to report alone; empty = from the run date.
-- **accounts**: only these accounts; empty = all of the offering's resources.
-- **dry_run**: compute and log the changes without writing them.
-- **reconcile**: let the push also reconcile what Waldur holds with DWDI (see PushToWaldurOperator).
-
-## Backfill
-Past months are backfilled with the offering's monthly closing DAG `{closing_dag_id}`: one run
-per month, each reporting exactly its month. A daily backfill here would make one run per day and
-rewrite, on the first days of a month, the month before the range. To recompute one month from
-this DAG, trigger it with **month** set.
-"""
-
-
-def _closing_doc_md(offering: OfferingConfig) -> str:
-    dag_id = CLOSING_DAG_ID_PREFIX + offering.slug
-    january = pendulum.datetime(2026, 1, 1, tz=offering.billing_timezone).isoformat()
-    march = pendulum.datetime(2026, 3, 1, tz=offering.billing_timezone).isoformat()
-    return f"""\
-# CSCS-DWDI monthly closing -> Waldur: {offering.name}
-
-The same tasks as `{DAG_ID_PREFIX + offering.slug}`, but each run reports exactly one billing
-month: the month its data interval starts in, in `{offering.billing_timezone}`. The logical date
-of a run is 00:00 on the 1st of its month; the run starts once the month has ended.
-
-## Backfill
-One run per month. January to March 2026 (three runs, nothing before or after):
-
-```
-airflow backfill create --dag-id {dag_id} \\
-    --from-date {january} --to-date {march} --reprocess-behavior completed
-```
-
-Give the dates with the billing time zone's offset as above: a date without one is read as UTC,
-which in a zone east of UTC moves the first month out of the range. Backfill runs wait while this
-DAG is paused. Use a PostgreSQL or MySQL metadata database: on SQLite, Airflow refuses backfills
-whenever the database is busy. Months other than the current one reach Waldur only when the
-server honours the usage `date` (Waldur 8.x).
-
-## Schedule
-Unpaused, it also closes each month at 00:00 on the 1st, as the daily DAG's midnight run does;
-writes are absolute and idempotent, so the second of the two writes nothing new.
-
-## Trigger form
-- **accounts**, **dry_run**, **reconcile**: as in the daily DAG. A manual run reports the month of
-  its logical date's data interval (the last month that has ended).
-"""

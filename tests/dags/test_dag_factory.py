@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pendulum
@@ -108,8 +109,9 @@ def test_trigger_form_params(dags: dict) -> None:
     schemas = {name: params.get_param(name).schema for name in params}
     assert all(schema.get("title") and params.get_param(name).description for name, schema in schemas.items())
     assert schemas["month"]["type"] == ["null", "string"]
-    assert schemas["accounts"]["type"] == "array"
-    assert (schemas["dry_run"]["type"], schemas["reconcile"]["type"]) == ("boolean", "boolean")
+    # Optional in Airflow's trigger form: it requires every typed field whose type excludes null.
+    assert schemas["accounts"]["type"] == ["null", "array"]
+    assert schemas["dry_run"]["type"] == schemas["reconcile"]["type"] == ["null", "boolean"]
     assert params.validate() == {"month": None, "accounts": [], "dry_run": False, "reconcile": False}
 
 
@@ -179,8 +181,8 @@ def test_closing_dag_has_one_billing_month_per_data_interval(dags: dict, dag_id:
     assert dag.timezone.name == "Europe/Zurich"  # months begin at midnight in the billing zone
     assert (dag.catchup, dag.max_active_runs) == (False, 1)
     assert "monthly" in dag.tags
-    assert "month" not in dag.params  # the month is the data interval's, never a param
-    assert set(dag.params) == {"accounts", "dry_run", "reconcile"}
+    assert set(dag.params) == {"month", "accounts", "dry_run", "reconcile"}
+    assert dag.params.validate()["month"] is None  # empty: the data interval's month
 
 
 def test_closing_dag_reuses_the_task_chain_and_reports_only_its_month(dags: dict) -> None:
@@ -191,7 +193,7 @@ def test_closing_dag_reuses_the_task_chain_and_reports_only_its_month(dags: dict
         assert closing.get_task(task_id).downstream_task_ids == daily.get_task(task_id).downstream_task_ids
     plan = closing.get_task("billing_months")
     assert plan.reopen_previous_month_days == 0  # no reopen window: nothing outside the range
-    assert plan.month == "{{ closed_month(data_interval_start, dag_run.run_after) }}"
+    assert plan.month == "{{ month_to_close(task, params.month, data_interval_start, dag_run.run_after) }}"
     assert closing.get_task("push_to_waldur").max_active_tis_per_dag == 1
     push = closing.get_task("push_to_waldur").partial_kwargs
     assert push["dry_run"] == "{{ params.dry_run }}"
@@ -215,12 +217,97 @@ def test_closing_dag_renders_the_month_of_its_data_interval(
     context = {
         "data_interval_start": interval_start,
         "dag_run": SimpleNamespace(run_after=pendulum.datetime(2026, 3, 4, 9, tz="UTC")),
-        "params": {},
+        "params": {"month": None},
+        "task": plan,
     }
 
     rendered = plan.render_template(plan.month, context, closing.get_template_env())
 
     assert rendered == expected
+
+
+def _render_closing_month(dags: dict, asked: str | None) -> str:
+    from types import SimpleNamespace
+
+    closing = dags["cscs_dwdi_close_alps_gpu"]
+    plan = closing.get_task("billing_months")
+    context = {
+        # A manual run whose logical date is in October: its interval is September.
+        "data_interval_start": pendulum.datetime(2025, 9, 1, tz="Europe/Zurich"),
+        "dag_run": SimpleNamespace(run_after=pendulum.datetime(2025, 10, 15, 9, tz="UTC")),
+        "params": {"month": asked},
+        "task": plan,
+    }
+    return str(plan.render_template(plan.month, context, closing.get_template_env()))
+
+
+def test_closing_dag_closes_the_month_asked_for_and_logs_why(
+    dags: dict, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The task's logger writes the task log (stdout outside a worker).
+    assert _render_closing_month(dags, "2025-03") == "2025-03"
+    assert "Closing 2025-03: asked for in the trigger form (month)" in capsys.readouterr().out
+
+    assert _render_closing_month(dags, None) == "2025-09"
+    logged = capsys.readouterr().out
+    assert "Closing 2025-09: the month of the run's data interval" in logged
+    assert "no month was asked" in logged
+
+
+@pytest.mark.parametrize(
+    ("asked", "message"),
+    [
+        ("2025-13", r"month to close: month must be YYYY-MM \(for example 2026-11\), got '2025-13'"),
+        ("9999-01", r"month to close: 9999-01 has not ended yet in Europe/Zurich \(the current month is "),
+    ],
+)
+def test_closing_dag_refuses_a_month_it_cannot_close(dags: dict, asked: str, message: str) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    with pytest.raises(AirflowFailException, match=message):
+        _render_closing_month(dags, asked)
+
+
+def test_the_current_month_cannot_be_closed_yet(dags: dict) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from airflow_provider_cscs_dwdi.core.months import current_month
+
+    current = current_month("Europe/Zurich")
+    with pytest.raises(AirflowFailException, match=f"{current} has not ended yet"):
+        _render_closing_month(dags, current)
+
+
+def test_closing_form_says_which_month_a_run_triggered_now_closes(dags: dict) -> None:
+    from datetime import UTC, datetime
+
+    from airflow_provider_cscs_dwdi.core.months import closed_month
+
+    param = dags["cscs_dwdi_close_alps_gpu"].params.get_param("month")
+    # Built just before: the month may have turned in between.
+    now = datetime.now(UTC)
+    candidates = {
+        closed_month(None, now, "Europe/Zurich"),
+        closed_month(None, now - timedelta(minutes=5), "Europe/Zurich"),
+    }
+
+    assert param.schema["type"] == ["null", "string"]
+    assert any(f"(triggered now: {month})" in param.description for month in candidates)
+    assert "**month**" in dags["cscs_dwdi_close_alps_gpu"].doc_md
+
+
+@pytest.mark.parametrize("dag_id", [*CLOSING_DAG_IDS, "cscs_dwdi_usage_alps_gpu"])
+def test_the_serialized_dag_keeps_the_billing_time_zone(dags: dict, dag_id: str) -> None:
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    serialized = DagSerialization.to_dict(dags[dag_id])
+    restored = DagSerialization.from_dict(serialized)
+
+    assert serialized["dag"]["timezone"] == "Europe/Zurich"
+    assert str(restored.timezone) == "Europe/Zurich"
+    assert str(restored.timetable.serialize()["timezone"]) == "Europe/Zurich"
+    # The UI's DAG details show [core] default_timezone instead: the page says so.
+    assert "`[core] default_timezone`" in restored.doc_md
 
 
 def test_unusable_schedule_is_a_configuration_error(tmp_path: Path) -> None:
