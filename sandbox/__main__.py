@@ -58,7 +58,11 @@ def run(args: argparse.Namespace) -> int:
     config = Path(args.config).resolve()
     offerings = load_config(config).offerings
     stack = SandboxStack(
-        offerings, host=args.host, oidc_port=args.oidc_port, dwdi_port=args.dwdi_port, waldur_port=args.waldur_port
+        offerings,
+        host=args.host,
+        oidc_port=args.oidc_port,
+        dwdi_port=args.dwdi_port,
+        waldur_port=args.waldur_port,
     )
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
@@ -114,21 +118,32 @@ def waldur_lines(state: Mapping[str, Any], month: str | None) -> list[str]:
         rows.append((offering, period, resource["backend_id"], usage["component_type"], "-", usage["usage"]))
         for user in users.get(usage["uuid"], []):
             rows.append(
-                (offering, period, resource["backend_id"], usage["component_type"], user["username"], user["usage"])
+                (
+                    offering,
+                    period,
+                    resource["backend_id"],
+                    usage["component_type"],
+                    user["username"],
+                    user["usage"],
+                )
             )
     header = ("offering", "month", "resource", "component", "user", "usage")
     table = [header, *sorted((*row[:5], f"{float(row[5]):.2f}") for row in rows)]
     widths = [max(len(str(row[column])) for row in table) for column in range(len(header))]
-    return ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)) for row in table]
+    return [
+        "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)) for row in table
+    ]
 
 
 def waldur(args: argparse.Namespace) -> int:
     with urlopen(f"{args.url.rstrip('/')}/sandbox/state", timeout=30) as reply:
         state = json.load(reply)
     lines = waldur_lines(state, args.month)
-    print("\n".join(lines) if len(lines) > 1 else "the Waldur double holds no usage" + (
-        f" for {args.month}" if args.month else ""
-    ))
+    print(
+        "\n".join(lines)
+        if len(lines) > 1
+        else "the Waldur double holds no usage" + (f" for {args.month}" if args.month else "")
+    )
     return 0
 
 
@@ -146,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     read.add_argument("--url", required=True, help="the Waldur double's URL (printed by run)")
     read.add_argument("--month", default=None, help="YYYY-MM: only this month")
     arguments = list(sys.argv[1:] if argv is None else argv)
-    if not arguments or arguments[0].startswith("-") and arguments[0] not in ("-h", "--help"):
+    if not arguments or (arguments[0].startswith("-") and arguments[0] not in ("-h", "--help")):
         arguments.insert(0, "run")
     args = parser.parse_args(arguments)
     return waldur(args) if args.command == "waldur" else run(args)

@@ -100,7 +100,9 @@ class ShellSession:
         self.transcript.append(f"$ # {label}\n{source}\n{text}")
         if not finished:
             code = self.process.wait(timeout=30)
-            raise BlockFailed(f"{label} failed (exit status {code}):\n{source}\n--- output ---\n{text[-6000:]}")
+            raise BlockFailed(
+                f"{label} failed (exit status {code}):\n{source}\n--- output ---\n{text[-6000:]}"
+            )
         return text
 
     def close(self) -> None:

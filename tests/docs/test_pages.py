@@ -16,11 +16,9 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import select
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,6 +26,7 @@ import pytest
 
 from tests.docs.pages import ILLUSTRATIVE, SYBIL, BlockFailed, ShellSession, run_page
 from tests.fixtures.postgres import PostgresServer, free_port
+from tests.sandbox.test_make_sandbox import read_until_ready
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DOCS = REPO_ROOT / "docs"
@@ -35,7 +34,13 @@ DOCS = REPO_ROOT / "docs"
 PAGES = ["installation.md", "bare-metal.md", "backfills.md", "operations.md", "audit.md", "migration.md"]
 #: What a reader's login shell does once the bare-metal page is done.
 LOGIN = '. ~/airflow-venv/bin/activate\nset -a; . ~/airflow/airflow.env; set +a\nexport AIRFLOW_URL="http://127.0.0.1:$AIRFLOW__API__PORT"\n'
-_NOT_THE_READERS = ("AIRFLOW_HOME", "VIRTUAL_ENV", "PYTHONPATH", "CSCS_DWDI_CONFIG", "CSCS_DWDI_TEST_AIRFLOW_HOME")
+_NOT_THE_READERS = (
+    "AIRFLOW_HOME",
+    "VIRTUAL_ENV",
+    "PYTHONPATH",
+    "CSCS_DWDI_CONFIG",
+    "CSCS_DWDI_TEST_AIRFLOW_HOME",
+)
 
 pytestmark = pytest.mark.deployment
 
@@ -50,20 +55,8 @@ def start_sandbox(env_file: Path) -> subprocess.Popen[str]:
         text=True,
         start_new_session=True,
     )
-    assert process.stdout is not None
-    deadline = time.monotonic() + 120
-    seen = []
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([process.stdout], [], [], 1)
-        if ready:
-            line = process.stdout.readline()
-            if line == "":
-                break
-            seen.append(line)
-            if line.startswith("Sandbox ready."):
-                return process
-    process.kill()
-    raise AssertionError("make sandbox did not get ready:\n" + "".join(seen))
+    read_until_ready(process)
+    return process
 
 
 def stop(process: subprocess.Popen[str]) -> None:
@@ -146,7 +139,7 @@ def test_the_page_runs_as_written(page: str, reader: Reader) -> None:
     if page == "bare-metal.md":
         # What the connection pages say the CLI prints.
         assert transcript.count("Connection success!") == 2, transcript[-4000:]
-        assert "cscs_dwdi_audit_cscs_hpc_daint" in transcript and ": success" in transcript
+        assert re.search(r"cscs_dwdi_audit_cscs_hpc_daint \S+: success", transcript), transcript[-4000:]
 
 
 @pytest.mark.timeout(600)
@@ -179,7 +172,7 @@ def test_the_evaluator_fails_on_a_failing_command_and_skips_only_marked_blocks(t
     )
     session = ShellSession(tmp_path, dict(os.environ))
     try:
-        with pytest.raises(BlockFailed, match="page.md line 18") as failure:
+        with pytest.raises(BlockFailed, match=r"page\.md line 19 failed") as failure:
             run_page(page, session)
     finally:
         session.close()
