@@ -7,6 +7,7 @@ the hooks' own settings, so what the command writes is what the provider runs wi
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import stat
 import subprocess
@@ -18,8 +19,9 @@ import pytest
 import yaml
 
 from airflow_provider_cscs_dwdi.core.config import load_config
-from airflow_provider_cscs_dwdi.migration import main
+from airflow_provider_cscs_dwdi.migration import main, write_outputs
 from airflow_provider_cscs_dwdi.migration import migrate as migrate_document
+from airflow_provider_cscs_dwdi.migration.model import url_port
 
 CONFIGS = Path(__file__).parent / "agent_configs"
 SEED = CONFIGS / "seed-0.1.0.yaml"
@@ -46,8 +48,16 @@ def section(report: str, title: str) -> str:
 
 
 def env_connections(env_text: str) -> dict[str, str]:
+    """The ``NAME='<json>'`` lines, unquoted as a shell reads them."""
     lines = [line for line in env_text.splitlines() if line and not line.startswith("#")]
-    return dict(line.split("=", 1) for line in lines)
+    return {name: "".join(shlex.split(value)) for name, value in (line.split("=", 1) for line in lines)}
+
+
+def script_connections(script: str) -> dict[str, dict[str, Any]]:
+    """The connections document ``connections.sh`` imports (between its here-document markers)."""
+    document = script.split("<<'CSCS_DWDI_CONNECTIONS'\n", 1)[1].split("\nCSCS_DWDI_CONNECTIONS\n", 1)[0]
+    connections: dict[str, dict[str, Any]] = json.loads(document)
+    return connections
 
 
 @pytest.fixture(scope="module")
@@ -191,20 +201,22 @@ def test_the_written_connections_are_read_by_the_hooks(
     from airflow_provider_cscs_dwdi.hooks.waldur import WaldurHook
 
     env = env_connections(agent["env"])
-    commands = [shlex.split(line) for line in agent["script"].splitlines() if line.startswith("airflow ")]
-    # Both files carry the same connections: `airflow connections add ID --conn-json JSON`.
-    assert {f"AIRFLOW_CONN_{argv[3].upper()}": argv[5] for argv in commands} == env
-    assert {(argv[0], argv[1], argv[2], argv[4]) for argv in commands} == {
-        ("airflow", "connections", "add", "--conn-json")
-    }
+    imported = script_connections(agent["script"])
+    # Both files carry the same connections (the import document's extra is text, as stored).
+    assert {f"AIRFLOW_CONN_{conn_id.upper()}" for conn_id in imported} == set(env)
+    for conn_id, document in imported.items():
+        expected = json.loads(env[f"AIRFLOW_CONN_{conn_id.upper()}"])
+        if "extra" in expected:
+            expected["extra"] = json.dumps(expected["extra"])
+        assert document == expected
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-        # What `airflow connections add --conn-json` stores is the same connection.
         assert Connection.from_json(value, conn_id="x").conn_type == json.loads(value)["conn_type"]
 
     storage_dwdi = DWDIHook("cscs_dwdi_cscs_lustre_storage").settings
+    # The connections store the URL's port (the UI's Test button needs one); the hooks join them.
     assert (storage_dwdi.api_url, storage_dwdi.client_id, storage_dwdi.client_secret) == (
-        "https://dwdi.cscs.ch",
+        "https://dwdi.cscs.ch:443",
         "your_oidc_client_id",
         "your_oidc_client_secret",
     )
@@ -212,7 +224,7 @@ def test_the_written_connections_are_read_by_the_hooks(
     assert (storage_dwdi.proxy_url, storage_dwdi.scope) == ("socks5://localhost:12345", "openid")
     waldur = WaldurHook("waldur_default").settings
     assert (waldur.api_url, waldur.token, waldur.verify_tls) == (
-        "https://waldur.example.org/api/",
+        "https://waldur.example.org:443/api/",
         "waldur-token-0123456789abcdef",
         True,
     )
@@ -292,3 +304,108 @@ def test_a_socks4_proxy_is_reported_not_written_into_the_connection() -> None:
         and "a socks4:// proxy is not supported" in note.text
         for note in migration.must_fix
     )
+
+
+AWKWARD_TOKEN = 'tok\'en $HOME "x" `id` \\n end'
+
+
+def _migrated_with_awkward_token(out: Path) -> dict[str, Any]:
+    """The agent 1.0.7 example whose Waldur token has every character a shell treats specially."""
+    document = yaml.safe_load(AGENT_1_0_7.read_text())
+    for offering in document["offerings"]:
+        if offering.get("waldur_api_token"):
+            offering["waldur_api_token"] = AWKWARD_TOKEN
+    write_outputs(migrate_document(document, source="agent.yaml"), out)
+    return {
+        name: json.loads(value)
+        for name, value in env_connections((out / "connections.env").read_text()).items()
+    }
+
+
+def test_connections_env_sources_in_a_posix_shell_with_the_values_intact(tmp_path: Path) -> None:
+    expected = _migrated_with_awkward_token(tmp_path)
+    names = sorted(expected)
+    # set -a exports what the file assigns, as the Airflow components need.
+    script = 'set -a; . "$1"; set +a; for name in ' + " ".join(names) + '; do printenv "$name"; done'
+
+    done = subprocess.run(
+        ["sh", "-c", script, "sh", str(tmp_path / "connections.env")],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PATH": "/usr/bin:/bin", "HOME": "/nowhere"},
+    )
+
+    assert done.returncode == 0, done.stderr
+    sourced = [json.loads(line) for line in done.stdout.splitlines()]
+    assert sourced == [expected[name] for name in names]
+    assert AWKWARD_TOKEN in {connection["password"] for connection in sourced}
+
+
+def test_every_migrated_connection_stores_the_port_of_its_url(agent: dict[str, Any]) -> None:
+    # Airflow 3.3's Test button answers 400 for a stored connection without a port.
+    connections = [json.loads(value) for value in env_connections(agent["env"]).values()]
+
+    assert connections
+    assert {(connection["host"], connection["port"]) for connection in connections} == {
+        ("https://dwdi.cscs.ch", 443),
+        ("https://waldur.example.org/api/", 443),
+    }
+    assert url_port("http://localhost:8080/api/") == 8080
+    assert url_port("http://waldur.internal/api/") == 80
+
+
+@pytest.mark.airflow
+@pytest.mark.usefixtures("airflow_db")
+def test_connections_sh_creates_new_connections_and_replaces_existing_ones(agent: dict[str, Any]) -> None:
+    from airflow.models.connection import Connection
+    from airflow.utils.session import create_session
+    from sqlalchemy import delete, select
+
+    imported = script_connections(agent["script"])
+    with create_session() as session:
+        session.execute(delete(Connection).where(Connection.conn_id.in_(list(imported))))
+        # An old connection under a migrated id: `airflow connections add` would stop at it.
+        session.add(
+            Connection(
+                conn_id="waldur_default", conn_type="waldur", host="https://old.example", password="old"
+            )
+        )
+    from airflow.configuration import conf
+
+    environment = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+        # The test configuration makes a key per process: the CLI must read what this one wrote.
+        "AIRFLOW__CORE__FERNET_KEY": conf.get("core", "fernet_key"),
+    }
+
+    for _ in range(2):  # a second run replaces them again, without failing
+        done = subprocess.run(
+            ["sh", str(agent["out"] / "connections.sh")],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+            env=environment,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+
+    with create_session() as session:
+        stored = {
+            connection.conn_id: connection
+            for connection in session.scalars(
+                select(Connection).where(Connection.conn_id.in_(list(imported)))
+            )
+        }
+        assert set(stored) == set(imported)
+        for conn_id, document in imported.items():
+            connection = stored[conn_id]
+            assert (connection.conn_type, connection.host, connection.port, connection.password) == (
+                document["conn_type"],
+                document["host"],
+                document["port"],
+                document["password"],
+            )
+            assert connection.extra_dejson == json.loads(document.get("extra", "{}"))
+    assert not any(secret in done.stdout + done.stderr for secret in SECRETS)
