@@ -15,6 +15,7 @@ import os
 import select
 import signal
 import subprocess
+import tempfile
 import textwrap
 import time
 from collections.abc import Mapping
@@ -37,17 +38,25 @@ class ShellSession:
 
     :param cwd: the reader's working directory at the start of the page.
     :param environment: the reader's environment (``HOME`` etc.).
+    :param name: names the folder of the session's blocks and outputs (under ``cwd/.doc-blocks``).
     :param preamble: shell lines run before the first block (what the reader already did).
     :param block_timeout: seconds one block may take.
     """
 
     def __init__(
-        self, cwd: Path, environment: Mapping[str, str], *, preamble: str = "", block_timeout: float = 900
+        self,
+        cwd: Path,
+        environment: Mapping[str, str],
+        *,
+        name: str = "session",
+        preamble: str = "",
+        block_timeout: float = 900,
     ) -> None:
         self.cwd = cwd
         self.block_timeout = block_timeout
-        self.block_dir = cwd / ".doc-blocks"
-        self.block_dir.mkdir(exist_ok=True)
+        # One folder per session: the blocks as run and their output, kept for a failing page.
+        (cwd / ".doc-blocks").mkdir(exist_ok=True)
+        self.block_dir = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=cwd / ".doc-blocks"))
         self._count = 0
         self.transcript: list[str] = []
         self.process = subprocess.Popen(

@@ -81,8 +81,8 @@ class Reader:
         self.transcripts: dict[str, str] = {}
         self.failed: str | None = None
 
-    def session(self, preamble: str) -> ShellSession:
-        session = ShellSession(self.home, self.environment, preamble=self.pasted + preamble)
+    def session(self, page: str, preamble: str) -> ShellSession:
+        session = ShellSession(self.home, self.environment, name=page, preamble=self.pasted + preamble)
         self.sessions.append(session)
         return session
 
@@ -107,6 +107,14 @@ def reader(tmp_path_factory: pytest.TempPathFactory, postgres_server: PostgresSe
         # Not on the page (its default, 8793, is fine on a host of its own): a free port here.
         AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=str(free_port()),
     )
+    # The machine's pip set-up (its index and cache) stays the reader's with the new HOME.
+    real_home = Path.home()
+    user_pip_conf = [
+        path for path in (real_home / ".config/pip/pip.conf", real_home / ".pip/pip.conf") if path.is_file()
+    ]
+    if user_pip_conf and "PIP_CONFIG_FILE" not in environment:
+        environment["PIP_CONFIG_FILE"] = str(user_pip_conf[0])
+    environment.setdefault("PIP_CACHE_DIR", str(real_home / ".cache" / "pip"))
     reader = Reader(home, environment, env_file.read_text())
     try:
         yield reader
@@ -123,7 +131,7 @@ def test_the_page_runs_as_written(page: str, reader: Reader) -> None:
     if reader.failed is not None:
         pytest.fail(f"not run: {reader.failed} failed before it (the pages build on each other)")
     preamble = "" if page in ("installation.md", "bare-metal.md") else LOGIN
-    session = reader.session(preamble)
+    session = reader.session(page, preamble)
     try:
         ran = run_page(DOCS / page, session)
     except BlockFailed:
@@ -156,7 +164,7 @@ def test_a_wrong_dag_id_or_flag_in_a_page_fails(reader: Reader, tmp_path: Path) 
         page = tmp_path / "operations.md"
         page.write_text(broken)
         with pytest.raises(BlockFailed, match=r"failed \(exit status"):
-            run_page(page, reader.session(LOGIN))
+            run_page(page, reader.session("broken-operations.md", LOGIN))
 
 
 # ---------------------------------------------------------------- without Airflow
