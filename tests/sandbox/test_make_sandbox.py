@@ -41,7 +41,8 @@ def read_until_ready(process: subprocess.Popen[str], timeout: float = 180) -> st
         seen.append(line)
         if line.startswith("Sandbox ready."):
             return "".join(seen)
-    process.kill()
+    os.killpg(process.pid, signal.SIGKILL)  # started in a session of its own: the issuer too
+    process.wait(timeout=30)
     raise AssertionError("make sandbox did not print 'Sandbox ready.':\n" + "".join(seen))
 
 
