@@ -173,4 +173,5 @@ Times are in `{offering.billing_timezone}`, the DAG's time zone. The "Timezone" 
 details shows Airflow's `[core] default_timezone` (UTC unless set) whatever the DAG's: the
 schedule runs in `{offering.billing_timezone}` all the same. Setting `default_timezone` to it
 makes the row match, but also changes how Airflow reads dates given without an offset. The zone
-the UI shows dates in is chosen in its user menu (Timezone)."""
+the UI shows dates in is chosen with the time zone button of its navigation bar (it shows the
+offset, e.g. +00:00)."""

@@ -1,9 +1,12 @@
 """The DAGs of each configured offering: Waldur backend IDs -> DWDI usage -> exact report -> Waldur.
 
-Per offering (compute, storage or inference usage): the daily usage DAG and the monthly closing DAG.
+Per offering (compute, storage or inference usage): the daily usage DAG, the monthly closing DAG
+and the drift audit DAG.
 
-``dags/cscs_dwdi_usage.py`` calls :func:`load_dags_from_env`; everything else lives here so the
-DAG file stays a few lines and the DAG shape is tested like any other code.
+``dags/cscs_dwdi_usage.py`` calls :func:`load_dags_from_env`, so the DAG file stays a few lines and
+the DAG shape is tested like any other code. This module wires the tasks; what the DAGs share (ids,
+defaults, trigger forms) is in :mod:`.dag_settings`, their pages in :mod:`.dag_docs`, and the month
+a run reports in :mod:`.run_months`.
 """
 
 from __future__ import annotations

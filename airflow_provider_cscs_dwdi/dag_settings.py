@@ -49,12 +49,9 @@ def start_date(offering: OfferingConfig) -> pendulum.DateTime:
 def usage_params() -> dict[str, Param]:
     """The daily DAG's trigger form. Every field may stay empty: a scheduled run uses the defaults."""
     return {
-        "month": Param(
-            None,
-            type=["null", "string"],
-            pattern=MONTH_PATTERN,
-            title="Billing month",
-            description="YYYY-MM to report alone, e.g. 2026-11. Empty: the month of the run date "
+        "month": _month_param(
+            "Billing month",
+            "YYYY-MM to report alone, e.g. 2026-11. Empty: the month of the run date "
             "(and, on the first days of a month, the previous one too).",
         ),
         **_shared_params(),
@@ -68,13 +65,10 @@ def closing_params(month_closed_now: str) -> dict[str, Param]:
         form says it; it is as fresh as the last parse of the DAG file).
     """
     return {
-        "month": Param(
-            None,
-            type=["null", "string"],
-            pattern=MONTH_PATTERN,
-            title="Month to close",
-            description="YYYY-MM of a month that has ended, e.g. 2026-11: this run closes it. Empty: "
-            f"the last month that ended before the run's logical date (triggered now: {month_closed_now}); "
+        "month": _month_param(
+            "Month to close",
+            "YYYY-MM of a month that has ended, e.g. 2026-11: this run closes it. Empty: the last "
+            f"month that ended before the run's logical date (triggered now: {month_closed_now}); "
             "scheduled runs and backfills close the month of their data interval.",
         ),
         **_shared_params(),
@@ -91,18 +85,13 @@ def _shared_params() -> dict[str, Param]:
             description="DWDI accounts (Waldur backend IDs) to report, one per line. Empty: every "
             "resource of the offering. Accounts the offering does not know are ignored and logged.",
         ),
-        "dry_run": Param(
-            False,
-            type=["null", "boolean"],
-            title="Dry run",
-            description="Compute and log what would be written to Waldur, without writing.",
+        "dry_run": _flag_param(
+            "Dry run", "Compute and log what would be written to Waldur, without writing."
         ),
-        "reconcile": Param(
-            False,
-            type=["null", "boolean"],
-            title="Reconcile",
-            description="Also write 0 for users that Waldur holds for the month but DWDI no longer "
-            "reports (usage moved to another user). Off: only DWDI's own totals are written.",
+        "reconcile": _flag_param(
+            "Reconcile",
+            "Also write 0 for users that Waldur holds for the month but DWDI no longer reports (usage "
+            "moved to another user). Off: only DWDI's own totals are written.",
         ),
     }
 
@@ -110,18 +99,22 @@ def _shared_params() -> dict[str, Param]:
 def audit_params() -> dict[str, Param]:
     """The audit's trigger form: empty, a scheduled audit compares and writes nothing."""
     return {
-        "repair_month": Param(
-            None,
-            type=["null", "string"],
-            pattern=MONTH_PATTERN,
-            title="Repair month",
-            description="YYYY-MM of one closed month whose differences this run writes to Waldur "
+        "repair_month": _month_param(
+            "Repair month",
+            "YYYY-MM of one closed month whose differences this run writes to Waldur "
             "(through the push), then audits again. Empty: audit only, write nothing.",
         ),
-        "dry_run": Param(
-            False,
-            type=["null", "boolean"],
-            title="Dry run",
-            description="With a repair month: log what the repair would write, without writing.",
+        "dry_run": _flag_param(
+            "Dry run", "With a repair month: log what the repair would write, without writing."
         ),
     }
+
+
+def _month_param(title: str, description: str) -> Param:
+    """An optional ``YYYY-MM`` field (empty: the run's own month)."""
+    return Param(None, type=["null", "string"], pattern=MONTH_PATTERN, title=title, description=description)
+
+
+def _flag_param(title: str, description: str) -> Param:
+    """An optional switch, off unless ticked."""
+    return Param(False, type=["null", "boolean"], title=title, description=description)

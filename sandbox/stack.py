@@ -195,15 +195,14 @@ class SandboxStack:
             seed=self.seed,
             today=self.today,
         )
-        self.dwdi = DWDISandbox(
-            jwks_url=jwks_url,
-            issuer=self.issuer_url,
-            dataset=self.dataset,
-            host=self._host,
-            port=self._dwdi_port,
-            today=self.today,
+        self.dwdi = DWDISandbox.for_dataset(
+            self.dataset,
             storage=self.storage,
             inference=self.inference,
+            jwks_url=jwks_url,
+            issuer=self.issuer_url,
+            host=self._host,
+            port=self._dwdi_port,
         )
         self.dwdi.start()
         return self

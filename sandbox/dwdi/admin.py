@@ -25,19 +25,71 @@ JSON in and out; errors answer 400 ``{"error": "..."}``. Bad values are named (`
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from collections.abc import Collection
+from datetime import date
+from typing import Any, Protocol
 
 from sandbox.dwdi.inference_data import InferenceDataset
 from sandbox.dwdi.replies import Reply, decimal_strings, json_reply
 from sandbox.dwdi.storage_data import StorageDataset
+from sandbox.dwdi_data import DwdiDataset
 
-if TYPE_CHECKING:
-    from sandbox.dwdi.server import DWDISandbox
+
+class AdminTarget(Protocol):
+    """What the admin API reads and changes: the DWDI double's datasets and switches.
+
+    The server hands itself over; the handlers see only this, so they do not stand on the server.
+    """
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def today(self) -> date: ...
+
+    @property
+    def auth_mode(self) -> str: ...
+
+    @property
+    def dataset(self) -> DwdiDataset | None: ...
+
+    @property
+    def storage(self) -> StorageDataset | None: ...
+
+    @property
+    def inference(self) -> InferenceDataset | None: ...
+
+    def unavailable_endpoints(self) -> list[str]: ...
+
+    def recorded_requests(self) -> list[dict[str, Any]]: ...
+
+    def expected_totals(
+        self, month: str, accounts: Collection[str] | None = None, clusters: Collection[str] | None = None
+    ) -> dict[str, dict[str, Any]]: ...
+
+    def reset_requests(self) -> None: ...
+
+    def set_entries(self, month: str, entries: list[dict[str, Any]] | None) -> None: ...
+
+    def fail_next(
+        self,
+        status: int,
+        *,
+        count: int = 1,
+        body: bytes = ...,
+        content_type: str = ...,
+        headers: dict[str, str] | None = None,
+    ) -> None: ...
+
+    def reject_next_token(self, count: int = 1) -> None: ...
+
+    def delay_next(self, seconds: float, count: int = 1) -> None: ...
+
+    def set_endpoint_available(self, family: str, available: bool) -> None: ...
 
 
 def handle(
-    sandbox: DWDISandbox, method: str, path: str, query: dict[str, list[str]], raw_body: bytes
+    sandbox: AdminTarget, method: str, path: str, query: dict[str, list[str]], raw_body: bytes
 ) -> Reply:
     """Answer one admin request; a bad one is 400 naming the problem."""
     try:
@@ -47,21 +99,19 @@ def handle(
         return json_reply(400, {"error": f"{type(error).__name__}: {error}"})
 
 
-def _storage(sandbox: DWDISandbox) -> StorageDataset:
+def _storage(sandbox: AdminTarget) -> StorageDataset:
     if sandbox.storage is None:
         raise RuntimeError("this sandbox has no storage dataset")
     return sandbox.storage
 
 
-def _inference(sandbox: DWDISandbox) -> InferenceDataset:
+def _inference(sandbox: AdminTarget) -> InferenceDataset:
     if sandbox.inference is None:
         raise RuntimeError("this sandbox has no inference dataset")
     return sandbox.inference
 
 
-def _info(sandbox: DWDISandbox) -> dict[str, Any]:
-    with sandbox._lock:
-        unavailable = sorted(sandbox._unavailable)
+def _info(sandbox: AdminTarget) -> dict[str, Any]:
     return {
         "url": sandbox.url,
         "today": sandbox.today.isoformat(),
@@ -69,12 +119,12 @@ def _info(sandbox: DWDISandbox) -> dict[str, Any]:
         "clusters": list(sandbox.dataset.clusters) if sandbox.dataset else [],
         "storage_paths": [item.path for item in sandbox.storage.paths] if sandbox.storage else [],
         "resource_uuids": list(sandbox.inference.resource_uuids) if sandbox.inference else [],
-        "unavailable_endpoints": unavailable,
+        "unavailable_endpoints": sandbox.unavailable_endpoints(),
         "auth": sandbox.auth_mode,
     }
 
 
-def _expected_storage(sandbox: DWDISandbox, query: dict[str, list[str]]) -> dict[str, Any]:
+def _expected_storage(sandbox: AdminTarget, query: dict[str, list[str]]) -> dict[str, Any]:
     storage = _storage(sandbox)
     arguments = (
         query["month"][-1],
@@ -89,7 +139,7 @@ def _expected_storage(sandbox: DWDISandbox, query: dict[str, list[str]]) -> dict
     }
 
 
-def _expected_inference(sandbox: DWDISandbox, query: dict[str, list[str]]) -> dict[str, Any]:
+def _expected_inference(sandbox: AdminTarget, query: dict[str, list[str]]) -> dict[str, Any]:
     inference = _inference(sandbox)
     first, last, uuids = query["from"][-1], query["to"][-1], query.get("resource_uuid")
     return {
@@ -100,7 +150,7 @@ def _expected_inference(sandbox: DWDISandbox, query: dict[str, list[str]]) -> di
     }
 
 
-def _route(sandbox: DWDISandbox, method: str, path: str, query: dict[str, list[str]], body: Any) -> Reply:
+def _route(sandbox: AdminTarget, method: str, path: str, query: dict[str, list[str]], body: Any) -> Reply:
     route = (method, path)
     if route == ("GET", "/sandbox/info"):
         return json_reply(200, _info(sandbox))
@@ -112,8 +162,7 @@ def _route(sandbox: DWDISandbox, method: str, path: str, query: dict[str, list[s
     if route == ("GET", "/sandbox/expected-inference"):
         return json_reply(200, decimal_strings(_expected_inference(sandbox, query)))
     if route == ("GET", "/sandbox/requests"):
-        with sandbox._lock:
-            return json_reply(200, {"requests": [asdict(request) for request in sandbox.requests]})
+        return json_reply(200, {"requests": sandbox.recorded_requests()})
     if route == ("POST", "/sandbox/reset-requests"):
         sandbox.reset_requests()
     elif route == ("POST", "/sandbox/entries"):

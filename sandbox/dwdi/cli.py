@@ -102,22 +102,21 @@ def main(argv: list[str] | None = None) -> int:
         jwks_url = discover_jwks_url(arguments.issuer)
     if jwks_url is None and arguments.static_token is None:
         print("WARNING: no --issuer/--jwks-url/--static-token: every request is accepted", file=sys.stderr)
-    sandbox = DWDISandbox(
-        jwks_url=jwks_url,
-        issuer=arguments.issuer,
-        audience=arguments.audience or None,
-        dataset=dataset,
-        host=arguments.host,
-        port=arguments.port,
-        max_url_bytes=arguments.max_url_bytes,
-        today=dataset.today,
-        static_token=arguments.static_token,
+    sandbox = DWDISandbox.for_dataset(
+        dataset,
         storage=StorageDataset(paths=paths, seed=arguments.seed, today=dataset.today),
         inference=InferenceDataset(
             resource_uuids=generated_resource_uuids(arguments.resource_uuids_count),
             seed=arguments.seed,
             today=dataset.today,
         ),
+        jwks_url=jwks_url,
+        issuer=arguments.issuer,
+        host=arguments.host,
+        port=arguments.port,
+        audience=arguments.audience or None,
+        max_url_bytes=arguments.max_url_bytes,
+        static_token=arguments.static_token,
     )
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())

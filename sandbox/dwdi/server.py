@@ -14,7 +14,7 @@ import copy
 import threading
 import time
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -108,6 +108,43 @@ class DWDISandbox(BackgroundServing):
             self.set_endpoint_available(family, False)
         self.bind(host, port, _RequestHandler)
 
+    @classmethod
+    def for_dataset(
+        cls,
+        dataset: DwdiDataset,
+        *,
+        storage: StorageDataset,
+        inference: InferenceDataset,
+        jwks_url: str | None,
+        issuer: str | None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        **options: Any,
+    ) -> DWDISandbox:
+        """The sandbox of one generated day: the compute ``dataset`` and the storage and inference
+        datasets, all dated on the dataset's ``today`` (the sandbox's own day).
+
+        :param options: the other constructor arguments (``audience``, ``static_token``,
+            ``max_url_bytes``, ``unavailable_endpoints``).
+        :raises ValueError: a dataset dated on another day (its months would end elsewhere).
+        """
+        for name, other in (("storage", storage.today), ("inference", inference.today)):
+            if other != dataset.today:
+                raise ValueError(
+                    f"the {name} dataset ends on {other}, the compute dataset on {dataset.today}"
+                )
+        return cls(
+            jwks_url=jwks_url,
+            issuer=issuer,
+            dataset=dataset,
+            host=host,
+            port=port,
+            today=dataset.today,
+            storage=storage,
+            inference=inference,
+            **options,
+        )
+
     # ------------------------------------------------------------------ lifecycle: start, stop and `with` come from BackgroundServing
 
     def __repr__(self) -> str:
@@ -176,6 +213,16 @@ class DWDISandbox(BackgroundServing):
         """Forget the recorded requests."""
         with self._lock:
             self.requests.clear()
+
+    def recorded_requests(self) -> list[dict[str, Any]]:
+        """The recorded ``/api`` requests as JSON-ready mappings, oldest first."""
+        with self._lock:
+            return [asdict(request) for request in self.requests]
+
+    def unavailable_endpoints(self) -> list[str]:
+        """The endpoint families switched off with :meth:`set_endpoint_available`, sorted."""
+        with self._lock:
+            return sorted(self._unavailable)
 
     def expected_totals(
         self, month: str, accounts: Collection[str] | None = None, clusters: Collection[str] | None = None

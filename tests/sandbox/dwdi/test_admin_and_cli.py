@@ -92,3 +92,26 @@ def test_cli_discovers_the_jwks_of_the_issuer(
         assert session.get(url + "/sandbox/info", timeout=10).json()["auth"] == "jwt"
     finally:
         stop(process)
+
+
+def test_for_dataset_dates_the_sandbox_on_its_dataset_and_refuses_datasets_of_another_day() -> None:
+    from datetime import timedelta
+
+    import pytest
+
+    from sandbox.dwdi.inference_data import InferenceDataset
+    from sandbox.dwdi.storage_data import StorageDataset
+
+    dataset = DwdiDataset(accounts=ACCOUNTS, today=TODAY)
+    storage = StorageDataset(paths=["/capstor/store/cscs/p001"], today=TODAY)
+    inference = InferenceDataset(resource_uuids=[], today=TODAY)
+
+    with DWDISandbox.for_dataset(
+        dataset, storage=storage, inference=inference, jwks_url=None, issuer=None
+    ) as sandbox:
+        info = requests.get(sandbox.url + "/sandbox/info", timeout=10).json()
+    assert (info["today"], info["storage_paths"]) == (TODAY.isoformat(), ["/capstor/store/cscs/p001"])
+
+    stale = StorageDataset(paths=[], today=TODAY - timedelta(days=1))
+    with pytest.raises(ValueError, match="the storage dataset ends on"):
+        DWDISandbox.for_dataset(dataset, storage=stale, inference=inference, jwks_url=None, issuer=None)
