@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -41,7 +42,8 @@ def read_until_ready(process: subprocess.Popen[str], timeout: float = 180) -> st
         seen.append(line)
         if line.startswith("Sandbox ready."):
             return "".join(seen)
-    os.killpg(process.pid, signal.SIGKILL)  # started in a session of its own: the issuer too
+    with contextlib.suppress(ProcessLookupError):  # it may have exited by itself
+        os.killpg(process.pid, signal.SIGKILL)  # started in a session of its own: the issuer too
     process.wait(timeout=30)
     raise AssertionError("make sandbox did not print 'Sandbox ready.':\n" + "".join(seen))
 
