@@ -147,6 +147,9 @@ def test_the_page_runs_as_written(page: str, reader: Reader) -> None:
     if page == "bare-metal.md":
         # What the connection pages say the CLI prints.
         assert transcript.count("Connection success!") == 2, transcript[-4000:]
+        # The daily run, the triggered run, the three months closed and the clean audit.
+        assert re.search(r"cscs_dwdi_usage_cscs_hpc_daint scheduled__\S+: success", transcript)
+        assert len(re.findall(r"cscs_dwdi_close_cscs_hpc_daint manual__\S+: success", transcript)) == 3
         assert re.search(r"cscs_dwdi_audit_cscs_hpc_daint \S+: success", transcript), transcript[-4000:]
 
 
