@@ -23,6 +23,9 @@ from airflow_provider_cscs_dwdi.migration import main, write_outputs
 from airflow_provider_cscs_dwdi.migration import migrate as migrate_document
 from airflow_provider_cscs_dwdi.migration.model import url_port
 
+# The UI Test button's harness (a TestClient on Airflow's core API, connections saved through it).
+from tests.test_connection_test_button import api, saved  # noqa: F401
+
 CONFIGS = Path(__file__).parent / "agent_configs"
 SEED = CONFIGS / "seed-0.1.0.yaml"
 AGENT_1_0_7 = CONFIGS / "agent-1.0.7.yaml"
@@ -409,3 +412,70 @@ def test_connections_sh_creates_new_connections_and_replaces_existing_ones(agent
             )
             assert connection.extra_dejson == json.loads(document.get("extra", "{}"))
     assert not any(secret in done.stdout + done.stderr for secret in SECRETS)
+
+
+@pytest.mark.airflow
+def test_a_migrated_waldur_connection_passes_the_ui_test_button(
+    tmp_path: Path, request: pytest.FixtureRequest, waldur_sandbox: Any
+) -> None:
+    # The harness of tests/test_connection_test_button.py: Airflow's real test route, called with
+    # the body the UI's connection list posts (port 0 for a connection stored without one).
+    from tests import test_connection_test_button as button
+
+    document = yaml.safe_load(AGENT_1_0_7.read_text())
+    document["offerings"] = [document["offerings"][0]]
+    document["offerings"][0].update(
+        waldur_api_url=f"{waldur_sandbox.url}/api/", waldur_api_token=waldur_sandbox.staff_token
+    )
+    write_outputs(migrate_document(document, source="agent.yaml"), tmp_path)
+    waldur = json.loads(
+        env_connections((tmp_path / "connections.env").read_text())["AIRFLOW_CONN_WALDUR_DEFAULT"]
+    )
+    assert waldur["port"] == int(waldur_sandbox.url.rsplit(":", 1)[1])
+    client = request.getfixturevalue("api")
+    save = request.getfixturevalue("saved")
+
+    stored = save(
+        {
+            "connection_id": "waldur_migrated",
+            **{key: waldur[key] for key in ("conn_type", "host", "port", "password")},
+            "extra": json.dumps(waldur.get("extra", {})),
+        }
+    )
+    status, answer = button.click_test(client, stored)
+
+    assert (status, answer["status"]) == (200, True), answer
+
+
+@pytest.mark.parametrize(("factor", "written"), [(0.1, "0.1"), ("1e-9", "0.000000001"), (2, "2")])
+def test_a_compute_unit_factor_is_carried_exactly_as_the_offerings_file_reads_it(
+    factor: Any, written: str
+) -> None:
+    document = yaml.safe_load(AGENT_1_0_7.read_text())
+    document["offerings"] = [document["offerings"][0]]
+    for settings in document["offerings"][0]["backend_components"].values():
+        settings.pop("unit_factor_reporting", None)
+        settings["unit_factor"] = factor
+
+    migration = migrate_document(document, source="agent.yaml")
+
+    factors = {c["unit_factor"] for c in migration.offerings[0]["backend_components"].values()}
+    assert factors == {written}
+
+
+@pytest.mark.parametrize("factor", ["many", True, 0, "-1"])
+def test_a_unit_factor_that_is_no_positive_number_is_refused_naming_it(factor: Any) -> None:
+    from airflow_provider_cscs_dwdi.core.errors import CscsDwdiError
+    from airflow_provider_cscs_dwdi.migration import MigrationError
+
+    document = yaml.safe_load(AGENT_1_0_7.read_text())
+    document["offerings"] = [document["offerings"][0]]
+    name, settings = next(iter(document["offerings"][0]["backend_components"].items()))
+    settings.pop("unit_factor_reporting", None)
+    settings["unit_factor"] = factor
+
+    with pytest.raises(
+        MigrationError, match=f"backend_components.{name}.unit_factor: not a number > 0"
+    ) as error:
+        migrate_document(document, source="agent.yaml")
+    assert isinstance(error.value, CscsDwdiError)
