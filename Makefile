@@ -1,9 +1,15 @@
 # The two commands of the README.
-.PHONY: demo view test bench lint docs
+.PHONY: demo sandbox view test bench lint docs
 
 # Runs the whole pipeline on this machine against the local sandbox and prints what landed in Waldur.
 demo:
 	scripts/demo.sh
+
+# The sandbox on its own (OIDC issuer, DWDI and Waldur doubles on loopback, the demo's data) to try
+# a real Airflow against (docs/bare-metal.md): prints the connections and the offerings file; Ctrl-C stops it.
+sandbox:
+	@scripts/bootstrap.sh
+	@.venv/bin/python -m sandbox $(ARGS)
 
 # The demo's pipeline, then Airflow's api-server on loopback with the billing view (docs/billing-view.md):
 # prints the URL and the credentials, serves until Ctrl-C.

@@ -220,3 +220,56 @@ def test_every_worker_shares_the_archive_volume_at_the_default_archive_path(
     created = re.search(r"mkdir -p /opt/airflow/\{([^}]*)\}", services["airflow-init"]["command"][-1])
     assert created is not None
     assert archive_path in {f"/opt/airflow/{folder}" for folder in created.group(1).split(",")}
+
+
+# ---------------------------------------------------------------- the compose files and the docs agree
+
+
+def test_the_offerings_file_env_example_names_is_one_the_docs_say_to_create(services: dict[str, Any]) -> None:
+    configured = read_env_file(REPO_ROOT / ".env.example")["CSCS_DWDI_CONFIG"]
+    mount = next(
+        volume for volume in services["airflow-scheduler"]["volumes"] if volume.endswith(":/opt/airflow/dags")
+    )
+    assert configured.startswith("/opt/airflow/dags/"), configured
+    in_checkout = "dags/" + configured.removeprefix("/opt/airflow/dags/")
+    assert mount == "${AIRFLOW_PROJ_DIR:-.}/dags:/opt/airflow/dags"
+    create = f"cp dags/cscs_dwdi_offerings.example.yaml {in_checkout}"
+    assert create in (REPO_ROOT / "docs" / "deployment.md").read_text()
+    assert create in (REPO_ROOT / ".env.example").read_text()
+    # Without a .env, the default is a file that exists: the example, which the sandbox seeds.
+    default = services["airflow-scheduler"]["environment"]["CSCS_DWDI_CONFIG"]
+    assert default == "${CSCS_DWDI_CONFIG:-/opt/airflow/dags/cscs_dwdi_offerings.example.yaml}"
+    assert (REPO_ROOT / "dags" / "cscs_dwdi_offerings.example.yaml").is_file()
+
+
+def test_the_dag_count_the_docs_give_is_what_the_mounted_dags_folder_builds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    from airflow_provider_cscs_dwdi.core.config import load_config
+
+    example = REPO_ROOT / "dags" / "cscs_dwdi_offerings.example.yaml"
+    monkeypatch.setenv("CSCS_DWDI_CONFIG", str(example))
+    bag = DagBag(dag_folder=str(REPO_ROOT / "dags"))
+    assert bag.import_errors == {}
+    offerings = load_config(example).offerings
+    per_offering = {
+        prefix: sorted(dag_id for dag_id in bag.dags if dag_id.startswith(prefix))
+        for prefix in ("cscs_dwdi_usage_", "cscs_dwdi_close_", "cscs_dwdi_audit_", "cscs_dwdi_invoicing_")
+    }
+    for prefix, dag_ids in per_offering.items():
+        assert dag_ids == sorted(prefix + offering.slug for offering in offerings), prefix
+    assert len(bag.dags) == 4 * len(offerings) == 16
+    page = (REPO_ROOT / "docs" / "deployment.md").read_text()
+    assert "**The DAGs: four per offering.**" in page
+    assert "the four example offerings show 16 DAGs" in page
+
+
+@pytest.mark.parametrize("env_file", ["deploy/sandbox.env", ".env.example"])
+def test_the_docs_say_compose_connections_are_not_in_the_ui_list(env_file: str) -> None:
+    assert set(CONNECTIONS) <= set(read_env_file(REPO_ROOT / env_file))
+    page = " ".join((REPO_ROOT / "docs" / "deployment.md").read_text().split())
+    assert "the UI's connection list shows only connections stored in the database" in page
+    index = " ".join((REPO_ROOT / "docs" / "connections" / "index.md").read_text().split())
+    assert "do **not** appear in the UI's list" in index

@@ -1,0 +1,214 @@
+"""The documentation's commands run as written: installation, bare metal, backfills, operations,
+audit and migration, in that order, as one reader would follow them.
+
+The reader has a home directory of their own (a temp dir holding the source checkout as
+``airflow-provider-cscs-dwdi``), ``make sandbox`` running (the same ``python -m sandbox``, whose
+printed ``export`` lines are pasted into each page's shell), and a PostgreSQL database
+(``DB_URL``; the page creates it with root rights CI does not use). Each page runs in one new
+shell session (see :mod:`tests.docs.pages`); the pages after the bare-metal one start where a
+reader's login shell would: the virtualenv active and ``~/airflow/airflow.env`` loaded, with the
+Airflow components the bare-metal page started still running. Every block must exit 0; a few
+claims the pages make about the output are checked on the session's transcript.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.docs.pages import ILLUSTRATIVE, SYBIL, BlockFailed, ShellSession, run_page
+from tests.fixtures.postgres import PostgresServer, free_port
+from tests.sandbox.test_make_sandbox import read_until_ready
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DOCS = REPO_ROOT / "docs"
+#: The tested pages, in the order a reader follows them.
+PAGES = ["installation.md", "bare-metal.md", "backfills.md", "operations.md", "audit.md", "migration.md"]
+#: What a reader's login shell does once the bare-metal page is done.
+LOGIN = '. ~/airflow-venv/bin/activate\nset -a; . ~/airflow/airflow.env; set +a\nexport AIRFLOW_URL="http://127.0.0.1:$AIRFLOW__API__PORT"\n'
+_NOT_THE_READERS = (
+    "AIRFLOW_HOME",
+    "VIRTUAL_ENV",
+    "PYTHONPATH",
+    "CSCS_DWDI_CONFIG",
+    "CSCS_DWDI_TEST_AIRFLOW_HOME",
+)
+
+pytestmark = pytest.mark.deployment
+
+
+def start_sandbox(env_file: Path) -> subprocess.Popen[str]:
+    """``make sandbox``'s command; returns once it printed that it is ready."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sandbox", "--env-file", str(env_file)],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    read_until_ready(process)
+    return process
+
+
+def stop(process: subprocess.Popen[str]) -> None:
+    """Ctrl-C, as the reader stops it."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGINT)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+class Reader:
+    """The reader's home, environment and open shells."""
+
+    def __init__(self, home: Path, environment: dict[str, str], pasted: str) -> None:
+        self.home = home
+        self.environment = environment
+        self.pasted = pasted
+        self.sessions: list[ShellSession] = []
+        self.transcripts: dict[str, str] = {}
+        self.failed: str | None = None
+
+    def session(self, page: str, preamble: str) -> ShellSession:
+        session = ShellSession(self.home, self.environment, name=page, preamble=self.pasted + preamble)
+        self.sessions.append(session)
+        return session
+
+
+@pytest.fixture(scope="module")
+def reader(tmp_path_factory: pytest.TempPathFactory, postgres_server: PostgresServer) -> Iterator[Reader]:
+    home = tmp_path_factory.mktemp("reader-home")
+    (home / "airflow-provider-cscs-dwdi").symlink_to(REPO_ROOT)
+    env_file = home / ".sandbox-exports"
+    sandbox = start_sandbox(env_file)
+    venv_bin = str(Path(sys.executable).parent)
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("AIRFLOW") and name not in _NOT_THE_READERS
+    }
+    environment.update(
+        HOME=str(home),
+        PATH=os.pathsep.join(part for part in os.environ["PATH"].split(os.pathsep) if part != venv_bin),
+        DB_URL=postgres_server.create_database("docs_reader"),
+        AIRFLOW_PORT=str(free_port()),
+        # Not on the page (its default, 8793, is fine on a host of its own): a free port here.
+        AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=str(free_port()),
+    )
+    # The machine's pip set-up (its index and cache) stays the reader's with the new HOME.
+    real_home = Path.home()
+    user_pip_conf = [
+        path for path in (real_home / ".config/pip/pip.conf", real_home / ".pip/pip.conf") if path.is_file()
+    ]
+    if user_pip_conf and "PIP_CONFIG_FILE" not in environment:
+        environment["PIP_CONFIG_FILE"] = str(user_pip_conf[0])
+    environment.setdefault("PIP_CACHE_DIR", str(real_home / ".cache" / "pip"))
+    reader = Reader(home, environment, env_file.read_text())
+    try:
+        yield reader
+    finally:
+        for session in reader.sessions:
+            session.close()
+            session.stop_group()
+        stop(sandbox)
+
+
+@pytest.mark.timeout(3600)
+@pytest.mark.parametrize("page", PAGES)
+def test_the_page_runs_as_written(page: str, reader: Reader) -> None:
+    if reader.failed is not None:
+        pytest.fail(f"not run: {reader.failed} failed before it (the pages build on each other)")
+    preamble = "" if page in ("installation.md", "bare-metal.md") else LOGIN
+    session = reader.session(page, preamble)
+    try:
+        ran = run_page(DOCS / page, session)
+    except BlockFailed:
+        reader.failed = page
+        raise
+    finally:
+        reader.transcripts[page] = "\n".join(session.transcript)
+        session.close()
+    assert ran > 0, f"{page}: no block ran"
+    transcript = reader.transcripts[page]
+    if page == "installation.md":
+        assert "No data found" in transcript
+    if page == "bare-metal.md":
+        # What the connection pages say the CLI prints.
+        assert transcript.count("Connection success!") == 2, transcript[-4000:]
+        # The daily run, the triggered run, the three months closed and the clean audit.
+        assert re.search(r"cscs_dwdi_usage_cscs_hpc_daint scheduled__\S+: success", transcript)
+        assert len(re.findall(r"cscs_dwdi_close_cscs_hpc_daint manual__\S+: success", transcript)) == 3
+        assert re.search(r"cscs_dwdi_audit_cscs_hpc_daint \S+: success", transcript), transcript[-4000:]
+
+
+@pytest.mark.timeout(600)
+def test_a_wrong_dag_id_or_flag_in_a_page_fails(reader: Reader, tmp_path: Path) -> None:
+    """A page whose DAG id or flag no longer exists fails: what CI does with a stale page."""
+    if reader.failed is not None or "operations.md" not in reader.transcripts:
+        pytest.fail("needs the deployment the pages above set up")
+    original = (DOCS / "operations.md").read_text()
+    for broken in (
+        original.replace("cscs_dwdi_usage_cscs_hpc_daint", "cscs_dwdi_usage_no_such_offering"),
+        original.replace("--conf", "--config"),
+    ):
+        assert broken != original
+        page = tmp_path / "operations.md"
+        page.write_text(broken)
+        with pytest.raises(BlockFailed, match=r"failed \(exit status"):
+            run_page(page, reader.session("broken-operations.md", LOGIN))
+
+
+# ---------------------------------------------------------------- without Airflow
+
+
+def test_the_evaluator_fails_on_a_failing_command_and_skips_only_marked_blocks(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text(
+        "# Page\n\n```bash\nexport GREETING=hello\ncd /\n```\n\n"
+        f"*{ILLUSTRATIVE}, not run:*\n<!-- skip: next -->\n```bash\nexit 3\n```\n\n"
+        '```python\nimport os, pathlib\nprint(os.environ["GREETING"], pathlib.Path.cwd())\n```\n\n'
+        "```bash\nfalse | true\necho unreachable\n```\n"
+    )
+    session = ShellSession(tmp_path, dict(os.environ))
+    try:
+        with pytest.raises(BlockFailed, match=r"page\.md line 19 failed") as failure:
+            run_page(page, session)
+    finally:
+        session.close()
+    # The exported variable and the cd reached the python block; `false | true` failed (pipefail).
+    assert "hello /" in "\n".join(session.transcript)
+    assert "unreachable" not in str(failure.value).split("--- output ---")[1]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_block_not_run_is_marked_visibly(page: str) -> None:
+    """A skip marker is invisible on the rendered page: the line above it must say why."""
+    text = (DOCS / page).read_text()
+    lines = text.splitlines()
+    for number, line in enumerate(lines):
+        if re.match(r"\s*<!--+\s*skip:", line):
+            assert lines[number - 1].lstrip().startswith(f"*{ILLUSTRATIVE}"), f"{page}:{number + 1}"
+    # Every bash/python block is either run or marked: nothing unmarked can be left out.
+    document = SYBIL.parse(DOCS / page)
+    assert [example for example in document.examples()], page
+
+
+def test_shell_blocks_are_tagged_so_they_run() -> None:
+    """An untagged fence holding commands would silently escape the test."""
+    for page in PAGES:
+        for match in re.finditer(r"^```\s*\n(.*?)^```", (DOCS / page).read_text(), re.MULTILINE | re.DOTALL):
+            assert not re.match(r"\s*(airflow|curl|pip|python|cscs-dwdi-migrate|sh) ", match.group(1)), (
+                f"{page}: an untagged block holds commands; tag it ```bash\n{match.group(1)}"
+            )
