@@ -1,9 +1,17 @@
-"""DRF page-number pagination the Waldur way: a bare JSON array plus X-Result-Count and Link."""
+"""DRF page-number pagination the Waldur way: a bare JSON array plus X-Result-Count and Link.
+
+Waldur orders the usage listings by date and component type only. PostgreSQL returns rows of equal
+key in no fixed order, and in a new one for each ``LIMIT/OFFSET`` query: :func:`tie_order` makes
+the double do the same, reproducibly from a seed, so paging repeats some tied rows and skips others
+exactly where the real server's does.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+import random
+from collections.abc import Callable, Hashable, Sequence
+from itertools import groupby
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
@@ -12,23 +20,54 @@ from sandbox.waldur.replies import Reply, error, json_reply
 from sandbox.waldur.serialisers import restrict
 
 _DEFAULT_PAGE_SIZE = 10
-_MAX_PAGE_SIZE = 100
+#: Waldur's ``max_page_size``: DRF cuts a larger ``page_size`` to it.
+_MAX_PAGE_SIZE = 300
 #: Query parameters every list route takes besides its filters.
 PAGINATION_PARAMETERS = frozenset({"page", "page_size", "field"})
 _Record = TypeVar("_Record")
 
 
+def tie_order(records: Sequence[_Record], key: Callable[[_Record], Any], rng: random.Random) -> list[_Record]:
+    """``records`` sorted by ``key``, each run of equal keys shuffled by ``rng`` (one query's order)."""
+    ordered = sorted(records, key=key)
+    shuffled: list[_Record] = []
+    for _, group in groupby(ordered, key=key):
+        tied = list(group)
+        rng.shuffle(tied)
+        shuffled += tied
+    return shuffled
+
+
+def query_random(seed: int, request: Request, asked: dict[Hashable, int]) -> random.Random:
+    """The random order of one page request: from the seed, the query and how often it was asked.
+
+    Not from the arrival order, so concurrent page requests get the same orders on every run.
+    """
+    query = tuple(sorted((name, tuple(values)) for name, values in request.query.items()))
+    count = asked.get((request.path, query), 0)
+    asked[(request.path, query)] = count + 1
+    # Not from the query's uuids: two servers seeded alike answer alike.
+    page = request.query.get("page", ["1"])[-1]
+    return random.Random(f"{seed}|{request.path}|{page}|{count}")
+
+
 def paginated(
-    request: Request, records: Sequence[_Record], to_json: Callable[[_Record], dict[str, Any]], base_url: str
+    request: Request,
+    records: Sequence[_Record],
+    to_json: Callable[[_Record], dict[str, Any]],
+    base_url: str,
+    *,
+    honour_fields: bool = True,
 ) -> Reply:
     """The requested page of ``records``; ``Link`` URLs start with ``base_url``.
 
     Only the records of the requested page are serialised (listings can hold thousands).
+    ``honour_fields=False``: ``field=`` is ignored, as Waldur 7.0.7's user-usage listing does.
     """
     page_size = _page_size(request.query.get("page_size"))
     page_count = max(1, math.ceil(len(records) / page_size))
     page = _page_number(request.query.get("page"), page_count)
-    fields = request.query.get("field")
+    fields = request.query.get("field") if honour_fields else None
     items = [
         restrict(to_json(record), fields) for record in records[(page - 1) * page_size : page * page_size]
     ]

@@ -80,11 +80,20 @@ class Serialisers:
             "limit_period": None,
             "limit_amount": None,
             "article_code": "",
+            "max_value": None,
+            "min_value": None,
+            "max_available_limit": None,
             "is_boolean": False,
+            "default_limit": None,
+            "factor": 1,
+            "is_builtin": False,
             "is_prepaid": component.is_prepaid,
         }
         if self.state.version == "8":
             row["unit_factor"] = component.unit_factor
+        else:
+            # 7.0.7's OfferingComponentSerializer has neither unit_factor nor is_prepaid.
+            del row["is_prepaid"]
         return row
 
     def offering(self, offering: Offering) -> dict[str, Any]:
@@ -148,7 +157,8 @@ class Serialisers:
         parent = self.state.component_usages[user_usage.component_usage_uuid]
         resource = self.state.resources[parent.resource_uuid]
         offering = self.state.offerings[resource.offering_uuid]
-        return {
+        # The 20 keys of 7.0.7's ComponentUserUsageSerializer; 8.x adds billing_period.
+        row: dict[str, Any] = {
             "uuid": user_usage.uuid,
             "user": (
                 self.offering_user_url(user_usage.offering_user_uuid)
@@ -166,8 +176,10 @@ class Serialisers:
             **self._usage_scope(resource, offering),
             "component_type": parent.component_type,
             "date": parent.date,
-            "billing_period": parent.billing_period,
         }
+        if self.state.version == "8":
+            row["billing_period"] = parent.billing_period
+        return row
 
     def offering_user(self, offering_user: OfferingUser) -> dict[str, Any]:
         """An offering user (8.x adds ``state``)."""

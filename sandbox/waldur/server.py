@@ -52,6 +52,8 @@ class WaldurSandbox(BackgroundServing):
     :param advertised_url: ``scheme://host[:port]`` the server builds absolute URLs from (``Link``
         headers and hyperlinks in bodies) instead of its own ``url``, like Django behind a
         TLS-terminating proxy (``http://`` links for ``https://`` clients, or an internal host).
+    :param listing_seed: seeds the order of tied rows in the usage listings (each page request
+        gets a new one, as on the real server).
     """
 
     def __init__(
@@ -66,9 +68,14 @@ class WaldurSandbox(BackgroundServing):
         staff_token: str | None = None,
         time_zone: str | None = None,
         advertised_url: str | None = None,
+        listing_seed: int = 0,
     ) -> None:
         self._state = WaldurState(
-            version=version, today=today or date.today(), staff_token=staff_token, time_zone=time_zone
+            version=version,
+            today=today or date.today(),
+            staff_token=staff_token,
+            time_zone=time_zone,
+            listing_seed=listing_seed,
         )
         if advertised_url is not None and not all(urlsplit(advertised_url)[:2]):
             raise ValueError(f"advertised_url needs a scheme and a host, got {advertised_url!r}")

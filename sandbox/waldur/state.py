@@ -158,6 +158,8 @@ def parse_components(raw_components: list[dict[str, Any]]) -> dict[str, Componen
 class WaldurState:
     """Everything the double stores, plus the clock (``today``) and the server's time zone.
 
+    :param listing_seed: the seed of the order in which the usage listings return rows of equal
+        date and component type (a new order for each page request, as PostgreSQL does).
     :param time_zone: an IANA name (``"Europe/Zurich"``). When set, a naive ``date`` is read in
         that zone, every ``date`` is converted into it and 8.x files ``set_usage`` at the month of
         ``date`` in that zone, as a Django server with that ``TIME_ZONE`` does. When None (the
@@ -165,7 +167,13 @@ class WaldurState:
     """
 
     def __init__(
-        self, *, version: str, today: date, staff_token: str | None, time_zone: str | None = None
+        self,
+        *,
+        version: str,
+        today: date,
+        staff_token: str | None,
+        time_zone: str | None = None,
+        listing_seed: int = 0,
     ) -> None:
         if version not in VERSIONS:
             raise ValueError(f"version must be '7' or '8', got {version!r}")
@@ -193,6 +201,10 @@ class WaldurState:
         self.lock = threading.RLock()
         # listing key -> (table size it was computed at, matching rows); see cached_listing.
         self._listings: dict[Hashable, tuple[int, list[Any]]] = {}
+        #: Seeds the order of tied rows in the usage listings (``pagination.tie_order``).
+        self.listing_seed = listing_seed
+        # (path, query) -> how often it was asked: each asking gets a new order of tied rows.
+        self.listing_queries: dict[Hashable, int] = {}
 
     # ------------------------------------------------------------------ seeding
 

@@ -17,7 +17,7 @@ from sandbox.waldur.fields import (
     uuid_filter,
     uuid_key,
 )
-from sandbox.waldur.pagination import paginated
+from sandbox.waldur.pagination import paginated, query_random, tie_order
 from sandbox.waldur.replies import ApiError, Reply, error
 from sandbox.waldur.state import Resource, WaldurState, month_start
 
@@ -50,7 +50,14 @@ def list_component_usages(ctx: Context, request: Request) -> Reply:
         and (billing_period is None or row.billing_period == billing_period)
         and (component_type is None or row.component_type == component_type)
     ]
-    return paginated(request, matching, ctx.serialise.component_usage, ctx.serialise.base_url)
+    # Ordered as on Waldur 7.0.7 (date, newest first, then component type): rows of equal date,
+    # e.g. every resource pushed with the same date on 8.x, page in a new order per request.
+    ordered = tie_order(
+        matching,
+        lambda row: (-row.date.timestamp(), row.component_type),
+        query_random(ctx.state.listing_seed, request, ctx.state.listing_queries),
+    )
+    return paginated(request, ordered, ctx.serialise.component_usage, ctx.serialise.base_url)
 
 
 def set_usage(ctx: Context, request: Request) -> Reply:

@@ -17,7 +17,7 @@ from sandbox.waldur.fields import (
     uuid_filter,
     uuid_key,
 )
-from sandbox.waldur.pagination import paginated
+from sandbox.waldur.pagination import paginated, query_random, tie_order
 from sandbox.waldur.replies import Reply, error, not_found
 from sandbox.waldur.state import ComponentUsage, UserUsage, WaldurState
 
@@ -25,13 +25,19 @@ _OFFERING_USER_PATH = re.compile(r"/api/marketplace-offering-users/([^/]+)/")
 
 
 def list_user_usages(ctx: Context, request: Request) -> Reply:
-    """``GET /api/marketplace-component-user-usages/`` filtered through their component usage."""
+    """``GET /api/marketplace-component-user-usages/`` filtered through their component usage.
+
+    As on Waldur 7.0.7: ordered by the component usage's date (newest first) and component type
+    only, so one component usage's user usages tie and page in a new order per request; no
+    ``username`` filter (Django ignores an unknown one: every row) and ``field=`` ignored. 8.x
+    (its API description) filters by ``username``.
+    """
     state = ctx.state
     offering_uuids = uuid_filter(request.query, "offering_uuid")
     resource_uuids = uuid_filter(request.query, "resource_uuid")
     billing_period = date_filter(request.query, "component_usage__billing_period")
     component_type = last_value(request.query, "type")
-    username_part = last_value(request.query, "username")
+    username_part = last_value(request.query, "username") if state.version == "8" else None
 
     def select() -> list[UserUsage]:
         matching = []
@@ -60,7 +66,15 @@ def list_user_usages(ctx: Context, request: Request) -> Reply:
         username_part,
     )
     matching = state.cached_listing(key, len(state.user_usages), select)
-    return paginated(request, matching, ctx.serialise.user_usage, ctx.serialise.base_url)
+
+    def sort_key(user_usage: UserUsage) -> tuple[float, str]:
+        parent = state.component_usages[user_usage.component_usage_uuid]
+        return (-parent.date.timestamp(), parent.component_type)
+
+    ordered = tie_order(matching, sort_key, query_random(state.listing_seed, request, state.listing_queries))
+    return paginated(
+        request, ordered, ctx.serialise.user_usage, ctx.serialise.base_url, honour_fields=state.version == "8"
+    )
 
 
 def set_user_usages(ctx: Context, request: Request) -> Reply:
