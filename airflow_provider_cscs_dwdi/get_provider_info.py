@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_cscs_dwdi import __version__
-from airflow_provider_cscs_dwdi.core.waldur_plan import DEFAULT_MAX_USAGE_AMOUNT
+from airflow_provider_cscs_dwdi.core.amounts import DEFAULT_MAX_USAGE_AMOUNT
 
 DWDI_INTEGRATION = "CSCS DWDI"
 WALDUR_INTEGRATION = "Waldur"

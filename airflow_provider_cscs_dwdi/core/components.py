@@ -11,14 +11,24 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
 from airflow_provider_cscs_dwdi.core.validation import (
     INVALID,
     UNKNOWN_KEY,
+    describe,
     error_message,
     error_place,
     first_error,
@@ -192,6 +202,54 @@ def _parse_component(name: Any, settings: Any) -> ComponentConfig:
         label=parsed.label or name,
         dwdi_field=dwdi_field,
     )
+
+
+class CheckedComponents(dict[str, Any]):
+    """``backend_components`` as the file wrote it (a plain mapping for the operators' arguments),
+    carrying its one parse: :attr:`components`."""
+
+    components: tuple[ComponentConfig, ...]
+
+
+def components_of(raw: Mapping[str, Mapping[str, Any]]) -> tuple[ComponentConfig, ...]:
+    """The components of a ``backend_components`` mapping: the parse an offering already holds,
+    or a fresh one for a mapping that did not come from the offerings file."""
+    if isinstance(raw, CheckedComponents):
+        return raw.components
+    return parse_backend_components(raw)
+
+
+def _mapping_of_components(value: Any) -> dict[str, Any]:
+    if not isinstance(value, Mapping) or not value:
+        raise invalid(f"expected a non-empty mapping, got {describe(value)}")
+    return {
+        str(component): dict(settings) if isinstance(settings, Mapping) else settings
+        for component, settings in value.items()
+    }
+
+
+def _checked(raw: dict[str, Any]) -> CheckedComponents:
+    checked = CheckedComponents(raw)
+    try:
+        checked.components = parse_backend_components(raw)
+    except ConfigurationError as error:
+        raise invalid(str(error)) from None
+    return checked
+
+
+def _schema(schema: dict[str, Any]) -> None:
+    schema["additionalProperties"] = ComponentSettings.model_json_schema()
+    schema["minProperties"] = 1
+
+
+#: The offerings file's ``backend_components``: component type -> :class:`ComponentSettings`,
+#: parsed once when the file is read (errors name the component and its setting).
+BackendComponents = Annotated[
+    dict[str, Any],
+    BeforeValidator(_mapping_of_components),
+    AfterValidator(_checked),
+    Field(json_schema_extra=_schema),
+]
 
 
 def _explain(error: ValidationError) -> str:

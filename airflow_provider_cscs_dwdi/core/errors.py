@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from airflow_provider_cscs_dwdi.core.issues import Issue
+from typing import Any
 
 
 class CscsDwdiError(Exception):
@@ -17,13 +13,15 @@ class ConfigurationError(CscsDwdiError):
     """A configuration value (connection, YAML, component) is missing or wrong."""
 
 
-class UsageDataError(CscsDwdiError):
-    """DWDI data cannot be billed as it is; ``issues`` lists every offending record."""
-
-    def __init__(self, message: str, issues: Sequence[Issue] | None = None) -> None:
-        super().__init__(message)
-        self.issues = list(issues or [])
-
-
 class ReportError(CscsDwdiError):
     """A document handed between tasks (above all the report) does not have its documented shape."""
+
+
+def __getattr__(name: str) -> Any:
+    # UsageDataError carries Issues, so it lives in core.issues (this module imports nothing of
+    # the provider); the old import path keeps working for modules not yet moved.
+    if name == "UsageDataError":
+        from airflow_provider_cscs_dwdi.core.issues import UsageDataError
+
+        return UsageDataError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from airflow_provider_cscs_dwdi.core.errors import ReportError
+from airflow_provider_cscs_dwdi.core.errors import CscsDwdiError, ReportError
 
 #: Issues kept in detail; beyond this only their number is kept (a DWDI format change could
 #: make every one of millions of rows an issue, and the report must not grow without bound).
@@ -84,6 +84,14 @@ class Issue:
                 raise ReportError(f"{path}.{key}: expected a string or null, got {value!r}")
             texts[key] = value
         return cls(kind=raw["kind"], message=raw["message"], **texts)
+
+
+class UsageDataError(CscsDwdiError):
+    """DWDI data cannot be billed as it is; ``issues`` lists every offending record."""
+
+    def __init__(self, message: str, issues: Sequence[Issue] | None = None) -> None:
+        super().__init__(message)
+        self.issues = list(issues or [])
 
 
 def issues_from_json(raw: Any, path: str) -> tuple[Issue, ...]:

@@ -9,24 +9,106 @@ from __future__ import annotations
 
 import calendar
 import re
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import core_schema
 
 from airflow_provider_cscs_dwdi.core.errors import ConfigurationError, CscsDwdiError
 
-_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+#: The one spelling of a month, ``YYYY-MM`` (01 to 12): the DAGs' trigger form, the report's
+#: ``month`` and the DWDI queries all match it.
+MONTH_PATTERN = r"[0-9]{4}-(0[1-9]|1[0-2])"
+_MONTH = re.compile(MONTH_PATTERN)
 _ONE_MICROSECOND = timedelta(microseconds=1)
 
 
+@dataclass(frozen=True, order=True)
+class Month:
+    """A calendar month; ``str(month)`` and its JSON (in a pydantic model) are ``YYYY-MM``.
+
+    Months order by time, so ``min``/``max``/``sorted`` and comparisons read as a calendar does.
+    """
+
+    year: int
+    number: int
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.year <= 9999 or not 1 <= self.number <= 12:
+            raise ConfigurationError(f"not a month: year {self.year}, month {self.number}")
+
+    @classmethod
+    def parse(cls, text: str) -> Month:
+        """``"2026-11"`` (surrounding spaces allowed) -> ``Month(2026, 11)``.
+
+        :raises ConfigurationError: naming the value when it is not a real month.
+        """
+        stripped = text.strip() if isinstance(text, str) else ""
+        if not _MONTH.fullmatch(stripped) or int(stripped[:4]) < 1:
+            raise ConfigurationError(f"month must be YYYY-MM (for example 2026-11), got {text!r}")
+        return cls(int(stripped[:4]), int(stripped[5:]))
+
+    @classmethod
+    def of(cls, day: date) -> Month:
+        """The month ``day`` (or a datetime, in its own time zone) falls in."""
+        return cls(day.year, day.month)
+
+    @property
+    def first_day(self) -> date:
+        return date(self.year, self.number, 1)
+
+    @property
+    def last_day(self) -> date:
+        return date(self.year, self.number, calendar.monthrange(self.year, self.number)[1])
+
+    @property
+    def previous(self) -> Month:
+        return Month(self.year - 1, 12) if self.number == 1 else Month(self.year, self.number - 1)
+
+    @property
+    def next(self) -> Month:
+        return Month(self.year + 1, 1) if self.number == 12 else Month(self.year, self.number + 1)
+
+    def __str__(self) -> str:
+        return f"{self.year:04d}-{self.number:02d}"
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        # Read from "YYYY-MM" (or a Month), written back as "YYYY-MM": XCom JSON keeps its shape.
+        from_text = core_schema.no_info_after_validator_function(
+            cls._from_text, core_schema.str_schema(pattern=f"^{MONTH_PATTERN}$")
+        )
+        return core_schema.json_or_python_schema(
+            json_schema=from_text,
+            python_schema=core_schema.union_schema([core_schema.is_instance_schema(cls), from_text]),
+            serialization=core_schema.to_string_ser_schema(),
+        )
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return {"type": "string", "pattern": f"^{MONTH_PATTERN}$"}
+
+    @classmethod
+    def _from_text(cls, text: str) -> Month:
+        if int(text[:4]) < 1:
+            raise ValueError(f"no year 0: {text!r}")
+        return cls(int(text[:4]), int(text[5:]))
+
+
 def parse_month(text: str) -> str:
-    """Validate a ``YYYY-MM`` month and return it unchanged.
+    """Validate a ``YYYY-MM`` month and return it without surrounding spaces.
 
     :raises ConfigurationError: naming the value when it is not a real month.
     """
-    match = _MONTH.match(text.strip()) if isinstance(text, str) else None
-    if not match or not 1 <= int(match.group(2)) <= 12 or int(match.group(1)) < 1:
-        raise ConfigurationError(f"month must be YYYY-MM (for example 2026-11), got {text!r}")
-    return text.strip()
+    return str(Month.parse(text))
 
 
 def timezone_of(name: str) -> ZoneInfo:
@@ -45,20 +127,18 @@ def _local_moment(run_instant: datetime, tz: str) -> datetime:
 
 def current_month(billing_timezone: str, now: datetime | None = None) -> str:
     """The month (``YYYY-MM``) of ``now`` (default: the current time) in the billing time zone."""
-    moment = (now or datetime.now(UTC)).astimezone(timezone_of(billing_timezone))
-    return moment.strftime("%Y-%m")
+    return str(Month.of((now or datetime.now(UTC)).astimezone(timezone_of(billing_timezone))))
 
 
 def billing_month(run_instant: datetime, tz: str) -> str:
     """The ``YYYY-MM`` month billed by a run standing for ``run_instant`` (time-zone aware)."""
-    moment = _local_moment(run_instant, tz)
-    return f"{moment.year:04d}-{moment.month:02d}"
+    return str(Month.of(_local_moment(run_instant, tz)))
 
 
 def month_bounds(month: str) -> tuple[date, date]:
     """First and last day of ``month``."""
-    year, number = (int(part) for part in parse_month(month).split("-"))
-    return date(year, number, 1), date(year, number, calendar.monthrange(year, number)[1])
+    parsed = Month.parse(month)
+    return parsed.first_day, parsed.last_day
 
 
 def month_window(month: str, today: date) -> dict[str, str]:
@@ -76,9 +156,7 @@ def month_window(month: str, today: date) -> dict[str, str]:
 
 def previous_month(month: str) -> str:
     """The month before ``month``."""
-    first, _ = month_bounds(month)
-    before = first - timedelta(days=1)
-    return f"{before.year:04d}-{before.month:02d}"
+    return str(Month.parse(month).previous)
 
 
 def months_to_report(
@@ -93,10 +171,10 @@ def months_to_report(
     if reopen_days < 0:
         raise ConfigurationError(f"reopen_days must be >= 0, got {reopen_days}")
     moment = _local_moment(run_instant, tz)
-    current = f"{moment.year:04d}-{moment.month:02d}"
+    current = Month.of(moment)
     if previous_allowed and moment.day <= reopen_days:
-        return [previous_month(current), current]
-    return [current]
+        return [str(current.previous), str(current)]
+    return [str(current)]
 
 
 def closed_month(interval_start: datetime | None, run_after: datetime, tz: str) -> str:
@@ -109,12 +187,10 @@ def closed_month(interval_start: datetime | None, run_after: datetime, tz: str) 
     if interval_start is not None:
         if interval_start.tzinfo is None:
             raise ConfigurationError(f"data interval start {interval_start.isoformat()} has no time zone")
-        moment = interval_start.astimezone(timezone_of(tz))
-        return f"{moment.year:04d}-{moment.month:02d}"
+        return str(Month.of(interval_start.astimezone(timezone_of(tz))))
     if run_after.tzinfo is None:
         raise ConfigurationError(f"run instant {run_after.isoformat()} has no time zone")
-    current = run_after.astimezone(timezone_of(tz))
-    return previous_month(f"{current.year:04d}-{current.month:02d}")
+    return str(Month.of(run_after.astimezone(timezone_of(tz))).previous)
 
 
 #: Every instant from 12:00 UTC on the 1st to 10:00 UTC on the last day lies in the month on a
@@ -143,7 +219,7 @@ def usage_date(month: str, now: datetime) -> str:
     """
     if now.tzinfo is None:
         raise ConfigurationError(f"now {now.isoformat()} has no time zone")
-    first, _ = month_bounds(month)
+    first = Month.parse(month).first_day
     mid_month = datetime(first.year, first.month, _MID_MONTH_DAY, _MID_MONTH_HOUR_UTC, tzinfo=UTC)
     earliest = datetime(first.year, first.month, 1, _FIRST_SAFE_HOUR_UTC, tzinfo=UTC)
     latest_allowed = (now - CLOCK_SLACK).astimezone(UTC).replace(microsecond=0)

@@ -24,10 +24,10 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 # dependency. A TypedDict, not a model, for the 10,000 accounts of a report: three times faster.
 from typing_extensions import TypedDict
 
-from airflow_provider_cscs_dwdi.core.errors import ReportError, UsageDataError
-from airflow_provider_cscs_dwdi.core.issues import Issue, issues_from_json
+from airflow_provider_cscs_dwdi.core.errors import ReportError
+from airflow_provider_cscs_dwdi.core.issues import Issue, UsageDataError, issues_from_json
 from airflow_provider_cscs_dwdi.core.kinds import UsageKind
-from airflow_provider_cscs_dwdi.core.months import parse_month
+from airflow_provider_cscs_dwdi.core.months import MONTH_PATTERN, parse_month
 from airflow_provider_cscs_dwdi.core.usage import AccountUsage, AggregatedUsage, BadValuePolicy
 from airflow_provider_cscs_dwdi.core.validation import INVALID, first_error, invalid
 
@@ -38,7 +38,7 @@ ISSUES_IN_MESSAGE = 50
 #: Names of ignored (not requested) accounts listed in the report.
 IGNORED_ACCOUNTS_SAMPLE = 20
 
-_MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
+_MONTH = re.compile(MONTH_PATTERN)
 _USAGE_KINDS = tuple(kind.value for kind in UsageKind)
 
 

@@ -18,8 +18,8 @@ from decimal import ROUND_HALF_UP, Context, Decimal, Inexact, localcontext
 from typing import Any
 
 from airflow_provider_cscs_dwdi.core.components import ComponentConfig
-from airflow_provider_cscs_dwdi.core.errors import ConfigurationError, UsageDataError
-from airflow_provider_cscs_dwdi.core.issues import IssueLog, response_records
+from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
+from airflow_provider_cscs_dwdi.core.issues import IssueLog, UsageDataError, response_records
 from airflow_provider_cscs_dwdi.core.kinds import UsageKind
 from airflow_provider_cscs_dwdi.core.quantities import QuantityReader
 from airflow_provider_cscs_dwdi.core.usage import (

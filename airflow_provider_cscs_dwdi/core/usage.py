@@ -28,8 +28,8 @@ from enum import StrEnum
 from typing import Any, TypedDict
 
 from airflow_provider_cscs_dwdi.core.components import ComponentConfig, account_total_fields
-from airflow_provider_cscs_dwdi.core.errors import ConfigurationError, UsageDataError
-from airflow_provider_cscs_dwdi.core.issues import Issue, IssueLog, response_records
+from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
+from airflow_provider_cscs_dwdi.core.issues import Issue, IssueLog, UsageDataError, response_records
 from airflow_provider_cscs_dwdi.core.quantities import QuantityReader
 
 #: Significant digits while summing: far above any DWDI value, so sums stay exact.

@@ -10,7 +10,7 @@ configuration and the documents turn its first error into one line naming the pl
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any, get_args, get_origin
 
 from pydantic import ValidationError
@@ -20,6 +20,9 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 INVALID = "cscs_dwdi_invalid"
 #: Pydantic's error types for a key the model does not have (models; pydantic dataclasses).
 UNKNOWN_KEY = frozenset({"extra_forbidden", "unexpected_keyword_argument"})
+#: Field metadata: the field's own error sentences already name it and its setting
+#: (``storage.filesystem: expected a non-empty string``), so the place is not written twice.
+NAMES_ITS_PLACE = "cscs_dwdi_names_its_place"
 _MAPPING_EXPECTED = frozenset({"model_type", "model_attributes_type", "dataclass_type", "dict_type"})
 
 
@@ -65,10 +68,11 @@ def error_place(loc: Sequence[int | str], *, first_index: int = 0) -> str:
     return place
 
 
-def fields_at(root: Any, loc: Sequence[int | str]) -> tuple[str, ...]:
-    """The field names of the model or pydantic dataclass at ``loc`` below ``root`` (or none).
+def annotation_at(root: Any, loc: Sequence[int | str]) -> Any:
+    """The annotation of the field at ``loc`` below the model ``root`` (``("failures", 0, "reason")``).
 
-    For the unknown-keys message, which lists the keys allowed where the unknown ones were.
+    ``None`` when ``loc`` leads nowhere the models declare. An item of a list or tuple (an int in
+    ``loc``) has the annotation of the list's items.
     """
     annotation: Any = root
     for part in loc:
@@ -79,7 +83,59 @@ def fields_at(root: Any, loc: Sequence[int | str]) -> tuple[str, ...]:
         else:
             fields = getattr(annotation, "__pydantic_fields__", {})
             annotation = fields[part].annotation if part in fields else None
-    return tuple(getattr(_unwrapped(annotation), "__pydantic_fields__", {}))
+        if annotation is None:
+            return None
+    return annotation
+
+
+def fields_at(root: Any, loc: Sequence[int | str]) -> tuple[str, ...]:
+    """The field names of the model or pydantic dataclass at ``loc`` below ``root`` (or none).
+
+    For the unknown-keys message, which lists the keys allowed where the unknown ones were.
+    """
+    return tuple(getattr(_unwrapped(annotation_at(root, loc)), "__pydantic_fields__", {}))
+
+
+def explain(
+    error: ValidationError,
+    root: Any,
+    *,
+    labels: Mapping[str, Callable[[int], str]] | None = None,
+    first_index: int = 1,
+) -> str:
+    """The first error of a document read with the model ``root``, as the one line a user reads.
+
+    ``offering 'CSCS HPC' (#1): billing_timezone: unknown time zone 'Mars/Base'``: the item of a
+    labelled list (``labels``: list field -> its item's label) names itself, then the place and
+    the sentence (:func:`error_message`); unknown keys are listed with the keys allowed there.
+    """
+    details = first_error(error)
+    loc = tuple(details["loc"])
+    label = ""
+    if len(loc) >= 2 and isinstance(loc[1], int) and str(loc[0]) in (labels or {}):
+        label = f"{(labels or {})[str(loc[0])](loc[1])}: "
+        loc = loc[2:]
+    if details["type"] in UNKNOWN_KEY:
+        parent = tuple(details["loc"])[:-1]
+        where = error_place(loc[:-1], first_index=first_index) or ("offering" if label else "top level")
+        allowed = sorted(fields_at(root, parent))
+        return (
+            f"{label}unknown key(s) at {where}: {', '.join(unknown_keys(error, parent))} "
+            f"(allowed: {', '.join(allowed)})"
+        )
+    if details["type"] == INVALID and _names_itself(root, tuple(details["loc"])):
+        return f"{label}{details['msg']}"
+    place = error_place(loc, first_index=first_index)
+    return f"{label}{place + ': ' if place else ''}{error_message(details)}"
+
+
+def _names_itself(root: Any, loc: tuple[int | str, ...]) -> bool:
+    """The field at ``loc`` is marked :data:`NAMES_ITS_PLACE`: its sentences start with its name."""
+    if not loc or isinstance(loc[-1], int):
+        return False
+    fields = getattr(_unwrapped(annotation_at(root, loc[:-1])), "__pydantic_fields__", {})
+    info = fields.get(loc[-1])
+    return info is not None and NAMES_ITS_PLACE in info.metadata
 
 
 def _unwrapped(annotation: Any) -> Any:

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from airflow_provider_cscs_dwdi.core.amounts import DEFAULT_MAX_USAGE_AMOUNT as DEFAULT_MAX_USAGE_AMOUNT
 from airflow_provider_cscs_dwdi.core.errors import CscsDwdiError, ReportError
 from airflow_provider_cscs_dwdi.core.issues import Issue
 from airflow_provider_cscs_dwdi.core.kinds import UsageKind
@@ -48,9 +49,6 @@ from airflow_provider_cscs_dwdi.core.waldur_state import (
 #: Component billing types that take reported usage; the others are refused by ``set_usage``.
 REPORTABLE_BILLING_TYPES = frozenset({"usage", "limit"})
 _CENT = Decimal("0.01")
-#: The largest ``set_usage`` amount Waldur stores: 7.0.7 answers 500 from 10^12 on (invoice item
-#: quantity overflow, the write rolled back) and 400 from 10^18 on (more than 20 digits).
-DEFAULT_MAX_USAGE_AMOUNT = Decimal("999999999999.99")
 
 
 class UnstorableAmountError(CscsDwdiError):

@@ -38,7 +38,14 @@ from airflow_provider_cscs_dwdi.core.errors import ReportError
 from airflow_provider_cscs_dwdi.core.issues import Issue, issues_from_json, shown_value
 from airflow_provider_cscs_dwdi.core.kinds import UsageKind
 from airflow_provider_cscs_dwdi.core.report import REPORT_SCHEMA_VERSION, UsageReport
-from airflow_provider_cscs_dwdi.core.validation import INVALID, describe, error_place, first_error, invalid
+from airflow_provider_cscs_dwdi.core.validation import (
+    INVALID,
+    annotation_at,
+    describe,
+    error_place,
+    first_error,
+    invalid,
+)
 
 __all__ = [
     "FETCH_RESULT_VERSION",
@@ -353,27 +360,10 @@ def _explain(cls: type, error: ValidationError) -> str:
 
 def _expected(cls: type, loc: tuple[int | str, ...], error_type: str) -> str:
     """The JSON type a field expects: ``int``, or ``dict or null`` for a nullable field."""
-    annotation = _annotation_at(cls, loc)
+    annotation = annotation_at(cls, loc)
     expected = _EXPECTED.get(error_type) or _json_type(annotation)
     nullable = type(None) in get_args(annotation)
     return f"{expected}{' or null' if nullable else ''}"
-
-
-def _annotation_at(cls: Any, loc: tuple[int | str, ...]) -> Any:
-    """The annotation of the field at ``loc`` (``("failures", 0, "reason")``), or None if unknown."""
-    annotation: Any = cls
-    for part in loc:
-        while get_origin(annotation) is Annotated:
-            annotation = get_args(annotation)[0]
-        if isinstance(part, int):
-            items = get_args(annotation)
-            annotation = items[0] if get_origin(annotation) is tuple and items else None
-        else:
-            fields = getattr(annotation, "__pydantic_fields__", {})
-            annotation = fields[part].annotation if part in fields else None
-        if annotation is None:
-            return None
-    return annotation
 
 
 def _with_missing_nulls(cls: Any, doc: Any) -> Any:

@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 
 from airflow_provider_cscs_dwdi.core.components import parse_backend_components
-from airflow_provider_cscs_dwdi.core.errors import ConfigurationError, UsageDataError
+from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
 from airflow_provider_cscs_dwdi.core.inference import InferenceAggregator
+from airflow_provider_cscs_dwdi.core.issues import UsageDataError
 from airflow_provider_cscs_dwdi.core.report import UsageReport, build_report, validate_report
 from airflow_provider_cscs_dwdi.core.usage import BadValuePolicy
 from tests.core.usage_support import dwdi

@@ -6,9 +6,12 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from pydantic import BaseModel, ValidationError
 
 from airflow_provider_cscs_dwdi.core.errors import ConfigurationError, CscsDwdiError
 from airflow_provider_cscs_dwdi.core.months import (
+    MONTH_PATTERN,
+    Month,
     billing_month,
     closed_month,
     month_bounds,
@@ -192,3 +195,43 @@ def test_usage_date_refuses_the_first_hours_of_the_month(now: datetime) -> None:
 def test_usage_date_needs_an_aware_now() -> None:
     with pytest.raises(ConfigurationError, match="time zone"):
         usage_date("2026-11", datetime(2026, 11, 20))
+
+
+def test_a_month_is_read_from_text_and_written_back_as_text() -> None:
+    month = Month.parse(" 2028-02 ")
+
+    assert (month.year, month.number, str(month)) == (2028, 2, "2028-02")
+    assert (month.first_day, month.last_day) == (date(2028, 2, 1), date(2028, 2, 29))
+    assert str(month.previous) == "2028-01"
+    assert str(Month.parse("2028-01").previous) == "2027-12"
+    assert str(Month.parse("2027-12").next) == "2028-01"
+    assert Month.of(date(2026, 11, 30)) == Month.parse("2026-11")
+
+
+@pytest.mark.parametrize("text", ["2026-13", "2026-00", "0000-05", "2026-1", "26-01", "", "2026-01-01"])
+def test_a_month_refuses_what_is_not_a_month(text: str) -> None:
+    with pytest.raises(ConfigurationError, match="month must be YYYY-MM"):
+        Month.parse(text)
+
+
+def test_months_order_as_the_calendar_does() -> None:
+    months = [Month.parse(text) for text in ("2027-01", "2026-12", "2026-02")]
+
+    assert [str(month) for month in sorted(months)] == ["2026-02", "2026-12", "2027-01"]
+    assert Month.parse("2026-12") < Month.parse("2027-01")
+
+
+def test_a_month_in_a_pydantic_model_is_yyyy_mm_in_json_and_in_the_schema() -> None:
+    class Document(BaseModel):
+        month: Month
+
+    document = Document.model_validate_json('{"month": "2026-11"}')
+
+    assert document.month == Month(2026, 11)
+    assert document.model_dump(mode="json") == {"month": "2026-11"}
+    assert document.model_dump_json() == '{"month":"2026-11"}'
+    assert Document(month=Month(2026, 1)).month == Month(2026, 1)
+    assert Document.model_json_schema()["properties"]["month"]["pattern"] == f"^{MONTH_PATTERN}$"
+    for bad in ('{"month": "2026-13"}', '{"month": "0000-01"}', '{"month": 202611}'):
+        with pytest.raises(ValidationError):
+            Document.model_validate_json(bad)

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from airflow_provider_cscs_dwdi.core import issues
-from airflow_provider_cscs_dwdi.core.errors import ConfigurationError, UsageDataError
+from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
+from airflow_provider_cscs_dwdi.core.issues import UsageDataError
 from airflow_provider_cscs_dwdi.core.report import validate_report
 from airflow_provider_cscs_dwdi.core.usage import UsageAggregator
 from tests.core.usage_support import EXCEEDING, aggregator, dwdi, failure_of, report_json, report_of

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from airflow_provider_cscs_dwdi.core.components import parse_backend_components
-from airflow_provider_cscs_dwdi.core.errors import ConfigurationError, ReportError, UsageDataError
+from airflow_provider_cscs_dwdi.core.errors import ConfigurationError, ReportError
+from airflow_provider_cscs_dwdi.core.issues import UsageDataError
 from airflow_provider_cscs_dwdi.core.report import UsageReport, build_report, validate_report
 from airflow_provider_cscs_dwdi.core.storage import StorageAggregator
 from airflow_provider_cscs_dwdi.core.usage import BadValuePolicy

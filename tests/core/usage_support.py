@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_cscs_dwdi.core.components import parse_backend_components
-from airflow_provider_cscs_dwdi.core.errors import UsageDataError
+from airflow_provider_cscs_dwdi.core.issues import UsageDataError
 from airflow_provider_cscs_dwdi.core.report import build_report
 from airflow_provider_cscs_dwdi.core.usage import BadValuePolicy, UsageAggregator
 

@@ -190,10 +190,14 @@ def test_a_dwdi_revision_of_a_closed_month_is_named_and_a_month_never_pushed_is_
         entry for entry in entries if entry["account"] == revised_account and len(entry["users"]) > 1
     )
     dropped = revised["users"][-1]["username"]
-    revised["users"] = [row for row in revised["users"] if row["username"] != dropped]
     revised["users"][0]["nodeHours"] += 100
-    # DWDI's account total follows its user rows, as a real revision would.
-    revised["totalNodeHours"] = float(sum(Decimal(repr(row["nodeHours"])) for row in revised["users"]))
+    # DWDI has one entry per account and cluster: the user is dropped from all of the account's
+    # (a user left on another cluster is still reported, whatever month the dataset gives).
+    for entry in entries:
+        if entry["account"] == revised_account:
+            entry["users"] = [row for row in entry["users"] if row["username"] != dropped]
+            # DWDI's account total follows its user rows, as a real revision would.
+            entry["totalNodeHours"] = float(sum(Decimal(repr(row["nodeHours"])) for row in entry["users"]))
     stack.dwdi.set_entries(closed, entries)
     before = stack.landed(item, closed)
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_cscs_dwdi.core.months import MONTH_PATTERN
 from airflow_provider_cscs_dwdi.hooks.dwdi.errors import DWDIConfigurationError
 from airflow_provider_cscs_dwdi.hooks.dwdi.pages import DWDIPage, Family
 from airflow_provider_cscs_dwdi.hooks.dwdi.splitting import (
@@ -25,7 +26,7 @@ from airflow_provider_cscs_dwdi.hooks.dwdi.splitting import (
 if TYPE_CHECKING:
     from airflow_provider_cscs_dwdi.hooks.dwdi.settings import DWDISettings
 
-_DATE_OR_MONTH = re.compile(r"^\d{4}-\d{2}(-\d{2})?$")
+_DATE_OR_MONTH = re.compile(rf"^{MONTH_PATTERN}(-\d{{2}})?$")
 
 COMPUTE = Family(
     name="compute",

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from airflow_provider_cscs_dwdi.core.amounts import DEFAULT_MAX_USAGE_AMOUNT
 from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
-from airflow_provider_cscs_dwdi.core.waldur_plan import DEFAULT_MAX_USAGE_AMOUNT
 from airflow_provider_cscs_dwdi.hooks._extras import (
     extra_or_default,
     flag_extra,
