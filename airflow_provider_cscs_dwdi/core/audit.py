@@ -30,10 +30,11 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from airflow_provider_cscs_dwdi.core.alerts import AlertMessage, RunLabel
+from airflow_provider_cscs_dwdi.core.amounts import UnstorableAmountError, format_amount
 from airflow_provider_cscs_dwdi.core.errors import ReportError
 from airflow_provider_cscs_dwdi.core.issues import Issue
+from airflow_provider_cscs_dwdi.core.plan_types import WritePlan
 from airflow_provider_cscs_dwdi.core.report import UsageReport
-from airflow_provider_cscs_dwdi.core.waldur_plan import UnstorableAmountError, WritePlan, format_amount
 
 CAUSE_MISSING = "usage missing in Waldur"
 CAUSE_EXTRA_USER = "extra user usage"

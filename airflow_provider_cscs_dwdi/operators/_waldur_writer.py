@@ -43,24 +43,18 @@ from typing import Any
 from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 
 from airflow_provider_cscs_dwdi.core import months
+from airflow_provider_cscs_dwdi.core.amounts import UnstorableAmountError, refuse_unstorable_amounts
 from airflow_provider_cscs_dwdi.core.errors import CscsDwdiError
 from airflow_provider_cscs_dwdi.core.kinds import UsageKind
 from airflow_provider_cscs_dwdi.core.logs import Log
+from airflow_provider_cscs_dwdi.core.plan_types import ResourcePlan, WritePlan
 from airflow_provider_cscs_dwdi.core.usage_date import past_month_refusal
-from airflow_provider_cscs_dwdi.core.waldur_plan import (
-    ResourcePlan,
-    UnstorableAmountError,
-    WritePlan,
-    build_write_plan,
-    describe_plan,
-    refuse_unstorable_amounts,
-    set_usage_items,
-    user_usage_items,
-)
+from airflow_provider_cscs_dwdi.core.waldur_plan import build_write_plan, describe_plan
 from airflow_provider_cscs_dwdi.core.waldur_state import UserUsageListing
 from airflow_provider_cscs_dwdi.core.xcom import PushResult, UsageReport, WriteFailure
 from airflow_provider_cscs_dwdi.hooks._http import TransientHTTPError
 from airflow_provider_cscs_dwdi.hooks.waldur import WaldurAPIError, WaldurAuthError, WaldurHook
+from airflow_provider_cscs_dwdi.hooks.waldur.bodies import set_usage_items, user_usage_items
 from airflow_provider_cscs_dwdi.operators._clock import Clock, read_clock
 from airflow_provider_cscs_dwdi.operators._fence import LiveTryFence, NotTheLiveTryError, task_instance_fence
 
