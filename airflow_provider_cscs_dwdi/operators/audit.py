@@ -16,16 +16,11 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator, ObjectStoragePath
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+from airflow_provider_cscs_dwdi.core.alerts import drift_table
 from airflow_provider_cscs_dwdi.core.amounts import UnstorableAmountError, refuse_unstorable_amounts
 from airflow_provider_cscs_dwdi.core.archive import ArchiveError, read_archive
-from airflow_provider_cscs_dwdi.core.audit import (
-    AuditResult,
-    MonthAudit,
-    PushedMonth,
-    audit_month,
-    drift_table,
-    unstorable_month,
-)
+from airflow_provider_cscs_dwdi.core.audit import MonthAudit, PushedMonth, audit_month, unstorable_month
+from airflow_provider_cscs_dwdi.core.audit_result import AuditResult
 from airflow_provider_cscs_dwdi.core.components import parse_backend_components
 from airflow_provider_cscs_dwdi.core.errors import CscsDwdiError
 from airflow_provider_cscs_dwdi.core.months import current_month, parse_month, previous_month
