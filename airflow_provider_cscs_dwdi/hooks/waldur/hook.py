@@ -106,7 +106,7 @@ class WaldurHook(WaldurTransport):
         ``X-Result-Count``, each resource is read on its own (a few rows: one page, complete): those
         of ``resource_uuids``, by default the offering's resources in usage-accepting states.
 
-        :raises IncompleteListingError: even a resource's own listing fell short.
+        :raises ~airflow_provider_cscs_dwdi.hooks.waldur.errors.IncompleteListingError: even a resource's own listing fell short.
         """
         describe = f"Waldur usages {billing_period}"
         params = {
@@ -156,7 +156,7 @@ class WaldurHook(WaldurTransport):
         Waldur orders this listing by date and component type only, and its database returns rows
         of equal key in a new order for each page: a group of tied rows that straddles a page
         boundary can lose rows and repeat others. One offering-wide read (pages of
-        :data:`MAX_PAGE_SIZE`) is checked against ``X-Result-Count``; on a shortfall the resources
+        ``MAX_PAGE_SIZE`` (300)) is checked against ``X-Result-Count``; on a shortfall the resources
         of the groups that straddle a page boundary are read one by one (a resource's page is
         complete when it holds all its rows), then, if the union still falls short, every other
         resource of ``component_usages`` (read here when not given). A resource with more rows than a

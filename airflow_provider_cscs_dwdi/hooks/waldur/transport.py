@@ -228,7 +228,7 @@ class WaldurTransport(SessionHook[WaldurSettings]):
     def _read_in_full(self, path: str, params: Mapping[str, Any], *, describe: str) -> list[dict[str, Any]]:
         """A listing whose distinct rows match its ``X-Result-Count`` (read twice at most).
 
-        :raises IncompleteListingError: both reads fell short; no row may be taken as absent.
+        :raises ~airflow_provider_cscs_dwdi.hooks.waldur.errors.IncompleteListingError: both reads fell short; no row may be taken as absent.
         """
         listing = self._read_listing(path, params, describe=describe)
         if not listing.complete:
