@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from airflow_provider_cscs_dwdi.core.kinds import UsageKind
+from airflow_provider_cscs_dwdi.core.notification_settings import AlertEvent
 from airflow_provider_cscs_dwdi.core.report import UsageReport
 from airflow_provider_cscs_dwdi.core.xcom import PushResult
 
@@ -20,11 +21,11 @@ if TYPE_CHECKING:
     from airflow_provider_cscs_dwdi.core.audit import Drift
     from airflow_provider_cscs_dwdi.core.audit_result import AuditResult
 
-#: Events an offerings-file notification can name (core/config.py validates the same list).
-FAILURE = "failure"
-ISSUES = "issues"
-DRIFT = "drift"
-MONTH_CLOSED = "month_closed"
+#: Events an offerings-file notification can name (one vocabulary: core.notification_settings).
+FAILURE = AlertEvent.FAILURE
+ISSUES = AlertEvent.ISSUES
+DRIFT = AlertEvent.DRIFT
+MONTH_CLOSED = AlertEvent.MONTH_CLOSED
 #: Issues a message lists one by one; the push result itself keeps the first 50.
 LISTED_ISSUES = 20
 

@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import yaml
 from pydantic import (
@@ -75,9 +75,7 @@ MAX_REOPEN_DAYS = 27  # the reopened window must stay inside the first days of e
 #: Keys of DWDI storage and inference entries that name the record, so no component may read them.
 _KEY_FIELDS = {UsageKind.STORAGE: "path", UsageKind.INFERENCE: "waldurResourceUuid"}
 
-_Policy = Annotated[
-    Literal["fail", "skip"], BeforeValidator(lower_case), one_of(BAD_VALUE_POLICIES, any_case=True)
-]
+_Policy = Annotated[BadValuePolicy, BeforeValidator(lower_case), one_of(BAD_VALUE_POLICIES, any_case=True)]
 _Kind = Annotated[UsageKind, BeforeValidator(stripped), one_of(tuple(kind.value for kind in UsageKind))]
 
 
@@ -153,7 +151,8 @@ class OfferingConfig(BaseModel):
         ),
     )
     bad_value_policy: _Policy = Field(
-        default="fail",
+        default=BadValuePolicy.FAIL,
+        title="Bad Value Policy",  # pydantic gives no title to a reference
         description=(
             "What a bad DWDI value (null, negative, not a number) does: `fail` pushes nothing and "
             "the task lists every bad value; `skip` pushes the rest and the report lists the skipped "

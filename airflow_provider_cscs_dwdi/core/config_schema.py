@@ -111,6 +111,8 @@ def _type_text(prop: dict[str, Any], schema: dict[str, Any]) -> str:
     kind = prop.get("type")
     if kind == "array":
         items = prop.get("items", {})
+        if "$ref" in items:
+            items = schema["$defs"][items["$ref"].rsplit("/", 1)[-1]]
         if "enum" in items:
             return "list of " + ", ".join(f"`{value}`" for value in items["enum"])
         return f"list of {_type_text(items, schema)}"

@@ -14,9 +14,12 @@ Waldur resource) because the write plan's issues were published under that name.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import ConfigDict, Strict, TypeAdapter, ValidationError, model_validator
+from pydantic.dataclasses import dataclass
+from pydantic_core import ErrorDetails
 
 from airflow_provider_cscs_dwdi.core.errors import CscsDwdiError, ReportError
 
@@ -27,10 +30,16 @@ MAX_ISSUES_KEPT = 10_000
 VALUE_SHOWN_CHARS = 80
 
 _ABSENT: Any = object()
+_REQUIRED_TEXT_FIELDS = ("kind", "message")
 _OPTIONAL_TEXT_FIELDS = ("record", "account", "user", "field", "value")
 
 
-@dataclass(frozen=True)
+#: Texts are strict: 5 is no string.
+_Text = Annotated[str, Strict()]
+
+
+# Extra keys are ignored: ``backend_id`` repeats ``account``.
+@dataclass(frozen=True, config=ConfigDict(extra="ignore"))
 class Issue:
     """One record that could not be billed as it is, and why.
 
@@ -42,13 +51,13 @@ class Issue:
     ``unstable_listing``.
     """
 
-    kind: str
-    message: str  # one readable sentence naming where, what and (under "skip") what was done
-    record: str | None = None  # where: "page 2, compute[13].users[4]", "Waldur resource <uuid>"
-    account: str | None = None  # the DWDI account, i.e. the Waldur resource's backend_id
-    user: str | None = None
-    field: str | None = None  # the DWDI field or the Waldur component type concerned
-    value: str | None = None  # the offending value as text, at most 80 characters
+    kind: _Text
+    message: _Text  # one readable sentence naming where, what and (under "skip") what was done
+    record: _Text | None = None  # where: "page 2, compute[13].users[4]", "Waldur resource <uuid>"
+    account: _Text | None = None  # the DWDI account, i.e. the Waldur resource's backend_id
+    user: _Text | None = None
+    field: _Text | None = None  # the DWDI field or the Waldur component type concerned
+    value: _Text | None = None  # the offending value as text, at most 80 characters
 
     def to_json(self) -> dict[str, str | None]:
         """The issue as a JSON object (for the XCom documents and the log)."""
@@ -63,27 +72,42 @@ class Issue:
             "message": self.message,
         }
 
+    @model_validator(mode="before")
+    @classmethod
+    def _account_from_backend_id(cls, raw: Any) -> Any:
+        # An issue published with only ``backend_id`` (the write plan's name) is read too.
+        if isinstance(raw, Mapping) and raw.get("account") is None and raw.get("backend_id") is not None:
+            return {**raw, "account": raw["backend_id"]}
+        return raw
+
     @classmethod
     def from_json(cls, raw: Any, path: str) -> Issue:
-        """Read an issue back from its JSON; an issue published with only ``backend_id`` is read too.
+        """Read an issue back from its JSON (the model's validation).
 
         :param path: where the issue stands in its document, e.g. ``issues[3]``, for the error.
         :raises ReportError: naming ``path`` and the field when the shape is not an issue's.
         """
-        if not isinstance(raw, Mapping):
-            raise ReportError(f"{path}: expected an object, got {type(raw).__name__}")
-        for key in ("kind", "message"):
-            if not isinstance(raw.get(key), str):
-                raise ReportError(f"{path}.{key}: expected a string, got {raw.get(key)!r}")
-        texts: dict[str, str | None] = {}
-        for key in _OPTIONAL_TEXT_FIELDS:
-            value = raw.get(key)
-            if key == "account" and value is None:
-                value = raw.get("backend_id")
-            if value is not None and not isinstance(value, str):
-                raise ReportError(f"{path}.{key}: expected a string or null, got {value!r}")
-            texts[key] = value
-        return cls(kind=raw["kind"], message=raw["message"], **texts)
+        try:
+            return _ISSUE.validate_python(raw)
+        except ValidationError as error:
+            raise ReportError(_explain(error.errors(include_url=False)[0], path)) from None
+
+
+_ISSUE = TypeAdapter(Issue)
+_ISSUES = TypeAdapter(tuple[Issue, ...])
+
+
+def _explain(details: ErrorDetails, path: str) -> str:
+    """``issues[2].kind: expected a string, got None``: the one line a reader of the document sees."""
+    loc = details["loc"]
+    if loc and isinstance(loc[0], int):  # an item of a list
+        path, loc = f"{path}[{loc[0]}]", loc[1:]
+    if not loc or loc[0] not in (*_REQUIRED_TEXT_FIELDS, *_OPTIONAL_TEXT_FIELDS):
+        return f"{path}: expected an object, got {type(details.get('input')).__name__}"
+    field = str(loc[0])
+    got = None if details["type"] == "missing" else details.get("input")
+    expected = "a string" if field in _REQUIRED_TEXT_FIELDS else "a string or null"
+    return f"{path}.{field}: expected {expected}, got {got!r}"
 
 
 class UsageDataError(CscsDwdiError):
@@ -101,7 +125,10 @@ def issues_from_json(raw: Any, path: str) -> tuple[Issue, ...]:
     """
     if not isinstance(raw, list):
         raise ReportError(f"{path}: expected a list, got {'nothing' if raw is None else type(raw).__name__}")
-    return tuple(Issue.from_json(item, f"{path}[{index}]") for index, item in enumerate(raw))
+    try:
+        return _ISSUES.validate_python(raw)
+    except ValidationError as error:
+        raise ReportError(_explain(error.errors(include_url=False)[0], path)) from None
 
 
 def shown_value(value: Any) -> str:

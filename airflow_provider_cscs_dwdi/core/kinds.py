@@ -130,14 +130,10 @@ class StorageSettings(BaseModel):
     @field_validator("path_mapping", mode="after")
     @classmethod
     def _one_resource_per_path(cls, mapping: dict[str, str]) -> dict[str, str]:
-        owners: dict[str, str] = {}
-        for backend_id, path in mapping.items():
-            other = owners.setdefault(path, backend_id)
-            if other != backend_id:
-                raise invalid(
-                    f"backend IDs {other!r} and {backend_id!r} both map to path {path!r}; one path can be "
-                    "billed to one resource only"
-                )
+        try:
+            resources_by_path(mapping, verb="map to")
+        except ConfigurationError as error:
+            raise invalid(str(error)) from None
         return mapping
 
     @field_validator("path_template", mode="before")
@@ -168,19 +164,31 @@ class StorageSettings(BaseModel):
             is also another resource's template path), naming both: billing the level twice
             would double the invoice.
         """
-        paths: dict[str, str] = {}
-        owners: dict[str, str] = {}
-        for backend_id in backend_ids:
-            path = self.path_of(backend_id)
-            other = owners.setdefault(path, backend_id)
-            if other != backend_id:
-                raise ConfigurationError(
-                    f"storage: backend IDs {other!r} and {backend_id!r} both resolve to path {path!r}; "
-                    "one path can be billed to one resource only (check storage.path_mapping and "
-                    "storage.path_template)"
-                )
-            paths[backend_id] = path
+        paths = {backend_id: self.path_of(backend_id) for backend_id in backend_ids}
+        try:
+            resources_by_path(paths)
+        except ConfigurationError as error:
+            raise ConfigurationError(
+                f"storage: {error} (check storage.path_mapping and storage.path_template)"
+            ) from None
         return paths
+
+
+def resources_by_path(paths: Mapping[str, str], *, verb: str = "resolve to") -> dict[str, str]:
+    """``{path: backend_id}`` of ``{backend_id: path}``: one path bills one resource.
+
+    :raises ConfigurationError: two resources share a path, naming both (billing the level twice
+        would double the invoice).
+    """
+    owners: dict[str, str] = {}
+    for backend_id, path in paths.items():
+        other = owners.setdefault(path, backend_id)
+        if other != backend_id:
+            raise ConfigurationError(
+                f"backend IDs {other!r} and {backend_id!r} both {verb} path {path!r}; one path can be "
+                "billed to one resource only"
+            )
+    return owners
 
 
 def check_path_template(template: str) -> None:

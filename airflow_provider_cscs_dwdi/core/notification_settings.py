@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import field as dataclass_field
-from typing import Annotated, Any, Literal
+from enum import StrEnum
+from typing import Annotated, Any
 
 from pydantic import BeforeValidator, ConfigDict, Field, ValidationInfo, model_validator
 from pydantic.dataclasses import dataclass as pydantic_dataclass
@@ -18,10 +19,21 @@ from pydantic_core import ArgsKwargs
 from airflow_provider_cscs_dwdi.core.types import ConnectionId, none_as, refused_text, worded
 from airflow_provider_cscs_dwdi.core.validation import describe, invalid
 
-#: What a notification can be sent for: a failed run; a successful run that still listed issues
-#: (skipped bad records, storage paths without data, unknown inference UUIDs, refused writes);
-#: a drift the audit found; a month closed by the monthly close DAG.
-NOTIFICATION_EVENTS = ("failure", "issues", "drift", "month_closed")
+
+class AlertEvent(StrEnum):
+    """What a notification is sent for."""
+
+    # A failed run; a successful run that still listed issues (skipped bad records, storage paths
+    # without data, unknown inference UUIDs, refused writes); a drift the audit found; a month
+    # closed by the monthly close DAG.
+
+    FAILURE = "failure"
+    ISSUES = "issues"
+    DRIFT = "drift"
+    MONTH_CLOSED = "month_closed"
+
+
+NOTIFICATION_EVENTS: tuple[str, ...] = tuple(event.value for event in AlertEvent)
 #: Short names of the notifiers Airflow's own providers ship; anything else is "package.module:Class".
 NOTIFIER_SHORT_NAMES = ("smtp", "slack")
 _NOTIFIER_PATH_PATTERN = re.compile(
@@ -42,7 +54,7 @@ def _events_refused(value: Any) -> str:
 
 #: Events in file order, each once: the same event listed twice would send two messages.
 Events = Annotated[
-    tuple[Literal["failure", "issues", "drift", "month_closed"], ...],
+    tuple[AlertEvent, ...],
     Field(min_length=1),
     worded(_events_refused, items=True),
     BeforeValidator(

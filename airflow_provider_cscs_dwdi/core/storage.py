@@ -23,7 +23,7 @@ from typing import Any
 
 from airflow_provider_cscs_dwdi.core.components import ComponentConfig
 from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
-from airflow_provider_cscs_dwdi.core.kinds import UsageKind
+from airflow_provider_cscs_dwdi.core.kinds import UsageKind, resources_by_path
 from airflow_provider_cscs_dwdi.core.resource_totals import ResourceRecordAggregator
 from airflow_provider_cscs_dwdi.core.usage import AggregatedUsage, BadValuePolicy
 
@@ -49,13 +49,10 @@ class StorageAggregator(ResourceRecordAggregator):
         policy: BadValuePolicy = BadValuePolicy.FAIL,
     ) -> None:
         super().__init__(components, policy=policy)
-        self._owners: dict[str, str] = {}
-        for backend_id, path in paths.items():
-            other = self._owners.setdefault(path, backend_id)
-            if other != backend_id:
-                raise ConfigurationError(
-                    f"storage: backend IDs {other!r} and {backend_id!r} both resolve to path {path!r}"
-                )
+        try:
+            self._owners = resources_by_path(paths)
+        except ConfigurationError as error:
+            raise ConfigurationError(f"storage: {error}") from None
         self._paths = dict(paths)
         #: Where each path was first answered, to name both records of a duplicate.
         self._first_seen: dict[str, str] = {}

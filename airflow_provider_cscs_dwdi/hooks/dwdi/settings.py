@@ -8,18 +8,29 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from airflow_provider_cscs_dwdi.get_provider_info import (
-    DEFAULT_COMPUTE_USAGE_PATH,
+from airflow_provider_cscs_dwdi.core.connection_settings import (
     DEFAULT_INFERENCE_COST_PATH,
+    DEFAULT_SCOPE,
     DEFAULT_STORAGE_USAGE_PATH,
+    DEFAULT_TIMEOUT_SECONDS,
+    PROXY_SCHEMES,
+    REDACTED,
+    DWDIExtras,
+    display_url,
+    read_extras,
 )
-from airflow_provider_cscs_dwdi.hooks._extras import flag_extra, http_base_url, seconds_extra
+from airflow_provider_cscs_dwdi.hooks._extras import http_base_url
 from airflow_provider_cscs_dwdi.hooks.dwdi.errors import DWDIConfigurationError
 
-DEFAULT_SCOPE = "openid"
-DEFAULT_TIMEOUT_SECONDS = 60.0
-PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
-REDACTED = "***"
+__all__ = [
+    "DEFAULT_SCOPE",
+    "DEFAULT_TIMEOUT_SECONDS",
+    "PROXY_SCHEMES",
+    "REDACTED",
+    "DWDISettings",
+    "display_url",
+    "parse_settings",
+]
 
 
 @dataclass(frozen=True)
@@ -65,34 +76,6 @@ class DWDISettings:
         return f"{self.api_url}{self.inference_cost_path}"
 
 
-def display_url(url: str) -> str:
-    """``url`` without user info (``user:password@``), safe for logs and messages."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit(parts._replace(netloc=f"{REDACTED}@{netloc}"))
-
-
-def _text_extra(extra: Mapping[str, Any], name: str) -> str | None:
-    """A string extra; an absent or empty form field (None, "", blanks) means "not set"."""
-    value = extra.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise DWDIConfigurationError(f"DWDI connection extra {name!r} must be a string, got {value!r}")
-    return value.strip() or None
-
-
-def _endpoint_path(extra: Mapping[str, Any], name: str, default: str) -> str:
-    """An endpoint path extra below the API URL, always starting with one ``/``."""
-    path = _text_extra(extra, name) or default
-    if "?" in path or "#" in path or "://" in path:
-        raise DWDIConfigurationError(f"DWDI connection extra {name!r} must be a plain path, got {path!r}")
-    return "/" + path.lstrip("/")
-
-
 def _http_url(value: str, what: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -107,30 +90,18 @@ def _api_base_url(host: str, port: int | None) -> str:
     return urlunsplit((scheme, netloc, path, "", ""))
 
 
-def _verify(extra: Mapping[str, Any]) -> bool | str:
-    if not flag_extra(extra, "verify_tls", True, where="DWDI connection", error=DWDIConfigurationError):
+def _verify(extras: DWDIExtras) -> bool | str:
+    if not extras.verify_tls:
         return False
-    ca_bundle = _text_extra(extra, "ca_bundle_path")
+    ca_bundle = extras.ca_bundle_path
     if ca_bundle is None:
         return True
+    # Where the file is can only be checked on the worker that reads the connection.
     if not os.path.exists(ca_bundle):
         raise DWDIConfigurationError(
             f"DWDI connection extra 'ca_bundle_path': {ca_bundle!r} does not exist on this worker"
         )
     return ca_bundle
-
-
-def _proxy(extra: Mapping[str, Any]) -> str | None:
-    proxy = _text_extra(extra, "proxy_url")
-    if proxy is None:
-        return None
-    parts = urlsplit(proxy)
-    if parts.scheme not in PROXY_SCHEMES or not parts.hostname:
-        raise DWDIConfigurationError(
-            f"DWDI connection extra 'proxy_url' must be a {', '.join(s + '://' for s in PROXY_SCHEMES)} URL, "
-            f"got {display_url(proxy)!r}"
-        )
-    return proxy
 
 
 def parse_settings(
@@ -147,8 +118,8 @@ def parse_settings(
         raise DWDIConfigurationError("DWDI connection: the login (OIDC client ID) is missing")
     if not password:
         raise DWDIConfigurationError("DWDI connection: the password (OIDC client secret) is missing")
-    token_url = _text_extra(extra, "oidc_endpoint_url")
-    if token_url is None:
+    extras = read_extras(DWDIExtras, extra, where="DWDI connection", error=DWDIConfigurationError)
+    if extras.oidc_endpoint_url is None:
         raise DWDIConfigurationError(
             "DWDI connection: the extra 'oidc_endpoint_url' (OIDC token endpoint URL) is missing"
         )
@@ -156,18 +127,12 @@ def parse_settings(
         api_url=_api_base_url(host, port),
         client_id=login.strip(),
         client_secret=password,
-        token_url=_http_url(token_url, "the extra 'oidc_endpoint_url'"),
-        scope=_text_extra(extra, "oidc_scope") or DEFAULT_SCOPE,
-        compute_usage_path=_endpoint_path(extra, "compute_usage_path", DEFAULT_COMPUTE_USAGE_PATH),
-        timeout_seconds=seconds_extra(
-            extra,
-            "timeout_seconds",
-            DEFAULT_TIMEOUT_SECONDS,
-            where="DWDI connection",
-            error=DWDIConfigurationError,
-        ),
-        verify=_verify(extra),
-        proxy_url=_proxy(extra),
-        storage_usage_path=_endpoint_path(extra, "storage_usage_path", DEFAULT_STORAGE_USAGE_PATH),
-        inference_cost_path=_endpoint_path(extra, "inference_cost_path", DEFAULT_INFERENCE_COST_PATH),
+        token_url=_http_url(extras.oidc_endpoint_url, "the extra 'oidc_endpoint_url'"),
+        scope=extras.oidc_scope,
+        compute_usage_path=extras.compute_usage_path,
+        timeout_seconds=extras.timeout_seconds,
+        verify=_verify(extras),
+        proxy_url=extras.proxy_url,
+        storage_usage_path=extras.storage_usage_path,
+        inference_cost_path=extras.inference_cost_path,
     )

@@ -5,27 +5,32 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from airflow_provider_cscs_dwdi.core.amounts import DEFAULT_MAX_USAGE_AMOUNT
-from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
-from airflow_provider_cscs_dwdi.hooks._extras import (
-    extra_or_default,
-    flag_extra,
-    http_base_url,
-    int_extra,
-    seconds_extra,
+from airflow_provider_cscs_dwdi.core.connection_settings import (
+    DATE_SUPPORT_CHOICES,
+    DEFAULT_WRITE_CONCURRENCY,
+    HIGHEST_MAX_USAGE_AMOUNT,
+    MAX_WRITE_CONCURRENCY,
+    WaldurExtras,
+    read_extras,
 )
+from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
+from airflow_provider_cscs_dwdi.hooks._extras import http_base_url
 
-DATE_SUPPORT_CHOICES = ("auto", "honoured", "ignored")
-#: ``write_concurrency`` when the connection does not set it: chosen from benchmarks/bench_push.py
-#: (see docs/benchmarks.md, "Why 8 by default"), and the most a connection may ask for.
-DEFAULT_WRITE_CONCURRENCY = 8
-MAX_WRITE_CONCURRENCY = 32
-#: The highest ``max_usage_amount`` a connection may set: 18 digits before the point is where
-#: DRF refuses any amount (400, "no more than 20 digits").
-HIGHEST_MAX_USAGE_AMOUNT = Decimal("999999999999999999.99")
+__all__ = [
+    "DATE_SUPPORT_CHOICES",
+    "DEFAULT_WRITE_CONCURRENCY",
+    "HIGHEST_MAX_USAGE_AMOUNT",
+    "MAX_WRITE_CONCURRENCY",
+    "WHERE",
+    "WaldurSettings",
+    "checked_uuid",
+    "normalise_api_url",
+    "parse_settings",
+]
 
 
 @dataclass(frozen=True)
@@ -69,44 +74,17 @@ def parse_settings(
     """Validate a Waldur connection's fields; raises ConfigurationError naming the bad field."""
     if not password:
         raise ConfigurationError("Waldur connection: the password (API token) is empty")
-    date_support = str(extra_or_default(extra, "usage_date_support", "auto")).strip().lower()
-    if date_support not in DATE_SUPPORT_CHOICES:
-        raise ConfigurationError(
-            f"Waldur connection extra 'usage_date_support' must be one of {', '.join(DATE_SUPPORT_CHOICES)}, "
-            f"got {date_support!r}"
-        )
+    extras = read_extras(WaldurExtras, extra, where=WHERE)
     return WaldurSettings(
         api_url=normalise_api_url(host or "", port),
         token=password,
-        timeout_seconds=seconds_extra(extra, "timeout_seconds", 60, where=WHERE),
-        verify_tls=flag_extra(extra, "verify_tls", True, where=WHERE),
-        page_size=int_extra(extra, "page_size", 100, 1, 100, where=WHERE),
-        write_concurrency=int_extra(
-            extra, "write_concurrency", DEFAULT_WRITE_CONCURRENCY, 1, MAX_WRITE_CONCURRENCY, where=WHERE
-        ),
-        usage_date_support=date_support,
-        max_usage_amount=_amount_extra(extra, "max_usage_amount", DEFAULT_MAX_USAGE_AMOUNT),
+        timeout_seconds=extras.timeout_seconds,
+        verify_tls=extras.verify_tls,
+        page_size=extras.page_size,
+        write_concurrency=extras.write_concurrency,
+        usage_date_support=extras.usage_date_support,
+        max_usage_amount=extras.max_usage_amount,
     )
-
-
-def _amount_extra(extra: Mapping[str, Any], name: str, default: Decimal) -> Decimal:
-    """An amount > 0 with at most 2 decimals, up to what Waldur's usage column holds."""
-    value = extra_or_default(extra, name, default)
-    try:
-        amount = Decimal(str(value).strip())
-    except InvalidOperation:
-        amount = Decimal("NaN")
-    if (
-        isinstance(value, bool)
-        or not amount.is_finite()
-        or not 0 < amount <= HIGHEST_MAX_USAGE_AMOUNT
-        or amount != amount.quantize(Decimal("0.01"))
-    ):
-        raise ConfigurationError(
-            f"{WHERE} extra {name!r} must be an amount > 0 with at most 2 decimals, up to "
-            f"{HIGHEST_MAX_USAGE_AMOUNT}, got {value!r}"
-        )
-    return amount
 
 
 def checked_uuid(value: str, what: str) -> str:
