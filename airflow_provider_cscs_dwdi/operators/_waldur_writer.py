@@ -47,6 +47,7 @@ from airflow_provider_cscs_dwdi.core.amounts import UnstorableAmountError, refus
 from airflow_provider_cscs_dwdi.core.errors import CscsDwdiError
 from airflow_provider_cscs_dwdi.core.kinds import UsageKind
 from airflow_provider_cscs_dwdi.core.logs import Log
+from airflow_provider_cscs_dwdi.core.months import Month
 from airflow_provider_cscs_dwdi.core.plan_types import ResourcePlan, WritePlan
 from airflow_provider_cscs_dwdi.core.usage_date import past_month_refusal
 from airflow_provider_cscs_dwdi.core.waldur_plan import build_write_plan, describe_plan
@@ -62,6 +63,11 @@ from airflow_provider_cscs_dwdi.operators._fence import LiveTryFence, NotTheLive
 LISTED_LIMIT = 50
 BACKFILL_REFUSAL_MARKER = "backfilling past billing periods"
 NOT_ATTEMPTED = "not attempted: an earlier write could not reach Waldur"
+
+
+def _billing_period(month: str) -> str:
+    """Waldur's ``billing_period`` of a month: its first day, ``YYYY-MM-01``."""
+    return Month.parse(month).first_day.isoformat()
 
 
 def _failure_reason(error: WaldurAPIError | TransientHTTPError) -> str:
@@ -97,7 +103,7 @@ class WaldurWriter:
         self, report: UsageReport, *, reconcile: bool, check_month: Callable[[bool], None]
     ) -> tuple[WritePlan, bool]:
         """Read Waldur's state for the report's month and diff it; returns the plan and date support."""
-        billing_period = f"{report.month}-01"
+        billing_period = _billing_period(report.month)
         components = self.hook.get_offering_components(self.offering_uuid)
         date_honoured = self.hook.usage_date_honoured(components=components)
         # Before any other read: a month this server would misfile is refused outright.
@@ -150,7 +156,7 @@ class WaldurWriter:
         if not with_users:
             return
         offering_user_urls = self.hook.list_offering_users(self.offering_uuid)
-        row_uuids = self._component_usage_uuids(with_users, f"{plan.month}-01")
+        row_uuids = self._component_usage_uuids(with_users, _billing_period(plan.month))
         jobs = []
         for resource in with_users:
             for component_type, changes in resource.user_changes_by_component().items():

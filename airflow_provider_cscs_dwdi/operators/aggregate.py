@@ -18,7 +18,8 @@ from airflow.sdk.exceptions import AirflowException
 
 from airflow_provider_cscs_dwdi.core.archive import ArchiveError, missing_archive_message
 from airflow_provider_cscs_dwdi.core.components import parse_backend_components
-from airflow_provider_cscs_dwdi.core.errors import ConfigurationError, ReportError, UsageDataError
+from airflow_provider_cscs_dwdi.core.errors import ConfigurationError, ReportError
+from airflow_provider_cscs_dwdi.core.issues import UsageDataError
 from airflow_provider_cscs_dwdi.core.usage import BadValuePolicy
 from airflow_provider_cscs_dwdi.core.xcom import FetchResult, UsageReport
 from airflow_provider_cscs_dwdi.operators._kinds import (

@@ -23,7 +23,7 @@ from airflow_provider_cscs_dwdi.core.audit import MonthAudit, PushedMonth, audit
 from airflow_provider_cscs_dwdi.core.audit_result import AuditResult
 from airflow_provider_cscs_dwdi.core.components import parse_backend_components
 from airflow_provider_cscs_dwdi.core.errors import CscsDwdiError
-from airflow_provider_cscs_dwdi.core.months import current_month, parse_month, previous_month
+from airflow_provider_cscs_dwdi.core.months import Month, current_month
 from airflow_provider_cscs_dwdi.core.usage import BadValuePolicy
 from airflow_provider_cscs_dwdi.core.xcom import BackendIds, BillingPlan, PushResult, UsageReport
 from airflow_provider_cscs_dwdi.hooks._http import TransientHTTPError
@@ -47,21 +47,22 @@ def audited_months(
 
     :raises CscsDwdiError: ``repair_month`` is not a ``YYYY-MM`` month, or is not closed yet.
     """
-    current = current_month(billing_timezone, now)
-    months: list[str] = []
+    current = Month.parse(current_month(billing_timezone, now))
+    closed: list[Month] = []
     month = current
     for _ in range(count):
-        month = previous_month(month)
-        months.insert(0, month)
+        month = month.previous
+        closed.insert(0, month)
     if repair_month is not None:
-        repair_month = parse_month(repair_month)
-        if repair_month >= current:
+        repair = Month.parse(repair_month)
+        if repair >= current:
             raise CscsDwdiError(
-                f"repair_month {repair_month} is not closed yet ({current} is the current month in "
+                f"repair_month {repair} is not closed yet ({current} is the current month in "
                 f"{billing_timezone}): only a closed month can be repaired."
             )
-        if repair_month not in months:
-            months.insert(0, repair_month)
+        if repair not in closed:
+            closed.insert(0, repair)
+    months = [str(month) for month in closed]
     return months
 
 
