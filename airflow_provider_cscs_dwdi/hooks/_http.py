@@ -335,8 +335,11 @@ class SessionHook(BaseHook, Generic[SettingsT]):
         policy: RetryPolicy | None = None,
         **request_kwargs: Any,
     ) -> requests.Response:
-        """One request with the connection's timeout, retried by ``policy`` (default the hook's)."""
-        return send_with_retries(
+        """One request with the connection's timeout, retried by ``policy`` (default the hook's).
+
+        The final answer goes through :meth:`_checked` (a hook may refuse one at once, e.g. a 401).
+        """
+        response = send_with_retries(
             self.session,
             method,
             url,
@@ -345,5 +348,14 @@ class SessionHook(BaseHook, Generic[SettingsT]):
             describe=describe,
             sleep=self._sleep,
             timeout=self.settings.timeout_seconds,
-            **request_kwargs,
+            **{**request_kwargs, **self._request_options()},
         )
+        return self._checked(response, describe)
+
+    def _request_options(self) -> dict[str, Any]:
+        """Keyword arguments every request of the hook carries (none by default)."""
+        return {}
+
+    def _checked(self, response: requests.Response, describe: str) -> requests.Response:
+        """The final answer of a request, or an error raised for it (none by default)."""
+        return response

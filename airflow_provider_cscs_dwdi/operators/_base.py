@@ -18,7 +18,11 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
+from airflow_provider_cscs_dwdi.core.xcom import PushResult, UsageReport
 from airflow_provider_cscs_dwdi.hooks.waldur import WaldurHook
+from airflow_provider_cscs_dwdi.operators._clock import Clock
+from airflow_provider_cscs_dwdi.operators._lineage import TaskLineage, written_lineage
+from airflow_provider_cscs_dwdi.operators._waldur_writer import push_report
 
 
 class HookOwningOperator(BaseOperator):
@@ -48,7 +52,14 @@ class WaldurBaseOperator(HookOwningOperator):
     :param waldur_conn_id: the ``waldur`` connection.
     :param offering_uuid: the Waldur offering (None where the task may do without one).
     :param billing_timezone: IANA time zone in which billing months begin and end.
+    :param clock: the current time, which tells the current month and the usage ``date``
+        (default: the operators' clock, see :mod:`._clock`).
     """
+
+    #: How refusals name what the task writes ("push"; the audit's repair says "repair").
+    write_action = "push"
+    #: What the task's last write produced, for ``get_openlineage_facets_on_complete``.
+    _lineage: TaskLineage | None = None
 
     def __init__(
         self,
@@ -56,17 +67,39 @@ class WaldurBaseOperator(HookOwningOperator):
         waldur_conn_id: str = WaldurHook.default_conn_name,
         offering_uuid: str | None = None,
         billing_timezone: str = "UTC",
+        clock: Clock | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.waldur_conn_id = waldur_conn_id
         self.offering_uuid = offering_uuid
         self.billing_timezone = billing_timezone
+        self.clock = clock
 
     @cached_property
     def hook(self) -> WaldurHook:
         """The task's Waldur hook (one pooled session, shared by the threads of the task)."""
         return WaldurHook(self.waldur_conn_id)
+
+    def push_report(
+        self, report: UsageReport, *, dry_run: bool, reconcile: bool, task_instance: Any = None
+    ) -> PushResult:
+        """:func:`._waldur_writer.push_report` with this task's hook, offering, time zone and clock."""
+        result = push_report(
+            self.hook,
+            report,
+            offering_uuid=str(self.offering_uuid),
+            offering=self.offering,
+            billing_timezone=self.billing_timezone,
+            log=self.log,
+            dry_run=dry_run,
+            reconcile=reconcile,
+            clock=self.clock,
+            action=self.write_action,
+            task_instance=task_instance,
+        )
+        self._lineage = written_lineage(result, report, self.hook.settings.api_url, str(self.offering_uuid))
+        return result
 
     @property
     def offering(self) -> str:

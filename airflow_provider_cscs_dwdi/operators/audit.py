@@ -31,9 +31,9 @@ from airflow_provider_cscs_dwdi.hooks.waldur import WaldurAPIError, WaldurAuthEr
 from airflow_provider_cscs_dwdi.operators._base import WaldurBaseOperator
 from airflow_provider_cscs_dwdi.operators._clock import Clock
 from airflow_provider_cscs_dwdi.operators._kinds import report_from_archive
-from airflow_provider_cscs_dwdi.operators._lineage import TaskLineage, operator_lineage, written_lineage
+from airflow_provider_cscs_dwdi.operators._lineage import operator_lineage
 from airflow_provider_cscs_dwdi.operators._params import as_bool, blank_to_none
-from airflow_provider_cscs_dwdi.operators._waldur_writer import WaldurWriter, push_report
+from airflow_provider_cscs_dwdi.operators._waldur_writer import WaldurWriter
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -155,8 +155,6 @@ class AuditWaldurOperator(WaldurBaseOperator):
     ui_color = "#f3e8fd"
     #: How refusals name what this task writes.
     write_action = "repair"
-    #: What the last repair wrote and counted, for ``get_openlineage_facets_on_complete``.
-    _lineage: TaskLineage | None = None
 
     def __init__(
         self,
@@ -180,11 +178,11 @@ class AuditWaldurOperator(WaldurBaseOperator):
             waldur_conn_id=waldur_conn_id,
             offering_uuid=offering_uuid,
             billing_timezone=billing_timezone,
+            clock=clock,
             **kwargs,
         )
         # Its own name: ``dry_run`` is BaseOperator's method.
         self.repair_dry_run = dry_run
-        self.clock = clock
         self.reports = reports
         self.repair_month = repair_month
         self.pushed_archive_roots = list(pushed_archive_roots)
@@ -267,26 +265,15 @@ class AuditWaldurOperator(WaldurBaseOperator):
             report.month,
         )
         try:
-            result = push_report(
-                self.hook,
-                report,
-                offering_uuid=str(self.offering_uuid),
-                offering=self.offering,
-                billing_timezone=self.billing_timezone,
-                log=self.log,
-                dry_run=dry_run,
-                # A repair leaves no user usage behind that DWDI does not report: the audit counts it.
-                reconcile=True,
-                clock=self.clock,
-                action=self.write_action,
-                task_instance=context.get("ti"),
+            # A repair leaves no user usage behind that DWDI does not report: the audit counts it.
+            result = self.push_report(
+                report, dry_run=dry_run, reconcile=True, task_instance=context.get("ti")
             )
         except AirflowException:
             context["ti"].xcom_push(
                 key="return_value", value=AuditResult.of(audits, repair_month=repair_month).to_xcom()
             )
             raise
-        self._lineage = written_lineage(result, report, self.hook.settings.api_url, str(self.offering_uuid))
         self.log.info("Repair of %s: %s", report.month, result.counts())
         if not dry_run:
             audits[position] = self._audit(report, heading="Re-audit after the repair")

@@ -167,6 +167,7 @@ class PlanBillingRunOperator(WaldurBaseOperator):
             waldur_conn_id=waldur_conn_id,
             offering_uuid=offering_uuid,
             billing_timezone=billing_timezone,
+            clock=clock,
             **kwargs,
         )
         self.backend_ids = backend_ids
@@ -175,7 +176,6 @@ class PlanBillingRunOperator(WaldurBaseOperator):
         self.accounts = accounts
         self.dry_run_setting = dry_run
         self.month_end_run = month_end_run
-        self.clock = clock
 
     def execute(self, context: Context) -> list[str]:
         months = resolve_billing_months(

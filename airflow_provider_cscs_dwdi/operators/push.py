@@ -22,9 +22,8 @@ from airflow_provider_cscs_dwdi.core.xcom import PushResult, UsageReport
 from airflow_provider_cscs_dwdi.hooks.waldur import WaldurHook
 from airflow_provider_cscs_dwdi.operators._base import WaldurBaseOperator
 from airflow_provider_cscs_dwdi.operators._clock import Clock
-from airflow_provider_cscs_dwdi.operators._lineage import TaskLineage, operator_lineage, written_lineage
+from airflow_provider_cscs_dwdi.operators._lineage import operator_lineage
 from airflow_provider_cscs_dwdi.operators._params import as_bool
-from airflow_provider_cscs_dwdi.operators._waldur_writer import push_report
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -72,10 +71,6 @@ class PushToWaldurOperator(WaldurBaseOperator):
         "billing_timezone",
     )
     ui_color = "#e8f4fd"
-    #: What the last ``execute`` read, wrote and counted, for ``get_openlineage_facets_on_complete``.
-    _lineage: TaskLineage | None = None
-    #: How refusals name what this task writes (the audit's repair says "repair").
-    write_action = "push"
 
     def __init__(
         self,
@@ -101,12 +96,12 @@ class PushToWaldurOperator(WaldurBaseOperator):
             waldur_conn_id=waldur_conn_id,
             offering_uuid=offering_uuid,
             billing_timezone=billing_timezone,
+            clock=clock,
             **kwargs,
         )
         self.report = report
         self.dry_run_setting = dry_run
         self.reconcile = reconcile
-        self.clock = clock
         self.billing_asset = billing_asset
         self.closes_month = closes_month
 
@@ -130,26 +125,6 @@ class PushToWaldurOperator(WaldurBaseOperator):
             context["outlet_events"][billing_alias(self.billing_asset)].add(self.billing_asset, extra=extra)
             self.log.info("Asset event on %s: %s", self.billing_asset.uri, extra)
         return result.to_xcom()
-
-    def push_report(
-        self, report: UsageReport, *, dry_run: bool, reconcile: bool, task_instance: Any = None
-    ) -> PushResult:
-        """:func:`._waldur_writer.push_report` with this task's offering, time zone, clock and hook."""
-        result = push_report(
-            self.hook,
-            report,
-            offering_uuid=str(self.offering_uuid),
-            offering=self.offering,
-            billing_timezone=self.billing_timezone,
-            log=self.log,
-            dry_run=dry_run,
-            reconcile=reconcile,
-            clock=self.clock,
-            action=self.write_action,
-            task_instance=task_instance,
-        )
-        self._lineage = written_lineage(result, report, self.hook.settings.api_url, str(self.offering_uuid))
-        return result
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """What this task read and wrote, for the OpenLineage listener (docs/lineage.md).

@@ -149,15 +149,11 @@ class DWDIHook(TokenMixin, ComputeMixin, StorageMixin, InferenceMixin, SessionHo
         )
         return session
 
-    def _send(
-        self, method: str, url: str, *, describe: str, policy: RetryPolicy | None = None, **kwargs: Any
-    ) -> requests.Response:
+    def _request_options(self) -> dict[str, Any]:
         proxy_url = self.settings.proxy_url
-        if proxy_url:
-            # Per request too: requests lets HTTP(S)_PROXY from the environment override
-            # session.proxies, and the connection's proxy must win (it may be the only way out).
-            kwargs["proxies"] = {"http": proxy_url, "https": proxy_url}
-        return super()._send(method, url, describe=describe, policy=policy, **kwargs)
+        # Per request too: requests lets HTTP(S)_PROXY from the environment override
+        # session.proxies, and the connection's proxy must win (it may be the only way out).
+        return {"proxies": {"http": proxy_url, "https": proxy_url}} if proxy_url else {}
 
     def _redact(self, text: str) -> str:
         """``text`` with the client secret and any token we hold replaced by ``***``."""

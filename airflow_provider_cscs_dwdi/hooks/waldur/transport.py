@@ -128,16 +128,8 @@ class WaldurTransport(SessionHook[WaldurSettings]):
         session.headers.update({"Authorization": f"Token {settings.token}", "Accept": "application/json"})
         return session
 
-    def _send(
-        self,
-        method: str,
-        url: str,
-        *,
-        describe: str,
-        policy: RetryPolicy | None = None,
-        **request_kwargs: Any,
-    ) -> requests.Response:
-        response = super()._send(method, url, describe=describe, policy=policy, **request_kwargs)
+    def _checked(self, response: requests.Response, describe: str) -> requests.Response:
+        # With a bad token nothing else can succeed either: stop at the first 401.
         if response.status_code == 401:
             raise self._auth_error(response, describe)
         return response
