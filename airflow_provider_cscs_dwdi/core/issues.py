@@ -125,6 +125,8 @@ def issues_from_json(raw: Any, path: str) -> tuple[Issue, ...]:
     """
     if not isinstance(raw, list):
         raise ReportError(f"{path}: expected a list, got {'nothing' if raw is None else type(raw).__name__}")
+    if not raw:
+        return ()
     try:
         return _ISSUES.validate_python(raw)
     except ValidationError as error:

@@ -20,12 +20,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
 from airflow_provider_cscs_dwdi.core.validation import (
-    UNKNOWN_KEY,
-    error_message,
-    error_place,
-    first_error,
+    explain,
     invalid,
-    unknown_keys,
 )
 
 _RESOURCE_UUID = re.compile(
@@ -219,15 +215,7 @@ def path_template_problem(template: str) -> str | None:
 
 def explain_storage_error(error: ValidationError) -> str:
     """The first error of storage settings: ``storage.filesystem: required``, or its unknown keys."""
-    details = first_error(error)
-    if details["type"] in UNKNOWN_KEY:
-        unknown = unknown_keys(error, tuple(details["loc"])[:-1])
-        return (
-            f"unknown key(s) at storage: {', '.join(unknown)} "
-            f"(allowed: {', '.join(sorted(StorageSettings.model_fields))})"
-        )
-    place = error_place(("storage", *details["loc"]))
-    return f"{place}: {error_message(details)}"
+    return explain(error, StorageSettings, prefix=("storage",))
 
 
 def normalise_resource_uuid(value: str) -> str | None:

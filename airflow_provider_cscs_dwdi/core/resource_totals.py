@@ -14,14 +14,13 @@ as an issue): a level or a cost with one part missing would be a wrong number on
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from decimal import ROUND_HALF_UP, Context, Decimal, Inexact, localcontext
+from decimal import Decimal, localcontext
 from typing import Any
 
 from airflow_provider_cscs_dwdi.core.components import ComponentConfig
-from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
-from airflow_provider_cscs_dwdi.core.issues import IssueLog, UsageDataError, response_records
+from airflow_provider_cscs_dwdi.core.issues import UsageDataError
 from airflow_provider_cscs_dwdi.core.kinds import UsageKind
-from airflow_provider_cscs_dwdi.core.quantities import QuantityReader
+from airflow_provider_cscs_dwdi.core.page_aggregator import PageAggregator
 from airflow_provider_cscs_dwdi.core.usage import (
     SUM_PRECISION,
     AccountUsage,
@@ -34,7 +33,7 @@ from airflow_provider_cscs_dwdi.core.usage import (
 _MISSING: Any = object()
 
 
-class ResourceRecordAggregator:
+class ResourceRecordAggregator(PageAggregator):
     """Streams DWDI storage or inference pages into per-resource values (no per-user breakdown).
 
     Subclasses set :attr:`usage_kind`, :attr:`list_key` (``"storage"``) and :attr:`key_field`
@@ -50,40 +49,12 @@ class ResourceRecordAggregator:
     key_field: str
 
     def __init__(self, components: Sequence[ComponentConfig], *, policy: BadValuePolicy) -> None:
-        self.components = tuple(components)
-        if not self.components:
-            raise ConfigurationError("at least one component is needed to aggregate usage")
-        self.policy = BadValuePolicy(policy)
-        self._fields = tuple(component.dwdi_field for component in self.components)
-        self._context = Context(prec=SUM_PRECISION, rounding=ROUND_HALF_UP)
-        self._inexact = False
-        self._issues = IssueLog(explain_consequences=self.policy is BadValuePolicy.SKIP)
-        self._quantities = QuantityReader(self._fields, self._issues)
+        super().__init__(components, policy=policy)
         #: Raw (DWDI-unit) values by backend_id, one slot per component.
         self._values: dict[str, list[Decimal]] = {}
         #: Resources with a bad record: never billed this month, whatever their other records say.
         self._left_out: set[str] = set()
         self._ignored: set[str] = set()
-        self._pages = 0
-        self._entries = 0
-
-    def add_response(self, body: Any, *, source: str = "") -> None:
-        """Add one parsed DWDI answer page; call once per page.
-
-        :param body: the page, ideally parsed with ``json.loads(..., parse_float=Decimal)``.
-        :param source: names the page in issues, e.g. ``"page 2"``.
-        """
-        self._pages += 1
-        records = response_records(body, self.list_key, source, self._issues)
-        if records is None:
-            return
-        prefix = f"{source}, {self.list_key}" if source else self.list_key
-        with localcontext(self._context) as context:
-            for index, record in enumerate(records):
-                self._entries += 1
-                self._add_record(record, f"{prefix}[{index}]")
-            if context.flags[Inexact]:
-                self._inexact = True
 
     def _add_record(self, record: Any, where: str) -> None:
         if not isinstance(record, Mapping):

@@ -23,27 +23,16 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Context, Decimal, Inexact, localcontext
-from enum import StrEnum
+from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
 from typing import Any, TypedDict
 
 from airflow_provider_cscs_dwdi.core.components import ComponentConfig, account_total_fields
-from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
-from airflow_provider_cscs_dwdi.core.issues import Issue, IssueLog, UsageDataError, response_records
-from airflow_provider_cscs_dwdi.core.quantities import QuantityReader
+from airflow_provider_cscs_dwdi.core.issues import Issue, UsageDataError
+from airflow_provider_cscs_dwdi.core.page_aggregator import SUM_PRECISION, BadValuePolicy, PageAggregator
 
 #: Significant digits while summing: far above any DWDI value, so sums stay exact.
-SUM_PRECISION = 50
-
 _CENT = Decimal("0.01")
 _ZERO = Decimal(0)
-
-
-class BadValuePolicy(StrEnum):
-    """What bad DWDI values do: refuse the whole report, or leave the bad records out."""
-
-    FAIL = "fail"
-    SKIP = "skip"
 
 
 class AccountUsage(TypedDict):
@@ -97,7 +86,7 @@ class _AccountSums:
         self.users: list[dict[str, Decimal]] = [{} for _ in range(size)]
 
 
-class UsageAggregator:
+class UsageAggregator(PageAggregator):
     """Streams DWDI compute responses into exact per-account and per-user sums.
 
     :param components: the offering's components (``parse_backend_components``).
@@ -115,47 +104,19 @@ class UsageAggregator:
         clusters: Collection[str] | None = None,
         policy: BadValuePolicy = BadValuePolicy.FAIL,
     ) -> None:
-        self.components = tuple(components)
-        if not self.components:
-            raise ConfigurationError("at least one component is needed to aggregate usage")
-        self.policy = BadValuePolicy(policy)
+        super().__init__(components, policy=policy)
         self.requested = None if requested_accounts is None else frozenset(map(str, requested_accounts))
         self.clusters = None if clusters is None else frozenset(str(c).lower() for c in clusters)
-        self._fields = tuple(component.dwdi_field for component in self.components)
         self._total_fields = tuple(account_total_fields(field) for field in self._fields)
-        self._context = Context(prec=SUM_PRECISION, rounding=ROUND_HALF_UP)
-        self._inexact = False
         self._accounts: dict[str, _AccountSums] = {}
         self._ignored: set[str] = set()
-        self._issues = IssueLog(explain_consequences=self.policy is BadValuePolicy.SKIP)
-        self._quantities = QuantityReader(self._fields, self._issues)
-        self._pages = 0
-        self._entries = 0
         self._entries_filtered = 0
         self._user_rows = 0
 
     # ------------------------------------------------------------------ reading
+    list_key = "compute"
 
-    def add_response(self, body: Any, *, source: str = "") -> None:
-        """Add one parsed DWDI response page (``{"compute": [...]}``); call once per page.
-
-        :param body: the page, ideally parsed with ``json.loads(..., parse_float=Decimal)``;
-            float and int values are accepted too (floats are taken by their shortest repr).
-        :param source: names the page in issues, e.g. ``"page 2"``.
-        """
-        self._pages += 1
-        compute = response_records(body, "compute", source, self._issues)
-        if compute is None:
-            return
-        prefix = f"{source}, compute" if source else "compute"
-        with localcontext(self._context) as context:
-            for index, entry in enumerate(compute):
-                self._entries += 1
-                self._add_entry(entry, f"{prefix}[{index}]")
-            if context.flags[Inexact]:
-                self._inexact = True
-
-    def _add_entry(self, entry: Any, record: str) -> None:
+    def _add_record(self, entry: Any, record: str) -> None:
         if not isinstance(entry, Mapping):
             self._issues.add(
                 "malformed_entry", record, None, None, None, entry, "the entry is not a JSON object"
@@ -358,3 +319,6 @@ def billed_amount(raw: Decimal, factor: Decimal) -> str:
 
 def _text_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) and value.strip() else None
+
+
+__all__ = ["SUM_PRECISION", "AccountUsage", "AggregatedUsage", "BadValuePolicy", "UsageAggregator"]

@@ -102,12 +102,15 @@ def explain(
     *,
     labels: Mapping[str, Callable[[int], str]] | None = None,
     first_index: int = 1,
+    prefix: tuple[str, ...] = (),
 ) -> str:
     """The first error of a document read with the model ``root``, as the one line a user reads.
 
     ``offering 'CSCS HPC' (#1): billing_timezone: unknown time zone 'Mars/Base'``: the item of a
     labelled list (``labels``: list field -> its item's label) names itself, then the place and
     the sentence (:func:`error_message`); unknown keys are listed with the keys allowed there.
+
+    :param prefix: where ``root`` stands in its file (``("storage",)``), for the place.
     """
     details = first_error(error)
     loc = tuple(details["loc"])
@@ -117,7 +120,9 @@ def explain(
         loc = loc[2:]
     if details["type"] in UNKNOWN_KEY:
         parent = tuple(details["loc"])[:-1]
-        where = error_place(loc[:-1], first_index=first_index) or ("offering" if label else "top level")
+        where = error_place((*prefix, *loc[:-1]), first_index=first_index) or (
+            "offering" if label else "top level"
+        )
         allowed = sorted(fields_at(root, parent))
         return (
             f"{label}unknown key(s) at {where}: {', '.join(unknown_keys(error, parent))} "
@@ -125,7 +130,7 @@ def explain(
         )
     if details["type"] == INVALID and _names_itself(root, tuple(details["loc"])):
         return f"{label}{details['msg']}"
-    place = error_place(loc, first_index=first_index)
+    place = error_place((*prefix, *loc), first_index=first_index)
     return f"{label}{place + ': ' if place else ''}{error_message(details)}"
 
 

@@ -10,7 +10,14 @@ from typing import Any
 import pytest
 import yaml
 
-from airflow_provider_cscs_dwdi.core.config import OfferingConfig, parse_config
+from airflow_provider_cscs_dwdi.core.components import components_of
+from airflow_provider_cscs_dwdi.core.config import (
+    AuditSettings,
+    NotificationSettings,
+    OfferingConfig,
+    OfferingsFile,
+    parse_config,
+)
 from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
 from airflow_provider_cscs_dwdi.core.kinds import StorageSettings
 
@@ -107,3 +114,22 @@ def test_storage_settings_built_by_an_operator_explain_themselves() -> None:
         StorageSettings(filesystem="capstor")
     with pytest.raises(ConfigurationError, match=r"^unknown key\(s\) at storage: filesytem "):
         StorageSettings(filesytem="capstor", data_type="store")
+
+
+@pytest.mark.parametrize(
+    "model", [OfferingsFile, OfferingConfig, AuditSettings, NotificationSettings], ids=lambda m: m.__name__
+)
+def test_the_offering_models_declare_their_rules_instead_of_re_checking_them(model: Any) -> None:
+    # Constraints live in the field types (core.types); a field validator would be a second,
+    # hand-written copy of a rule the schema already declares.
+    assert dict(model.__pydantic_decorators__.field_validators) == {}
+
+
+def test_the_offering_holds_its_components_parsed_once() -> None:
+    offering = parse_config(example(), source="offerings.yaml").offerings[0]
+
+    assert offering.components is offering.components
+    assert components_of(offering.backend_components) is offering.components
+    assert [component.type for component in offering.components] == list(offering.backend_components)
+    # The file's mapping stays plain data for the operators' (serialised) arguments.
+    assert offering.backend_components == example()["offerings"][0]["backend_components"]
