@@ -21,8 +21,15 @@ from airflow.sdk import DAG, CronDataIntervalTimetable, XComArg
 from airflow.sdk.exceptions import AirflowTimetableInvalid
 
 from airflow_provider_cscs_dwdi.assets import billing_alias, billing_asset
-from airflow_provider_cscs_dwdi.core.alerts import DRIFT, FAILURE, ISSUES, MONTH_CLOSED, AlertMessage
-from airflow_provider_cscs_dwdi.core.audit import AuditResult, drift_message
+from airflow_provider_cscs_dwdi.core.alerts import (
+    DRIFT,
+    FAILURE,
+    ISSUES,
+    MONTH_CLOSED,
+    AlertMessage,
+    drift_message,
+)
+from airflow_provider_cscs_dwdi.core.audit_result import AuditResult
 from airflow_provider_cscs_dwdi.core.config import OfferingConfig, OfferingsConfig, load_config
 from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
 from airflow_provider_cscs_dwdi.core.kinds import UsageKind

@@ -88,7 +88,8 @@ def print_comparison(title: str, expected: dict[str, Any], landed: dict[str, Any
 
 def run_clean_audit(item: Any, now: datetime) -> int:
     """Push the offering's audited closed months, then run its audit DAG; returns 1 unless clean."""
-    from airflow_provider_cscs_dwdi.core.audit import AuditResult, drift_table
+    from airflow_provider_cscs_dwdi.core.alerts import drift_table
+    from airflow_provider_cscs_dwdi.core.audit_result import AuditResult
     from airflow_provider_cscs_dwdi.dag_factory import AUDIT_DAG_ID_PREFIX, DAG_ID_PREFIX, load_dags_from_env
     from airflow_provider_cscs_dwdi.operators.audit import audited_months
     from tests.fixtures.airflow_env import xcom_results

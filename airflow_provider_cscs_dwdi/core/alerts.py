@@ -8,12 +8,18 @@ misconfigured request echoed back, and a mail leaves the deployment. Nothing her
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from airflow_provider_cscs_dwdi.core.kinds import UsageKind
 from airflow_provider_cscs_dwdi.core.notification_settings import AlertEvent
 from airflow_provider_cscs_dwdi.core.report import UsageReport
 from airflow_provider_cscs_dwdi.core.xcom import PushResult
+
+if TYPE_CHECKING:
+    from airflow_provider_cscs_dwdi.core.audit import Drift
+    from airflow_provider_cscs_dwdi.core.audit_result import AuditResult
 
 #: Events an offerings-file notification can name (one vocabulary: core.notification_settings).
 FAILURE = AlertEvent.FAILURE
@@ -144,3 +150,57 @@ def _body(run: RunLabel, result: PushResult, summary: str) -> str:
     if result.without_data:
         lines += ["", "No storage data from DWDI (not written): " + ", ".join(result.without_data)]
     return "\n".join(lines) + "\n"
+
+
+#: How many drift rows the ``drift`` alert lists (the task log and XCom have more).
+ALERT_ROWS = 20
+_TABLE_HEADER = ("month", "resource", "component", "user", "DWDI", "Waldur", "delta", "likely cause")
+
+
+def drift_table(drifts: Sequence[Drift]) -> list[str]:
+    """The drift rows as an aligned text table (header first), one line per row."""
+    rows = [_TABLE_HEADER, *(drift.cells() for drift in drifts)]
+    widths = [max(len(row[column]) for row in rows) for column in range(len(_TABLE_HEADER))]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows
+    ]
+
+
+def drift_message(run: RunLabel, result: AuditResult) -> AlertMessage | None:
+    """The ``drift`` alert of an audit run, or None when it found no difference (nothing to send).
+
+    Counts and the first rows of the table: backend IDs, usernames and amounts, never a secret.
+    """
+    if result.clean:
+        return None
+    drifted = [str(month["month"]) for month in result.months if month.get("drifts")]
+    subject = (
+        f"[cscs-dwdi] {run.offering_name} {', '.join(drifted) or 'audit'}: "
+        f"drift found ({result.drift_count} difference(s))"
+    )
+    lines = [
+        "The drift audit found values in Waldur that differ from what DWDI says now.",
+        "",
+        f"Offering: {run.offering_name} ({run.offering_uuid})",
+        f"DAG run: {run.dag_id} / {run.run_id or 'unknown run'}",
+        *(
+            f"{month['month']}: {month['resources']} resource(s) compared, {month['unchanged']} identical, "
+            f"{month['drifts']} difference(s)"
+            for month in result.months
+        ),
+    ]
+    if result.repair_month:
+        lines.append(
+            f"Repair of {result.repair_month} in this run: {'dry run' if (result.repair or {}).get('dry_run') else 'written'}"
+        )
+    listed = result.drifts[:ALERT_ROWS]
+    lines += ["", *drift_table(listed)]
+    if result.drift_count > len(listed):
+        lines.append(
+            f"... and {result.drift_count - len(listed)} more in the audit_waldur task's log and XCom"
+        )
+    lines += [
+        "",
+        "To write the corrections of one month, trigger the audit DAG with repair_month (dry_run first).",
+    ]
+    return AlertMessage(subject, "\n".join(lines) + "\n")

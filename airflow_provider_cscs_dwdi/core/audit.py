@@ -24,30 +24,21 @@ Without an archive of the month (never pushed, or archived elsewhere) the cause 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from airflow_provider_cscs_dwdi.core.alerts import AlertMessage, RunLabel
-from airflow_provider_cscs_dwdi.core.errors import ReportError
+from airflow_provider_cscs_dwdi.core.amounts import UnstorableAmountError, format_amount
 from airflow_provider_cscs_dwdi.core.issues import Issue
+from airflow_provider_cscs_dwdi.core.plan_types import WritePlan
 from airflow_provider_cscs_dwdi.core.report import UsageReport
-from airflow_provider_cscs_dwdi.core.waldur_plan import UnstorableAmountError, WritePlan, format_amount
 
 CAUSE_MISSING = "usage missing in Waldur"
 CAUSE_EXTRA_USER = "extra user usage"
 CAUSE_DWDI_REVISED = "DWDI revised after close"
 CAUSE_EDITED = "value edited in Waldur"
 CAUSE_BACKEND_ID_CHANGED = "backend ID changed"
-
-#: How many drift rows the XCom document lists (the task log has all of them).
-LISTED_LIMIT = 200
-#: How many drift rows a ``drift`` alert lists.
-ALERT_ROWS = 20
-AUDIT_RESULT_VERSION = 1
-
-_TABLE_HEADER = ("month", "resource", "component", "user", "DWDI", "Waldur", "delta", "likely cause")
 
 
 @dataclass(frozen=True)
@@ -90,7 +81,7 @@ class Drift:
         return (self.dwdi or Decimal(0)) - (self.waldur or Decimal(0))
 
     def cells(self) -> tuple[str, ...]:
-        """The row of the log table (see :data:`_TABLE_HEADER`)."""
+        """The row of the log table (see :func:`core.alerts.drift_table`)."""
         return (
             self.month,
             self.backend_id,
@@ -115,21 +106,6 @@ class Drift:
             "delta": _json_amount(self.delta),
             "cause": self.cause,
         }
-
-    @classmethod
-    def from_json(cls, raw: Any, where: str) -> Drift:
-        """Read a row back; raises ReportError naming ``where`` and the field."""
-        doc = _object(raw, where)
-        return cls(
-            month=_text(doc, where, "month"),
-            backend_id=_text(doc, where, "backend_id"),
-            resource_uuid=_text(doc, where, "resource_uuid", nullable=True),
-            component=_text(doc, where, "component", nullable=True),
-            username=_text(doc, where, "username", nullable=True),
-            dwdi=_amount(doc, where, "dwdi"),
-            waldur=_amount(doc, where, "waldur"),
-            cause=_text(doc, where, "cause", nullable=True),
-        )
 
 
 @dataclass(frozen=True)
@@ -273,138 +249,6 @@ def _not_comparable(month: str, backend_id: str, resource_uuid: str | None, reas
     )
 
 
-def drift_table(drifts: Sequence[Drift]) -> list[str]:
-    """The drift rows as an aligned text table (header first), one line per row."""
-    rows = [_TABLE_HEADER, *(drift.cells() for drift in drifts)]
-    widths = [max(len(row[column]) for row in rows) for column in range(len(_TABLE_HEADER))]
-    return [
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows
-    ]
-
-
-@dataclass(frozen=True)
-class AuditResult:
-    """The XCom of the audit task: per-month counts, the drift rows and the repair, if any.
-
-    ``drifts`` lists the first :data:`LISTED_LIMIT` rows (the task log has all); ``drift_count``
-    counts them all. After a repair, the repaired month's rows are those of its re-audit.
-    ``repair`` is the repair's :class:`~core.xcom.PushResult` document (None: no repair).
-    """
-
-    months: tuple[Mapping[str, Any], ...]
-    drift_count: int
-    drifts: tuple[Drift, ...]
-    repair_month: str | None = None
-    repair: Mapping[str, Any] | None = None
-    schema_version: int = AUDIT_RESULT_VERSION
-
-    @classmethod
-    def of(
-        cls,
-        audits: Sequence[MonthAudit],
-        *,
-        repair_month: str | None = None,
-        repair: Mapping[str, Any] | None = None,
-    ) -> AuditResult:
-        """The result of these month audits (oldest first)."""
-        drifts = [drift for audit in audits for drift in audit.drifts]
-        return cls(
-            months=tuple(audit.summary() for audit in audits),
-            drift_count=len(drifts),
-            drifts=tuple(drifts[:LISTED_LIMIT]),
-            repair_month=repair_month,
-            repair=repair,
-        )
-
-    @property
-    def clean(self) -> bool:
-        """True when no audited month differs."""
-        return self.drift_count == 0
-
-    def to_xcom(self) -> dict[str, Any]:
-        """``{"schema_version", "clean", "drift_count", "months", "drifts", "repair_month", "repair"}``."""
-        return {
-            "schema_version": self.schema_version,
-            "clean": self.clean,
-            "drift_count": self.drift_count,
-            "months": [dict(month) for month in self.months],
-            "drifts": [drift.to_json() for drift in self.drifts],
-            "repair_month": self.repair_month,
-            "repair": None if self.repair is None else dict(self.repair),
-        }
-
-    @classmethod
-    def from_xcom(cls, doc: Any) -> AuditResult:
-        """Read the document back; raises ReportError naming the bad field."""
-        name = "audit result"
-        doc = _object(doc, name)
-        if doc.get("schema_version") != AUDIT_RESULT_VERSION:
-            raise ReportError(
-                f"{name}: schema_version: expected {AUDIT_RESULT_VERSION}, got {doc.get('schema_version')!r}"
-            )
-        months = doc.get("months")
-        drifts = doc.get("drifts")
-        count = doc.get("drift_count")
-        if not isinstance(months, list) or not all(isinstance(month, Mapping) for month in months):
-            raise ReportError(f"{name}: months: expected a list of objects")
-        if not isinstance(drifts, list):
-            raise ReportError(f"{name}: drifts: expected a list")
-        if not isinstance(count, int) or isinstance(count, bool):
-            raise ReportError(f"{name}: drift_count: expected int, got {count!r}")
-        repair = doc.get("repair")
-        if repair is not None and not isinstance(repair, Mapping):
-            raise ReportError(f"{name}: repair: expected an object or null")
-        return cls(
-            months=tuple(dict(month) for month in months),
-            drift_count=count,
-            drifts=tuple(
-                Drift.from_json(item, f"{name}: drifts[{index}]") for index, item in enumerate(drifts)
-            ),
-            repair_month=_text(doc, name, "repair_month", nullable=True),
-            repair=None if repair is None else dict(repair),
-        )
-
-
-def drift_message(run: RunLabel, result: AuditResult) -> AlertMessage | None:
-    """The ``drift`` alert of an audit run, or None when it found no difference (nothing to send).
-
-    Counts and the first rows of the table: backend IDs, usernames and amounts, never a secret.
-    """
-    if result.clean:
-        return None
-    drifted = [str(month["month"]) for month in result.months if month.get("drifts")]
-    subject = (
-        f"[cscs-dwdi] {run.offering_name} {', '.join(drifted) or 'audit'}: "
-        f"drift found ({result.drift_count} difference(s))"
-    )
-    lines = [
-        "The drift audit found values in Waldur that differ from what DWDI says now.",
-        "",
-        f"Offering: {run.offering_name} ({run.offering_uuid})",
-        f"DAG run: {run.dag_id} / {run.run_id or 'unknown run'}",
-        *(
-            f"{month['month']}: {month['resources']} resource(s) compared, {month['unchanged']} identical, "
-            f"{month['drifts']} difference(s)"
-            for month in result.months
-        ),
-    ]
-    if result.repair_month:
-        lines.append(
-            f"Repair of {result.repair_month} in this run: {'dry run' if (result.repair or {}).get('dry_run') else 'written'}"
-        )
-    listed = result.drifts[:ALERT_ROWS]
-    lines += ["", *drift_table(listed)]
-    if result.drift_count > len(listed):
-        lines.append(
-            f"... and {result.drift_count - len(listed)} more in the audit_waldur task's log and XCom"
-        )
-    lines += [
-        "",
-        "To write the corrections of one month, trigger the audit DAG with repair_month (dry_run first).",
-    ]
-    return AlertMessage(subject, "\n".join(lines) + "\n")
-
-
 def _cause(*, dwdi: Decimal, waldur: Decimal | None, pushed: Decimal | None, known: bool) -> str | None:
     if waldur is None:
         return CAUSE_MISSING
@@ -455,33 +299,3 @@ def _shown(amount: Decimal | None, *, signed: bool = False) -> str:
 
 def _json_amount(amount: Decimal | None) -> str | None:
     return None if amount is None else format_amount(amount)
-
-
-def _object(raw: Any, where: str) -> Mapping[str, Any]:
-    if not isinstance(raw, Mapping):
-        raise ReportError(
-            f"{where}: expected an object, got {'nothing' if raw is None else type(raw).__name__}"
-        )
-    return raw
-
-
-def _text(doc: Mapping[str, Any], where: str, key: str, *, nullable: bool = False) -> Any:
-    value = doc.get(key)
-    if value is None and nullable:
-        return None
-    if not isinstance(value, str):
-        raise ReportError(f"{where}: {key}: expected a string{' or null' if nullable else ''}, got {value!r}")
-    return value
-
-
-def _amount(doc: Mapping[str, Any], where: str, key: str) -> Decimal | None:
-    value = doc.get(key)
-    if value is None:
-        return None
-    try:
-        amount = Decimal(str(value)) if isinstance(value, str) else None
-    except InvalidOperation:
-        amount = None
-    if amount is None or not amount.is_finite():
-        raise ReportError(f"{where}: {key}: expected a decimal string or null, got {value!r}")
-    return amount

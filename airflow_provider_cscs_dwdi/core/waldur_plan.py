@@ -27,16 +27,25 @@ Rules
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
-from airflow_provider_cscs_dwdi.core.amounts import DEFAULT_MAX_USAGE_AMOUNT as DEFAULT_MAX_USAGE_AMOUNT
-from airflow_provider_cscs_dwdi.core.errors import CscsDwdiError, ReportError
+from airflow_provider_cscs_dwdi.core.amounts import (
+    DEFAULT_MAX_USAGE_AMOUNT,
+    format_amount,
+    parse_amounts,
+    refuse_unstorable_amounts,
+)
 from airflow_provider_cscs_dwdi.core.issues import Issue
 from airflow_provider_cscs_dwdi.core.kinds import UsageKind
+from airflow_provider_cscs_dwdi.core.plan_types import (
+    AmountChange,
+    Refusal,
+    ResourcePlan,
+    UserUsageChange,
+    WritePlan,
+)
 from airflow_provider_cscs_dwdi.core.report import UsageReport
 from airflow_provider_cscs_dwdi.core.waldur_state import (
     USAGE_ACCEPTING_STATES,
@@ -49,105 +58,6 @@ from airflow_provider_cscs_dwdi.core.waldur_state import (
 #: Component billing types that take reported usage; the others are refused by ``set_usage``.
 REPORTABLE_BILLING_TYPES = frozenset({"usage", "limit"})
 _CENT = Decimal("0.01")
-
-
-class UnstorableAmountError(CscsDwdiError):
-    """The report holds totals Waldur cannot store: nothing of the push may be written.
-
-    ``lines`` names each one: account (the resource's backend_id), component, value, unit_factor;
-    ``totals`` holds them as ``(backend_id, component, amount)`` and ``max_usage_amount`` the ceiling.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        lines: Sequence[str],
-        totals: Sequence[tuple[str, str, Decimal]] = (),
-        max_usage_amount: Decimal = DEFAULT_MAX_USAGE_AMOUNT,
-    ) -> None:
-        super().__init__(message)
-        self.lines = tuple(lines)
-        self.totals = tuple(totals)
-        self.max_usage_amount = max_usage_amount
-
-
-@dataclass(frozen=True)
-class AmountChange:
-    """A component total of one resource that differs from Waldur (``old`` None: no row yet)."""
-
-    component_type: str
-    old: Decimal | None
-    new: Decimal
-
-
-@dataclass(frozen=True)
-class UserUsageChange:
-    """A per-user usage of one resource and component that differs from Waldur."""
-
-    component_type: str
-    username: str
-    old: Decimal | None
-    new: Decimal
-
-
-@dataclass(frozen=True)
-class ResourcePlan:
-    """What to write for one report account that maps to exactly one Waldur resource."""
-
-    backend_id: str
-    resource_uuid: str
-    total_changes: tuple[AmountChange, ...]
-    user_changes: tuple[UserUsageChange, ...]
-    #: uuids of the month's existing component-usage rows, by component type.
-    component_usage_uuids: Mapping[str, str] = field(default_factory=dict)
-    #: Why Waldur's user usages of the resource could not be read completely (None: they were):
-    #: ``user_changes`` then holds every user usage of the report, not only those that differ.
-    users_not_compared: str | None = None
-
-    @property
-    def has_changes(self) -> bool:
-        """True when at least one total or user usage must be written."""
-        return bool(self.total_changes or self.user_changes)
-
-    def user_changes_by_component(self) -> dict[str, list[UserUsageChange]]:
-        """The user usage changes grouped by component type (one bulk write per group)."""
-        grouped: dict[str, list[UserUsageChange]] = defaultdict(list)
-        for change in self.user_changes:
-            grouped[change.component_type].append(change)
-        return dict(grouped)
-
-
-@dataclass(frozen=True)
-class Refusal:
-    """A report account that will not be written, and why (it makes the push fail)."""
-
-    backend_id: str
-    resource_uuid: str | None
-    reason: str
-
-
-@dataclass(frozen=True)
-class WritePlan:
-    """The whole push of one month: per-resource changes, refusals, skips and issues."""
-
-    month: str
-    resources: tuple[ResourcePlan, ...]
-    refused: tuple[Refusal, ...]
-    #: Accounts with no Waldur resource whose totals are all zero: nothing is lost by skipping.
-    skipped: tuple[str, ...]
-    issues: tuple[Issue, ...]
-    #: Requested accounts DWDI had no data for (storage): not written, Waldur keeps what it holds.
-    without_data: tuple[str, ...] = ()
-
-    @property
-    def changed(self) -> tuple[ResourcePlan, ...]:
-        """The resources with at least one write."""
-        return tuple(resource for resource in self.resources if resource.has_changes)
-
-    @property
-    def unchanged(self) -> tuple[ResourcePlan, ...]:
-        """The resources Waldur already holds exactly."""
-        return tuple(resource for resource in self.resources if not resource.has_changes)
 
 
 def build_write_plan(
@@ -193,9 +103,9 @@ def build_write_plan(
     refused: list[Refusal] = []
     skipped: list[str] = []
     for backend_id, account in sorted(report.accounts.items()):
-        totals = _parse_amounts(account.get("total", {}), f"accounts.{backend_id}.total")
+        totals = parse_amounts(account.get("total", {}), f"accounts.{backend_id}.total")
         users = {
-            username: _parse_amounts(amounts, f"accounts.{backend_id}.users.{username}")
+            username: parse_amounts(amounts, f"accounts.{backend_id}.users.{username}")
             for username, amounts in account.get("users", {}).items()
         }
         resource = index.unique.get(backend_id)
@@ -247,53 +157,6 @@ def build_write_plan(
     )
 
 
-def refuse_unstorable_amounts(
-    report: UsageReport, *, max_usage_amount: Decimal = DEFAULT_MAX_USAGE_AMOUNT, offering: str
-) -> None:
-    """Refuse the whole report when a total is above what Waldur can store, naming every one.
-
-    Called before any request of a push: under either bad value policy such a total is an error of
-    the push, never a value to skip, because leaving a resource's month unbilled is as wrong as
-    billing it wrongly. Only totals are checked: a user usage is part of its account's total.
-
-    :param report: the aggregated report (amounts already validated as 2-decimal strings).
-    :param max_usage_amount: the largest total Waldur can store.
-    :param offering: how the message names the offering (its name or uuid, and the DAG).
-    :raises UnstorableAmountError: listing offering, account, component, value and unit_factor.
-    """
-    lines = []
-    unstorable = []
-    for backend_id, account in sorted(report.accounts.items()):
-        totals = _parse_amounts(account.get("total", {}), f"accounts.{backend_id}.total")
-        for component_type, amount in totals.items():
-            if abs(amount) > max_usage_amount:
-                lines.append(_unstorable_line(report, backend_id, component_type, amount))
-                unstorable.append((backend_id, component_type, amount))
-    if lines:
-        raise UnstorableAmountError(
-            f"Nothing of {report.month} was written to {offering}: {len(lines)} total(s) are above "
-            f"{format_amount(max_usage_amount)}, the most Waldur can store (the Waldur connection's "
-            "max_usage_amount; Waldur 7.0.7 answers 500 from 10^12 on):\n" + "\n".join(lines),
-            lines,
-            unstorable,
-            max_usage_amount,
-        )
-
-
-def _unstorable_line(report: UsageReport, backend_id: str, component_type: str, amount: Decimal) -> str:
-    """One over-ceiling total, with what the component's unit_factor makes of DWDI's unit."""
-    component = report.components.get(component_type, {})
-    unit_factor = component.get("unit_factor", "?")
-    measured_unit = component.get("measured_unit", "?")
-    dwdi_field = component.get("dwdi_field", component_type)
-    return (
-        f"  resource {backend_id}, component {component_type}: {format_amount(amount)} {measured_unit} "
-        f"(DWDI field {dwdi_field} x unit_factor {unit_factor}). Is unit_factor right? A value this "
-        "large usually means DWDI's unit is billed unconverted, e.g. bytes with unit_factor 1 where "
-        "TB needs 1e-12."
-    )
-
-
 def describe_plan(plan: WritePlan) -> list[str]:
     """One log line per change, e.g. ``"g207 nodeHours 10.00 -> 12.50"``, then the refusals."""
     lines: list[str] = []
@@ -314,31 +177,8 @@ def describe_plan(plan: WritePlan) -> list[str]:
     return lines
 
 
-def format_amount(amount: Decimal) -> str:
-    """An amount the way Waldur takes it: a string with exactly two decimals."""
-    return str(amount.quantize(_CENT))
-
-
 def _shown(amount: Decimal | None) -> str:
     return "(none)" if amount is None else format_amount(amount)
-
-
-def _parse_amounts(raw: Any, path: str) -> dict[str, Decimal]:
-    """Parse a ``{component: "12.30"}`` object of the report; a bad value is a ReportError."""
-    if not isinstance(raw, Mapping):
-        raise ReportError(f"{path}: expected an object of amounts, got {type(raw).__name__}")
-    amounts: dict[str, Decimal] = {}
-    for component_type, value in raw.items():
-        if isinstance(value, bool) or not isinstance(value, (str, Decimal, int)):
-            raise ReportError(f"{path}.{component_type}: expected a decimal string, got {value!r}")
-        try:
-            amount = Decimal(str(value))
-        except InvalidOperation:
-            raise ReportError(f"{path}.{component_type}: {value!r} is not a number") from None
-        if not amount.is_finite() or amount != amount.quantize(_CENT):
-            raise ReportError(f"{path}.{component_type}: {value!r} is not an amount with 2 decimals")
-        amounts[component_type] = amount
-    return amounts
 
 
 def _reportable_component_types(
@@ -469,27 +309,3 @@ def _user_changes(
                 if username not in wanted and old != 0:
                     changes.append(UserUsageChange(component_type, username, old, Decimal("0.00")))
     return tuple(changes)
-
-
-def set_usage_items(resource: ResourcePlan) -> list[dict[str, str]]:
-    """The ``usages`` of one ``set_usage`` request: only the changed totals, absolute, 2 decimals."""
-    return [
-        {"type": change.component_type, "amount": format_amount(change.new)}
-        for change in resource.total_changes
-    ]
-
-
-def user_usage_items(
-    changes: Iterable[UserUsageChange], offering_user_urls: Mapping[str, str]
-) -> list[dict[str, str]]:
-    """The items of a ``set_user_usages`` request, linked to offering users by username.
-
-    Usernames without an offering user are still written, unlinked (Waldur accepts that).
-    """
-    items = []
-    for change in changes:
-        item = {"username": change.username, "usage": format_amount(change.new)}
-        if change.username in offering_user_urls:
-            item["user"] = offering_user_urls[change.username]
-        items.append(item)
-    return items

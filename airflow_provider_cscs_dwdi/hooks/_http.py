@@ -1,4 +1,5 @@
-"""One retry loop for every HTTP call this provider makes (DWDI, OIDC issuer, Waldur).
+"""One retry loop for every HTTP call this provider makes (DWDI, OIDC issuer, Waldur), and the
+session-owning hook base (:class:`SessionHook`) both hooks stand on.
 
 Both APIs bill money, so the rules are deliberately narrow: only failures that cannot have changed
 anything on the server side, or that the server asks us to repeat, are retried (connection errors,
@@ -16,13 +17,16 @@ from __future__ import annotations
 
 import email.utils
 import random
+import threading
 import time
+from abc import abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar
 
 import requests
+from airflow.sdk import BaseHook
 from requests.adapters import HTTPAdapter
 from requests.compat import json as requests_json
 from requests.cookies import RequestsCookieJar
@@ -33,6 +37,9 @@ from requests.utils import check_header_validity
 
 from airflow_provider_cscs_dwdi.core.errors import CscsDwdiError
 from airflow_provider_cscs_dwdi.core.logs import Log
+
+if TYPE_CHECKING:
+    from airflow.sdk import Connection
 
 DEFAULT_RETRY_STATUSES = frozenset({429, 502, 503, 504})
 
@@ -238,3 +245,117 @@ def send_with_retries(
         f"{describe} failed after {attempt + 1} attempt(s) in {clock() - started:.1f}s: {last_problem}",
         status=last_status,
     )
+
+
+class ConnectionSettings(Protocol):
+    """What :class:`SessionHook` needs of a hook's validated connection."""
+
+    @property
+    def timeout_seconds(self) -> float:
+        """Seconds one request may take (the ``timeout`` of every request of the hook)."""
+        ...
+
+
+SettingsT = TypeVar("SettingsT", bound=ConnectionSettings)
+
+
+class SessionHook(BaseHook, Generic[SettingsT]):
+    """A hook that owns one pooled :class:`requests.Session` and sends through :func:`send_with_retries`.
+
+    What the DWDI and Waldur hooks share: the retry policy and the sleep between retries, the
+    connection read and validated once (:meth:`_read_settings`, under the id named by the hook's
+    ``conn_name_attr``), one session built on first use (:meth:`_new_session`) and shared by every
+    thread of the hook (hence the lock), ``close`` and the context-manager form that calls it, and
+    ``_send``: one request with the connection's timeout and the policy's retries.
+
+    :param retry_policy: how transient failures are retried.
+    :param sleep: the sleep between retries (tests make it instant or record it).
+    :param logger_name: the hook's logger (``airflow.task.hooks.<logger_name>``).
+    """
+
+    #: The attribute holding the connection id (Airflow's hook convention, set by each hook).
+    conn_name_attr: str
+
+    def __init__(
+        self,
+        *,
+        retry_policy: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        logger_name: str | None = None,
+    ) -> None:
+        super().__init__(logger_name=logger_name)
+        self.retry_policy = retry_policy or RetryPolicy()
+        self._sleep = sleep
+        self._settings: SettingsT | None = None
+        self._session: requests.Session | None = None
+        self._session_lock = threading.Lock()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @abstractmethod
+    def _read_settings(self, connection: Connection) -> SettingsT:
+        """The hook's settings from its Airflow connection; masks the secrets it finds."""
+
+    @abstractmethod
+    def _new_session(self, settings: SettingsT) -> requests.Session:
+        """A session for these settings (adapters, TLS, proxies, default headers)."""
+
+    @property
+    def settings(self) -> SettingsT:
+        """The validated connection (read once)."""
+        if self._settings is None:
+            self._settings = self._read_settings(self.get_connection(getattr(self, self.conn_name_attr)))
+        return self._settings
+
+    @property
+    def session(self) -> requests.Session:
+        """The hook's pooled session, built on first use."""
+        with self._session_lock:
+            if self._session is None:
+                self._session = self._new_session(self.settings)
+            return self._session
+
+    def close(self) -> None:
+        """Release the pooled connections (a later request opens a new session)."""
+        with self._session_lock:
+            if self._session is not None:
+                self._session.close()
+                self._session = None
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        describe: str,
+        policy: RetryPolicy | None = None,
+        **request_kwargs: Any,
+    ) -> requests.Response:
+        """One request with the connection's timeout, retried by ``policy`` (default the hook's).
+
+        The final answer goes through :meth:`_checked` (a hook may refuse one at once, e.g. a 401).
+        """
+        response = send_with_retries(
+            self.session,
+            method,
+            url,
+            policy=policy or self.retry_policy,
+            log=self.log,
+            describe=describe,
+            sleep=self._sleep,
+            timeout=self.settings.timeout_seconds,
+            **{**request_kwargs, **self._request_options()},
+        )
+        return self._checked(response, describe)
+
+    def _request_options(self) -> dict[str, Any]:
+        """Keyword arguments every request of the hook carries (none by default)."""
+        return {}
+
+    def _checked(self, response: requests.Response, describe: str) -> requests.Response:
+        """The final answer of a request, or an error raised for it (none by default)."""
+        return response

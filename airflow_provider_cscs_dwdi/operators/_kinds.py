@@ -12,21 +12,26 @@ rebuilt from the archive alone (audit):
   resource, so a cost cannot be given to one of two resources sharing a backend ID).
 
 An archive without ``usage_kind`` is compute (written before storage and inference existed).
+:func:`report_from_archive` rebuilds a month's report from an archive alone: the aggregate task
+bills from it, the audit rebuilds a past push with it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from enum import Enum
+from typing import IO, Any, Literal
 
+from airflow_provider_cscs_dwdi.core.archive import ArchiveError, ChecksumReader, read_archive
 from airflow_provider_cscs_dwdi.core.components import ComponentConfig
 from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
 from airflow_provider_cscs_dwdi.core.inference import InferenceAggregator
 from airflow_provider_cscs_dwdi.core.kinds import StorageSettings, UsageKind
+from airflow_provider_cscs_dwdi.core.report import build_report
 from airflow_provider_cscs_dwdi.core.storage import StorageAggregator
 from airflow_provider_cscs_dwdi.core.usage import BadValuePolicy, UsageAggregator
-from airflow_provider_cscs_dwdi.core.xcom import BackendIds
+from airflow_provider_cscs_dwdi.core.xcom import BackendIds, UsageReport
 from airflow_provider_cscs_dwdi.hooks.dwdi import (
     DWDIHook,
     count_inference_entries,
@@ -189,3 +194,61 @@ def _string_map(header: Mapping[str, Any], name: str) -> dict[str, str]:
             f"archive header: {name}: expected an object of strings, got {type(value).__name__}"
         )
     return dict(value)
+
+
+class _FromHeader(Enum):
+    WINDOW = "the window the archive header records"
+
+
+#: ``report_from_archive(window=HEADER_WINDOW)``: the report covers the days the header says.
+HEADER_WINDOW = _FromHeader.WINDOW
+
+
+class ArchiveChecksumError(ArchiveError):
+    """The archive read is not the one whose sha256 was recorded when it was written."""
+
+
+@dataclass(frozen=True)
+class ArchivedReport:
+    """A month's report rebuilt from an archive, and the archive's header (its audit trail)."""
+
+    header: Mapping[str, Any]
+    report: UsageReport
+
+
+def report_from_archive(
+    raw_file: IO[bytes],
+    components: Sequence[ComponentConfig],
+    *,
+    month: str,
+    clusters: Collection[str] | None,
+    policy: BadValuePolicy,
+    window: Mapping[str, str] | Literal[_FromHeader.WINDOW] | None = HEADER_WINDOW,
+    expected_sha256: str | None = None,
+    check_header: Callable[[Mapping[str, Any]], None] | None = None,
+) -> ArchivedReport:
+    """Sum an archive page by page (memory bounded by one page) into the report of ``month``.
+
+    The aggregator is the one the header calls for (:func:`aggregator_for`), so the amounts are
+    exactly those the aggregate task billed from it. ``window`` defaults to the header's;
+    ``check_header`` may refuse the header before anything is summed.
+
+    :raises ArchiveError: the archive cannot be read (``ArchiveChecksumError``: its sha256 is not
+        ``expected_sha256``, checked before the report is built).
+    :raises ConfigurationError: the header lacks what its kind needs (or ``check_header`` says so).
+    :raises UsageDataError: the data cannot be billed under ``policy`` (``build_report``).
+    """
+    reader = ChecksumReader(raw_file)
+    header, pages = read_archive(reader)
+    if check_header is not None:
+        check_header(header)
+    aggregator = aggregator_for(header, components, clusters=clusters, policy=policy)
+    for page in pages:
+        aggregator.add_response(page["body"], source=f"page {page['page']}")
+    reader.drain()
+    if expected_sha256 is not None and reader.hexdigest() != expected_sha256:
+        raise ArchiveChecksumError(f"sha256 {reader.hexdigest()} is not the recorded {expected_sha256}")
+    if window is HEADER_WINDOW:
+        window = header.get("window")
+    report = build_report(aggregator.result(), month=month, window=window)
+    return ArchivedReport(header=header, report=report)

@@ -19,8 +19,11 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from airflow_provider_cscs_dwdi.core.xcom import PushResult, UsageReport
 
 #: The key of the run facet that carries the counts.
 RUN_FACET_NAME = "cscsDwdi"
@@ -87,6 +90,16 @@ def waldur_offering_dataset(
     prefix = urlsplit(api_url).path.rstrip("/")
     return LineageDataset(
         http_namespace(api_url), f"{prefix}/marketplace-provider-offerings/{offering_uuid}/", written
+    )
+
+
+def written_lineage(result: PushResult, report: UsageReport, api_url: str, offering_uuid: str) -> TaskLineage:
+    """What a write to Waldur (push or repair) produced: the offering out, the result's counts."""
+    return TaskLineage(
+        month=result.month,
+        usage_kind=report.usage_kind,
+        outputs=[waldur_offering_dataset(api_url, offering_uuid, written=result.written)],
+        counts={name: value for name, value in result.counts().items() if is_count(value)},
     )
 
 

@@ -10,23 +10,24 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, ObjectStoragePath
 from airflow.sdk.exceptions import AirflowException
 
-from airflow_provider_cscs_dwdi.core.archive import (
-    ArchiveError,
-    ChecksumReader,
-    missing_archive_message,
-    read_archive,
-)
+from airflow_provider_cscs_dwdi.core.archive import ArchiveError, missing_archive_message
 from airflow_provider_cscs_dwdi.core.components import parse_backend_components
-from airflow_provider_cscs_dwdi.core.errors import ConfigurationError, ReportError, UsageDataError
-from airflow_provider_cscs_dwdi.core.report import build_report
+from airflow_provider_cscs_dwdi.core.errors import ConfigurationError, ReportError
+from airflow_provider_cscs_dwdi.core.issues import UsageDataError
 from airflow_provider_cscs_dwdi.core.usage import BadValuePolicy
 from airflow_provider_cscs_dwdi.core.xcom import FetchResult, UsageReport
-from airflow_provider_cscs_dwdi.operators._kinds import EXCLUDED_FIELD, aggregator_for, header_kind
+from airflow_provider_cscs_dwdi.operators._kinds import (
+    EXCLUDED_FIELD,
+    ArchiveChecksumError,
+    header_kind,
+    report_from_archive,
+)
 from airflow_provider_cscs_dwdi.operators._lineage import (
     TaskLineage,
     archive_dataset,
@@ -96,29 +97,32 @@ class AggregateUsageOperator(BaseOperator):
 
         try:
             with archive.open("rb") as raw_file:
-                reader = ChecksumReader(raw_file)
-                header, pages = read_archive(reader)
-                aggregator = self._aggregator(header, fetch, policy)
-                for page in pages:
-                    aggregator.add_response(page["body"], source=f"page {page['page']}")
-                reader.drain()
+                report = report_from_archive(
+                    raw_file,
+                    self.components,
+                    month=fetch.month,
+                    window=fetch.window,
+                    clusters=self.clusters,
+                    policy=policy,
+                    expected_sha256=fetch.archive_sha256,
+                    check_header=partial(self._check_header, fetch),
+                ).report
         except FileNotFoundError as error:
             # Another worker's local disk, most likely: say so, it is easy to miss when scaling out.
             raise AirflowException(
                 missing_archive_message(fetch.archive, written_on=fetch.host, read_on=socket.gethostname())
+            ) from error
+        except ArchiveChecksumError as error:
+            raise AirflowException(
+                f"Archive {archive} does not match the checksum the fetch task recorded; refusing to bill from it."
             ) from error
         except (ArchiveError, OSError, EOFError) as error:
             # A truncated DWDI answer surfaces here: the fetch task archives without parsing.
             raise AirflowException(
                 f"Cannot read the archive of DWDI's answers {archive}; nothing was pushed: {error}"
             ) from error
-        if reader.hexdigest() != fetch.archive_sha256:
-            raise AirflowException(
-                f"Archive {archive} does not match the checksum the fetch task recorded; refusing to bill from it."
-            )
-
-        try:
-            report = build_report(aggregator.result(), month=fetch.month, window=fetch.window)
+        except ConfigurationError as error:
+            raise AirflowException(f"Refusing to bill from {fetch.archive}: {error}") from error
         except UsageDataError as error:
             raise AirflowException(
                 f"DWDI data for {fetch.month} cannot be billed ({len(error.issues)} issue(s)); nothing was "
@@ -142,17 +146,13 @@ class AggregateUsageOperator(BaseOperator):
         """
         return operator_lineage(self._lineage)
 
-    def _aggregator(self, header: Mapping[str, Any], fetch: FetchResult, policy: BadValuePolicy) -> Any:
-        """The aggregator the archive header calls for, after checking it is the fetched kind."""
-        try:
-            kind = header_kind(header)
-            if kind.value != fetch.usage_kind:
-                raise ConfigurationError(
-                    f"the archive holds {kind.value} usage but the fetch result says {fetch.usage_kind}"
-                )
-            aggregator = aggregator_for(header, self.components, clusters=self.clusters, policy=policy)
-        except ConfigurationError as error:
-            raise AirflowException(f"Refusing to bill from {fetch.archive}: {error}") from error
+    def _check_header(self, fetch: FetchResult, header: Mapping[str, Any]) -> None:
+        """Refuse an archive of another kind than the fetch's; log the backend IDs it left out."""
+        kind = header_kind(header)
+        if kind.value != fetch.usage_kind:
+            raise ConfigurationError(
+                f"the archive holds {kind.value} usage but the fetch result says {fetch.usage_kind}"
+            )
         for backend_id, uuids in sorted((header.get(EXCLUDED_FIELD) or {}).items()):
             self.log.warning(
                 "Not reported: backend ID %s is %d Waldur resources (%s), not one.",
@@ -160,7 +160,6 @@ class AggregateUsageOperator(BaseOperator):
                 len(uuids),
                 ", ".join(uuids) or "none",
             )
-        return aggregator
 
     def _log_summary(self, report: UsageReport) -> None:
         counts = report.counts

@@ -3,7 +3,8 @@
 The audit DAG is ``list_backend_ids`` -> ``audit_months`` (:class:`PlanAuditOperator`) ->
 ``fetch_usage`` and ``aggregate_usage`` (the usage DAG's operators, one per month) ->
 ``audit_waldur`` (:class:`AuditWaldurOperator`). The comparison itself is :mod:`core.audit`;
-the repair is the push's own write path (:meth:`PushToWaldurOperator.push_report`).
+the read is the push's own (:class:`._waldur_writer.WaldurWriter`), and the repair is the
+provider's one write path (:func:`._waldur_writer.push_report`).
 """
 
 from __future__ import annotations
@@ -15,27 +16,24 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator, ObjectStoragePath
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+from airflow_provider_cscs_dwdi.core.alerts import drift_table
+from airflow_provider_cscs_dwdi.core.amounts import UnstorableAmountError, refuse_unstorable_amounts
 from airflow_provider_cscs_dwdi.core.archive import ArchiveError, read_archive
-from airflow_provider_cscs_dwdi.core.audit import (
-    AuditResult,
-    MonthAudit,
-    PushedMonth,
-    audit_month,
-    drift_table,
-    unstorable_month,
-)
+from airflow_provider_cscs_dwdi.core.audit import MonthAudit, PushedMonth, audit_month, unstorable_month
+from airflow_provider_cscs_dwdi.core.audit_result import AuditResult
 from airflow_provider_cscs_dwdi.core.components import parse_backend_components
 from airflow_provider_cscs_dwdi.core.errors import CscsDwdiError
-from airflow_provider_cscs_dwdi.core.months import current_month, parse_month, previous_month
-from airflow_provider_cscs_dwdi.core.report import build_report
+from airflow_provider_cscs_dwdi.core.months import Month, current_month
 from airflow_provider_cscs_dwdi.core.usage import BadValuePolicy
-from airflow_provider_cscs_dwdi.core.waldur_plan import UnstorableAmountError, refuse_unstorable_amounts
 from airflow_provider_cscs_dwdi.core.xcom import BackendIds, BillingPlan, PushResult, UsageReport
 from airflow_provider_cscs_dwdi.hooks._http import TransientHTTPError
 from airflow_provider_cscs_dwdi.hooks.waldur import WaldurAPIError, WaldurAuthError, WaldurHook
-from airflow_provider_cscs_dwdi.operators._kinds import aggregator_for
+from airflow_provider_cscs_dwdi.operators._base import WaldurBaseOperator
+from airflow_provider_cscs_dwdi.operators._clock import Clock
+from airflow_provider_cscs_dwdi.operators._kinds import report_from_archive
+from airflow_provider_cscs_dwdi.operators._lineage import operator_lineage
 from airflow_provider_cscs_dwdi.operators._params import as_bool, blank_to_none
-from airflow_provider_cscs_dwdi.operators.push import PushToWaldurOperator, _PushRun
+from airflow_provider_cscs_dwdi.operators._waldur_writer import WaldurWriter
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -49,21 +47,22 @@ def audited_months(
 
     :raises CscsDwdiError: ``repair_month`` is not a ``YYYY-MM`` month, or is not closed yet.
     """
-    current = current_month(billing_timezone, now)
-    months: list[str] = []
+    current = Month.parse(current_month(billing_timezone, now))
+    closed: list[Month] = []
     month = current
     for _ in range(count):
-        month = previous_month(month)
-        months.insert(0, month)
+        month = month.previous
+        closed.insert(0, month)
     if repair_month is not None:
-        repair_month = parse_month(repair_month)
-        if repair_month >= current:
+        repair = Month.parse(repair_month)
+        if repair >= current:
             raise CscsDwdiError(
-                f"repair_month {repair_month} is not closed yet ({current} is the current month in "
+                f"repair_month {repair} is not closed yet ({current} is the current month in "
                 f"{billing_timezone}): only a closed month can be repaired."
             )
-        if repair_month not in months:
-            months.insert(0, repair_month)
+        if repair not in closed:
+            closed.insert(0, repair)
+    months = [str(month) for month in closed]
     return months
 
 
@@ -120,7 +119,7 @@ class PlanAuditOperator(BaseOperator):
         return plan.to_xcom()
 
 
-class AuditWaldurOperator(PushToWaldurOperator):
+class AuditWaldurOperator(WaldurBaseOperator):
     """Compare the recomputed DWDI months with what Waldur holds; repair one month on request.
 
     Read-only unless ``repair_month`` is given: for each audited month it reads Waldur's state
@@ -129,7 +128,7 @@ class AuditWaldurOperator(PushToWaldurOperator):
     (the newest under ``pushed_archive_roots``/<month>/) tells the likely cause.
 
     With ``repair_month`` the corrections of that month are written through the push's own write
-    path (``PushToWaldurOperator.push_report``, reconcile on: the same refusal of past months
+    path (``_waldur_writer.push_report``, reconcile on: the same refusal of past months
     by a Waldur server that ignores the usage ``date``, the same dry-run rule: plan and log, write
     nothing); then the month is read back from Waldur and audited again.
 
@@ -148,10 +147,13 @@ class AuditWaldurOperator(PushToWaldurOperator):
         archive exactly as ``aggregate_usage`` did.
     :param bad_value_policy: the offering's, for the same rebuild.
     :param clusters: the offering's cluster filter, for the same rebuild.
+    :param clock: the current time, which tells the current month and the usage ``date`` of a
+        repair (default: the operators' clock, see :mod:`._clock`).
     """
 
     template_fields: Sequence[str] = ("reports", "repair_month", "repair_dry_run")
     ui_color = "#f3e8fd"
+    #: How refusals name what this task writes.
     write_action = "repair"
 
     def __init__(
@@ -167,19 +169,19 @@ class AuditWaldurOperator(PushToWaldurOperator):
         backend_components: Mapping[str, Mapping[str, Any]] | None = None,
         bad_value_policy: str = "fail",
         clusters: Sequence[str] | None = None,
+        clock: Clock | None = None,
         **kwargs: Any,
     ) -> None:
+        # As the push: two runs repairing the same offering at once could interleave their writes.
+        kwargs.setdefault("max_active_tis_per_dag", 1)
         super().__init__(
-            report=None,
-            offering_uuid=offering_uuid,
             waldur_conn_id=waldur_conn_id,
-            # A repair leaves no user usage behind that DWDI does not report: the audit counts it.
-            reconcile=True,
+            offering_uuid=offering_uuid,
             billing_timezone=billing_timezone,
+            clock=clock,
             **kwargs,
         )
-        # Its own name: ``dry_run`` is BaseOperator's method, and the push's setting is not used
-        # (the repair hands its dry run to push_report).
+        # Its own name: ``dry_run`` is BaseOperator's method.
         self.repair_dry_run = dry_run
         self.reports = reports
         self.repair_month = repair_month
@@ -191,8 +193,21 @@ class AuditWaldurOperator(PushToWaldurOperator):
         self.clusters = clusters
 
     def execute(self, context: Context) -> dict[str, Any]:
-        dry_run = as_bool(self.repair_dry_run, "dry_run")
         repair_month = blank_to_none(self.repair_month)
+        reports = self._read_reports(repair_month)
+        audits = [self._audit(report) for report in reports]
+        repair = self._repair(reports, audits, repair_month, context) if repair_month is not None else None
+        result = AuditResult.of(
+            audits, repair_month=repair_month, repair=None if repair is None else repair.to_xcom()
+        )
+        self._log_audit(audits, heading="Audit")
+        return self._finish(result, audits, repair, context)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """What the repair wrote, for the OpenLineage listener (docs/lineage.md); None without one."""
+        return operator_lineage(self._lineage)
+
+    def _read_reports(self, repair_month: str | None) -> list[UsageReport]:
         try:
             # By index: iterating Airflow's lazy XCom sequence asks for one item past its end,
             # which the task log shows as an error.
@@ -204,26 +219,70 @@ class AuditWaldurOperator(PushToWaldurOperator):
             raise AirflowFailException(
                 f"repair_month {repair_month} is not among the audited months {months}"
             )
+        return reports
 
-        audits = [self._audit(report) for report in reports]
-        repair: PushResult | None = None
-        if repair_month is not None:
-            position = months.index(repair_month)
-            self._log_audit(audits, heading="Before the repair")
-            try:
-                repair = self._repair(reports[position], dry_run=dry_run, task_instance=context.get("ti"))
-            except AirflowException:
-                # Refused before writing (e.g. a past month on Waldur 7.x): the audit still stands.
-                context["ti"].xcom_push(
-                    key="return_value", value=AuditResult.of(audits, repair_month=repair_month).to_xcom()
-                )
-                raise
-            if not dry_run:
-                audits[position] = self._audit(reports[position], heading="Re-audit after the repair")
-        result = AuditResult.of(
-            audits, repair_month=repair_month, repair=None if repair is None else repair.to_xcom()
+    def _audit(self, report: UsageReport, *, heading: str | None = None) -> MonthAudit:
+        """Read Waldur's state for the report's month (the push's listings) and compare, writing nothing.
+
+        :param heading: log the month's audit under this heading at once (the re-audit).
+        """
+        try:
+            # Before any request: such a month cannot be written, so there is nothing to compare.
+            refuse_unstorable_amounts(
+                report, max_usage_amount=self.hook.settings.max_usage_amount, offering=self.offering
+            )
+            plan, _ = WaldurWriter(self.hook, str(self.offering_uuid), self.offering).read_and_plan(
+                report, reconcile=True, check_month=lambda _honoured: None
+            )
+        except UnstorableAmountError as error:
+            self.log.warning("%s is not comparable: %s", report.month, error)
+            audit = unstorable_month(report, error)
+        except WaldurAuthError as error:
+            raise AirflowException(str(error)) from error
+        except (WaldurAPIError, TransientHTTPError) as error:
+            raise AirflowException(f"Reading Waldur's state for {report.month} failed: {error}") from error
+        else:
+            audit = audit_month(report, plan, pushed=self._pushed_month(report.month))
+        if heading is not None:
+            self._log_audit([audit], heading=heading)
+        return audit
+
+    def _repair(
+        self, reports: list[UsageReport], audits: list[MonthAudit], repair_month: str, context: Context
+    ) -> PushResult:
+        """Write the month's corrections through the push's write path, then audit it again.
+
+        Refused writes are in the result; a repair refused before writing (e.g. a past month on
+        Waldur 7.x) still leaves the audit in XCom before the task fails.
+        """
+        dry_run = as_bool(self.repair_dry_run, "dry_run")
+        position = [report.month for report in reports].index(repair_month)
+        report = reports[position]
+        self._log_audit(audits, heading="Before the repair")
+        self.log.info(
+            "%s %s through the push's write path",
+            "Dry run of the repair of" if dry_run else "Repairing",
+            report.month,
         )
-        self._log_audit(audits, heading="Audit")
+        try:
+            # A repair leaves no user usage behind that DWDI does not report: the audit counts it.
+            result = self.push_report(
+                report, dry_run=dry_run, reconcile=True, task_instance=context.get("ti")
+            )
+        except AirflowException:
+            context["ti"].xcom_push(
+                key="return_value", value=AuditResult.of(audits, repair_month=repair_month).to_xcom()
+            )
+            raise
+        self.log.info("Repair of %s: %s", report.month, result.counts())
+        if not dry_run:
+            audits[position] = self._audit(report, heading="Re-audit after the repair")
+        return result
+
+    def _finish(
+        self, result: AuditResult, audits: list[MonthAudit], repair: PushResult | None, context: Context
+    ) -> dict[str, Any]:
+        """The result, or a failed task naming the failed writes and the drift once it is in XCom."""
         if result.clean and not (repair and repair.failed):
             return result.to_xcom()
         context["ti"].xcom_push(key="return_value", value=result.to_xcom())
@@ -240,47 +299,6 @@ class AuditWaldurOperator(PushToWaldurOperator):
                 "(table above; trigger the audit with repair_month to write the corrections of one month)."
             )
         raise AirflowException("\n".join(problems))
-
-    def _audit(self, report: UsageReport, *, heading: str | None = None) -> MonthAudit:
-        """Read Waldur's state for the report's month (the push's listings) and compare, writing nothing.
-
-        :param heading: log the month's audit under this heading at once (the re-audit).
-        """
-        hook = WaldurHook(self.waldur_conn_id)
-        offering = f"offering {self.offering_uuid} (DAG {self.dag_id})"
-        try:
-            # Before any request: such a month cannot be written, so there is nothing to compare.
-            refuse_unstorable_amounts(
-                report, max_usage_amount=hook.settings.max_usage_amount, offering=offering
-            )
-            plan, _ = _PushRun(hook, str(self.offering_uuid), offering).read_and_plan(
-                report, reconcile=True, check_month=lambda _honoured: None
-            )
-        except UnstorableAmountError as error:
-            self.log.warning("%s is not comparable: %s", report.month, error)
-            audit = unstorable_month(report, error)
-        except WaldurAuthError as error:
-            raise AirflowException(str(error)) from error
-        except (WaldurAPIError, TransientHTTPError) as error:
-            raise AirflowException(f"Reading Waldur's state for {report.month} failed: {error}") from error
-        else:
-            audit = audit_month(report, plan, pushed=self._pushed_month(report.month))
-        finally:
-            hook.close()
-        if heading is not None:
-            self._log_audit([audit], heading=heading)
-        return audit
-
-    def _repair(self, report: UsageReport, *, dry_run: bool, task_instance: Any = None) -> PushResult:
-        """Write the month's corrections through the push; refused writes are in the result."""
-        self.log.info(
-            "%s %s through the push's write path",
-            "Dry run of the repair of" if dry_run else "Repairing",
-            report.month,
-        )
-        result = self.push_report(report, dry_run=dry_run, reconcile=True, task_instance=task_instance)
-        self.log.info("Repair of %s: %s", report.month, result.counts())
-        return result
 
     def _pushed_month(self, month: str) -> PushedMonth | None:
         """The month's last push, rebuilt from the newest archive of the usage or closing DAG."""
@@ -303,16 +321,13 @@ class AuditWaldurOperator(PushToWaldurOperator):
         archive = newest[1]
         try:
             with archive.open("rb") as raw_file:
-                header, pages = read_archive(raw_file)
-                aggregator = aggregator_for(
-                    header,
+                archived = report_from_archive(
+                    raw_file,
                     self.components,
+                    month=month,
                     clusters=self.clusters,
                     policy=BadValuePolicy(str(self.bad_value_policy).lower()),
                 )
-                for page in pages:
-                    aggregator.add_response(page["body"], source=f"page {page['page']}")
-            report = build_report(aggregator.result(), month=month, window=header.get("window"))
         except (CscsDwdiError, OSError, EOFError) as error:
             self.log.warning(
                 "The archive %s of %s's last push cannot be read (%s): causes stay unknown.",
@@ -321,6 +336,7 @@ class AuditWaldurOperator(PushToWaldurOperator):
                 error,
             )
             return None
+        header, report = archived.header, archived.report
         accounts = header.get("accounts")
         self.log.info("Causes of %s read against its last push's archive %s", month, archive)
         return PushedMonth(

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime, time
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from airflow_provider_cscs_dwdi.core.errors import ReportError
@@ -27,6 +26,7 @@ from airflow_provider_cscs_dwdi.core.usage_date import (
 )
 from airflow_provider_cscs_dwdi.core.xcom import BackendIds, BillingPlan
 from airflow_provider_cscs_dwdi.hooks.waldur import WaldurHook
+from airflow_provider_cscs_dwdi.operators._base import WaldurBaseOperator
 from airflow_provider_cscs_dwdi.operators._clock import Clock, read_clock
 from airflow_provider_cscs_dwdi.operators._params import (
     as_bool,
@@ -120,7 +120,7 @@ def _requested(month: str | None, run_type: str | None) -> bool:
     return run_type == "backfill" or (month is not None and run_type != "scheduled")
 
 
-class PlanBillingRunOperator(BaseOperator):
+class PlanBillingRunOperator(WaldurBaseOperator):
     """Plan one run of an offering's DAG: the billing months and the accounts (a ``BillingPlan``).
 
     Returns the list of ``YYYY-MM`` months to report (the fetch task is expanded over it) and
@@ -163,17 +163,19 @@ class PlanBillingRunOperator(BaseOperator):
         clock: Clock | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(
+            waldur_conn_id=waldur_conn_id,
+            offering_uuid=offering_uuid,
+            billing_timezone=billing_timezone,
+            clock=clock,
+            **kwargs,
+        )
         self.backend_ids = backend_ids
-        self.billing_timezone = billing_timezone
         self.reopen_previous_month_days = reopen_previous_month_days
-        self.waldur_conn_id = waldur_conn_id
-        self.offering_uuid = offering_uuid
         self.month = month
         self.accounts = accounts
         self.dry_run_setting = dry_run
         self.month_end_run = month_end_run
-        self.clock = clock
 
     def execute(self, context: Context) -> list[str]:
         months = resolve_billing_months(
@@ -181,7 +183,7 @@ class PlanBillingRunOperator(BaseOperator):
             instant=run_instant(context),
             billing_timezone=self.billing_timezone,
             reopen_days=self.reopen_previous_month_days,
-            previous_month_allowed=self._usage_date_honoured,
+            previous_month_allowed=lambda: self.hook.usage_date_honoured(self.offering_uuid),
             log=self.log,
             now=read_clock(self.clock),
             dry_run=as_bool(self.dry_run_setting, "dry_run"),
@@ -196,13 +198,6 @@ class PlanBillingRunOperator(BaseOperator):
             "Reporting %s for %d account(s)", ", ".join(plan.months) or "no month", len(plan.accounts)
         )
         return plan.to_xcom()
-
-    def _usage_date_honoured(self) -> bool:
-        hook = WaldurHook(self.waldur_conn_id)
-        try:
-            return hook.usage_date_honoured(self.offering_uuid)
-        finally:
-            hook.close()
 
     def _select_accounts(self) -> AccountSelection:
         try:

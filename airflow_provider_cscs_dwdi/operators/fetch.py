@@ -14,11 +14,11 @@ import os
 import re
 import socket
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import closing
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from airflow.sdk import BaseOperator, ObjectStoragePath
+from airflow.sdk import ObjectStoragePath
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_cscs_dwdi.core.archive import ArchiveWriter
@@ -27,6 +27,7 @@ from airflow_provider_cscs_dwdi.core.kinds import StorageSettings, UsageKind
 from airflow_provider_cscs_dwdi.core.months import billing_month, month_window, parse_month
 from airflow_provider_cscs_dwdi.core.xcom import BackendIds, FetchResult
 from airflow_provider_cscs_dwdi.hooks.dwdi import DWDIAPIError, DWDIHook
+from airflow_provider_cscs_dwdi.operators._base import HookOwningOperator
 from airflow_provider_cscs_dwdi.operators._clock import Clock, read_clock
 from airflow_provider_cscs_dwdi.operators._kinds import KindRequest, build_request
 from airflow_provider_cscs_dwdi.operators._lineage import (
@@ -47,7 +48,7 @@ def default_archive_root() -> str:
     return f"file://{os.path.abspath(airflow_home)}/cscs_dwdi_archive"
 
 
-class FetchMonthlyUsageOperator(BaseOperator):
+class FetchMonthlyUsageOperator(HookOwningOperator):
     """Fetch one billing month of DWDI usage (compute, storage or inference) and archive it raw.
 
     The month is ``month`` (``YYYY-MM``) when given, else the month of the run's
@@ -110,6 +111,11 @@ class FetchMonthlyUsageOperator(BaseOperator):
         self.backend_ids = backend_ids
         self.clock = clock
 
+    @cached_property
+    def hook(self) -> DWDIHook:
+        """The task's DWDI hook (one token and one pooled session for every page of the month)."""
+        return DWDIHook(dwdi_conn_id=self.dwdi_conn_id)
+
     def resolve_month(self, context: Context) -> str:
         if blank_to_none(self.month) is not None:
             return parse_month(str(self.month).strip())
@@ -163,8 +169,8 @@ class FetchMonthlyUsageOperator(BaseOperator):
             )
 
         pages = entries = user_rows = 0
-        hook = DWDIHook(dwdi_conn_id=self.dwdi_conn_id)
-        with target.open("wb") as raw_file, ArchiveWriter(raw_file) as archive, closing(hook):
+        hook = self.hook
+        with target.open("wb") as raw_file, ArchiveWriter(raw_file) as archive:
             archive.write_header(
                 month=month, window=window, query=request.query, accounts=accounts, details=request.details
             )

@@ -9,19 +9,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
 from airflow_provider_cscs_dwdi.core.errors import CscsDwdiError
 from airflow_provider_cscs_dwdi.core.waldur_state import index_resources
 from airflow_provider_cscs_dwdi.core.xcom import BackendIds
 from airflow_provider_cscs_dwdi.hooks.waldur import WaldurHook
+from airflow_provider_cscs_dwdi.operators._base import WaldurBaseOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class ListWaldurBackendIdsOperator(BaseOperator):
+class ListWaldurBackendIdsOperator(WaldurBaseOperator):
     """List the backend IDs (DWDI accounts) of an offering's resources: the DAG's first task.
 
     Returns ``{"backend_ids": [...sorted, unique, non-blank], "issues": [...], "resource_uuids":
@@ -39,18 +39,13 @@ class ListWaldurBackendIdsOperator(BaseOperator):
     def __init__(
         self, *, offering_uuid: str, waldur_conn_id: str = WaldurHook.default_conn_name, **kwargs: Any
     ) -> None:
-        super().__init__(**kwargs)
-        self.offering_uuid = offering_uuid
-        self.waldur_conn_id = waldur_conn_id
+        super().__init__(offering_uuid=offering_uuid, waldur_conn_id=waldur_conn_id, **kwargs)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        hook = WaldurHook(self.waldur_conn_id)
         try:
-            resources = hook.list_resources(str(self.offering_uuid))
+            resources = self.hook.list_resources(str(self.offering_uuid))
         except CscsDwdiError as error:
             raise AirflowException(str(error)) from error
-        finally:
-            hook.close()
         index = index_resources(resources)
         for issue in index.issues:
             self.log.warning("Issue: %s", issue.message)

@@ -7,19 +7,18 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_cscs_dwdi.core.alerts import drift_table
 from airflow_provider_cscs_dwdi.core.audit import (
     CAUSE_BACKEND_ID_CHANGED,
     CAUSE_DWDI_REVISED,
     CAUSE_EDITED,
     CAUSE_EXTRA_USER,
     CAUSE_MISSING,
-    LISTED_LIMIT,
-    AuditResult,
     Drift,
     PushedMonth,
     audit_month,
-    drift_table,
 )
+from airflow_provider_cscs_dwdi.core.audit_result import LISTED_LIMIT, AuditResult
 from airflow_provider_cscs_dwdi.core.errors import ReportError
 from airflow_provider_cscs_dwdi.core.report import UsageReport
 from airflow_provider_cscs_dwdi.core.waldur_plan import build_write_plan
@@ -216,8 +215,7 @@ def test_a_bad_document_is_refused_naming_the_field(doc: Any, message: str) -> N
 
 
 def test_drift_alert_names_offering_months_counts_and_first_rows_and_a_clean_audit_sends_none() -> None:
-    from airflow_provider_cscs_dwdi.core.alerts import RunLabel
-    from airflow_provider_cscs_dwdi.core.audit import ALERT_ROWS, drift_message
+    from airflow_provider_cscs_dwdi.core.alerts import ALERT_ROWS, RunLabel, drift_message
 
     run = RunLabel("HPC", "0b8a", "cscs_dwdi_audit_hpc", "manual__1")
     clean = audit(

@@ -8,19 +8,13 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_cscs_dwdi.core.amounts import DEFAULT_MAX_USAGE_AMOUNT, UnstorableAmountError
 from airflow_provider_cscs_dwdi.core.errors import ReportError
+from airflow_provider_cscs_dwdi.core.plan_types import AmountChange, UserUsageChange
 from airflow_provider_cscs_dwdi.core.report import UsageReport
-from airflow_provider_cscs_dwdi.core.waldur_plan import (
-    DEFAULT_MAX_USAGE_AMOUNT,
-    AmountChange,
-    UnstorableAmountError,
-    UserUsageChange,
-    build_write_plan,
-    describe_plan,
-    set_usage_items,
-    user_usage_items,
-)
+from airflow_provider_cscs_dwdi.core.waldur_plan import build_write_plan, describe_plan
 from airflow_provider_cscs_dwdi.core.waldur_state import index_resources, resources_on_several_pages
+from airflow_provider_cscs_dwdi.hooks.waldur.bodies import set_usage_items, user_usage_items
 
 COMPONENTS = [
     {"type": "nodeHours", "billing_type": "usage", "measured_unit": "node-hours"},

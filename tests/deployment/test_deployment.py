@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
-from airflow_provider_cscs_dwdi.core.audit import AuditResult
+from airflow_provider_cscs_dwdi.core.audit_result import AuditResult
 from airflow_provider_cscs_dwdi.core.config import load_config
 from airflow_provider_cscs_dwdi.core.months import months_to_report, previous_month
 from airflow_provider_cscs_dwdi.dag_factory import (

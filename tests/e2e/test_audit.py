@@ -20,8 +20,8 @@ from airflow_provider_cscs_dwdi.core.audit import (
     CAUSE_EDITED,
     CAUSE_EXTRA_USER,
     CAUSE_MISSING,
-    AuditResult,
 )
+from airflow_provider_cscs_dwdi.core.audit_result import AuditResult
 from airflow_provider_cscs_dwdi.core.months import previous_month
 from airflow_provider_cscs_dwdi.dag_factory import AUDIT_DAG_ID_PREFIX, load_dags_from_env
 from airflow_provider_cscs_dwdi.hooks.waldur import WaldurHook

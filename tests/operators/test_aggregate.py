@@ -16,7 +16,10 @@ import pytest
 from airflow.sdk.exceptions import AirflowException
 
 from airflow_provider_cscs_dwdi.core.archive import ArchiveWriter
+from airflow_provider_cscs_dwdi.core.components import parse_backend_components
+from airflow_provider_cscs_dwdi.core.usage import BadValuePolicy
 from airflow_provider_cscs_dwdi.core.xcom import FetchResult, UsageReport
+from airflow_provider_cscs_dwdi.operators._kinds import report_from_archive
 from airflow_provider_cscs_dwdi.operators.aggregate import AggregateUsageOperator
 
 MONTH = "2026-10"
@@ -128,3 +131,33 @@ def test_a_fetch_result_it_cannot_read_is_refused_naming_the_field(
 
     with pytest.raises(AirflowException, match=f"nothing was pushed: {error}"):
         aggregate(fetch_result)
+
+
+def test_an_archive_of_another_usage_kind_than_the_fetch_is_refused(tmp_path: Path) -> None:
+    fetch_result = {**write_archive(tmp_path / "a.jsonl.gz", [GOOD], ["g1"]), "usage_kind": "storage"}
+
+    with pytest.raises(AirflowException) as raised:
+        aggregate(fetch_result)
+
+    assert str(raised.value) == (
+        f"Refusing to bill from file://{tmp_path / 'a.jsonl.gz'}: the archive holds compute usage "
+        "but the fetch result says storage"
+    )
+
+
+def test_report_from_archive_rebuilds_the_billed_report_from_the_archive_alone(tmp_path: Path) -> None:
+    path = tmp_path / "a.jsonl.gz"
+    billed = aggregate(write_archive(path, [GOOD], ["g1", "g2"]))
+
+    with path.open("rb") as raw_file:
+        rebuilt = report_from_archive(
+            raw_file,
+            parse_backend_components(COMPONENTS),
+            month=MONTH,
+            clusters=None,
+            policy=BadValuePolicy.FAIL,
+        )
+
+    assert rebuilt.header["accounts"] == ["g1", "g2"]
+    assert rebuilt.report.window == {"from": f"{MONTH}-01", "to": f"{MONTH}-31"}  # the header's
+    assert rebuilt.report.to_xcom() == billed

@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 from airflow.sdk.exceptions import AirflowException
 
-from airflow_provider_cscs_dwdi.core.audit import AuditResult
+from airflow_provider_cscs_dwdi.core.audit_result import AuditResult
 from airflow_provider_cscs_dwdi.operators.audit import AuditWaldurOperator
 from sandbox.waldur_server import WaldurSandbox
 from tests.operators.support import (

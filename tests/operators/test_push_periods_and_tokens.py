@@ -5,13 +5,14 @@ Every test checks that the sandbox saw no request the official OpenAPI schema re
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 
 import pytest
 from airflow.sdk.exceptions import AirflowSkipException
 
-from airflow_provider_cscs_dwdi.operators.push import PushToWaldurOperator
+from airflow_provider_cscs_dwdi.operators._waldur_writer import usage_date_to_send
 from sandbox.waldur_server import WaldurSandbox
 from tests.operators.support import (
     Offering,
@@ -113,13 +114,13 @@ def test_a_month_that_cannot_be_dated_yet_skips_the_push_saying_why() -> None:
     # hours UTC of the 1st): nothing may be written, and the task says so instead of failing.
     now = datetime.now(UTC)
     not_yet = f"{now.year + 1:04d}-{now.month:02d}"
-    operator = PushToWaldurOperator(task_id="push", report={}, offering_uuid="0" * 32)
+    log = logging.getLogger("push")
 
-    assert operator._usage_date(not_yet, date_honoured=False) is None  # 7.x: no date is sent
+    assert usage_date_to_send(not_yet, False, None, log) is None  # 7.x: no date is sent
     with pytest.raises(
         AirflowSkipException, match=f"Nothing written for {not_yet}: Month {not_yet} cannot be dated"
     ):
-        operator._usage_date(not_yet, date_honoured=True)
+        usage_date_to_send(not_yet, True, None, log)
 
 
 def test_the_clock_decides_when_the_current_month_can_be_dated(

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_cscs_dwdi.core.audit import AuditResult
+from airflow_provider_cscs_dwdi.core.audit_result import AuditResult
 from airflow_provider_cscs_dwdi.operators.audit import AuditWaldurOperator
 from sandbox.waldur_server import WaldurSandbox
 from tests.operators.support import (

@@ -6,16 +6,18 @@ the modules are an implementation detail:
 - :mod:`.settings`: the ``cscs_dwdi`` connection, validated (:class:`DWDISettings`);
 - :mod:`.token`: client-credentials tokens and their cache (:func:`renewal_delay`);
 - :mod:`.splitting`: request URLs with a repeated key, split under :data:`MAX_URL_BYTES`;
-- :mod:`.pages`: the answer check and entry counting shared by the families;
-- :mod:`.compute`: compute usage (:class:`UsagePage`, :func:`count_rows`);
+- :mod:`.pages`: the answer check, entry counting and :class:`Family` shared by the families;
+- :mod:`.compute`: compute usage (:data:`COMPUTE`, :class:`UsagePage`, :func:`count_rows`);
 - :mod:`.storage`: storage usage (:func:`count_storage_entries`), pages are :class:`DWDIPage`;
 - :mod:`.inference`: inference cost (:func:`count_inference_entries`), pages are :class:`DWDIPage`;
-- :mod:`.hook`: :class:`DWDIHook` (session, retries, 401 renewal, ``test_connection``).
+- :mod:`.hook`: :class:`DWDIHook` (the generic paging of every family, the bearer header and
+  401 renewal, ``test_connection``; session and retries from ``hooks._http.SessionHook``).
 """
 
 from __future__ import annotations
 
 from airflow_provider_cscs_dwdi.hooks.dwdi.compute import (
+    COMPUTE,
     UsagePage,
     compute_usage_url,
     count_rows,
@@ -44,6 +46,7 @@ from airflow_provider_cscs_dwdi.hooks.dwdi.storage import STORAGE, count_storage
 from airflow_provider_cscs_dwdi.hooks.dwdi.token import renewal_delay
 
 __all__ = [
+    "COMPUTE",
     "CONNECTION_TEST_ACCOUNT",
     "INFERENCE",
     "MAX_URL_BYTES",

@@ -1,7 +1,9 @@
 """The compute usage family: ``GET {compute_usage_path}?from=&to=&cluster=..&account=..``.
 
 Answers ``{"compute": [{"account", "cluster", "totalNodeHours", "users": [...]}, ...]}``
-(dwdi-api.md, "Compute usage"). Account lists are split so that no URL exceeds 8 KiB.
+(dwdi-api.md, "Compute usage"). Account lists are split so that no URL exceeds 8 KiB. Compute
+is one more :class:`~.pages.Family` of the hook's generic paging; what is its own is the month
+check (a daily path takes ``YYYY-MM-DD``), the cluster filter and the user rows it counts.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_cscs_dwdi.core.months import MONTH_PATTERN
 from airflow_provider_cscs_dwdi.hooks.dwdi.errors import DWDIConfigurationError
+from airflow_provider_cscs_dwdi.hooks.dwdi.pages import DWDIPage, Family
 from airflow_provider_cscs_dwdi.hooks.dwdi.splitting import (
     MAX_URL_BYTES,
     request_url,
@@ -21,14 +24,22 @@ from airflow_provider_cscs_dwdi.hooks.dwdi.splitting import (
 )
 
 if TYPE_CHECKING:
-    from airflow.sdk.types import Logger
-
-    from airflow_provider_cscs_dwdi.hooks.dwdi.pages import DWDIPage
     from airflow_provider_cscs_dwdi.hooks.dwdi.settings import DWDISettings
 
 _DATE_OR_MONTH = re.compile(rf"^{MONTH_PATTERN}(-\d{{2}})?$")
-_ENTRY_KEY = re.compile(rb'"account"\s*:')
-_USER_ROW_KEY = re.compile(rb'"username"\s*:')
+
+COMPUTE = Family(
+    name="compute",
+    list_key="compute",
+    key="account",
+    item="account",
+    entry_key="account",
+    # None: the compute path is the seed's own, so a 404 is not "this release has no compute API".
+    extra=None,
+    repeated="account name",
+    users_key="users",
+    user_key="username",
+)
 
 
 def check_month(value: Any, name: str, *, days: bool = True) -> None:
@@ -50,7 +61,7 @@ def compute_usage_url(
     clusters: Sequence[str] | None = None,
 ) -> str:
     """The full request URL: ``from``, ``to``, then repeated ``cluster`` and ``account`` keys."""
-    return request_url(endpoint, _compute_query(month_from, month_to, clusters), "account", accounts)
+    return request_url(endpoint, _compute_query(month_from, month_to, clusters), COMPUTE.key, accounts)
 
 
 def split_accounts(
@@ -68,7 +79,7 @@ def split_accounts(
     fit even alone is a configuration error.
     """
     query = _compute_query(month_from, month_to, clusters)
-    return split_values(endpoint, query, "account", accounts, max_url_bytes=max_url_bytes)
+    return split_values(endpoint, query, COMPUTE.key, accounts, max_url_bytes=max_url_bytes)
 
 
 def count_rows(raw: bytes) -> tuple[int, int]:
@@ -77,7 +88,7 @@ def count_rows(raw: bytes) -> tuple[int, int]:
     In valid JSON a quoted name followed by a colon is always an object key (a string value is
     followed by ``,``, ``]`` or ``}``, and quotes inside strings are escaped), so the counts are exact.
     """
-    return len(_ENTRY_KEY.findall(raw)), len(_USER_ROW_KEY.findall(raw))
+    return COMPUTE.count_entries(raw), COMPUTE.count_user_rows(raw)
 
 
 @dataclass(frozen=True)
@@ -101,16 +112,13 @@ class UsagePage:
 class ComputeMixin:
     """``iter_compute_usage`` / ``get_compute_usage`` of DWDIHook (which provides the attributes below)."""
 
-    max_url_bytes: int
-    _fetch_pages: Callable[..., Iterator[tuple[str, DWDIPage]]]
+    _iter_family: Callable[..., Iterator[DWDIPage]]
+    _merge_family: Callable[..., dict[str, Any]]
 
-    if TYPE_CHECKING:  # provided by DWDIHook (BaseHook's logger, the parsed connection)
+    if TYPE_CHECKING:  # provided by DWDIHook (the parsed connection)
 
         @property
         def settings(self) -> DWDISettings: ...
-
-        @property
-        def log(self) -> Logger: ...
 
     def iter_compute_usage(
         self,
@@ -134,46 +142,16 @@ class ComputeMixin:
         check_month(month_from, "month_from")
         check_month(month_to, "month_to")
         cluster_list = unique_values(clusters, "cluster") if clusters else None
-        endpoint = self.settings.compute_usage_url
-        batches: list[list[str] | None]
-        if accounts is None:
-            batches = [None]
-        else:
-            unique = unique_values(accounts, "account")
-            if len(unique) < len(accounts):
-                self.log.info("Ignoring %d repeated account name(s).", len(accounts) - len(unique))
-            batches = list(
-                split_accounts(
-                    endpoint, month_from, month_to, unique, cluster_list, max_url_bytes=self.max_url_bytes
-                )
-            )
-        self.log.info(
-            "DWDI compute usage %s..%s: %s account(s)%s in %d request(s).",
-            month_from,
-            month_to,
-            "all" if accounts is None else sum(len(b or ()) for b in batches),
-            f", clusters {cluster_list}" if cluster_list else "",
-            len(batches),
-        )
-        pages = self._fetch_pages(
-            describe=f"DWDI compute usage {month_from}..{month_to}",
-            endpoint=endpoint,
+        pages = self._iter_family(
+            COMPUTE,
+            path=self.settings.compute_usage_path,
+            describe=_describe(month_from, month_to),
             fixed=_compute_query(month_from, month_to, cluster_list),
-            key="account",
-            batches=batches,
-            list_key="compute",
+            values=accounts,
             parse=parse,
+            scope=f", clusters {cluster_list}" if cluster_list else "",
         )
-        for describe, page in pages:
-            entries, user_rows = count_rows(page.raw)
-            self.log.debug(
-                "%s: HTTP 200, %d account(s) asked, %d entries, %d user rows, %d bytes.",
-                describe,
-                len(page.keys) if page.keys is not None else -1,
-                entries,
-                user_rows,
-                len(page.raw),
-            )
+        for page in pages:
             yield UsagePage(
                 index=page.index, accounts=page.keys, status=page.status, raw=page.raw, data=page.data
             )
@@ -186,18 +164,9 @@ class ComputeMixin:
         clusters: Sequence[str] | None = None,
     ) -> dict[str, Any]:
         """Every page of :meth:`iter_compute_usage` merged into one ``{"compute": [...]}``."""
-        compute: list[Any] = []
-        pages = 0
-        for page in self.iter_compute_usage(month_from, month_to, accounts, clusters):
-            assert page.data is not None  # parsed pages always carry data
-            compute.extend(page.data["compute"])
-            pages += 1
-        self.log.info(
-            "DWDI compute usage %s..%s: %d request(s), %d entries, %d user rows.",
-            month_from,
-            month_to,
-            pages,
-            len(compute),
-            sum(len(e.get("users") or ()) for e in compute if isinstance(e, dict)),
-        )
-        return {"compute": compute}
+        pages = self.iter_compute_usage(month_from, month_to, accounts, clusters)
+        return self._merge_family(COMPUTE, _describe(month_from, month_to), pages)
+
+
+def _describe(month_from: str, month_to: str) -> str:
+    return f"DWDI compute usage {month_from}..{month_to}"

@@ -3,13 +3,14 @@
 Why not ``HttpHook``: it sends every unknown connection extra as an HTTP header and the login /
 password as Basic auth, builds a new session per call and has its own retry rules (airflow-3.md).
 This hook owns one pooled :class:`requests.Session` for the issuer and the API (the proxy and TLS
-settings apply to both), with the TCP keep-alive adapter ``HttpHook`` mounts, and sends every
-request through :func:`send_with_retries`.
+settings apply to both), with the TCP keep-alive adapter ``HttpHook`` mounts; the session, its
+retries and ``close`` come from :class:`~hooks._http.SessionHook`, the base the Waldur hook shares.
 
 The hook is put together by concern: the token cache (:mod:`.token`), one mixin per endpoint
 family (:mod:`.compute`, :mod:`.storage`, :mod:`.inference`), the URL splitting shared by them
-(:mod:`.splitting`) and the answer check (:mod:`.pages`). This module holds the transport: the
-session, retries, the bearer header and the one renewal after a 401, and ``test_connection``.
+(:mod:`.splitting`) and the answer check (:mod:`.pages`). This module holds what the families
+share: the generic paging of a :class:`~.pages.Family` (split, ask, log, merge), the bearer
+header and the one renewal after a 401, and ``test_connection``.
 """
 
 from __future__ import annotations
@@ -18,20 +19,19 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
-from airflow.sdk import BaseHook
 from airflow.sdk.log import mask_secret
 
 from airflow_provider_cscs_dwdi import __version__
 from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
 from airflow_provider_cscs_dwdi.hooks._http import (
     RetryPolicy,
+    SessionHook,
     TransientHTTPError,
     keep_alive_adapter,
-    send_with_retries,
 )
 from airflow_provider_cscs_dwdi.hooks.dwdi.compute import ComputeMixin
 from airflow_provider_cscs_dwdi.hooks.dwdi.errors import DWDIAPIError, DWDIAuthenticationError
@@ -54,6 +54,9 @@ from airflow_provider_cscs_dwdi.hooks.dwdi.splitting import (
 from airflow_provider_cscs_dwdi.hooks.dwdi.storage import StorageMixin
 from airflow_provider_cscs_dwdi.hooks.dwdi.token import CachedToken, TokenMixin
 
+if TYPE_CHECKING:
+    from airflow.sdk import Connection
+
 LOGGER_NAME = "airflow_provider_cscs_dwdi.hooks.dwdi.DWDIHook"
 """Logged as ``airflow.task.hooks.<LOGGER_NAME>``, as before the hook became a package."""
 
@@ -66,7 +69,7 @@ def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:
     return request
 
 
-class DWDIHook(TokenMixin, ComputeMixin, StorageMixin, InferenceMixin, BaseHook):
+class DWDIHook(TokenMixin, ComputeMixin, StorageMixin, InferenceMixin, SessionHook[DWDISettings]):
     """Read CSCS-DWDI compute usage, storage usage and inference cost with the OIDC client
     credentials of an Airflow connection (``get_``/``iter_compute_usage``, ``_storage_usage``,
     ``_inference_cost``; one token, retry policy, proxy and URL splitting for all three).
@@ -102,96 +105,55 @@ class DWDIHook(TokenMixin, ComputeMixin, StorageMixin, InferenceMixin, BaseHook)
         max_url_bytes: int = MAX_URL_BYTES,
     ) -> None:
         # The logger name the hook had as one module (hooks/dwdi.py), so log routing keeps working.
-        super().__init__(logger_name=LOGGER_NAME)
+        super().__init__(retry_policy=retry_policy, sleep=sleep, logger_name=LOGGER_NAME)
         self.dwdi_conn_id = dwdi_conn_id
-        self.retry_policy = retry_policy or RetryPolicy()
         self.max_url_bytes = max_url_bytes
-        self._sleep = sleep
         self._clock = clock
-        self._settings: DWDISettings | None = None
-        self._session: requests.Session | None = None
-        self._session_lock = threading.Lock()
         self._token: CachedToken | None = None
         # Held while a token is requested, so concurrent callers wait for that one request.
         self._token_lock = threading.Lock()
         self.token_requests = 0
         self.api_requests = 0
 
-    def __enter__(self) -> DWDIHook:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
     # ------------------------------------------------------------------ connection and session
 
-    @property
-    def settings(self) -> DWDISettings:
-        """The validated connection (read once); the client secret is masked in logs from here on."""
-        if self._settings is None:
-            connection = self.get_connection(self.dwdi_conn_id)
-            settings = parse_settings(
-                connection.host,
-                connection.port,
-                connection.login,
-                connection.password,
-                connection.extra_dejson,
-            )
-            mask_secret(settings.client_secret)
-            if settings.proxy_url and urlsplit(settings.proxy_url).password:
-                mask_secret(urlsplit(settings.proxy_url).password)
-            self._settings = settings
-        return self._settings
-
-    @property
-    def session(self) -> requests.Session:
-        """One pooled session for the issuer and the API (TLS and proxy settings of the connection)."""
-        with self._session_lock:
-            if self._session is None:
-                settings = self.settings
-                session = requests.Session()
-                session.verify = settings.verify
-                # A no-op auth: without it requests would fill in Basic auth from ~/.netrc, which
-                # would replace the Bearer header (and put other credentials on the wire).
-                session.auth = _no_auth
-                # A month query can keep a connection silent for minutes (keep_alive_adapter).
-                keep_alive = keep_alive_adapter()
-                session.mount("http://", keep_alive)
-                session.mount("https://", keep_alive)
-                if settings.proxy_url:
-                    session.proxies = {"http": settings.proxy_url, "https": settings.proxy_url}
-                session.headers.update(
-                    {"Accept": "application/json", "User-Agent": f"airflow-provider-cscs-dwdi/{__version__}"}
-                )
-                self._session = session
-            return self._session
-
-    def close(self) -> None:
-        """Release the pooled connections (the cached token is kept)."""
-        with self._session_lock:
-            if self._session is not None:
-                self._session.close()
-                self._session = None
-
-    def _send(
-        self, method: str, url: str, *, describe: str, policy: RetryPolicy, **kwargs: Any
-    ) -> requests.Response:
-        settings = self.settings
-        if settings.proxy_url:
-            # Per request too: requests lets HTTP(S)_PROXY from the environment override
-            # session.proxies, and the connection's proxy must win (it may be the only way out).
-            kwargs["proxies"] = {"http": settings.proxy_url, "https": settings.proxy_url}
-        return send_with_retries(
-            self.session,
-            method,
-            url,
-            policy=policy,
-            log=self.log,
-            describe=describe,
-            sleep=self._sleep,
-            timeout=settings.timeout_seconds,
-            **kwargs,
+    def _read_settings(self, connection: Connection) -> DWDISettings:
+        """The validated connection; the client secret is masked in logs from here on."""
+        settings = parse_settings(
+            connection.host,
+            connection.port,
+            connection.login,
+            connection.password,
+            connection.extra_dejson,
         )
+        mask_secret(settings.client_secret)
+        if settings.proxy_url and urlsplit(settings.proxy_url).password:
+            mask_secret(urlsplit(settings.proxy_url).password)
+        return settings
+
+    def _new_session(self, settings: DWDISettings) -> requests.Session:
+        """One pooled session for the issuer and the API (TLS and proxy settings of the connection)."""
+        session = requests.Session()
+        session.verify = settings.verify
+        # A no-op auth: without it requests would fill in Basic auth from ~/.netrc, which
+        # would replace the Bearer header (and put other credentials on the wire).
+        session.auth = _no_auth
+        # A month query can keep a connection silent for minutes (keep_alive_adapter).
+        keep_alive = keep_alive_adapter()
+        session.mount("http://", keep_alive)
+        session.mount("https://", keep_alive)
+        if settings.proxy_url:
+            session.proxies = {"http": settings.proxy_url, "https": settings.proxy_url}
+        session.headers.update(
+            {"Accept": "application/json", "User-Agent": f"airflow-provider-cscs-dwdi/{__version__}"}
+        )
+        return session
+
+    def _request_options(self) -> dict[str, Any]:
+        proxy_url = self.settings.proxy_url
+        # Per request too: requests lets HTTP(S)_PROXY from the environment override
+        # session.proxies, and the connection's proxy must win (it may be the only way out).
+        return {"proxies": {"http": proxy_url, "https": proxy_url}} if proxy_url else {}
 
     def _redact(self, text: str) -> str:
         """``text`` with the client secret and any token we hold replaced by ``***``."""
@@ -226,10 +188,12 @@ class DWDIHook(TokenMixin, ComputeMixin, StorageMixin, InferenceMixin, BaseHook)
         values: Sequence[str] | None,
         parse: bool,
         identity: Callable[[str], str] = str,
+        scope: str = "",
     ) -> Iterator[DWDIPage]:
-        """The pages of one storage/inference query: ``values=None`` asks for everything in one
+        """The pages of one query of ``family``: ``values=None`` asks for everything in one
         request, an empty list makes none, otherwise the de-duplicated values (by ``identity``)
-        are split so that no URL exceeds ``max_url_bytes``. A 404 names ``family.extra``."""
+        are split so that no URL exceeds ``max_url_bytes``. A 404 names ``family.extra`` (when the
+        family has one); ``scope`` adds to the plan's log line (compute's clusters)."""
         endpoint = f"{self.settings.api_url}{path}"
         batches: list[list[str] | None]
         if values is None:
@@ -237,17 +201,20 @@ class DWDIHook(TokenMixin, ComputeMixin, StorageMixin, InferenceMixin, BaseHook)
         else:
             unique = unique_values(values, family.item, identity=identity)
             if len(unique) < len(values):
-                self.log.info("Ignoring %d repeated %s(s).", len(values) - len(unique), family.item)
+                self.log.info(
+                    "Ignoring %d repeated %s(s).", len(values) - len(unique), family.repeated or family.item
+                )
             batches = list(
                 split_values(
                     endpoint, fixed, family.key, unique, max_url_bytes=self.max_url_bytes, what=family.item
                 )
             )
         self.log.info(
-            "%s: %s %s(s) in %d request(s).",
+            "%s: %s %s(s)%s in %d request(s).",
             describe,
             "all" if values is None else sum(len(batch or ()) for batch in batches),
             family.item,
+            scope,
             len(batches),
         )
         pages = self._fetch_pages(
@@ -258,15 +225,15 @@ class DWDIHook(TokenMixin, ComputeMixin, StorageMixin, InferenceMixin, BaseHook)
             batches=batches,
             list_key=family.list_key,
             parse=parse,
-            missing=MissingEndpoint(family.name, path, family.extra),
+            missing=family.missing(path),
         )
         for part, page in pages:
             self.log.debug(
-                "%s: HTTP 200, %d %s(s) asked, %d entries, %d bytes.",
+                "%s: HTTP 200, %d %s(s) asked, %s, %d bytes.",
                 part,
                 len(page.keys) if page.keys is not None else -1,
                 family.item,
-                family.count_entries(page.raw),
+                family.page_counts(page.raw),
                 len(page.raw),
             )
             yield page
@@ -279,7 +246,7 @@ class DWDIHook(TokenMixin, ComputeMixin, StorageMixin, InferenceMixin, BaseHook)
             assert page.data is not None  # parsed pages always carry data
             merged.extend(page.data[family.list_key])
             requests_made += 1
-        self.log.info("%s: %d request(s), %d entries.", describe, requests_made, len(merged))
+        self.log.info("%s: %d request(s), %s.", describe, requests_made, family.merged_counts(merged))
         return {family.list_key: merged}
 
     def _api_get(self, url: str, *, describe: str) -> requests.Response:

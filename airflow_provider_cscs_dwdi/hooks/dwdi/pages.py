@@ -1,6 +1,8 @@
 """What every DWDI endpoint family shares: one answer page, its check, and counting its entries.
 
-Every family answers ``{"<family>": [...]}`` (``compute``, ``storage``, ``inference``). A page is
+Every family answers ``{"<family>": [...]}`` (``compute``, ``storage``, ``inference``) and is
+described by one :class:`Family`, which the hook's generic paging (``DWDIHook._iter_family``)
+asks, splits, logs and merges by. A page is
 checked the same way for all of them, so a login page or a proxy error never passes as data.
 """
 
@@ -8,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -20,9 +22,9 @@ BODY_EXCERPT_BYTES = 200
 
 @dataclass(frozen=True)
 class DWDIPage:
-    """One DWDI answer of the storage or inference family: request ``index`` (0-based), the
-    repeated-key values it asked for in ``keys`` (paths or resource UUIDs; None = all), the HTTP
-    status, the raw body exactly as received and the parsed body (floats as Decimal; None when
+    """One DWDI answer of any family (compute hands it on as ``UsagePage``): request ``index``
+    (0-based), the repeated-key values it asked for in ``keys`` (accounts, paths or resource UUIDs;
+    None = all), the HTTP status, the raw body exactly as received and the parsed body (floats as Decimal; None when
     the page was fetched with ``parse=False``)."""
 
     index: int
@@ -39,7 +41,10 @@ class Family:
     ``name`` names it in messages, ``list_key`` is the answer's list (``{"storage": [...]}``),
     ``key`` the repeated query key, ``item`` what one value of it is called in messages,
     ``entry_key`` the key every answer entry carries (counted for the fetch log) and ``extra`` the
-    connection extra that sets the endpoint's path.
+    connection extra that sets the endpoint's path (None: a 404 is reported like any other
+    status). ``repeated`` names the values in the "Ignoring repeated" log (default ``item``);
+    a family whose entries list users (compute) names that list in ``users_key`` and the key
+    every user row carries in ``user_key``, so the logs count user rows too.
     """
 
     name: str
@@ -47,11 +52,35 @@ class Family:
     key: str
     item: str
     entry_key: str
-    extra: str
+    extra: str | None
+    repeated: str | None = None
+    users_key: str | None = None
+    user_key: str | None = None
 
     def count_entries(self, raw: bytes) -> int:
         """Entries of a raw answer of this family, counted from their keys without parsing it."""
         return count_keys(raw, self.entry_key)
+
+    def count_user_rows(self, raw: bytes) -> int:
+        """User rows of a raw answer, counted from their keys (0 for a family without users)."""
+        return 0 if self.user_key is None else count_keys(raw, self.user_key)
+
+    def missing(self, path: str) -> MissingEndpoint | None:
+        """How a 404 of the family's endpoint at ``path`` is explained (None: as any status)."""
+        return None if self.extra is None else MissingEndpoint(self.name, path, self.extra)
+
+    def page_counts(self, raw: bytes) -> str:
+        """``"12 entries"`` (``"12 entries, 40 user rows"`` with users) of a raw page, for the log."""
+        counts = f"{self.count_entries(raw)} entries"
+        return counts if self.user_key is None else f"{counts}, {self.count_user_rows(raw)} user rows"
+
+    def merged_counts(self, entries: Sequence[Any]) -> str:
+        """``"12 entries"`` (``"12 entries, 40 user rows"`` with users) of merged entries, for the log."""
+        counts = f"{len(entries)} entries"
+        if self.users_key is None:
+            return counts
+        users = sum(len(entry.get(self.users_key) or ()) for entry in entries if isinstance(entry, dict))
+        return f"{counts}, {users} user rows"
 
 
 @dataclass(frozen=True)

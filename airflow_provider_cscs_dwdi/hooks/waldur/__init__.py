@@ -1,4 +1,4 @@
-"""WaldurHook and its parts: the connection's settings, its errors, and next-page links.
+"""WaldurHook and its parts: the connection's settings, its errors, the transport, next-page links.
 
 Import the public names from here (``from airflow_provider_cscs_dwdi.hooks.waldur import WaldurHook``);
 the modules are an implementation detail:
@@ -7,7 +7,10 @@ the modules are an implementation detail:
 - :mod:`.errors`: :class:`WaldurAPIError`, :class:`WaldurAuthError`, :class:`IncompleteListingError`
   and Waldur's error text;
 - :mod:`.links`: next-page links kept on the configured host (:func:`relink`);
-- :mod:`.hook`: :class:`WaldurHook` (session, retries, listings, writes, ``test_connection``).
+- :mod:`.transport`: session, retries, the 401 check, paged and count-checked listings (on
+  ``hooks._http.SessionHook``, the base the DWDI hook shares);
+- :mod:`.bodies`: the request bodies of the writes, built from the write plan;
+- :mod:`.hook`: :class:`WaldurHook` (complete reads, writes, ``test_connection``).
 """
 
 from __future__ import annotations

@@ -1,30 +1,22 @@
 """WaldurHook: the usage-reporting part of Waldur's marketplace API over one pooled session.
 
-Every call goes through :func:`send_with_retries` (connection errors, timeouts, 429 and
-502/503/504 are retried with backoff; other answers are final). Listings follow the ``Link:
-rel="next"`` header. Writes raise :class:`WaldurAPIError` carrying the status and Waldur's own
-error text, so the operator can report one resource's 400 and go on with the others. A 401 raises
-:class:`WaldurAuthError` at once: with a bad token nothing else can succeed either.
+The session, retries, the 401 check and the paged, count-checked listings are the transport
+(:mod:`.transport`, on the shared :class:`~hooks._http.SessionHook`); this module is the API
+surface: the reads the push plans from (complete or refused), the writes (``set_usage``, the 8.x
+bulk user usages with the 7.x fallback) and the connection test. Writes raise
+:class:`WaldurAPIError` carrying the status and Waldur's own error text, so the operator can
+report one resource's 400 and go on with the others.
 """
 
 from __future__ import annotations
 
-import json
-import math
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from decimal import Decimal
-from functools import cached_property
 from typing import Any
-from urllib.parse import urljoin
 
 import requests
-from airflow.sdk import BaseHook
-from airflow.sdk.log import mask_secret
-from requests.adapters import HTTPAdapter
 
 from airflow_provider_cscs_dwdi.core.errors import CscsDwdiError
 from airflow_provider_cscs_dwdi.core.waldur_state import (
@@ -34,16 +26,9 @@ from airflow_provider_cscs_dwdi.core.waldur_state import (
     resources_on_several_pages,
     row_key,
 )
-from airflow_provider_cscs_dwdi.hooks._http import LeanSession, RetryPolicy, send_with_retries
-from airflow_provider_cscs_dwdi.hooks.waldur.errors import (
-    EXPIRED_TOKEN_DETAIL,
-    IncompleteListingError,
-    WaldurAPIError,
-    WaldurAuthError,
-    error_detail,
-)
-from airflow_provider_cscs_dwdi.hooks.waldur.links import relink, with_page
-from airflow_provider_cscs_dwdi.hooks.waldur.settings import WaldurSettings, checked_uuid, parse_settings
+from airflow_provider_cscs_dwdi.hooks._http import RetryPolicy
+from airflow_provider_cscs_dwdi.hooks.waldur.settings import checked_uuid
+from airflow_provider_cscs_dwdi.hooks.waldur.transport import LOGGER_NAME, WaldurTransport
 
 _RESOURCE_FIELDS = ("uuid", "backend_id", "name", "state")
 _COMPONENT_USAGE_FIELDS = ("uuid", "resource_uuid", "type", "usage", "billing_period")
@@ -54,42 +39,11 @@ _OFFERING_USER_FIELDS = ("url", "username")
 #: Waldur's ``max_page_size``: a larger ``page_size`` is cut to it. Every page of the user-usage
 #: listing is a chance to lose tied rows, and one page of a resource is complete by construction.
 MAX_PAGE_SIZE = 300
-#: Logged as ``airflow.task.hooks.<LOGGER_NAME>``, as before the hook became a package.
-LOGGER_NAME = "airflow_provider_cscs_dwdi.hooks.waldur.WaldurHook"
+
+__all__ = ["LOGGER_NAME", "MAX_PAGE_SIZE", "WaldurHook"]
 
 
-@dataclass(frozen=True)
-class _Listing:
-    """The pages of one listing read and its ``X-Result-Count`` (None: the server sent none)."""
-
-    pages: list[list[dict[str, Any]]]
-    total: int | None
-
-    @cached_property
-    def rows(self) -> list[dict[str, Any]]:
-        """The distinct rows (by uuid), in the order first seen: a paged read can repeat rows."""
-        distinct: dict[str, dict[str, Any]] = {}
-        for number, page in enumerate(self.pages):
-            for index, row in enumerate(page):
-                # A row without uuid (a server ignoring field=uuid) cannot be told apart: kept.
-                distinct.setdefault(row_key(row) or f"#{number}.{index}", row)
-        return list(distinct.values())
-
-    @property
-    def complete(self) -> bool:
-        """True when the distinct rows are as many as Waldur counts (unknown count: trusted)."""
-        return self.total is None or len(self.rows) >= self.total
-
-    def shortfall(self) -> str:
-        """How the read fell short, for messages."""
-        received = sum(len(page) for page in self.pages)
-        return (
-            f"{len(self.rows)} distinct of the {self.total} rows Waldur counts were returned "
-            f"({received} rows on {len(self.pages)} page(s))"
-        )
-
-
-class WaldurHook(BaseHook):
+class WaldurHook(WaldurTransport):
     """Talk to Waldur's usage-reporting API with the token of an Airflow connection.
 
     Connection type ``waldur``: host = Waldur API URL (with or without scheme and ``/api``),
@@ -114,224 +68,11 @@ class WaldurHook(BaseHook):
         retry_policy: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        super().__init__(logger_name=LOGGER_NAME)
-        self.waldur_conn_id = waldur_conn_id
-        self.retry_policy = retry_policy or RetryPolicy()
-        self._sleep = sleep
-        self._settings: WaldurSettings | None = None
-        self._session: requests.Session | None = None
-        self._session_lock = threading.Lock()
+        super().__init__(waldur_conn_id, retry_policy=retry_policy, sleep=sleep)
         # Whether the bulk set_user_usages endpoint exists (None: not known yet). One write probes
         # it while the others wait on the lock for the verdict: a 7.x server sees a single 404.
         self._bulk_user_usages: bool | None = None
         self._bulk_probe_lock = threading.Lock()
-        self._relinking_logged = False
-        # The UI's Test button runs test_connection on a copy of the connection stored under a
-        # random id: naming that id would send the user looking for a connection that does not exist.
-        self._naming_the_connection = True
-
-    # ------------------------------------------------------------------ connection and session
-
-    @property
-    def settings(self) -> WaldurSettings:
-        """The validated connection (read once)."""
-        if self._settings is None:
-            connection = self.get_connection(self.waldur_conn_id)
-            self._settings = parse_settings(
-                connection.host, connection.port, connection.password, connection.extra_dejson
-            )
-            # Airflow masks connection passwords it loads; masking here too covers every secrets
-            # backend and keeps the token out of logs even if it is echoed in an error body.
-            mask_secret(self._settings.token)
-        return self._settings
-
-    @property
-    def session(self) -> requests.Session:
-        """One pooled session, large enough for ``write_concurrency`` parallel writes."""
-        with self._session_lock:
-            if self._session is None:
-                settings = self.settings
-                # Lean: the write rate of a push is bound by the client's CPU per request.
-                session = LeanSession()
-                adapter = HTTPAdapter(pool_connections=1, pool_maxsize=settings.write_concurrency + 1)
-                session.mount("http://", adapter)
-                session.mount("https://", adapter)
-                # Proxy and CA-bundle variables are read once here. Left on, requests re-reads the
-                # whole environment and stats ~/.netrc on every request (about 1 ms of CPU each,
-                # which capped the write rate), and a ~/.netrc entry for the host would replace the
-                # Token header with Basic auth.
-                environment = session.merge_environment_settings(
-                    settings.api_url, {}, None, settings.verify_tls, None
-                )
-                session.proxies.update(environment["proxies"])
-                session.verify = environment["verify"]
-                session.trust_env = False
-                session.headers.update(
-                    {"Authorization": f"Token {settings.token}", "Accept": "application/json"}
-                )
-                self._session = session
-            return self._session
-
-    def close(self) -> None:
-        """Release the pooled connections."""
-        with self._session_lock:
-            if self._session is not None:
-                self._session.close()
-                self._session = None
-
-    def _send(self, method: str, url: str, *, describe: str, **request_kwargs: Any) -> requests.Response:
-        response = send_with_retries(
-            self.session,
-            method,
-            url,
-            policy=self.retry_policy,
-            log=self.log,
-            describe=describe,
-            sleep=self._sleep,
-            timeout=self.settings.timeout_seconds,
-            **request_kwargs,
-        )
-        if response.status_code == 401:
-            raise self._auth_error(response, describe)
-        return response
-
-    def _auth_error(self, response: requests.Response, describe: str) -> WaldurAuthError:
-        detail = error_detail(response)
-        if detail == EXPIRED_TOKEN_DETAIL:
-            message = (
-                f"{describe}: Waldur says the API token of {self._connection_name()} has expired. "
-                "Ordinary Waldur tokens expire after an idle hour; a scheduled job needs a non-expiring "
-                "token: the token of a service account whose token_lifetime is unset, or on Waldur 8.x "
-                "a personal access token with a long expiry. Put it in the connection's password."
-            )
-        else:
-            message = (
-                f"{describe}: Waldur refused the API token of {self._connection_name()} (HTTP 401: {detail})"
-            )
-        return WaldurAuthError(message, status=401, detail=detail)
-
-    def _connection_name(self) -> str:
-        return f"connection {self.waldur_conn_id!r}" if self._naming_the_connection else "this connection"
-
-    def _url(self, path: str) -> str:
-        return urljoin(self.settings.api_url, path)
-
-    @staticmethod
-    def _raise_for_status(response: requests.Response, describe: str, expected: int = 200) -> None:
-        if response.status_code != expected:
-            detail = error_detail(response)
-            raise WaldurAPIError(
-                f"{describe}: HTTP {response.status_code}: {detail}",
-                status=response.status_code,
-                detail=detail,
-            )
-
-    @staticmethod
-    def _json(response: requests.Response, describe: str) -> Any:
-        try:
-            return json.loads(response.content, parse_float=Decimal)
-        except ValueError:
-            raise WaldurAPIError(f"{describe}: the answer is not JSON", status=response.status_code) from None
-
-    def _get(self, path: str, params: Mapping[str, Any], describe: str) -> Any:
-        response = self._send("GET", self._url(path), params=params, describe=describe)
-        self._raise_for_status(response, describe)
-        return self._json(response, describe)
-
-    def paginate(self, path: str, params: Mapping[str, Any], *, describe: str) -> Iterator[dict[str, Any]]:
-        """Yield every distinct item of a listing read in full (see :meth:`_read_listing`)."""
-        yield from self._read_listing(path, params, describe=describe).rows
-
-    def _read_listing(
-        self, path: str, params: Mapping[str, Any], *, describe: str, page_size: int | None = None
-    ) -> _Listing:
-        """Every page of a listing, following the ``Link`` headers, and its distinct rows.
-
-        The first page's ``X-Result-Count`` tells how many pages follow; those are fetched
-        ``write_concurrency`` at a time from the ``rel="next"`` link with its page number changed
-        (a long listing then costs round trips / concurrency instead of one round trip per page).
-        Whatever the last of them still links to as ``next`` is followed page by page.
-        """
-        size = page_size or self.settings.page_size
-        items, response = self._page(self._url(path), {**params, "page_size": size}, describe, 1)
-        pages = [items]
-        total = self._result_count(response)
-        next_url = self._next_link(response, describe)
-        page_count = max(1, math.ceil(total / size)) if total is not None else 0
-        number = 2
-        if next_url is not None and page_count > 2 and self.settings.write_concurrency > 1:
-            first_next = next_url
-
-            def fetch(number: int) -> tuple[list[dict[str, Any]], requests.Response]:
-                return self._page(with_page(first_next, number), None, describe, number)
-
-            with ThreadPoolExecutor(max_workers=self.settings.write_concurrency) as pool:
-                for items, page_response in pool.map(fetch, range(2, page_count + 1)):
-                    pages.append(items)
-                    response = page_response
-            next_url = self._next_link(response, describe)
-            number = page_count + 1
-        while next_url is not None:
-            items, response = self._page(next_url, None, describe, number)
-            pages.append(items)
-            next_url = self._next_link(response, describe)
-            number += 1
-        return _Listing(pages, total)
-
-    def _read_in_full(self, path: str, params: Mapping[str, Any], *, describe: str) -> list[dict[str, Any]]:
-        """A listing whose distinct rows match its ``X-Result-Count`` (read twice at most).
-
-        :raises ~airflow_provider_cscs_dwdi.hooks.waldur.errors.IncompleteListingError: both reads fell short; no row may be taken as absent.
-        """
-        listing = self._read_listing(path, params, describe=describe)
-        if not listing.complete:
-            self.log.warning("%s: %s; reading it again.", describe, listing.shortfall())
-            listing = self._read_listing(path, params, describe=describe)
-        if not listing.complete:
-            raise IncompleteListingError(
-                f"{describe}: {listing.shortfall()} twice: Waldur's listing is unstable, so nothing "
-                "is decided from it."
-            )
-        return listing.rows
-
-    def _page(
-        self, url: str, query: Mapping[str, Any] | None, describe: str, number: int
-    ) -> tuple[list[dict[str, Any]], requests.Response]:
-        page_describe = f"{describe} (page {number})"
-        response = self._send("GET", url, params=query, describe=page_describe)
-        self._raise_for_status(response, page_describe)
-        items = self._json(response, page_describe)
-        if not isinstance(items, list):
-            raise WaldurAPIError(f"{page_describe}: expected a JSON array", status=response.status_code)
-        return items, response
-
-    def _next_link(self, response: requests.Response, describe: str) -> str | None:
-        """The ``rel="next"`` URL, always on the configured scheme and host (None on the last page)."""
-        url = response.links.get("next", {}).get("url")
-        if url is None:
-            return None
-        relinked = relink(url, self.settings.api_url)
-        if relinked is None:
-            raise WaldurAPIError(f"{describe}: the next-page link leaves {self.settings.api_url}")
-        if relinked != url and not self._relinking_logged:
-            self._relinking_logged = True
-            # Django behind a TLS-terminating proxy builds links from the scheme and host it was
-            # reached by (http://, an internal name): only the path and query are Waldur's to say.
-            self.log.debug(
-                "%s: Waldur's next-page links name another scheme or host; following their path "
-                "and query on %s.",
-                describe,
-                self.settings.api_url,
-            )
-        return relinked
-
-    @staticmethod
-    def _result_count(response: requests.Response) -> int | None:
-        """The listing's ``X-Result-Count`` (None when the header is missing or bad)."""
-        try:
-            return int(response.headers.get("X-Result-Count", ""))
-        except ValueError:
-            return None
 
     # ------------------------------------------------------------------ reads
 

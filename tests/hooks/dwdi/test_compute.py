@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import socket
 from collections.abc import Callable
 from decimal import Decimal
@@ -164,3 +165,54 @@ def test_an_empty_account_list_makes_no_request(
     assert hook.get_compute_usage(MONTH, MONTH, accounts=[]) == {"compute": []}
     assert sandbox.requests == []
     assert issuer.token_count() == 0
+
+
+def test_compute_pages_and_merges_as_a_family_with_its_own_log_lines(
+    make_sandbox: Callable[..., Any],
+    make_hook: HookFactory,
+    issuer: Any,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    sandbox = make_sandbox(dataset=DwdiDataset(accounts=["g001", "g002"]))
+    sandbox.set_entries(MONTH, [entry("g001", "1.1", users=2), entry("g002", "2.25", users=3)])
+    hook = make_hook(sandbox.url)
+
+    merged = hook.get_compute_usage(MONTH, MONTH, accounts=["g001", "g002", "g001"], clusters=["daint"])
+
+    assert [e["account"] for e in merged["compute"]] == ["g001", "g002"]
+    logs = caplog.text + capsys.readouterr().out  # the hook logs through structlog to stdout
+    describe = f"DWDI compute usage {MONTH}..{MONTH}"
+    assert "Ignoring 1 repeated account name(s)." in logs
+    assert f"{describe}: 2 account(s), clusters ['daint'] in 1 request(s)." in logs
+    assert f"{describe}: 1 request(s), 2 entries, 5 user rows." in logs
+
+
+def test_a_404_of_the_compute_path_is_reported_with_its_status_and_body(
+    make_sandbox: Callable[..., Any], make_hook: HookFactory, issuer: Any
+) -> None:
+    # Unlike storage and inference, the compute path is the seed's own: no "set <extra>" advice.
+    sandbox = make_sandbox()
+    sandbox.fail_next(404, body=b"<html>no such page</html>", content_type="text/html")
+    hook = make_hook(sandbox.url)
+    with pytest.raises(DWDIAPIError) as raised:
+        hook.get_compute_usage(MONTH, MONTH, accounts=["g001"])
+    assert raised.value.status == 404
+    assert "DWDI API answered 404 (text/html): '<html>no such page</html>'" in str(raised.value)
+    assert "compute_usage_path" not in str(raised.value)
+
+
+def test_the_hook_closes_its_session_as_a_context_manager_and_reopens_on_use(
+    make_sandbox: Callable[..., Any], make_hook: HookFactory, issuer: Any
+) -> None:
+    sandbox = make_sandbox(dataset=DwdiDataset(accounts=["g001"]))
+    with make_hook(sandbox.url) as hook:
+        first = hook.session
+        hook.get_compute_usage(MONTH, MONTH, accounts=["g001"])
+        assert hook.session is first  # one pooled session for the token and every page
+    assert hook._session is None  # released on exit
+    hook.get_compute_usage(MONTH, MONTH, accounts=["g001"])
+    assert hook.session is not first
+    assert issuer.token_count(CLIENT) == 1  # closing keeps the cached token
+    hook.close()

@@ -1,0 +1,118 @@
+"""Operators that own one hook, and the base of the tasks that talk to Waldur.
+
+As ``HttpOperator.hook`` and ``AwsBaseOperator[SnsHook]`` do in the official providers, an
+operator owns one hook, a ``@cached_property hook`` built on first use from the operator's own
+connection id. The hook lives for one ``execute`` (:class:`HookOwningOperator`): every
+subclass's ``execute`` is wrapped so that the hook's pooled connections are released when it
+returns or raises, and ``on_kill`` does the same for a task Airflow stops (a later use of
+``hook`` builds a fresh one). :class:`WaldurBaseOperator` adds the arguments every Waldur-facing
+task shares.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from functools import cached_property
+from typing import Any
+
+from airflow.sdk import BaseOperator
+
+from airflow_provider_cscs_dwdi.core.xcom import PushResult, UsageReport
+from airflow_provider_cscs_dwdi.hooks.waldur import WaldurHook
+from airflow_provider_cscs_dwdi.operators._clock import Clock
+from airflow_provider_cscs_dwdi.operators._lineage import TaskLineage, written_lineage
+from airflow_provider_cscs_dwdi.operators._waldur_writer import push_report
+
+
+class HookOwningOperator(BaseOperator):
+    """An operator whose ``hook`` (a ``cached_property`` of the subclass) is closed after each execute."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        execute = cls.__dict__.get("execute")
+        if callable(execute):
+            # Not left to post_execute: Airflow calls it only after a successful execute.
+            cls.execute = _closing_the_hook(execute)  # type: ignore[method-assign]
+
+    def close_hook(self) -> None:
+        """Release the hook's pooled connections, if it was built (the next use builds a new one)."""
+        hook = self.__dict__.pop("hook", None)
+        if hook is not None:
+            hook.close()
+
+    def on_kill(self) -> None:
+        self.close_hook()
+        super().on_kill()
+
+
+class WaldurBaseOperator(HookOwningOperator):
+    """A task that reads or writes one Waldur offering over one :class:`WaldurHook`.
+
+    :param waldur_conn_id: the ``waldur`` connection.
+    :param offering_uuid: the Waldur offering (None where the task may do without one).
+    :param billing_timezone: IANA time zone in which billing months begin and end.
+    :param clock: the current time, which tells the current month and the usage ``date``
+        (default: the operators' clock, see :mod:`._clock`).
+    """
+
+    #: How refusals name what the task writes ("push"; the audit's repair says "repair").
+    write_action = "push"
+    #: What the task's last write produced, for ``get_openlineage_facets_on_complete``.
+    _lineage: TaskLineage | None = None
+
+    def __init__(
+        self,
+        *,
+        waldur_conn_id: str = WaldurHook.default_conn_name,
+        offering_uuid: str | None = None,
+        billing_timezone: str = "UTC",
+        clock: Clock | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.waldur_conn_id = waldur_conn_id
+        self.offering_uuid = offering_uuid
+        self.billing_timezone = billing_timezone
+        self.clock = clock
+
+    @cached_property
+    def hook(self) -> WaldurHook:
+        """The task's Waldur hook (one pooled session, shared by the threads of the task)."""
+        return WaldurHook(self.waldur_conn_id)
+
+    def push_report(
+        self, report: UsageReport, *, dry_run: bool, reconcile: bool, task_instance: Any = None
+    ) -> PushResult:
+        """:func:`._waldur_writer.push_report` with this task's hook, offering, time zone and clock."""
+        result = push_report(
+            self.hook,
+            report,
+            offering_uuid=str(self.offering_uuid),
+            offering=self.offering,
+            billing_timezone=self.billing_timezone,
+            log=self.log,
+            dry_run=dry_run,
+            reconcile=reconcile,
+            clock=self.clock,
+            action=self.write_action,
+            task_instance=task_instance,
+        )
+        self._lineage = written_lineage(result, report, self.hook.settings.api_url, str(self.offering_uuid))
+        return result
+
+    @property
+    def offering(self) -> str:
+        """How messages name the offering: ``offering <uuid> (DAG <dag_id>)``."""
+        return f"offering {self.offering_uuid} (DAG {self.dag_id})"
+
+
+def _closing_the_hook(execute: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(execute)
+    def run_then_close(self: HookOwningOperator, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return execute(self, *args, **kwargs)
+        finally:
+            self.close_hook()
+
+    return run_then_close
