@@ -26,13 +26,12 @@ from pydantic import (
 
 from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
 from airflow_provider_cscs_dwdi.core.validation import (
-    INVALID,
-    UNKNOWN_KEY,
+    NAMES_ITS_PLACE,
+    Wording,
     describe,
-    error_message,
-    error_place,
-    first_error,
+    explain,
     invalid,
+    kind_of,
 )
 
 ACCOUNTING_TYPES: tuple[str, ...] = ("usage", "limit")
@@ -55,11 +54,12 @@ class ComponentSettings(BaseModel):
         },
     )
 
-    measured_unit: str = Field(
+    # The fields' validators word their errors with the field's name (``unit_factor must be > 0``).
+    measured_unit: Annotated[str, NAMES_ITS_PLACE] = Field(
         description="The unit shown in Waldur, e.g. `node-hours`, `TB`, `CHF`.",
         min_length=1,
     )
-    unit_factor: Decimal = Field(
+    unit_factor: Annotated[Decimal, NAMES_ITS_PLACE] = Field(
         default=Decimal(1),
         description=(
             "DWDI amount x `unit_factor` = amount billed; a number > 0, used exactly as written "
@@ -67,13 +67,13 @@ class ComponentSettings(BaseModel):
         ),
         gt=0,
     )
-    accounting_type: Literal["usage", "limit"] = Field(
+    accounting_type: Annotated[Literal["usage", "limit"], NAMES_ITS_PLACE] = Field(
         default="usage", description="The Waldur accounting type of the component: `usage` or `limit`."
     )
-    label: str | None = Field(
+    label: Annotated[str | None, NAMES_ITS_PLACE] = Field(
         default=None, description="The name shown in Waldur; default: the component type.", min_length=1
     )
-    dwdi_field: str | None = Field(
+    dwdi_field: Annotated[str | None, NAMES_ITS_PLACE] = Field(
         default=None,
         description=(
             "The field of the DWDI rows to read (no spaces; not a key such as `account`, `path` or "
@@ -116,6 +116,14 @@ class ComponentSettings(BaseModel):
 
 
 ALLOWED_SETTINGS: tuple[str, ...] = tuple(ComponentSettings.model_fields)
+#: A component's errors as the provider always worded them: ``measured_unit is required``,
+#: ``unknown setting(s) 'lable' (allowed: ...)`` with the settings in the order they are documented.
+_WORDING = Wording(
+    missing=lambda place, _annotation: f"{place} is required",
+    unknown=lambda _where, keys, allowed: (
+        f"unknown setting(s) {', '.join(map(repr, keys))} (allowed: {', '.join(allowed)})"
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -158,7 +166,7 @@ def parse_backend_components(raw: Mapping[str, Mapping[str, Any]]) -> tuple[Comp
     :raises ConfigurationError: e.g. ``component 'x': unit_factor must be > 0, got '0'``.
     """
     if not isinstance(raw, Mapping):
-        raise ConfigurationError(f"expected a mapping of component types to settings, got {_kind(raw)}")
+        raise ConfigurationError(f"expected a mapping of component types to settings, got {kind_of(raw)}")
     if not raw:
         raise ConfigurationError("no component configured: the mapping is empty")
     components = tuple(_parse_component(name, settings) for name, settings in raw.items())
@@ -180,11 +188,15 @@ def _parse_component(name: Any, settings: Any) -> ComponentConfig:
     if name != name.strip():
         raise ConfigurationError(f"component {name!r}: the type name has leading or trailing spaces")
     if not isinstance(settings, Mapping):
-        raise ConfigurationError(f"component {name!r}: expected a mapping of settings, got {_kind(settings)}")
+        raise ConfigurationError(
+            f"component {name!r}: expected a mapping of settings, got {kind_of(settings)}"
+        )
     try:
         parsed = ComponentSettings.model_validate(settings)
     except ValidationError as error:
-        raise ConfigurationError(f"component {name!r}: {_explain(error)}") from None
+        raise ConfigurationError(
+            f"component {name!r}: {explain(error, ComponentSettings, wording=_WORDING)}"
+        ) from None
     dwdi_field = parsed.dwdi_field or name
     if dwdi_field != dwdi_field.strip() or any(char.isspace() for char in dwdi_field):
         raise ConfigurationError(
@@ -250,20 +262,3 @@ BackendComponents = Annotated[
     AfterValidator(_checked),
     Field(json_schema_extra=_schema),
 ]
-
-
-def _explain(error: ValidationError) -> str:
-    """The first error in the component's own words (``unit_factor must be > 0, got '0'``)."""
-    details = first_error(error)
-    if details["type"] in UNKNOWN_KEY:
-        unknown = sorted(str(item["loc"][0]) for item in error.errors() if item["type"] in UNKNOWN_KEY)
-        return f"unknown setting(s) {', '.join(map(repr, unknown))} (allowed: {', '.join(ALLOWED_SETTINGS)})"
-    if details["type"] == "missing":
-        return f"{error_place(details['loc'])} is required"
-    if details["type"] == INVALID:  # the validators' sentences name their setting
-        return details["msg"]
-    return f"{error_place(details['loc'])}: {error_message(details)}"
-
-
-def _kind(value: Any) -> str:
-    return "nothing" if value is None else type(value).__name__

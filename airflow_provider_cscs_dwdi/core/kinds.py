@@ -12,17 +12,14 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator
 
 from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
-from airflow_provider_cscs_dwdi.core.validation import (
-    explain,
-    invalid,
-)
+from airflow_provider_cscs_dwdi.core.validation import Refusal, explain, invalid, kind_of
 
 _RESOURCE_UUID = re.compile(
     r"[0-9a-fA-F]{32}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
@@ -44,13 +41,47 @@ class UsageKind(StrEnum):
         return self is UsageKind.COMPUTE
 
 
-def _non_blank_path(value: Any) -> Any:
-    if not isinstance(value, str) or not value.strip():
-        raise invalid(f"expected a non-empty path, got {value!r}")
-    return value
+def _not_blank(sentence: Callable[[Any], str]) -> AfterValidator:
+    """Refuse text that is only spaces with ``sentence``, the words its :class:`Refusal` uses.
+
+    The type and the length are declared (the schema says ``minLength: 1``); "not blank" is the
+    one rule no constraint says without changing the schema, so it alone is checked in Python.
+    """
+
+    def check(text: str) -> str:
+        if not text.strip():
+            raise invalid(sentence(text))
+        return text
+
+    return AfterValidator(check)
 
 
-NonBlankPath = Annotated[str, BeforeValidator(_non_blank_path)]
+def _non_empty_string(value: Any) -> str:
+    return f"expected a non-empty string, got {value!r}"
+
+
+def _non_empty_path(value: Any) -> str:
+    return f"expected a non-empty path, got {value!r}"
+
+
+NonBlankText = Annotated[str, Strict(), Refusal(_non_empty_string), _not_blank(_non_empty_string)]
+NonBlankPath = Annotated[str, Strict(), Refusal(_non_empty_path), _not_blank(_non_empty_path)]
+
+
+def _template_with_backend_id(template: str) -> str:
+    problem = path_template_problem(template)
+    if problem is not None:
+        raise invalid(problem)
+    return template
+
+
+#: A storage ``path_template``: a string with ``{backend_id}`` and no other placeholder.
+PathTemplate = Annotated[
+    str,
+    Strict(),
+    Refusal(lambda value: f"expected a string, got {kind_of(value)}"),
+    AfterValidator(_template_with_backend_id),
+]
 
 
 class StorageSettings(BaseModel):
@@ -75,20 +106,23 @@ class StorageSettings(BaseModel):
         },
     )
 
-    filesystem: str = Field(
+    filesystem: NonBlankText = Field(
         description="The DWDI filesystem whose storage is billed, e.g. `capstor`.", min_length=1
     )
-    data_type: str = Field(
+    data_type: NonBlankText = Field(
         description="The DWDI data type on that filesystem, e.g. `projects` or `store`.", min_length=1
     )
-    path_mapping: dict[str, NonBlankPath] = Field(
+    path_mapping: Annotated[
+        dict[str, NonBlankPath],
+        Refusal(lambda value: f"expected a mapping of backend IDs to paths, got {kind_of(value)}"),
+    ] = Field(
         default={},  # pydantic copies it for each instance
         description=(
             "Backend ID -> DWDI path, for resources whose path is not the template's (or the "
             "backend ID itself). One path belongs to one resource only."
         ),
     )
-    path_template: str | None = Field(
+    path_template: PathTemplate | None = Field(
         default=None,
         description=(
             "The DWDI path of a resource not in `path_mapping`, with `{backend_id}` filled in, "
@@ -102,20 +136,13 @@ class StorageSettings(BaseModel):
         except ValidationError as error:
             raise ConfigurationError(explain_storage_error(error)) from None
 
-    @field_validator("filesystem", "data_type", mode="before")
-    @classmethod
-    def _non_empty_text(cls, value: Any) -> Any:
-        if not isinstance(value, str) or not value.strip():
-            raise invalid(f"expected a non-empty string, got {value!r}")
-        return value
-
     @field_validator("path_mapping", mode="before")
     @classmethod
     def _mapping_of_backend_ids(cls, value: Any) -> Any:
         if value is None:
             return {}
         if not isinstance(value, Mapping):
-            raise invalid(f"expected a mapping of backend IDs to paths, got {type(value).__name__}")
+            return value  # refused as not a mapping, in the words of the field's Refusal
         # YAML reads an all-digit backend ID as a number; the ID is text to Waldur.
         mapping = {str(backend_id): path for backend_id, path in value.items()}
         for backend_id in mapping:
@@ -131,18 +158,6 @@ class StorageSettings(BaseModel):
         except ConfigurationError as error:
             raise invalid(str(error)) from None
         return mapping
-
-    @field_validator("path_template", mode="before")
-    @classmethod
-    def _template_with_backend_id(cls, value: Any) -> Any:
-        if value is None:
-            return None
-        if not isinstance(value, str):
-            raise invalid(f"expected a string, got {type(value).__name__}")
-        problem = path_template_problem(value)
-        if problem is not None:
-            raise invalid(problem)
-        return value
 
     def path_of(self, backend_id: str) -> str:
         """The DWDI path whose storage level is billed to the resource with this backend ID."""

@@ -29,7 +29,7 @@ from airflow_provider_cscs_dwdi.core.issues import Issue, UsageDataError, issues
 from airflow_provider_cscs_dwdi.core.kinds import UsageKind
 from airflow_provider_cscs_dwdi.core.months import MONTH_PATTERN, parse_month
 from airflow_provider_cscs_dwdi.core.usage import AccountUsage, AggregatedUsage, BadValuePolicy
-from airflow_provider_cscs_dwdi.core.validation import INVALID, first_error, invalid
+from airflow_provider_cscs_dwdi.core.validation import Refusal, Wording, explain, invalid, kind_of
 
 REPORT_SCHEMA_VERSION = 1
 POLICIES: tuple[str, ...] = tuple(policy.value for policy in BadValuePolicy)
@@ -168,11 +168,11 @@ def validate_report(doc: Any) -> None:
         ``accounts.g207.users.alice.nodeHours: '-1.00' is not a non-negative amount with two decimals``.
     """
     if not isinstance(doc, Mapping):
-        raise ReportError(f"report: expected an object, got {_kind(doc)}")
+        raise ReportError(f"report: expected an object, got {kind_of(doc)}")
     try:
         ReportDocument.model_validate(doc)
     except ValidationError as error:
-        raise ReportError(_explain(error)) from None
+        raise ReportError(explain(error, ReportDocument, first_index=0, wording=_WORDING)) from None
 
 
 def _schema_version(value: Any) -> int:
@@ -235,9 +235,13 @@ def _issues(value: Any) -> Any:
 
 #: An account, user or component name: not blank. Declared, not a Python validator: the report of
 #: 10,000 accounts x 20 users has 210,000 names, checked in pydantic's core.
-Name = Annotated[str, Field(strict=True, pattern=r"\S")]
+Name = Annotated[str, Field(strict=True, pattern=r"\S"), Refusal(lambda name: f"{name!r} is not a name")]
 #: A billed amount: digits, a point and two digits ([0-9]: \d also matches non-ASCII digits).
-Amount = Annotated[str, Field(strict=True, pattern=r"^[0-9]+\.[0-9]{2}$")]
+Amount = Annotated[
+    str,
+    Field(strict=True, pattern=r"^[0-9]+\.[0-9]{2}$"),
+    Refusal(lambda amount: f"{amount!r} is not a non-negative amount with two decimals"),
+]
 Amounts = dict[str, Amount]  # the components are checked against the declared ones
 
 
@@ -322,26 +326,9 @@ def _check_declared(amounts: Mapping[str, str], path: str, declared: frozenset[s
             )
 
 
-def _explain(error: ValidationError) -> str:
-    """The first error as ``accounts.g207.total.nodeHours: '1.5' is not a non-negative amount ...``."""
-    details = first_error(error)
-    loc = tuple(details["loc"])
-    value = details.get("input")
-    if loc and loc[-1] == "[key]":  # a mapping's key: the place is the mapping
-        return f"{'.'.join(str(part) for part in loc[:-2])}: {loc[-2]!r} is not a name"
-    place = ".".join(str(part) for part in loc)
-    if details["type"] == INVALID:
-        return f"{place}: {details['msg']}" if place else details["msg"]
-    if loc[:1] == ("accounts",) and len(loc) >= 4 and details["type"] in _NOT_AN_AMOUNT:
-        return f"{place}: {value!r} is not a non-negative amount with two decimals"
-    if details["type"] == "missing":
-        return f"{place}: expected an object, got nothing"
-    return f"{place}: expected an object, got {_kind(value)}"
-
-
-#: Pydantic's errors for an amount that is not a two-decimal string.
-_NOT_AN_AMOUNT = frozenset({"string_type", "string_pattern_mismatch"})
-
-
-def _kind(value: Any) -> str:
-    return "nothing" if value is None else type(value).__name__
+#: What the report's own validators leave to pydantic is its objects: ``counts: expected an
+#: object, got list``; its names and amounts say what they are (their :class:`Refusal`).
+_WORDING = Wording(
+    missing=lambda place, _annotation: f"{place}: expected an object, got nothing",
+    refused=lambda details, _annotation: f"expected an object, got {kind_of(details.get('input'))}",
+)

@@ -39,11 +39,11 @@ from airflow_provider_cscs_dwdi.core.issues import Issue, issues_from_json, show
 from airflow_provider_cscs_dwdi.core.kinds import UsageKind
 from airflow_provider_cscs_dwdi.core.report import REPORT_SCHEMA_VERSION, UsageReport
 from airflow_provider_cscs_dwdi.core.validation import (
-    INVALID,
+    Refusal,
+    Wording,
     annotation_at,
     describe,
-    error_place,
-    first_error,
+    explain,
     invalid,
 )
 
@@ -62,7 +62,11 @@ FETCH_RESULT_VERSION = 1
 
 #: A list item that names something (a backend ID, a month, an account): a string, not blank.
 #: Declared rather than a Python validator: 10,000 backend IDs are checked in pydantic's core.
-NonBlankName = Annotated[str, Field(strict=True, pattern=r"\S")]
+NonBlankName = Annotated[
+    str,
+    Field(strict=True, pattern=r"\S"),
+    Refusal(lambda value: f"expected a non-blank string, got {value!r}"),
+]
 #: What pydantic's error types expect, in the words of the published documents.
 _EXPECTED = {
     "int_type": "int",
@@ -306,7 +310,6 @@ _PUSH_COUNT_KEYS = (
     "user_usages_written",
 )
 _Document = TypeVar("_Document")
-_NOT_A_NAME = frozenset({"string_type", "string_pattern_mismatch"})
 _ADAPTERS: dict[type, TypeAdapter[Any]] = {}
 
 
@@ -331,7 +334,7 @@ def _read(cls: type[_Document], doc: Any, name: str, *, required: Sequence[str] 
         )
     for key in required:
         if key not in doc:
-            raise ReportError(f"{name}: {key}: expected {_expected(cls, (key,), 'missing')}, got nothing")
+            raise ReportError(f"{name}: {_WORDING.missing(key, annotation_at(cls, (key,)))}")
     adapter = _ADAPTERS.get(cls)
     if adapter is None:
         adapter = _ADAPTERS[cls] = TypeAdapter(cls)
@@ -339,31 +342,25 @@ def _read(cls: type[_Document], doc: Any, name: str, *, required: Sequence[str] 
         document: _Document = adapter.validate_python(doc)
         return document
     except ValidationError as error:
-        raise ReportError(f"{name}: {_explain(cls, error)}") from None
+        raise ReportError(f"{name}: {explain(error, cls, first_index=0, wording=_WORDING)}") from None
     except ReportError as error:  # from an issue, which names its own place
         raise ReportError(f"{name}: {error}") from None
 
 
-def _explain(cls: type, error: ValidationError) -> str:
-    """``pages: expected int, got bool True``: the place of the first error and what it expected."""
-    details = first_error(error)
-    loc = tuple(details["loc"])
-    place = error_place(loc)
-    if details["type"] == INVALID:
-        return f"{place}: {details['msg']}"
-    value = details.get("input")
-    if isinstance(loc[-1], int) and details["type"] in _NOT_A_NAME:  # an item of a list of names
-        return f"{place}: expected a non-blank string, got {value!r}"
-    got = "nothing" if details["type"] == "missing" else describe(value)
-    return f"{place}: expected {_expected(cls, loc, details['type'])}, got {got}"
-
-
-def _expected(cls: type, loc: tuple[int | str, ...], error_type: str) -> str:
+def _expected(annotation: Any, error_type: str) -> str:
     """The JSON type a field expects: ``int``, or ``dict or null`` for a nullable field."""
-    annotation = annotation_at(cls, loc)
     expected = _EXPECTED.get(error_type) or _json_type(annotation)
     nullable = type(None) in get_args(annotation)
     return f"{expected}{' or null' if nullable else ''}"
+
+
+#: The documents' words: ``pages: expected int, got bool True``, ``archive: expected str, got nothing``.
+_WORDING = Wording(
+    missing=lambda place, annotation: f"{place}: expected {_expected(annotation, 'missing')}, got nothing",
+    refused=lambda details, annotation: (
+        f"expected {_expected(annotation, details['type'])}, got {describe(details.get('input'))}"
+    ),
+)
 
 
 def _with_missing_nulls(cls: Any, doc: Any) -> Any:
