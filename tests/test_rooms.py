@@ -133,3 +133,62 @@ def test_the_circle_finder_sees_type_only_relative_and_long_circles() -> None:
 def test_no_room_over_400_lines(path: str) -> None:
     lines = len((REPO_ROOT / path).read_text(encoding="utf-8").splitlines())
     assert lines <= MAX_LINES, f"{path}: {lines} lines; split it into rooms with one reason to change each"
+
+
+PACKAGE = "airflow_provider_cscs_dwdi"
+_UNDER_DAGS = {
+    "assets",
+    "core",
+    "dag_docs",
+    "dag_settings",
+    "notifications",
+    "operators",
+    "run_months",
+    "schedules",
+}
+#: docs/architecture.md, "What may import what": room -> the rooms of the package it may import.
+MAY_IMPORT: dict[str, set[str]] = {
+    "core": set(),
+    "hooks._http": {"core"},
+    "hooks._extras": {"core"},
+    "hooks.dwdi": {"core", "hooks._http", "hooks._extras"},
+    "hooks.waldur": {"core", "hooks._http", "hooks._extras"},
+    "hooks": set(),
+    "operators": {"core", "hooks._http", "hooks._extras", "hooks.dwdi", "hooks.waldur", "assets"},
+    "view": {"core"},
+    "migration": {"core"},
+    "get_provider_info": {"core"},
+    "schedules": {"core"},
+    "notifications": {"core"},
+    "assets": {"core"},
+    "dag_settings": {"core"},
+    "dag_docs": {"core", "dag_settings"},
+    "run_months": {"core", "operators"},
+    "invoicing_example": {"core", "assets"},
+    "dag_factory": _UNDER_DAGS,
+    "dags": {"dag_factory"},
+    "__main__": set(),
+    "": set(),  # the package's __init__: the version, which every room may read
+}
+
+
+def room_of(module: str) -> str:
+    """The room of a package module: its first folder (``core``), ``hooks.<name>``, or its own name."""
+    parts = module.removeprefix(PACKAGE).removeprefix(".").split(".")
+    if parts[0] == "hooks" and len(parts) > 1:
+        return f"hooks.{parts[1]}"
+    return parts[0]
+
+
+def test_each_room_imports_only_the_rooms_the_architecture_page_allows() -> None:
+    graph = import_graph(_sources())
+    breaches = sorted(
+        f"{module} -> {imported}"
+        for module, imports in graph.items()
+        if module.startswith(PACKAGE)
+        for imported in imports
+        if imported.startswith(PACKAGE)
+        and room_of(imported) not in {room_of(module), ""}
+        and room_of(imported) not in MAY_IMPORT.get(room_of(module), set())
+    )
+    assert breaches == []
