@@ -27,7 +27,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from airflow_provider_cscs_dwdi.view.app import URL_PREFIX, _Data, create_app
-from airflow_provider_cscs_dwdi.view.model import MonthReport, Offering, PushRecord, RunRecord, last_months
+from airflow_provider_cscs_dwdi.view.documents import MonthReport, Offering, PushRecord, RunRecord
+from airflow_provider_cscs_dwdi.view.month_state import last_months
 
 SLUG = "bench"
 

@@ -106,3 +106,43 @@ def test_readme_is_a_short_entry_page_whose_links_exist() -> None:
     assert len(readme.splitlines()) < 250
     assert "docs/index.md" in relative
     assert [target for target in relative if not (REPO_ROOT / target).exists()] == []
+
+
+#: An entry of the architecture page's tree: a file or folder name at an indentation of 2 per level
+#: (description lines start much further right).
+TREE_ENTRY = re.compile(r"^(?P<indent>(?:  ){0,6})(?P<name>[\w.-]+(?:\.py|/))(?:\s|$)")
+
+
+def tree_paths(page: str, root: str) -> set[str]:
+    """The paths (``core/usage.py``, ``core/``) the first tree on ``page`` lists below ``root``."""
+    block = page.split("```", 2)[1]
+    paths: set[str] = set()
+    trail: list[str] = []
+    inside = False
+    for line in block.splitlines():
+        match = TREE_ENTRY.match(line)
+        if not match:
+            continue
+        depth = len(match["indent"]) // 2
+        if depth == 0:
+            inside = match["name"] == f"{root}/"
+            trail = []
+            continue
+        if inside:
+            trail = [*trail[: depth - 1], match["name"]]
+            paths.add("".join(trail))
+    return paths
+
+
+def test_the_architecture_page_lists_every_module_of_the_package_and_nothing_else() -> None:
+    package = REPO_ROOT / "airflow_provider_cscs_dwdi"
+    listed = tree_paths((DOCS / "architecture.md").read_text(encoding="utf-8"), package.name)
+    modules = {str(path.relative_to(package)) for path in package.rglob("*.py")}
+
+    assert sorted(modules - listed) == [], "modules missing from docs/architecture.md"
+    assert sorted(path for path in listed if not (package / path).exists()) == [], "listed, but gone"
+
+
+def test_the_tree_reader_follows_the_indentation() -> None:
+    page = "```\npkg/\n  a.py        text\n  sub/        text\n    b.py      text and c.py\n  d.py\nother/\n  e.py\n```"
+    assert tree_paths(page, "pkg") == {"a.py", "sub/", "sub/b.py", "d.py"}

@@ -18,8 +18,7 @@ from airflow_provider_cscs_dwdi.core.report import UsageReport
 from airflow_provider_cscs_dwdi.core.xcom import PushResult
 
 if TYPE_CHECKING:
-    from airflow_provider_cscs_dwdi.core.audit import Drift
-    from airflow_provider_cscs_dwdi.core.audit_result import AuditResult
+    from airflow_provider_cscs_dwdi.core.audit_result import AuditResult, Drift
 
 #: Events an offerings-file notification can name (one vocabulary: core.notification_settings).
 FAILURE = AlertEvent.FAILURE

@@ -30,6 +30,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from airflow_provider_cscs_dwdi.core.amounts import UnstorableAmountError, format_amount
+from airflow_provider_cscs_dwdi.core.audit_result import Drift
 from airflow_provider_cscs_dwdi.core.issues import Issue
 from airflow_provider_cscs_dwdi.core.plan_types import WritePlan
 from airflow_provider_cscs_dwdi.core.report import UsageReport
@@ -53,59 +54,6 @@ class PushedMonth:
     accounts: frozenset[str]
     report: UsageReport
     archive: str
-
-
-@dataclass(frozen=True)
-class Drift:
-    """One value Waldur holds that differs from DWDI, or an account that cannot be compared.
-
-    ``component`` and ``username`` are None for an account-level row (a refusal: the ``cause``
-    then says why it cannot be compared); ``username`` is None for a resource total. ``dwdi`` or
-    ``waldur`` is None where that side holds no value.
-    """
-
-    month: str
-    backend_id: str
-    resource_uuid: str | None
-    component: str | None
-    username: str | None
-    dwdi: Decimal | None
-    waldur: Decimal | None
-    cause: str | None
-
-    @property
-    def delta(self) -> Decimal | None:
-        """DWDI minus Waldur (a missing value counts as 0); None for an account-level row."""
-        if self.component is None:
-            return None
-        return (self.dwdi or Decimal(0)) - (self.waldur or Decimal(0))
-
-    def cells(self) -> tuple[str, ...]:
-        """The row of the log table (see :func:`core.alerts.drift_table`)."""
-        return (
-            self.month,
-            self.backend_id,
-            self.component or "-",
-            self.username or "-",
-            _shown(self.dwdi),
-            _shown(self.waldur),
-            _shown(self.delta, signed=True),
-            self.cause or "unknown (no archive of the month's push)",
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        """Amounts as 2-decimal strings (``delta`` too), absent values as null."""
-        return {
-            "month": self.month,
-            "backend_id": self.backend_id,
-            "resource_uuid": self.resource_uuid,
-            "component": self.component,
-            "username": self.username,
-            "dwdi": _json_amount(self.dwdi),
-            "waldur": _json_amount(self.waldur),
-            "delta": _json_amount(self.delta),
-            "cause": self.cause,
-        }
 
 
 @dataclass(frozen=True)
@@ -288,14 +236,3 @@ def _renamed_cause(old_backend_ids: Sequence[str]) -> str:
     if len(old_backend_ids) == 1:
         return f"{CAUSE_BACKEND_ID_CHANGED} (was {old_backend_ids[0]})"
     return CAUSE_BACKEND_ID_CHANGED
-
-
-def _shown(amount: Decimal | None, *, signed: bool = False) -> str:
-    if amount is None:
-        return "-"
-    text = format_amount(amount)
-    return f"+{text}" if signed and amount > 0 else text
-
-
-def _json_amount(amount: Decimal | None) -> str | None:
-    return None if amount is None else format_amount(amount)

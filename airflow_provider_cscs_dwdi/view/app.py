@@ -20,8 +20,9 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 
-from airflow_provider_cscs_dwdi.view import model, pages
-from airflow_provider_cscs_dwdi.view.model import Offering, RunRecord, ViewInputError
+from airflow_provider_cscs_dwdi.view import inputs, month_state, month_table, pages, summaries
+from airflow_provider_cscs_dwdi.view.documents import Offering, RunRecord, role_of
+from airflow_provider_cscs_dwdi.view.inputs import ViewInputError
 
 URL_PREFIX = "/cscs-dwdi-billing"
 STATIC = Path(__file__).parent / "static"
@@ -94,7 +95,7 @@ def create_app(
         return HTMLResponse(pages.error(_base(request), error.status, str(error)), status_code=error.status)
 
     def _offering(user: Any, slug: str) -> Offering:
-        model.check_slug(slug)
+        inputs.check_slug(slug)
         found = source.offerings().get(slug)
         if found is None:
             raise ViewInputError(f"offering: {slug!r} is not an offering of this Airflow", 404)
@@ -105,34 +106,34 @@ def create_app(
     def _overview(user: Any) -> list[dict[str, Any]]:
         current = _current()
         return [
-            model.overview_row(item, source.runs(item), current)
+            summaries.overview_row(item, source.runs(item), current)
             for item in source.offerings().values()
             if allowed(user, item)
         ]
 
     def _table(
         user: Any, slug: str, month: str, sort: str, order: str, q: str, page: int, page_size: int | None
-    ) -> tuple[Offering, model.MonthTable]:
+    ) -> tuple[Offering, month_table.MonthTable]:
         item = _offering(user, slug)
-        model.check_month(month)
+        inputs.check_month(month)
         if order not in ("asc", "desc"):
             raise ViewInputError("order: must be asc or desc")
         state, rows = _rows(item, month)
-        table = model.month_table(
+        table = month_table.month_table(
             state, rows, sort=sort, descending=order == "desc", search=q, page=page, page_size=page_size
         )
         return item, table
 
-    rows_cache: dict[tuple[Any, ...], tuple[model.MonthState, list[dict[str, Any]]]] = {}
+    rows_cache: dict[tuple[Any, ...], tuple[month_state.MonthState, list[dict[str, Any]]]] = {}
 
-    def _rows(item: Offering, month: str) -> tuple[model.MonthState, list[dict[str, Any]]]:
+    def _rows(item: Offering, month: str) -> tuple[month_state.MonthState, list[dict[str, Any]]]:
         runs = source.runs(item)
         # The rows change only with a new push of the month or the month before.
         key = (item.slug, month, tuple(sorted((r.run_id, r.at) for r in runs if r.role != "audit")))
         if key not in rows_cache:
             if len(rows_cache) > 64:
                 rows_cache.clear()
-            rows_cache[key] = model.month_rows(runs, month)
+            rows_cache[key] = month_table.month_rows(runs, month)
         return rows_cache[key]
 
     @app.get("/", response_class=HTMLResponse)
@@ -145,7 +146,7 @@ def create_app(
 
     @app.get("/dags/{dag_id}")
     def from_dag(request: Request, dag_id: str, user: User) -> Response:
-        parsed = model.role_of(dag_id)
+        parsed = role_of(dag_id)
         if parsed is None:
             raise ViewInputError(f"dag_id: {dag_id[:60]!r} is not a DAG of this provider", 404)
         _offering(user, parsed[1])
@@ -155,13 +156,17 @@ def create_app(
     def offering_page(request: Request, slug: str, user: User) -> str:
         item = _offering(user, slug)
         return pages.offering(
-            _base(request), item.name, item.slug, model.offering_page(source.runs(item), _current())
+            _base(request), item.name, item.slug, summaries.offering_page(source.runs(item), _current())
         )
 
     @app.get("/api/offerings/{slug}")
     def offering_json(slug: str, user: User) -> dict[str, Any]:
         item = _offering(user, slug)
-        return {"slug": item.slug, "name": item.name, **model.offering_page(source.runs(item), _current())}
+        return {
+            "slug": item.slug,
+            "name": item.name,
+            **summaries.offering_page(source.runs(item), _current()),
+        }
 
     @app.get("/offerings/{slug}/{month}.csv")
     def month_csv(
@@ -174,9 +179,9 @@ def create_app(
         def lines() -> Iterator[str]:
             buffer = io.StringIO()
             writer = csv.writer(buffer, lineterminator="\n")
-            writer.writerow(model.table_header(full))
+            writer.writerow(month_table.table_header(full))
             for row in full.rows:
-                writer.writerow(model.table_cells(full, row))
+                writer.writerow(month_table.table_cells(full, row))
                 if buffer.tell() > 1 << 16:
                     yield buffer.getvalue()
                     buffer.seek(0)
@@ -203,8 +208,8 @@ def create_app(
             "month": table.month,
             "unreachable": table.unreachable,
             "run_id": table.run_id,
-            "header": model.table_header(table),
-            "rows": [model.table_cells(table, row) for row in table.rows],
+            "header": month_table.table_header(table),
+            "rows": [month_table.table_cells(table, row) for row in table.rows],
             "total_rows": table.total_rows,
             "page": table.page,
             "pages": table.pages,
@@ -228,9 +233,9 @@ def create_app(
         )
 
     def _detail(item: Offering, month: str, backend_id: str) -> dict[str, Any]:
-        model.check_month(month)
-        model.check_backend_id(backend_id)
-        detail = model.resource_detail(source.runs(item), month, backend_id)
+        inputs.check_month(month)
+        inputs.check_backend_id(backend_id)
+        detail = summaries.resource_detail(source.runs(item), month, backend_id)
         if detail is None:
             raise ViewInputError(f"resource: {backend_id!r} was not pushed for {month}", 404)
         return detail

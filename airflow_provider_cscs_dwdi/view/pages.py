@@ -12,7 +12,7 @@ from html import escape
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from airflow_provider_cscs_dwdi.view.model import MonthTable, table_cells, table_header
+from airflow_provider_cscs_dwdi.view.month_table import MonthTable, table_cells, table_header
 
 
 def _e(value: Any) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from airflow_provider_cscs_dwdi.view.model import (
+from airflow_provider_cscs_dwdi.view.documents import (
     MonthReport,
     Offering,
     PushRecord,

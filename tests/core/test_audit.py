@@ -14,11 +14,10 @@ from airflow_provider_cscs_dwdi.core.audit import (
     CAUSE_EDITED,
     CAUSE_EXTRA_USER,
     CAUSE_MISSING,
-    Drift,
     PushedMonth,
     audit_month,
 )
-from airflow_provider_cscs_dwdi.core.audit_result import LISTED_LIMIT, AuditResult
+from airflow_provider_cscs_dwdi.core.audit_result import LISTED_LIMIT, AuditResult, Drift
 from airflow_provider_cscs_dwdi.core.errors import ReportError
 from airflow_provider_cscs_dwdi.core.report import UsageReport
 from airflow_provider_cscs_dwdi.core.waldur_plan import build_write_plan
@@ -206,6 +205,50 @@ def test_result_round_trips_through_xcom_and_lists_at_most_the_limit() -> None:
                 "drifts": [{"month": "2026-11", "backend_id": "g1", "dwdi": "x"}],
             },
             r"drifts\[0\]: dwdi: expected a decimal string or null, got 'x'",
+        ),
+        # The wording of the hand-written reader the model replaced, field by field.
+        (
+            {"schema_version": 1, "months": "x", "drift_count": 0, "drifts": []},
+            "months: expected a list of objects",
+        ),
+        ({"schema_version": 1, "months": [], "drift_count": 0, "drifts": {}}, "drifts: expected a list"),
+        (
+            {"schema_version": 1, "months": [], "drift_count": True, "drifts": []},
+            "drift_count: expected int, got True",
+        ),
+        (
+            {"schema_version": 1, "months": [], "drift_count": 0, "drifts": [], "repair": [1]},
+            "repair: expected an object or null",
+        ),
+        (
+            {"schema_version": 1, "months": [], "drift_count": 0, "drifts": [], "repair_month": 5},
+            "repair_month: expected a string or null, got 5",
+        ),
+        (
+            {"schema_version": 1, "months": [], "drift_count": 1, "drifts": [3]},
+            r"drifts\[0\]: expected an object, got int",
+        ),
+        (
+            {"schema_version": 1, "months": [], "drift_count": 1, "drifts": [{"backend_id": "g1"}]},
+            r"drifts\[0\]: month: expected a string, got None",
+        ),
+        (
+            {
+                "schema_version": 1,
+                "months": [],
+                "drift_count": 1,
+                "drifts": [{"month": "2026-11", "backend_id": "g1", "waldur": "Infinity"}],
+            },
+            r"drifts\[0\]: waldur: expected a decimal string or null, got 'Infinity'",
+        ),
+        (
+            {
+                "schema_version": 1,
+                "months": [],
+                "drift_count": 1,
+                "drifts": [{"month": "2026-11", "backend_id": "g1", "dwdi": 1.5}],
+            },
+            r"drifts\[0\]: dwdi: expected a decimal string or null, got 1.5",
         ),
     ],
 )

@@ -6,12 +6,14 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from airflow_provider_cscs_dwdi.view import model, pages
-from airflow_provider_cscs_dwdi.view.model import MonthReport, PushRecord, RunRecord, ViewInputError
+from airflow_provider_cscs_dwdi.view import inputs, month_state, month_table, pages, summaries
+from airflow_provider_cscs_dwdi.view.documents import MonthReport, PushRecord, RunRecord
+from airflow_provider_cscs_dwdi.view.inputs import ViewInputError
 
 T0 = datetime(2026, 11, 3, 6, tzinfo=UTC)
 
@@ -49,9 +51,19 @@ def pushed(month: str, totals: dict[str, str], **result: Any) -> PushRecord:
     return PushRecord(month, report(month, totals, window_to=result.pop("window_to", None)), doc)
 
 
-def test_the_view_model_and_pages_import_nothing_from_airflow() -> None:
+#: The view's rooms that read the documents and build the pages; only app/source/plugin meet Airflow.
+PURE_VIEW_MODULES = ("documents", "inputs", "month_state", "month_table", "pages", "series", "summaries")
+
+
+def test_every_view_module_is_either_pure_or_one_of_the_airflow_facing_three() -> None:
+    found = {path.stem for path in Path(pages.__file__).parent.glob("*.py")} - {"__init__"}
+    assert found == {*PURE_VIEW_MODULES, "app", "source", "plugin"}
+
+
+def test_the_pure_view_modules_import_nothing_from_airflow() -> None:
+    names = ", ".join(f"airflow_provider_cscs_dwdi.view.{name}" for name in PURE_VIEW_MODULES)
     code = (
-        "import sys; import airflow_provider_cscs_dwdi.view.model, airflow_provider_cscs_dwdi.view.pages; "
+        f"import sys; import {names}; "
         "sys.exit(any(name == 'airflow' or name.startswith('airflow.') for name in sys.modules))"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
@@ -60,13 +72,13 @@ def test_the_view_model_and_pages_import_nothing_from_airflow() -> None:
 @pytest.mark.parametrize("bad", ["2026-13", "2026-00", "26-01", "2026-1", "../2026-01", "2026-01/.."])
 def test_a_month_must_be_a_real_month(bad: str) -> None:
     with pytest.raises(ViewInputError, match="month"):
-        model.check_month(bad)
+        inputs.check_month(bad)
 
 
 @pytest.mark.parametrize("bad", ["..", "../etc", "HPC", "a/b", ""])
 def test_an_offering_must_be_a_slug(bad: str) -> None:
     with pytest.raises(ViewInputError, match="offering"):
-        model.check_slug(bad)
+        inputs.check_slug(bad)
 
 
 def test_waldur_after_a_push_with_a_failed_write_leaves_that_resource_out() -> None:
@@ -82,12 +94,12 @@ def test_waldur_after_a_push_with_a_failed_write_leaves_that_resource_out() -> N
             ),
         )
     ]
-    state = model.month_state(runs, "2026-11")
+    state = month_state.month_state(runs, "2026-11")
     assert state.billed == (Decimal("15.50"),)
     assert state.in_waldur == (Decimal("10.00"),)
     # Failures not all listed: what Waldur holds is not known, and the page says so.
     runs = [run("r1", T0, pushed("2026-11", {"g1": "10.00"}, failed=60, failures=[]))]
-    page = model.offering_page(runs, "2026-11")
+    page = summaries.offering_page(runs, "2026-11")
     assert page["rows"][0]["complete"] is False
     assert "incomplete" in pages.offering("", "HPC", "hpc", page)
 
@@ -96,18 +108,18 @@ def test_a_month_is_closed_by_the_closing_dag_or_a_push_of_the_whole_month() -> 
     october = pushed("2026-10", {"g1": "1.00"}, window_to="2026-10-31")
     november = pushed("2026-11", {"g1": "2.00"})
     runs = [run("a", T0, october), run("b", T0, november)]
-    assert model.month_state(runs, "2026-10").closed
-    assert not model.month_state(runs, "2026-11").closed
+    assert month_state.month_state(runs, "2026-10").closed
+    assert not month_state.month_state(runs, "2026-11").closed
     runs.append(run("c", T0 + timedelta(days=30), pushed("2026-11", {"g1": "2.00"}), role="close"))
-    assert model.month_state(runs, "2026-11").closed
+    assert month_state.month_state(runs, "2026-11").closed
 
 
 def test_an_unreachable_report_is_named_and_no_partial_table_is_shown() -> None:
     reason = "the aggregate_usage document cannot be read; set [core] xcom_backend on the api-server"
     runs = [run("r1", T0, PushRecord("2026-11", None, {"month": "2026-11", "dry_run": False}, None, reason))]
-    state, rows = model.month_rows(runs, "2026-11")
+    state, rows = month_table.month_rows(runs, "2026-11")
     assert rows == []
-    table = model.month_table(state, rows)
+    table = month_table.month_table(state, rows)
     html = pages.month("", "HPC", "hpc", table, {})
     assert "Data unreachable" in html
     assert "[core] xcom_backend" in html
@@ -120,21 +132,23 @@ def test_the_month_table_sorts_filters_and_pages_on_the_server() -> None:
         run("old", T0 - timedelta(days=30), pushed("2026-10", {"g001": "3.00"}, window_to="2026-10-31")),
         run("new", T0, pushed("2026-11", totals, issues=[{"account": "g005", "message": "negative value"}])),
     ]
-    state, rows = model.month_rows(runs, "2026-11")
-    table = model.month_table(state, rows, sort="nodeHours", descending=True, page=2, page_size=100)
+    state, rows = month_table.month_rows(runs, "2026-11")
+    table = month_table.month_table(state, rows, sort="nodeHours", descending=True, page=2, page_size=100)
     assert table.total_rows == 250
     assert table.pages == 3
     assert [row["totals"][0] for row in table.rows] == sorted(
         (row["totals"][0] for row in table.rows), reverse=True
     )
-    assert model.month_table(state, rows, search="G00").total_rows == 10
-    assert [row["backend_id"] for row in model.month_table(state, rows, search="negative").rows] == ["g005"]
+    assert month_table.month_table(state, rows, search="G00").total_rows == 10
+    assert [row["backend_id"] for row in month_table.month_table(state, rows, search="negative").rows] == [
+        "g005"
+    ]
     g001 = next(row for row in rows if row["backend_id"] == "g001")
-    assert model.table_cells(table, g001)[3] == "-2.00"  # 1.00 now, 3.00 in October
+    assert month_table.table_cells(table, g001)[3] == "-2.00"  # 1.00 now, 3.00 in October
     with pytest.raises(ViewInputError, match="sort"):
-        model.month_table(state, rows, sort="__class__")
+        month_table.month_table(state, rows, sort="__class__")
     with pytest.raises(ViewInputError, match="page_size"):
-        model.month_table(state, rows, page_size=model.MAX_PAGE_SIZE + 1)
+        month_table.month_table(state, rows, page_size=inputs.MAX_PAGE_SIZE + 1)
 
 
 def test_the_history_shows_old_and_new_per_push_that_changed_something() -> None:
@@ -143,20 +157,20 @@ def test_the_history_shows_old_and_new_per_push_that_changed_something() -> None
         run("d2", T0 + timedelta(days=1), pushed("2026-11", {"g1": "1.00"})),
         run("d3", T0 + timedelta(days=2), pushed("2026-11", {"g1": "4.25"})),
     ]
-    detail = model.resource_detail(runs, "2026-11", "g1")
+    detail = summaries.resource_detail(runs, "2026-11", "g1")
     assert detail is not None
     assert [(h["run_id"], h["old"], h["new"]) for h in detail["history"]] == [
         ("d1", "", "1.00"),
         ("d3", "1.00", "4.25"),
     ]
     assert detail["users"] == [{"username": "alice", "amounts": ["4.25"]}]
-    assert model.resource_detail(runs, "2026-11", "nobody") is None
+    assert summaries.resource_detail(runs, "2026-11", "nobody") is None
 
 
 def test_pages_escape_what_they_show() -> None:
     runs = [run("<script>", T0, pushed("2026-11", {"<b>x</b>": "1.00"}))]
-    state, rows = model.month_rows(runs, "2026-11")
-    html = pages.month("", "HPC", "hpc", model.month_table(state, rows), {})
+    state, rows = month_table.month_rows(runs, "2026-11")
+    html = pages.month("", "HPC", "hpc", month_table.month_table(state, rows), {})
     assert "<b>x</b>" not in html
     assert "&lt;b&gt;x&lt;/b&gt;" in html
     assert "<script>" not in html.replace("<script src=", "").replace("<script type=", "")
@@ -171,5 +185,5 @@ def test_a_storage_path_without_data_is_marked_not_written() -> None:
         "without_data": ["p1"],
     }
     push = PushRecord("2026-11", MonthReport.from_xcom(doc), {"month": "2026-11", "dry_run": False})
-    _, rows = model.month_rows([run("r", T0, push)], "2026-11")
+    _, rows = month_table.month_rows([run("r", T0, push)], "2026-11")
     assert rows[0]["issues"] == ["no storage data from DWDI: not written"]

@@ -1,0 +1,163 @@
+"""The overview's line of an offering, the offering's page of months, and one resource's history.
+
+Pure Python, imports nothing from Airflow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from airflow_provider_cscs_dwdi.view.documents import Offering, RunRecord, shown
+from airflow_provider_cscs_dwdi.view.month_state import last_months, month_state, pushes_of
+from airflow_provider_cscs_dwdi.view.series import month_to_date_series, monthly_series
+
+
+def overview_row(
+    offering: Offering, runs: Sequence[RunRecord], current: str, months: int = 3
+) -> dict[str, Any]:
+    """The overview's line of one offering: last daily push, recent months, open issues."""
+    usage_runs = sorted((r for r in runs if r.role == "usage"), key=lambda r: r.at)
+    last: dict[str, Any] | None = None
+    issues: list[str] = []
+    kind = "unknown"
+    for run in reversed(usage_runs):
+        for push in run.pushes:
+            if push.result is None and push.unreachable is None:
+                continue
+            result = push.result or {}
+            last = {
+                "at": run.at.isoformat(timespec="seconds"),
+                "run_id": run.run_id,
+                "state": run.state,
+                "month": push.month,
+                "written": result.get("written"),
+                "unchanged": result.get("unchanged"),
+                "issues": len(result.get("issues") or ()) + int(result.get("failed") or 0),
+                "dry_run": bool(result.get("dry_run", False)),
+            }
+            issues = [str(item.get("message")) for item in result.get("issues") or ()]
+            issues += [f"{f.get('backend_id')}: {f.get('reason')}" for f in result.get("failures") or ()]
+            break
+        if last:
+            break
+    for run in reversed(sorted(runs, key=lambda r: r.at)):
+        kinds = [p.report.usage_kind for p in run.pushes if p.report is not None]
+        if kinds:
+            kind = kinds[0]
+            break
+    states = [month_state(runs, month) for month in last_months(current, months)]
+    return {
+        "slug": offering.slug,
+        "name": offering.name,
+        "usage_kind": kind,
+        "dag_ids": dict(offering.dag_ids),
+        "last_push": last,
+        "months": [
+            {
+                "month": state.month,
+                "state": "closed" if state.closed else ("open" if state.last_push else "no push"),
+                "audit": state.audit,
+                "unreachable": state.unreachable,
+            }
+            for state in states
+        ],
+        "open_issues": issues[:20],
+    }
+
+
+def offering_page(runs: Sequence[RunRecord], current: str, months: int = 12) -> dict[str, Any]:
+    """One row per month (newest first), the monthly totals per component, the month-to-date curve."""
+    states = [month_state(runs, month) for month in last_months(current, months)]
+    components: list[str] = []
+    labels: dict[str, str] = {}
+    for state in states:
+        for name in state.components:
+            if name not in components:
+                components.append(name)
+        labels.update(state.labels)
+    rows = []
+    for state in reversed(states):
+        cells = []
+        for name in components:
+            index = state.components.index(name) if name in state.components else None
+            billed = state.billed[index] if state.billed is not None and index is not None else None
+            held = state.in_waldur[index] if state.in_waldur is not None and index is not None else None
+            cells.append({"component": name, "billed": shown(billed), "in_waldur": shown(held)})
+        rows.append(
+            {
+                "month": state.month,
+                "cells": cells,
+                "written_at": state.written_at.isoformat(timespec="seconds") if state.written_at else None,
+                "run_id": state.run_id,
+                "closed": state.closed,
+                "audit": state.audit,
+                "failed": state.failed,
+                "unreachable": state.unreachable,
+                "complete": state.in_waldur is not None or state.billed is None,
+            }
+        )
+    monthly = monthly_series(states, components, labels)
+    to_date = month_to_date_series(runs, current, components, labels)
+    return {
+        "components": [{"type": name, "label": labels.get(name, name)} for name in components],
+        "rows": rows,
+        "monthly": monthly,
+        "month_to_date": to_date,
+        "current_month": current,
+    }
+
+
+def resource_detail(runs: Sequence[RunRecord], month: str, backend_id: str) -> dict[str, Any] | None:
+    """Users (compute) of the last push and the history of what each push of the month wrote."""
+    pushes = [(run, push) for run, push in pushes_of(runs, month) if push.report is not None]
+    if not pushes or all(backend_id not in push.report.totals for _, push in pushes if push.report):
+        return None
+    _, last = pushes[-1]
+    assert last.report is not None
+    users = last.report.users.get(backend_id, {})
+    history: list[dict[str, Any]] = []
+    held: dict[str, Decimal | None] = {}
+    for run, push in pushes:
+        report = push.report
+        assert report is not None
+        if backend_id not in report.totals:
+            continue
+        if backend_id in push.failed_ids:
+            history.append(
+                {
+                    "run_id": run.run_id,
+                    "at": run.at.isoformat(timespec="seconds"),
+                    "component": "",
+                    "old": "",
+                    "new": "",
+                    "note": "write failed",
+                }
+            )
+            continue
+        for index, name in enumerate(report.components):
+            new = report.totals[backend_id][index]
+            old = held.get(name)
+            if old != new:
+                history.append(
+                    {
+                        "run_id": run.run_id,
+                        "at": run.at.isoformat(timespec="seconds"),
+                        "component": report.labels.get(name, name),
+                        "old": shown(old),
+                        "new": shown(new),
+                        "note": "",
+                    }
+                )
+            held[name] = new
+    return {
+        "backend_id": backend_id,
+        "month": month,
+        "components": [last.report.labels.get(name, name) for name in last.report.components],
+        "users": [
+            {"username": username, "amounts": [str(amounts.get(name, "")) for name in last.report.components]}
+            for username, amounts in sorted(users.items())
+        ],
+        "history": history,
+    }
