@@ -46,7 +46,7 @@ POETRY_PINS = ("poetry==1.8.5", "poetry-plugin-export==1.8.0")
 UPLOAD_VALIDATOR = "django-upload-validator==1.1.6"
 STAFF_USERNAME = "staff"
 #: Loopback-only test server whose database is thrown away after the session.
-STAFF_PASSWORD = "cscs-dwdi-staff-test-only"  # noqa: S105
+STAFF_PASSWORD = "cscs-dwdi-staff-test-only"
 STAFF_EMAIL = "staff@example.org"
 LIBFAKETIME_CANDIDATES = (
     "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
@@ -119,8 +119,13 @@ def _file_digest(path: Path) -> str:
 
 def _run(command: list[str], *, log: Callable[[str], None], timeout: float, **kwargs: object) -> str:
     log("$ " + " ".join(command))
-    result = subprocess.run(  # noqa: S603 - fixed commands of this build
-        command, capture_output=True, text=True, timeout=timeout, check=False, **kwargs  # type: ignore[call-overload]
+    result = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        **kwargs,  # type: ignore[call-overload]
     )
     if result.returncode != 0:
         raise RuntimeError(
@@ -162,7 +167,8 @@ def check_prerequisites() -> tuple[Path, Path]:
         missing.append(f"the Waldur source tarball {tarball_path()} (set CSCS_WALDUR_TARBALL)")
     if missing:
         raise Unavailable(
-            "the real-Waldur build needs: " + "; ".join(missing)
+            "the real-Waldur build needs: "
+            + "; ".join(missing)
             + f". scripts/bootstrap.sh installs the Debian packages as root ({DEBIAN_PACKAGES})."
         )
     assert libfaketime is not None
@@ -215,7 +221,10 @@ def _export_requirements(source: Path, target: Path, cache: Path, log: Callable[
 def _python_version() -> str:
     return subprocess.run(
         [WALDUR_PYTHON, "-c", "import sys; print(sys.version)"],
-        capture_output=True, text=True, check=True, timeout=60,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
     ).stdout.strip()
 
 
@@ -232,9 +241,7 @@ def _build_venv(venv: Path, requirements: Path, source: Path, log: Callable[[str
     (venv / ".complete").touch()
 
 
-def _build_dump(
-    build: WaldurBuild, target: Path, log: Callable[[str], None]
-) -> None:
+def _build_dump(build: WaldurBuild, target: Path, log: Callable[[str], None]) -> None:
     if target.is_file():
         return
     log(f"==> migrating an empty Waldur database into {target.name} (cold: about 5 minutes)")
@@ -250,24 +257,41 @@ def _build_dump(
         _run([waldur, "import_roles", str(permissions)], log=log, timeout=600, env=env)
         _run(
             [waldur, "createstaffuser", "-u", STAFF_USERNAME, "-p", STAFF_PASSWORD, "-e", STAFF_EMAIL],
-            log=log, timeout=600, env=env,
+            log=log,
+            timeout=600,
+            env=env,
         )
         # A token that never expires: the faked-clock server lives months ahead of the real one.
         _run(
             [
-                waldur, "shell", "-c",
+                waldur,
+                "shell",
+                "-c",
                 "from waldur_core.core.models import User;"
                 f"User.objects.filter(username={STAFF_USERNAME!r}).update(token_lifetime=None)",
             ],
-            log=log, timeout=600, env=env,
+            log=log,
+            timeout=600,
+            env=env,
         )
         staging = target.with_suffix(".tmp")
         _run(
             [
-                str(build.pg_bin / "pg_dump"), "-Fc", "-h", "127.0.0.1", "-p", str(server.port),
-                "-U", "postgres", "-d", "waldur", "-f", str(staging),
+                str(build.pg_bin / "pg_dump"),
+                "-Fc",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(server.port),
+                "-U",
+                "postgres",
+                "-d",
+                "waldur",
+                "-f",
+                str(staging),
             ],
-            log=log, timeout=900,
+            log=log,
+            timeout=900,
         )
         staging.rename(target)
     finally:
@@ -289,7 +313,9 @@ def ensure_build(log: Callable[[str], None] = print) -> WaldurBuild:
     _build_venv(venv, requirements_file, source, log)
     pg_version = (pg_bin / "postgres").resolve().parent.parent.name
     settings_text = (SETTINGS_DIR / f"{SETTINGS_MODULE}.py").read_text()
-    dump = cache / f"waldur-{_digest(tar_key, settings_text, pg_version, STAFF_USERNAME, STAFF_PASSWORD)}.dump"
+    dump = (
+        cache / f"waldur-{_digest(tar_key, settings_text, pg_version, STAFF_USERNAME, STAFF_PASSWORD)}.dump"
+    )
     build = WaldurBuild(venv=venv, source=source, dump=dump, libfaketime=libfaketime, pg_bin=pg_bin)
     _build_dump(build, dump, log)
     return build
@@ -300,10 +326,22 @@ def restore(build: WaldurBuild, server: PostgresServer, name: str = "waldur") ->
     server.create_database(name)
     _run(
         [
-            str(build.pg_bin / "pg_restore"), "--no-owner", "-j", "2", "-h", "127.0.0.1",
-            "-p", str(server.port), "-U", "postgres", "-d", name, str(build.dump),
+            str(build.pg_bin / "pg_restore"),
+            "--no-owner",
+            "-j",
+            "2",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(server.port),
+            "-U",
+            "postgres",
+            "-d",
+            name,
+            str(build.dump),
         ],
-        log=lambda _line: None, timeout=900,
+        log=lambda _line: None,
+        timeout=900,
     )
 
 

@@ -59,9 +59,11 @@ class Runserver:
         environment = dict(env)
         if fake_time is not None:
             # "@" starts the faked clock at that instant and lets it run (timestamps stay ordered).
-            environment.update(LD_PRELOAD=str(build.libfaketime), FAKETIME=f"@{fake_time}", FAKETIME_DONT_RESET="1")
+            environment.update(
+                LD_PRELOAD=str(build.libfaketime), FAKETIME=f"@{fake_time}", FAKETIME_DONT_RESET="1"
+            )
         self._log_handle = self.log_file.open("w")
-        self.process = subprocess.Popen(  # noqa: S603 - the built waldur entry point
+        self.process = subprocess.Popen(
             [str(build.waldur), "runserver", f"127.0.0.1:{self.port}", "--noreload"],
             env=environment,
             stdout=self._log_handle,
@@ -146,7 +148,7 @@ class RealWaldur:
             server.stop()
 
     def shell(self, code: str, timeout: float = 600) -> str:
-        result = subprocess.run(  # noqa: S603 - the built waldur entry point
+        result = subprocess.run(
             [str(self.build.waldur), "shell", "-c", code],
             env=self.env,
             capture_output=True,
@@ -155,7 +157,9 @@ class RealWaldur:
             check=False,
         )
         if result.returncode != 0:
-            raise RuntimeError(f"waldur shell failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+            raise RuntimeError(
+                f"waldur shell failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+            )
         return result.stdout
 
     def seed(self, offerings: Sequence[Mapping[str, Any]]) -> None:
@@ -193,9 +197,7 @@ class RealWaldur:
             result[key] = usage
         return result
 
-    def db_user_usages(
-        self, offering_uuid: str, billing_period: str
-    ) -> dict[tuple[str, str, str], Decimal]:
+    def db_user_usages(self, offering_uuid: str, billing_period: str) -> dict[tuple[str, str, str], Decimal]:
         """``{(resource uuid, component type, username): usage}`` of a month, from the database."""
         with self.connect() as connection:
             rows = connection.execute(

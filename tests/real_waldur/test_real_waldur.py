@@ -69,7 +69,10 @@ STORAGE_IN_BYTES = {
         "data_type": "store",
         "path_template": "/capstor/store/bytes/{backend_id}",
     },
-    "backend_components": {**STORAGE_COMPONENTS, "space": {**STORAGE_COMPONENTS["space"], "unit_factor": "1"}},
+    "backend_components": {
+        **STORAGE_COMPONENTS,
+        "space": {**STORAGE_COMPONENTS["space"], "unit_factor": "1"},
+    },
 }
 OFFERINGS = [COMPUTE, STORAGE, INFERENCE, STORAGE_IN_BYTES]
 
@@ -135,7 +138,9 @@ class Scene:
 
 
 @pytest.fixture(scope="module")
-def scene(real_waldur: RealWaldur, oidc_issuer: OidcIssuerProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scene]:
+def scene(
+    real_waldur: RealWaldur, oidc_issuer: OidcIssuerProcess, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Scene]:
     folder = tmp_path_factory.mktemp("real-waldur")
     config_file = folder / "offerings.yaml"
     archive = f"file://{folder}/archive"
@@ -256,7 +261,10 @@ def test_hand_edits_of_a_total_and_of_a_user_usage_are_found_and_named(scene: Sc
     # A person corrects a total while the month is open (its server's clock is in that month)...
     response = requests.post(
         f"{scene.faked_server(month).url}/api/marketplace-component-usages/set_usage/",
-        json={"resource": item.resources[edited_account], "usages": [{"type": "nodeHours", "amount": "1.00"}]},
+        json={
+            "resource": item.resources[edited_account],
+            "usages": [{"type": "nodeHours", "amount": "1.00"}],
+        },
         headers=token,
         timeout=60,
     )
@@ -285,7 +293,10 @@ def test_hand_edits_of_a_total_and_of_a_user_usage_are_found_and_named(scene: Sc
     assert str(audited.state) == "failed", task_states(audited)
     result = audit_result(audited)
     drifts = {(d.month, d.backend_id, d.component, d.username): d for d in result.drifts}
-    assert set(drifts) == {(month, edited_account, "nodeHours", None), (month, user_account, "nodeHours", username)}
+    assert set(drifts) == {
+        (month, edited_account, "nodeHours", None),
+        (month, user_account, "nodeHours", username),
+    }
     total = drifts[(month, edited_account, "nodeHours", None)]
     assert (total.dwdi, total.waldur, total.cause) == (
         expected[edited_account]["total"]["nodeHours"],
@@ -302,7 +313,10 @@ def test_a_repair_of_a_past_month_is_refused_by_waldur_7_and_writes_nothing(
 ) -> None:
     item = scene.item(COMPUTE["name"])
     _, month = closed_months()
-    before = (scene.waldur.db_usages(item.uuid, f"{month}-01"), scene.waldur.db_user_usages(item.uuid, f"{month}-01"))
+    before = (
+        scene.waldur.db_usages(item.uuid, f"{month}-01"),
+        scene.waldur.db_user_usages(item.uuid, f"{month}-01"),
+    )
     user_usages_before = scene.waldur.db_user_usage_count()
 
     dag_run = scene.audit(2, repair_month=month)
@@ -312,7 +326,10 @@ def test_a_repair_of_a_past_month_is_refused_by_waldur_7_and_writes_nothing(
     assert f"{month}: it is not the current month" in log_of(capfd, caplog)
     assert audit_result(dag_run).repair is None
     assert scene.waldur.real.writes() == []
-    after = (scene.waldur.db_usages(item.uuid, f"{month}-01"), scene.waldur.db_user_usages(item.uuid, f"{month}-01"))
+    after = (
+        scene.waldur.db_usages(item.uuid, f"{month}-01"),
+        scene.waldur.db_user_usages(item.uuid, f"{month}-01"),
+    )
     assert after == before
     assert scene.waldur.db_user_usage_count() == user_usages_before
 
@@ -328,7 +345,9 @@ def test_a_storage_and_an_inference_month_land_exactly(scene: Scene, name: str) 
 
     assert str(dag_run.state) == "success", task_states(dag_run)
     assert assert_landed_exactly(scene, item, month) == 0
-    written = [request for request in scene.faked_server(month).writes() if request.path.endswith("/set_usage/")]
+    written = [
+        request for request in scene.faked_server(month).writes() if request.path.endswith("/set_usage/")
+    ]
     assert len(written) == sum(
         any(amount is not None for amount in data["total"].values()) for data in expected.values()
     )
@@ -358,4 +377,3 @@ def test_a_total_of_10_to_the_12_is_refused_before_any_request(
     assert f"Nothing of {month} was written to offering" in log
     for backend_id in over:
         assert f"resource {backend_id}, component space: " in log
-

@@ -31,6 +31,6 @@ CELERY_BROKER_URL = "memory://"
 CELERY_RESULT_BACKEND = "cache+memory://"
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 
-_STATE = os.environ.get("CSCS_WALDUR_STATE_DIR", "/tmp/cscs-dwdi-real-waldur")  # noqa: S108
+_STATE = os.environ.get("CSCS_WALDUR_STATE_DIR", "/tmp/cscs-dwdi-real-waldur")
 MEDIA_ROOT = os.path.join(_STATE, "media")
 STATIC_ROOT = os.path.join(_STATE, "static")
