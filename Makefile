@@ -16,6 +16,7 @@ bench:
 	.venv/bin/python -m benchmarks.bench_push
 	.venv/bin/python -m benchmarks.bench_kinds
 	.venv/bin/python -m benchmarks.bench_xcom
+	.venv/bin/python -m benchmarks.bench_reads
 
 lint:
 	scripts/bootstrap.sh

@@ -10,7 +10,10 @@ process and by the sandbox's, and exits 1 when a target is missed: (a) <= 2,300 
 Run from the repository root: ``python -m benchmarks.bench_push``. ``BENCH_WRITE_CONCURRENCY=12``
 overrides the connection's ``write_concurrency`` (default: the hook's default);
 ``BENCH_SCHEMA_CHECKS=0`` turns the sandbox's OpenAPI checks off, to show what they cost (figures
-taken that way must say so).
+taken that way must say so). ``BENCH_WALDUR_VERSION=7`` runs the sandbox as Waldur 7.x (default 8:
+every resource of the month is written with one date, so all of them tie in the usage listings,
+which page tied rows in a new order per request as the real server does: the reads fall back to
+one request per resource).
 
 Measured 2026-11-26 on 2 shared cores, load average 1.7-1.8, median of 5 runs (min-max), checks
 on, default concurrency 8: (a) 5.6 s (5.0-6.0), CPU operator 4.1 s + sandbox 3.2 s, target
@@ -68,13 +71,15 @@ def request_kind(request: RecordedRequest) -> str:
     return f"{request.method} {segments[-1] if request.method == 'POST' else segments[0]}"
 
 
-def build_report(month: str) -> dict[str, Any]:
-    """A report whose totals are the exact sums of 20 distinct users per account."""
+def build_report(
+    month: str, resources: int = RESOURCES, users_per_resource: int = USERS_PER_RESOURCE
+) -> dict[str, Any]:
+    """A report whose totals are the exact sums of distinct users per account (20 by default)."""
     accounts = {}
-    for account in range(RESOURCES):
+    for account in range(resources):
         users = {
             f"u{account:04d}_{user:02d}": Decimal(account * 7 + user * 13) / 4 + Decimal("0.25")
-            for user in range(USERS_PER_RESOURCE)
+            for user in range(users_per_resource)
         }
         accounts[f"a{account:04d}"] = {
             "total": {"nodeHours": f"{sum(users.values()):.2f}"},
@@ -89,9 +94,9 @@ def build_report(month: str) -> dict[str, Any]:
         issues=(),
         counts={
             "pages": 1,
-            "entries": RESOURCES,
-            "user_rows": RESOURCES * USERS_PER_RESOURCE,
-            "accounts_reported": RESOURCES,
+            "entries": resources,
+            "user_rows": resources * users_per_resource,
+            "accounts_reported": resources,
             "accounts_without_data": 0,
             "accounts_ignored": 0,
             "rows_skipped": 0,
@@ -100,25 +105,27 @@ def build_report(month: str) -> dict[str, Any]:
     ).to_xcom()
 
 
-def seed(sandbox: WaldurSandbox) -> str:
+def seed(
+    sandbox: WaldurSandbox, resources: int = RESOURCES, users_per_resource: int = USERS_PER_RESOURCE
+) -> str:
     """Create the offering, its resources and offering users; returns the offering uuid."""
     offering = sandbox.add_offering(
         "Benchmark HPC", [{"type": "nodeHours", "billing_type": "usage", "measured_unit": "node-hours"}]
     )
-    for account in range(RESOURCES):
+    for account in range(resources):
         sandbox.add_resource(offering, f"a{account:04d}")
-        for user in range(USERS_PER_RESOURCE):
+        for user in range(users_per_resource):
             sandbox.add_offering_user(offering, f"u{account:04d}_{user:02d}")
     return offering
 
 
-def serve_sandbox(channel: Connection_, schema_checks: bool = True) -> None:
+def serve_sandbox(channel: Connection_, schema_checks: bool = True, version: str = "8") -> None:
     """Child process: the seeded Waldur sandbox, answering ``reset`` / ``stats`` / ``stop``.
 
     The server runs in its own process so that its work (schema checks of every request, the
     in-memory store) does not compete with the operator for the GIL: the figures are the client's.
     """
-    with WaldurSandbox(latency_seconds=LATENCY_SECONDS, validate=schema_checks) as sandbox:
+    with WaldurSandbox(latency_seconds=LATENCY_SECONDS, validate=schema_checks, version=version) as sandbox:
         offering = seed(sandbox)
         cpu_at_reset = time.process_time()
         channel.send(
@@ -178,9 +185,10 @@ def main() -> int:
     configure_logging(log_level="WARNING")  # 21,000 plan lines would drown the figures
     write_concurrency = int(os.environ.get("BENCH_WRITE_CONCURRENCY", DEFAULT_WRITE_CONCURRENCY))
     schema_checks = os.environ.get("BENCH_SCHEMA_CHECKS", "1") != "0"
+    version = os.environ.get("BENCH_WALDUR_VERSION", "8")
     channel, child_channel = multiprocessing.Pipe()
     server = multiprocessing.get_context("spawn").Process(
-        target=serve_sandbox, args=(child_channel, schema_checks), daemon=True
+        target=serve_sandbox, args=(child_channel, schema_checks, version), daemon=True
     )
     server.start()
     try:
@@ -201,8 +209,8 @@ def main() -> int:
         )
         print(
             f"Offering of {RESOURCES} resources x {USERS_PER_RESOURCE} users, {LATENCY_SECONDS * 1000:.0f} ms "
-            f"latency per request, write_concurrency {write_concurrency}, page_size 100; the Waldur sandbox "
-            f"runs in its own process, schema checks {'on' if schema_checks else 'OFF'}."
+            f"latency per request, write_concurrency {write_concurrency}, page_size 100; the Waldur {version}.x "
+            f"sandbox runs in its own process, schema checks {'on' if schema_checks else 'OFF'}."
         )
         results = [run_scenario(channel, name, operator) for name in TARGETS]
     finally:

@@ -33,7 +33,7 @@ from airflow_provider_cscs_dwdi.core.alerts import AlertMessage, RunLabel
 from airflow_provider_cscs_dwdi.core.errors import ReportError
 from airflow_provider_cscs_dwdi.core.issues import Issue
 from airflow_provider_cscs_dwdi.core.report import UsageReport
-from airflow_provider_cscs_dwdi.core.waldur_plan import WritePlan, format_amount
+from airflow_provider_cscs_dwdi.core.waldur_plan import UnstorableAmountError, WritePlan, format_amount
 
 CAUSE_MISSING = "usage missing in Waldur"
 CAUSE_EXTRA_USER = "extra user usage"
@@ -178,10 +178,19 @@ def audit_month(report: UsageReport, plan: WritePlan, *, pushed: PushedMonth | N
         renamed = pushed is not None and resource.backend_id not in pushed.accounts
         changes: list[tuple[str, str | None, Decimal, Decimal | None]] = [
             (change.component_type, None, change.new, change.old) for change in resource.total_changes
-        ] + [
-            (change.component_type, change.username, change.new, change.old)
-            for change in resource.user_changes
         ]
+        if resource.users_not_compared is None:
+            changes += [
+                (change.component_type, change.username, change.new, change.old)
+                for change in resource.user_changes
+            ]
+        else:
+            # The plan holds every user usage, read or not: a difference cannot be told apart.
+            drifts.append(
+                _not_comparable(
+                    report.month, resource.backend_id, resource.resource_uuid, resource.users_not_compared
+                )
+            )
         for component, username, new, old in changes:
             # A user DWDI does not report has no DWDI value (reconcile's 0 is the fix, not DWDI's).
             reported = username is None or component in users.get(username, {})
@@ -210,16 +219,7 @@ def audit_month(report: UsageReport, plan: WritePlan, *, pushed: PushedMonth | N
             )
     for refusal in plan.refused:
         drifts.append(
-            Drift(
-                month=report.month,
-                backend_id=refusal.backend_id,
-                resource_uuid=refusal.resource_uuid,
-                component=None,
-                username=None,
-                dwdi=None,
-                waldur=None,
-                cause=f"not comparable: {refusal.reason}",
-            )
+            _not_comparable(report.month, refusal.backend_id, refusal.resource_uuid, refusal.reason)
         )
     return MonthAudit(
         month=report.month,
@@ -229,6 +229,47 @@ def audit_month(report: UsageReport, plan: WritePlan, *, pushed: PushedMonth | N
         issues=plan.issues,
         pushed_archive=pushed.archive if pushed is not None else None,
         plan=plan,
+    )
+
+
+def unstorable_month(report: UsageReport, error: UnstorableAmountError) -> MonthAudit:
+    """The audit of a month whose DWDI totals Waldur cannot store: not comparable, nothing read.
+
+    Such a month can be neither pushed nor repaired (the push refuses it before any request), so
+    its Waldur values are not read either; each over-ceiling total becomes an account-level row.
+    """
+    return MonthAudit(
+        month=report.month,
+        resources=0,
+        unchanged=0,
+        drifts=tuple(
+            _not_comparable(
+                report.month,
+                backend_id,
+                None,
+                f"DWDI's {component} total {format_amount(amount)} is above max_usage_amount "
+                f"{format_amount(error.max_usage_amount)}, the most Waldur can store: the month cannot be "
+                "pushed or repaired until it is corrected (is the component's unit_factor right?)",
+            )
+            for backend_id, component, amount in error.totals
+        ),
+        issues=(),
+        pushed_archive=None,
+        plan=WritePlan(month=report.month, resources=(), refused=(), skipped=(), issues=()),
+    )
+
+
+def _not_comparable(month: str, backend_id: str, resource_uuid: str | None, reason: str) -> Drift:
+    """An account-level row: the account could not be compared with Waldur, and why."""
+    return Drift(
+        month=month,
+        backend_id=backend_id,
+        resource_uuid=resource_uuid,
+        component=None,
+        username=None,
+        dwdi=None,
+        waldur=None,
+        cause=f"not comparable: {reason}",
     )
 
 

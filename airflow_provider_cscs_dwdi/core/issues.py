@@ -38,7 +38,8 @@ class Issue:
     ``non_numeric``, ``missing_account``, ``missing_username``, ``missing_cluster``,
     ``malformed_entry``, ``users_exceed_total``. Kinds from the write plan: ``blank_backend_id``,
     ``duplicate_backend_id``, ``no_waldur_resource``, ``unknown_component``,
-    ``component_not_reportable``, ``negative_amount``, ``duplicate_component_usage``.
+    ``component_not_reportable``, ``negative_amount``, ``duplicate_component_usage``,
+    ``unstable_listing``.
     """
 
     kind: str

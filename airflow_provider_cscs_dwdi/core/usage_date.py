@@ -26,12 +26,20 @@ def parse_clock_time(text: str, *, name: str = "month_end_run") -> time:
     return time(int(match.group(1)), int(match.group(2)))
 
 
-def past_month_refusal(month: str, current: str, billing_timezone: str) -> str:
-    """Why ``month`` (before ``current``) is not pushed to a server that ignores the usage date."""
+def past_month_refusal(month: str, current: str, billing_timezone: str, *, action: str = "push") -> str:
+    """Why ``month`` (before ``current``) is not written to a server that ignores the usage date.
+
+    :param action: what was asked: ``"push"`` or ``"repair"`` (the drift audit's).
+    """
+    advice = (
+        "Push past months only to Waldur 8.x."
+        if action == "push"
+        else f"Past months can be {action}ed only on Waldur 8.x."
+    )
     return (
-        f"Refusing to push {month}: it is not the current month ({current} in {billing_timezone}) and "
+        f"Refusing to {action} {month}: it is not the current month ({current} in {billing_timezone}) and "
         "this Waldur server ignores the usage date (Waldur 7.x, or usage_date_support=ignored on the "
-        f"connection). It would overwrite the usage of {current}. Push past months only to Waldur 8.x."
+        f"connection). It would overwrite the usage of {current}. {advice}"
     )
 
 

@@ -20,6 +20,9 @@ Rules
       amount nearly always means a ``unit_factor`` that does not convert DWDI's unit.
     * ``reconcile=True`` writes 0 for users Waldur holds for the month that the report no longer
       has, so a corrected DWDI month cannot leave stale per-user usage behind.
+    * A resource whose user usages Waldur's listing could not return completely is not diffed for
+      them: every user usage of the report is written (each write is an upsert, so rewriting an
+      equal value is harmless), reconcile zeroes only the users that were seen, and an issue says so.
 """
 
 from __future__ import annotations
@@ -53,12 +56,21 @@ DEFAULT_MAX_USAGE_AMOUNT = Decimal("999999999999.99")
 class UnstorableAmountError(CscsDwdiError):
     """The report holds totals Waldur cannot store: nothing of the push may be written.
 
-    ``lines`` names each one: account (the resource's backend_id), component, value, unit_factor.
+    ``lines`` names each one: account (the resource's backend_id), component, value, unit_factor;
+    ``totals`` holds them as ``(backend_id, component, amount)`` and ``max_usage_amount`` the ceiling.
     """
 
-    def __init__(self, message: str, lines: Sequence[str]) -> None:
+    def __init__(
+        self,
+        message: str,
+        lines: Sequence[str],
+        totals: Sequence[tuple[str, str, Decimal]] = (),
+        max_usage_amount: Decimal = DEFAULT_MAX_USAGE_AMOUNT,
+    ) -> None:
         super().__init__(message)
         self.lines = tuple(lines)
+        self.totals = tuple(totals)
+        self.max_usage_amount = max_usage_amount
 
 
 @dataclass(frozen=True)
@@ -90,6 +102,9 @@ class ResourcePlan:
     user_changes: tuple[UserUsageChange, ...]
     #: uuids of the month's existing component-usage rows, by component type.
     component_usage_uuids: Mapping[str, str] = field(default_factory=dict)
+    #: Why Waldur's user usages of the resource could not be read completely (None: they were):
+    #: ``user_changes`` then holds every user usage of the report, not only those that differ.
+    users_not_compared: str | None = None
 
     @property
     def has_changes(self) -> bool:
@@ -147,6 +162,7 @@ def build_write_plan(
     reconcile: bool = False,
     max_usage_amount: Decimal = DEFAULT_MAX_USAGE_AMOUNT,
     offering: str = "the offering",
+    incomplete_user_usages: Mapping[str, str] | None = None,
 ) -> WritePlan:
     """Diff a validated report against Waldur's state for the report's month.
 
@@ -161,6 +177,8 @@ def build_write_plan(
     :param reconcile: also write 0 for users Waldur holds that the report no longer has.
     :param max_usage_amount: the largest total Waldur can store.
     :param offering: how messages name the offering.
+    :param incomplete_user_usages: resource uuid -> why its user usages could not be read
+        completely (``core.waldur_state.UserUsageListing.incomplete``): not diffed, all written.
     :raises UnstorableAmountError: a total is above ``max_usage_amount`` (no plan at all).
     """
     refuse_unstorable_amounts(report, max_usage_amount=max_usage_amount, offering=offering)
@@ -191,17 +209,34 @@ def build_write_plan(
             skipped.append(backend_id)
             continue
         resource_uuid = str(resource["uuid"])
+        not_compared = (incomplete_user_usages or {}).get(resource_uuid) if has_users else None
+        if not_compared is not None:
+            issues.append(
+                Issue(
+                    kind="unstable_listing",
+                    message=f"{backend_id}: the user usages of Waldur resource {resource_uuid} could not be "
+                    f"read completely ({not_compared}): they are not compared; a push writes every one "
+                    "of them (idempotent upserts) and the audit reports the resource as not comparable.",
+                    record=f"Waldur resource {resource_uuid}",
+                    account=backend_id,
+                )
+            )
         planned.append(
             ResourcePlan(
                 backend_id=backend_id,
                 resource_uuid=resource_uuid,
                 total_changes=_total_changes(totals, component_types, existing_totals.get(resource_uuid, {})),
                 user_changes=_user_changes(
-                    users, component_types, existing_users.get(resource_uuid, {}), reconcile=reconcile
+                    users,
+                    component_types,
+                    existing_users.get(resource_uuid, {}),
+                    reconcile=reconcile,
+                    compare=not_compared is None,
                 )
                 if has_users
                 else (),
                 component_usage_uuids=existing_uuids.get(resource_uuid, {}),
+                users_not_compared=not_compared,
             )
         )
     return WritePlan(
@@ -229,17 +264,21 @@ def refuse_unstorable_amounts(
     :raises UnstorableAmountError: listing offering, account, component, value and unit_factor.
     """
     lines = []
+    unstorable = []
     for backend_id, account in sorted(report.accounts.items()):
         totals = _parse_amounts(account.get("total", {}), f"accounts.{backend_id}.total")
         for component_type, amount in totals.items():
             if abs(amount) > max_usage_amount:
                 lines.append(_unstorable_line(report, backend_id, component_type, amount))
+                unstorable.append((backend_id, component_type, amount))
     if lines:
         raise UnstorableAmountError(
             f"Nothing of {report.month} was written to {offering}: {len(lines)} total(s) are above "
             f"{format_amount(max_usage_amount)}, the most Waldur can store (the Waldur connection's "
             "max_usage_amount; Waldur 7.0.7 answers 500 from 10^12 on):\n" + "\n".join(lines),
             lines,
+            unstorable,
+            max_usage_amount,
         )
 
 
@@ -408,7 +447,13 @@ def _user_changes(
     existing: Mapping[str, Mapping[str, Decimal | None]],
     *,
     reconcile: bool,
+    compare: bool = True,
 ) -> tuple[UserUsageChange, ...]:
+    """The user usages to write; ``compare=False`` (an incomplete read of Waldur's): all of them.
+
+    Reconcile zeroes only users ``existing`` holds: a user the read did not return is not known
+    to be in Waldur.
+    """
     changes: list[UserUsageChange] = []
     for component_type in component_types:
         held = existing.get(component_type, {})
@@ -419,7 +464,7 @@ def _user_changes(
         }
         for username, new in sorted(wanted.items()):
             old = held.get(username)
-            if old is None or old != new:
+            if old is None or old != new or not compare:
                 changes.append(UserUsageChange(component_type, username, old, new))
         if reconcile:
             for username, old in sorted(held.items()):

@@ -4,13 +4,17 @@ The WaldurHook lists resources, component usages and user usages; these function
 (by ``backend_id``, by resource and component, by resource, component and username) and record
 what cannot be followed safely as issues: a blank or shared ``backend_id``, two usage rows for
 one component. ``core.waldur_plan`` then decides what to write from these indexes.
+
+A listing that pages rows of equal sort key (Waldur orders user usages by date and component type
+only) can repeat some rows and skip others: :class:`UserUsageListing` carries, beside the rows,
+the resources whose user usages could not be read completely, and why.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -18,6 +22,47 @@ from airflow_provider_cscs_dwdi.core.issues import Issue
 
 #: Resource states in which Waldur accepts usage (Erred, Creating, Terminated are refused by it).
 USAGE_ACCEPTING_STATES: tuple[str, ...] = ("OK", "Updating", "Terminating")
+#: Why user usages that could not be read completely are not compared (audit and push wording).
+UNSTABLE_LISTING = "Waldur's listing is unstable"
+
+
+@dataclass(frozen=True)
+class UserUsageListing:
+    """The month's user usages as read, and the resources whose user usages are not all in it.
+
+    :param rows: distinct user-usage rows (by uuid).
+    :param incomplete: resource uuid -> why its user usages could not be read completely; what
+        was read of them is in ``rows``, but a username missing from it is not absent from Waldur.
+    """
+
+    rows: tuple[Mapping[str, Any], ...] = ()
+    incomplete: Mapping[str, str] = field(default_factory=dict)
+
+
+def row_key(row: Mapping[str, Any]) -> str:
+    """What tells two rows of a listing apart: the uuid (offering users: the url)."""
+    return str(row.get("uuid") or row.get("url") or "")
+
+
+def resources_on_several_pages(
+    pages: Sequence[Sequence[Mapping[str, Any]]], tie_key: tuple[str, ...] = ("date", "component_type")
+) -> set[str]:
+    """Resources of the rows whose sort key (``tie_key``) occurs on more than one page.
+
+    Rows of equal sort key come back in a different order for each page request: only a group of
+    tied rows that straddles a page boundary can have lost or repeated rows. Every such group has
+    rows on both sides of the boundary, so it shows here; a group inside one page is complete.
+    """
+    pages_of: dict[tuple[str, ...], set[int]] = defaultdict(set)
+    resources_of: dict[tuple[str, ...], set[str]] = defaultdict(set)
+    for number, page in enumerate(pages):
+        for row in page:
+            key = tuple(str(row.get(name)) for name in tie_key)
+            pages_of[key].add(number)
+            resources_of[key].add(str(row.get("resource_uuid")))
+    return {
+        resource for key, numbers in pages_of.items() if len(numbers) > 1 for resource in resources_of[key]
+    }
 
 
 @dataclass(frozen=True)

@@ -22,12 +22,14 @@ from airflow_provider_cscs_dwdi.core.audit import (
     PushedMonth,
     audit_month,
     drift_table,
+    unstorable_month,
 )
 from airflow_provider_cscs_dwdi.core.components import parse_backend_components
 from airflow_provider_cscs_dwdi.core.errors import CscsDwdiError
 from airflow_provider_cscs_dwdi.core.months import current_month, parse_month, previous_month
 from airflow_provider_cscs_dwdi.core.report import build_report
 from airflow_provider_cscs_dwdi.core.usage import BadValuePolicy
+from airflow_provider_cscs_dwdi.core.waldur_plan import UnstorableAmountError, refuse_unstorable_amounts
 from airflow_provider_cscs_dwdi.core.xcom import BackendIds, BillingPlan, PushResult, UsageReport
 from airflow_provider_cscs_dwdi.hooks._http import TransientHTTPError
 from airflow_provider_cscs_dwdi.hooks.waldur import WaldurAPIError, WaldurAuthError, WaldurHook
@@ -150,6 +152,7 @@ class AuditWaldurOperator(PushToWaldurOperator):
 
     template_fields: Sequence[str] = ("reports", "repair_month", "repair_dry_run")
     ui_color = "#f3e8fd"
+    write_action = "repair"
 
     def __init__(
         self,
@@ -244,18 +247,26 @@ class AuditWaldurOperator(PushToWaldurOperator):
         :param heading: log the month's audit under this heading at once (the re-audit).
         """
         hook = WaldurHook(self.waldur_conn_id)
+        offering = f"offering {self.offering_uuid} (DAG {self.dag_id})"
         try:
-            offering = f"offering {self.offering_uuid} (DAG {self.dag_id})"
+            # Before any request: such a month cannot be written, so there is nothing to compare.
+            refuse_unstorable_amounts(
+                report, max_usage_amount=hook.settings.max_usage_amount, offering=offering
+            )
             plan, _ = _PushRun(hook, str(self.offering_uuid), offering).read_and_plan(
                 report, reconcile=True, check_month=lambda _honoured: None
             )
+        except UnstorableAmountError as error:
+            self.log.warning("%s is not comparable: %s", report.month, error)
+            audit = unstorable_month(report, error)
         except WaldurAuthError as error:
             raise AirflowException(str(error)) from error
         except (WaldurAPIError, TransientHTTPError) as error:
             raise AirflowException(f"Reading Waldur's state for {report.month} failed: {error}") from error
+        else:
+            audit = audit_month(report, plan, pushed=self._pushed_month(report.month))
         finally:
             hook.close()
-        audit = audit_month(report, plan, pushed=self._pushed_month(report.month))
         if heading is not None:
             self._log_audit([audit], heading=heading)
         return audit

@@ -8,11 +8,19 @@ Requests, in order:
 1. the offering's components (also tells whether the server honours ``date``: Waldur 8.x);
 2. the offering's resources in OK/Updating/Terminating (page by page);
 3. the month's component usages of the whole offering (one listing);
-4. the month's user usages (compute only, and only when the month already has component usages);
+4. the month's user usages (compute only, and only when the month already has component usages),
+   in pages of 300;
 5. ``set_usage`` per resource whose totals changed (``write_concurrency`` in parallel);
 6. the offering users (only when some user usage is written, to link usernames);
 7. the month's component usages once more (only when rows were created in step 5, for their uuids);
 8. ``set_user_usages`` per changed (resource, component).
+
+Every listing is checked against Waldur's ``X-Result-Count``. Where rows of equal sort key page
+unstably (Waldur orders user usages and component usages by date and component type only), the
+affected resources are read one by one; a resource whose user usages still cannot be read in full
+has them written without comparing (idempotent upserts), with an ``unstable_listing`` issue in the
+log and result. A resource or offering-user listing that falls short twice fails the read: a row
+it skipped is never taken as absent.
 
 A write that Waldur refuses (4xx) is recorded and the others go on; the task fails at the end
 naming every resource that was not written. Re-running is safe: every write is an absolute value.
@@ -51,6 +59,7 @@ from airflow_provider_cscs_dwdi.core.waldur_plan import (
     set_usage_items,
     user_usage_items,
 )
+from airflow_provider_cscs_dwdi.core.waldur_state import UserUsageListing
 from airflow_provider_cscs_dwdi.core.xcom import PushResult, UsageReport, WriteFailure
 from airflow_provider_cscs_dwdi.hooks._http import TransientHTTPError
 from airflow_provider_cscs_dwdi.hooks.waldur import WaldurAPIError, WaldurAuthError, WaldurHook
@@ -99,6 +108,7 @@ class _PushRun:
         self.fence = fence  # None: not run by Airflow's task runner, no other try to fence from
         self.failures: dict[str, list[str]] = {}  # resource uuid -> reasons
         self.user_usages_written = 0
+        self.resource_uuids: list[str] | None = None  # the resources read (None: not read yet)
         self._tally_lock = threading.Lock()
 
     def read_and_plan(
@@ -111,24 +121,28 @@ class _PushRun:
         # Before any other read: a month this server would misfile is refused outright.
         check_month(date_honoured)
         resources = self.hook.list_resources(self.offering_uuid)
-        component_usages = self.hook.list_component_usages(self.offering_uuid, billing_period)
+        self.resource_uuids = [str(resource["uuid"]) for resource in resources]
+        component_usages = self.hook.list_component_usages(
+            self.offering_uuid, billing_period, resource_uuids=self.resource_uuids
+        )
         # A month without totals has no user usages either, and storage and inference never
         # touch them: skip the (largest) listing.
         has_users = UsageKind(report.usage_kind).has_users
         user_usages = (
-            self.hook.list_user_usages(self.offering_uuid, billing_period)
+            self.hook.read_user_usages(self.offering_uuid, billing_period, component_usages=component_usages)
             if component_usages and has_users
-            else []
+            else UserUsageListing()
         )
         plan = build_write_plan(
             report,
             resources=resources,
             offering_components=components,
             component_usages=component_usages,
-            user_usages=user_usages,
+            user_usages=user_usages.rows,
             reconcile=reconcile,
             max_usage_amount=self.hook.settings.max_usage_amount,
             offering=self.offering,
+            incomplete_user_usages=user_usages.incomplete,
         )
         return plan, date_honoured
 
@@ -187,7 +201,9 @@ class _PushRun:
         }
         if needed <= known.keys():
             return known
-        rows = self.hook.list_component_usages(self.offering_uuid, billing_period)
+        rows = self.hook.list_component_usages(
+            self.offering_uuid, billing_period, resource_uuids=self.resource_uuids
+        )
         return {**known, **{(str(row["resource_uuid"]), str(row["type"])): str(row["uuid"]) for row in rows}}
 
     def _record_failure(self, resource: ResourcePlan, reason: str) -> None:
@@ -271,6 +287,8 @@ class PushToWaldurOperator(BaseOperator):
     ui_color = "#e8f4fd"
     #: What the last ``execute`` read, wrote and counted, for ``get_openlineage_facets_on_complete``.
     _lineage: TaskLineage | None = None
+    #: How refusals name what this task writes (the audit's repair says "repair").
+    write_action = "push"
 
     def __init__(
         self,
@@ -409,10 +427,12 @@ class PushToWaldurOperator(BaseOperator):
             if dry_run:  # nothing is written: show the plan, and what a real run would do
                 self.log.warning(
                     "DRY RUN, a real run would stop here: %s",
-                    past_month_refusal(month, current, self.billing_timezone),
+                    past_month_refusal(month, current, self.billing_timezone, action=self.write_action),
                 )
                 return
-            raise AirflowException(past_month_refusal(month, current, self.billing_timezone))
+            raise AirflowException(
+                past_month_refusal(month, current, self.billing_timezone, action=self.write_action)
+            )
 
     def _log_report_issues(self, report: UsageReport) -> None:
         if report.issues:

@@ -10,16 +10,49 @@ from __future__ import annotations
 import json
 from datetime import date
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sandbox.waldur.replies import Reply, json_reply
 
-if TYPE_CHECKING:
-    from sandbox.waldur.server import WaldurSandbox
+
+class AdminTarget(Protocol):
+    """What the admin API reads and seeds: the part of the server it needs (the server is one)."""
+
+    url: str
+    today: date
+    staff_token: str
+    provider_token: str
+    schema_violations: list[str]
+
+    @property
+    def version(self) -> str: ...
+
+    def add_offering(
+        self,
+        name: str,
+        components: list[dict[str, Any]],
+        *,
+        backend_id: str = "",
+        offering_uuid: str | None = None,
+    ) -> str: ...
+
+    def add_resource(
+        self, offering_uuid: str, backend_id: str, *, name: str | None = None, state: str = "OK"
+    ) -> str: ...
+
+    def add_offering_user(self, offering_uuid: str, username: str) -> str: ...
+
+    def usage(self, resource_uuid: str, component_type: str, billing_period: str) -> Decimal | None: ...
+
+    def user_usages(
+        self, resource_uuid: str, component_type: str, billing_period: str
+    ) -> dict[str, Decimal]: ...
+
+    def state_dump(self) -> dict[str, Any]: ...
 
 
 def handle_admin(
-    sandbox: WaldurSandbox, method: str, path: str, query: dict[str, list[str]], raw_body: bytes
+    sandbox: AdminTarget, method: str, path: str, query: dict[str, list[str]], raw_body: bytes
 ) -> Reply:
     """Answer one admin request; missing or bad arguments are 400 naming the problem."""
     try:
@@ -30,7 +63,7 @@ def handle_admin(
 
 
 def _admin_route(
-    sandbox: WaldurSandbox, method: str, path: str, query: dict[str, list[str]], body: Any
+    sandbox: AdminTarget, method: str, path: str, query: dict[str, list[str]], body: Any
 ) -> Reply:
     if (method, path) == ("GET", "/sandbox/info"):
         return json_reply(

@@ -58,19 +58,31 @@ def paginated(
     base_url: str,
     *,
     honour_fields: bool = True,
+    ties: tuple[Callable[[_Record], Any], random.Random] | None = None,
 ) -> Reply:
     """The requested page of ``records``; ``Link`` URLs start with ``base_url``.
 
     Only the records of the requested page are serialised (listings can hold thousands).
     ``honour_fields=False``: ``field=`` is ignored, as Waldur 7.0.7's user-usage listing does.
+    ``ties``: ``records`` are sorted by this key, and the runs of equal key the page overlaps are
+    shuffled by this random order first (:func:`tie_order` of only what the page needs).
     """
     page_size = _page_size(request.query.get("page_size"))
     page_count = max(1, math.ceil(len(records) / page_size))
     page = _page_number(request.query.get("page"), page_count)
     fields = request.query.get("field") if honour_fields else None
-    items = [
-        restrict(to_json(record), fields) for record in records[(page - 1) * page_size : page * page_size]
-    ]
+    start, end = (page - 1) * page_size, min(page * page_size, len(records))
+    if ties is not None and start < end:
+        key, rng = ties
+        low, high = start, end
+        while low > 0 and key(records[low - 1]) == key(records[start]):
+            low -= 1
+        while high < len(records) and key(records[high]) == key(records[end - 1]):
+            high += 1
+        on_page = tie_order(records[low:high], key, rng)[start - low : end - low]
+    else:
+        on_page = list(records[start:end])
+    items = [restrict(to_json(record), fields) for record in on_page]
     links = [("first", 1)]
     if page > 1:
         links.append(("prev", page - 1))

@@ -201,6 +201,8 @@ class WaldurState:
         self.lock = threading.RLock()
         # listing key -> (table size it was computed at, matching rows); see cached_listing.
         self._listings: dict[Hashable, tuple[int, list[Any]]] = {}
+        #: Counts component-usage writes (each can change a row's date: the listings' sort key).
+        self.component_usage_writes = 0
         #: Seeds the order of tied rows in the usage listings (``pagination.tie_order``).
         self.listing_seed = listing_seed
         # (path, query) -> how often it was asked: each asking gets a new order of tied rows.
@@ -281,12 +283,15 @@ class WaldurState:
                 "user_usages": [asdict(u) for u in self.user_usages.values()],
             }
 
-    def cached_listing(self, key: Hashable, table_size: int, compute: Callable[[], list[_Row]]) -> list[_Row]:
+    def cached_listing(
+        self, key: Hashable, table_size: Hashable, compute: Callable[[], list[_Row]]
+    ) -> list[_Row]:
         """The rows a listing's filters select, computed once per query instead of once per page.
 
         Only for tables that only grow and whose rows never change in what the filters read
         (user usages and offering users: their parent, resource, period, type and username are
-        fixed at creation), so the size of the table tells whether the selection is still true.
+        fixed at creation), so the size of the table tells whether the selection is still true (with
+        ``component_usage_writes`` beside it, also an order by their parent's date).
         The rows themselves are live: a page serialises their current values. Call with ``lock``.
         """
         cached = self._listings.get(key)
@@ -324,6 +329,7 @@ class WaldurState:
         principal: Principal,
     ) -> None:
         """Store ``item`` as the absolute total of its component for ``billing_period``."""
+        self.component_usage_writes += 1
         existing = self.find_component_usage(resource.uuid, item.type, billing_period)
         if existing is None:
             row = ComponentUsage(

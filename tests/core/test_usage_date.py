@@ -67,3 +67,11 @@ def test_the_refusal_says_why_and_what_to_do() -> None:
 
     assert message.startswith("Refusing to push 2026-10: it is not the current month (2026-11 in UTC)")
     assert "would overwrite the usage of 2026-11" in message
+
+
+def test_the_refusal_of_a_repair_speaks_of_a_repair() -> None:
+    message = past_month_refusal("2026-10", "2026-11", "UTC", action="repair")
+
+    assert message.startswith("Refusing to repair 2026-10: it is not the current month (2026-11 in UTC)")
+    assert "push" not in message
+    assert message.endswith("Past months can be repaired only on Waldur 8.x.")

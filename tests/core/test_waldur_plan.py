@@ -20,7 +20,7 @@ from airflow_provider_cscs_dwdi.core.waldur_plan import (
     set_usage_items,
     user_usage_items,
 )
-from airflow_provider_cscs_dwdi.core.waldur_state import index_resources
+from airflow_provider_cscs_dwdi.core.waldur_state import index_resources, resources_on_several_pages
 
 COMPONENTS = [
     {"type": "nodeHours", "billing_type": "usage", "measured_unit": "node-hours"},
@@ -323,3 +323,48 @@ def test_the_largest_amount_waldur_stores_is_planned_and_the_ceiling_is_configur
         plan_for(report, resources=[resource("r1", "g1")], max_usage_amount=Decimal("1000.00"))
 
     assert set_usage_items(plan.changed[0]) == [{"type": "nodeHours", "amount": "999999999999.99"}]
+
+
+def test_user_usages_read_incompletely_are_all_written_and_reconcile_zeroes_only_those_seen() -> None:
+    report = make_report(
+        {
+            "g207": {
+                "total": {"nodeHours": "9.00"},
+                "users": {"alice": {"nodeHours": "4.00"}, "bob": {"nodeHours": "5.00"}},
+            }
+        }
+    )
+
+    plan = plan_for(
+        report,
+        component_usages=[usage_row("r1", "9.00")],
+        # alice is as DWDI says, carol is not in DWDI; others may exist that the read missed.
+        user_usages=[user_row("r1", "alice", "4.00"), user_row("r1", "carol", "2.00")],
+        reconcile=True,
+        incomplete_user_usages={"r1": "Waldur's listing is unstable: nodeHours: 300 of 350"},
+    )
+
+    (only,) = plan.changed
+    assert only.users_not_compared == "Waldur's listing is unstable: nodeHours: 300 of 350"
+    assert [(c.username, c.old, c.new) for c in only.user_changes] == [
+        ("alice", Decimal("4.00"), Decimal("4.00")),
+        ("bob", None, Decimal("5.00")),
+        ("carol", Decimal("2.00"), Decimal("0.00")),
+    ]
+    (issue,) = plan.issues
+    assert issue.kind == "unstable_listing"
+    assert issue.account == "g207"
+    assert "not compared" in issue.message
+
+
+def test_tied_rows_on_several_pages_name_their_resources() -> None:
+    def row(resource_uuid: str, date: str) -> dict[str, str]:
+        return {"resource_uuid": resource_uuid, "date": date, "component_type": "nodeHours"}
+
+    pages = [
+        [row("r1", "2026-11-03"), row("r2", "2026-11-02")],
+        [row("r2", "2026-11-02"), row("r3", "2026-11-01")],
+        [row("r4", "2026-10-31")],
+    ]
+
+    assert resources_on_several_pages(pages) == {"r2"}

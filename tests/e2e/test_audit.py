@@ -214,7 +214,7 @@ def test_a_dwdi_revision_of_a_closed_month_is_named_and_a_month_never_pushed_is_
     assert stack.landed(item, closed) == before
 
 
-def test_a_repair_is_refused_like_a_push_by_a_waldur_that_ignores_the_usage_date(
+def test_a_repair_is_refused_as_a_repair_by_a_waldur_that_ignores_the_usage_date(
     make_stack: Callable[..., SandboxStack],
     capfd: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
@@ -228,7 +228,7 @@ def test_a_repair_is_refused_like_a_push_by_a_waldur_that_ignores_the_usage_date
 
     assert str(dag_run.state) == "failed", task_states(dag_run)
     assert task_states(dag_run)["audit_waldur"] == "failed"
-    assert f"Refusing to push {closed}: it is not the current month" in task_log(capfd, caplog)
+    assert f"Refusing to repair {closed}: it is not the current month" in task_log(capfd, caplog)
     assert writes(stack) == []
     result = audit_result(dag_run)  # the audit itself stands: the month was never written
     assert result.repair is None

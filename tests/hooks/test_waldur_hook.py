@@ -20,6 +20,7 @@ from airflow_provider_cscs_dwdi.hooks._http import RetryPolicy
 from airflow_provider_cscs_dwdi.hooks.waldur import (
     DEFAULT_WRITE_CONCURRENCY,
     MAX_WRITE_CONCURRENCY,
+    IncompleteListingError,
     WaldurAPIError,
     WaldurAuthError,
     WaldurHook,
@@ -427,3 +428,24 @@ def test_max_usage_amount_defaults_below_waldurs_overflow_and_is_configurable() 
     assert default.max_usage_amount == Decimal("999999999999.99") < 10**12
     assert lowered.max_usage_amount == Decimal("5000.50")
     assert WALDUR_CONNECTION_FIELDS["max_usage_amount"]["schema"]["default"] == "999999999999.99"
+
+
+def test_a_listing_short_of_its_count_is_read_again_and_never_taken_as_complete(
+    waldur_sandbox: WaldurSandbox, make_hook: HookFactory
+) -> None:
+    offering = waldur_sandbox.add_offering("HPC", [NODE_HOURS])
+    urls = {name: waldur_sandbox.add_offering_user(offering, name) for name in ("alice", "bob", "carol")}
+    hook = make_hook(waldur_sandbox)
+    # A page that repeats one row where Waldur counts three: what tied rows do to a paged read.
+    short = [{"url": urls["alice"], "username": "alice"}] * 3
+    waldur_sandbox.fail_next(
+        "GET", "marketplace-offering-users", 200, body=short, headers={"X-Result-Count": "3"}
+    )
+
+    assert hook.list_offering_users(offering) == urls
+
+    waldur_sandbox.fail_next(
+        "GET", "marketplace-offering-users", 200, times=2, body=short, headers={"X-Result-Count": "3"}
+    )
+    with pytest.raises(IncompleteListingError, match=r"1 distinct of the 3 rows Waldur counts.*twice"):
+        hook.list_offering_users(offering)

@@ -4,7 +4,8 @@ Import the public names from here (``from airflow_provider_cscs_dwdi.hooks.waldu
 the modules are an implementation detail:
 
 - :mod:`.settings`: the ``waldur`` connection, validated (:class:`WaldurSettings`);
-- :mod:`.errors`: :class:`WaldurAPIError`, :class:`WaldurAuthError` and Waldur's error text;
+- :mod:`.errors`: :class:`WaldurAPIError`, :class:`WaldurAuthError`, :class:`IncompleteListingError`
+  and Waldur's error text;
 - :mod:`.links`: next-page links kept on the configured host (:func:`relink`);
 - :mod:`.hook`: :class:`WaldurHook` (session, retries, listings, writes, ``test_connection``).
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 from airflow_provider_cscs_dwdi.hooks.waldur.errors import (
     EXPIRED_TOKEN_DETAIL,
+    IncompleteListingError,
     WaldurAPIError,
     WaldurAuthError,
 )
@@ -32,6 +34,7 @@ __all__ = [
     "DEFAULT_WRITE_CONCURRENCY",
     "EXPIRED_TOKEN_DETAIL",
     "MAX_WRITE_CONCURRENCY",
+    "IncompleteListingError",
     "WaldurAPIError",
     "WaldurAuthError",
     "WaldurHook",

@@ -27,6 +27,13 @@ class WaldurAuthError(WaldurAPIError):
     """Waldur refused the API token (401); every further call would fail the same way."""
 
 
+class IncompleteListingError(WaldurAPIError):
+    """A listing returned fewer distinct rows than its ``X-Result-Count`` even when read again.
+
+    Its missing rows are not absent from Waldur: nothing may be decided from such a read.
+    """
+
+
 def error_detail(response: requests.Response) -> str:
     """Waldur's error text (DRF JSON or plain), shortened; bodies of error answers hold no secrets."""
     try:

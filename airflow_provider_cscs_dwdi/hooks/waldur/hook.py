@@ -13,9 +13,11 @@ import json
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 from urllib.parse import urljoin
 
@@ -25,10 +27,17 @@ from airflow.sdk.log import mask_secret
 from requests.adapters import HTTPAdapter
 
 from airflow_provider_cscs_dwdi.core.errors import CscsDwdiError
-from airflow_provider_cscs_dwdi.core.waldur_state import USAGE_ACCEPTING_STATES
+from airflow_provider_cscs_dwdi.core.waldur_state import (
+    UNSTABLE_LISTING,
+    USAGE_ACCEPTING_STATES,
+    UserUsageListing,
+    resources_on_several_pages,
+    row_key,
+)
 from airflow_provider_cscs_dwdi.hooks._http import LeanSession, RetryPolicy, send_with_retries
 from airflow_provider_cscs_dwdi.hooks.waldur.errors import (
     EXPIRED_TOKEN_DETAIL,
+    IncompleteListingError,
     WaldurAPIError,
     WaldurAuthError,
     error_detail,
@@ -38,10 +47,46 @@ from airflow_provider_cscs_dwdi.hooks.waldur.settings import WaldurSettings, che
 
 _RESOURCE_FIELDS = ("uuid", "backend_id", "name", "state")
 _COMPONENT_USAGE_FIELDS = ("uuid", "resource_uuid", "type", "usage", "billing_period")
-_USER_USAGE_FIELDS = ("resource_uuid", "component_type", "username", "usage")
+# uuid tells the rows apart, date and component_type are the listing's sort key (7.0.7 ignores
+# field= here and returns all 20 keys anyway).
+_USER_USAGE_FIELDS = ("uuid", "resource_uuid", "component_type", "username", "usage", "date")
 _OFFERING_USER_FIELDS = ("url", "username")
+#: Waldur's ``max_page_size``: a larger ``page_size`` is cut to it. Every page of the user-usage
+#: listing is a chance to lose tied rows, and one page of a resource is complete by construction.
+MAX_PAGE_SIZE = 300
 #: Logged as ``airflow.task.hooks.<LOGGER_NAME>``, as before the hook became a package.
 LOGGER_NAME = "airflow_provider_cscs_dwdi.hooks.waldur.WaldurHook"
+
+
+@dataclass(frozen=True)
+class _Listing:
+    """The pages of one listing read and its ``X-Result-Count`` (None: the server sent none)."""
+
+    pages: list[list[dict[str, Any]]]
+    total: int | None
+
+    @cached_property
+    def rows(self) -> list[dict[str, Any]]:
+        """The distinct rows (by uuid), in the order first seen: a paged read can repeat rows."""
+        distinct: dict[str, dict[str, Any]] = {}
+        for number, page in enumerate(self.pages):
+            for index, row in enumerate(page):
+                # A row without uuid (a server ignoring field=uuid) cannot be told apart: kept.
+                distinct.setdefault(row_key(row) or f"#{number}.{index}", row)
+        return list(distinct.values())
+
+    @property
+    def complete(self) -> bool:
+        """True when the distinct rows are as many as Waldur counts (unknown count: trusted)."""
+        return self.total is None or len(self.rows) >= self.total
+
+    def shortfall(self) -> str:
+        """How the read fell short, for messages."""
+        received = sum(len(page) for page in self.pages)
+        return (
+            f"{len(self.rows)} distinct of the {self.total} rows Waldur counts were returned "
+            f"({received} rows on {len(self.pages)} page(s))"
+        )
 
 
 class WaldurHook(BaseHook):
@@ -194,19 +239,25 @@ class WaldurHook(BaseHook):
         return self._json(response, describe)
 
     def paginate(self, path: str, params: Mapping[str, Any], *, describe: str) -> Iterator[dict[str, Any]]:
-        """Yield every item of a listing, in order, following the ``Link`` headers.
+        """Yield every distinct item of a listing read in full (see :meth:`_read_listing`)."""
+        yield from self._read_listing(path, params, describe=describe).rows
+
+    def _read_listing(
+        self, path: str, params: Mapping[str, Any], *, describe: str, page_size: int | None = None
+    ) -> _Listing:
+        """Every page of a listing, following the ``Link`` headers, and its distinct rows.
 
         The first page's ``X-Result-Count`` tells how many pages follow; those are fetched
         ``write_concurrency`` at a time from the ``rel="next"`` link with its page number changed
         (a long listing then costs round trips / concurrency instead of one round trip per page).
         Whatever the last of them still links to as ``next`` is followed page by page.
         """
-        items, response = self._page(
-            self._url(path), {**params, "page_size": self.settings.page_size}, describe, 1
-        )
-        yield from items
+        size = page_size or self.settings.page_size
+        items, response = self._page(self._url(path), {**params, "page_size": size}, describe, 1)
+        pages = [items]
+        total = self._result_count(response)
         next_url = self._next_link(response, describe)
-        page_count = self._page_count(response)
+        page_count = max(1, math.ceil(total / size)) if total is not None else 0
         number = 2
         if next_url is not None and page_count > 2 and self.settings.write_concurrency > 1:
             first_next = next_url
@@ -216,15 +267,32 @@ class WaldurHook(BaseHook):
 
             with ThreadPoolExecutor(max_workers=self.settings.write_concurrency) as pool:
                 for items, page_response in pool.map(fetch, range(2, page_count + 1)):
-                    yield from items
+                    pages.append(items)
                     response = page_response
             next_url = self._next_link(response, describe)
             number = page_count + 1
         while next_url is not None:
             items, response = self._page(next_url, None, describe, number)
-            yield from items
+            pages.append(items)
             next_url = self._next_link(response, describe)
             number += 1
+        return _Listing(pages, total)
+
+    def _read_in_full(self, path: str, params: Mapping[str, Any], *, describe: str) -> list[dict[str, Any]]:
+        """A listing whose distinct rows match its ``X-Result-Count`` (read twice at most).
+
+        :raises ~airflow_provider_cscs_dwdi.hooks.waldur.errors.IncompleteListingError: both reads fell short; no row may be taken as absent.
+        """
+        listing = self._read_listing(path, params, describe=describe)
+        if not listing.complete:
+            self.log.warning("%s: %s; reading it again.", describe, listing.shortfall())
+            listing = self._read_listing(path, params, describe=describe)
+        if not listing.complete:
+            raise IncompleteListingError(
+                f"{describe}: {listing.shortfall()} twice: Waldur's listing is unstable, so nothing "
+                "is decided from it."
+            )
+        return listing.rows
 
     def _page(
         self, url: str, query: Mapping[str, Any] | None, describe: str, number: int
@@ -257,26 +325,26 @@ class WaldurHook(BaseHook):
             )
         return relinked
 
-    def _page_count(self, response: requests.Response) -> int:
-        """Pages of the listing from ``X-Result-Count`` (0 when the header is missing or bad)."""
+    @staticmethod
+    def _result_count(response: requests.Response) -> int | None:
+        """The listing's ``X-Result-Count`` (None when the header is missing or bad)."""
         try:
-            total = int(response.headers.get("X-Result-Count", ""))
+            return int(response.headers.get("X-Result-Count", ""))
         except ValueError:
-            return 0
-        return max(1, math.ceil(total / self.settings.page_size))
+            return None
 
     # ------------------------------------------------------------------ reads
 
     def list_resources(
         self, offering_uuid: str, states: Sequence[str] = USAGE_ACCEPTING_STATES
     ) -> list[dict[str, Any]]:
-        """The offering's resources in ``states`` (uuid, backend_id, name, state)."""
+        """The offering's resources in ``states`` (uuid, backend_id, name, state), verified complete."""
         params = {
             "offering_uuid": checked_uuid(offering_uuid, "offering_uuid"),
             "state": list(states),
             "field": list(_RESOURCE_FIELDS),
         }
-        return list(self.paginate("marketplace-provider-resources/", params, describe="Waldur resources"))
+        return self._read_in_full("marketplace-provider-resources/", params, describe="Waldur resources")
 
     def get_offering_components(self, offering_uuid: str) -> list[dict[str, Any]]:
         """The offering's components (type, billing_type, measured_unit, 8.x unit_factor, ...)."""
@@ -287,39 +355,157 @@ class WaldurHook(BaseHook):
         )
         return list(offering.get("components") or [])
 
-    def list_component_usages(self, offering_uuid: str, billing_period: str) -> list[dict[str, Any]]:
-        """Every component usage row of the offering for ``billing_period`` (``YYYY-MM-01``)."""
+    def list_component_usages(
+        self, offering_uuid: str, billing_period: str, *, resource_uuids: Iterable[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Every component usage row of the offering for ``billing_period`` (``YYYY-MM-01``).
+
+        The listing is ordered by date and component type only; on a server that stores the date
+        the client sends (8.x), every resource of a month ties. When its distinct rows fall short of
+        ``X-Result-Count``, each resource is read on its own (a few rows: one page, complete): those
+        of ``resource_uuids``, by default the offering's resources in usage-accepting states.
+
+        :raises ~airflow_provider_cscs_dwdi.hooks.waldur.errors.IncompleteListingError: even a resource's own listing fell short.
+        """
+        describe = f"Waldur usages {billing_period}"
         params = {
             "offering_uuid": checked_uuid(offering_uuid, "offering_uuid"),
             "billing_period": billing_period,
             "field": list(_COMPONENT_USAGE_FIELDS),
         }
-        return list(
-            self.paginate("marketplace-component-usages/", params, describe=f"Waldur usages {billing_period}")
+        listing = self._read_listing("marketplace-component-usages/", params, describe=describe)
+        if listing.complete:
+            return listing.rows
+        resources = sorted(
+            {str(r["uuid"]) for r in self.list_resources(offering_uuid)}
+            if resource_uuids is None
+            else set(resource_uuids)
+        )
+        self.log.warning(
+            "%s: %s (rows of equal date and component type page in no fixed order); reading the "
+            "%d resource(s) one by one.",
+            describe,
+            listing.shortfall(),
+            len(resources),
         )
 
+        def of_resource(resource_uuid: str) -> list[dict[str, Any]]:
+            return self._read_in_full(
+                "marketplace-component-usages/",
+                {**params, "resource_uuid": resource_uuid},
+                describe=f"{describe} of resource {resource_uuid}",
+            )
+
+        with ThreadPoolExecutor(max_workers=self.settings.write_concurrency) as pool:
+            return [row for rows in pool.map(of_resource, resources) for row in rows]
+
     def list_user_usages(self, offering_uuid: str, billing_period: str) -> list[dict[str, Any]]:
-        """Every per-user usage of the offering for ``billing_period`` (``YYYY-MM-01``)."""
+        """Every per-user usage of the offering for ``billing_period`` that could be read."""
+        return [dict(row) for row in self.read_user_usages(offering_uuid, billing_period).rows]
+
+    def read_user_usages(
+        self,
+        offering_uuid: str,
+        billing_period: str,
+        *,
+        component_usages: Sequence[Mapping[str, Any]] | None = None,
+    ) -> UserUsageListing:
+        """The offering's user usages for ``billing_period`` (``YYYY-MM-01``), read completely.
+
+        Waldur orders this listing by date and component type only, and its database returns rows
+        of equal key in a new order for each page: a group of tied rows that straddles a page
+        boundary can lose rows and repeat others. One offering-wide read (pages of
+        ``MAX_PAGE_SIZE`` (300)) is checked against ``X-Result-Count``; on a shortfall the resources
+        of the groups that straddle a page boundary are read one by one (a resource's page is
+        complete when it holds all its rows), then, if the union still falls short, every other
+        resource of ``component_usages`` (read here when not given). A resource with more rows than a
+        page is read per component type; where a single type still has more, its user usages stay
+        incomplete and the listing says so in ``incomplete``.
+        """
+        describe = f"Waldur user usages {billing_period}"
         params = {
             "offering_uuid": checked_uuid(offering_uuid, "offering_uuid"),
             "component_usage__billing_period": billing_period,
             "field": list(_USER_USAGE_FIELDS),
         }
-        return list(
-            self.paginate(
-                "marketplace-component-user-usages/", params, describe=f"Waldur user usages {billing_period}"
+        path = "marketplace-component-user-usages/"
+        listing = self._read_listing(path, params, describe=describe, page_size=MAX_PAGE_SIZE)
+        if listing.complete:
+            return UserUsageListing(tuple(listing.rows))
+        if component_usages is None:
+            component_usages = self.list_component_usages(offering_uuid, billing_period)
+        types_of: dict[str, set[str]] = {}
+        for row in [*component_usages, *listing.rows]:
+            component_type = row.get("type", row.get("component_type"))
+            types_of.setdefault(str(row["resource_uuid"]), set()).add(str(component_type))
+        rows = {row_key(row): row for row in listing.rows}
+        incomplete: dict[str, str] = {}
+
+        def of_resource(resource_uuid: str) -> tuple[list[dict[str, Any]], str | None]:
+            where = {**params, "resource_uuid": resource_uuid}
+            own = self._read_listing(
+                path, where, describe=f"{describe} of resource {resource_uuid}", page_size=MAX_PAGE_SIZE
             )
+            if own.complete:
+                return own.rows, None
+            # All rows of one component type tie: more than a page of them is read per type.
+            read, short = list(own.rows), []
+            for component_type in sorted(types_of.get(resource_uuid, ())):
+                typed = self._read_listing(
+                    path,
+                    {**where, "type": component_type},
+                    describe=f"{describe} of resource {resource_uuid} {component_type}",
+                    page_size=MAX_PAGE_SIZE,
+                )
+                read += typed.rows
+                if not typed.complete:
+                    short.append(f"{component_type}: {typed.shortfall()}")
+            return read, "; ".join(short) or None
+
+        def reread(resources: Iterable[str]) -> None:
+            chosen = sorted(set(resources))
+            with ThreadPoolExecutor(max_workers=self.settings.write_concurrency) as pool:
+                for resource_uuid, (resource_rows, reason) in zip(
+                    chosen, pool.map(of_resource, chosen), strict=True
+                ):
+                    rows.update((row_key(row), row) for row in resource_rows)
+                    if reason is not None:
+                        incomplete[resource_uuid] = f"{UNSTABLE_LISTING}: {reason}"
+            reread_already.update(chosen)
+
+        reread_already: set[str] = set()
+        straddling = resources_on_several_pages(listing.pages)
+        self.log.warning(
+            "%s: %s (rows of equal date and component type page in no fixed order); reading %d "
+            "resource(s) whose rows straddle a page boundary one by one.",
+            describe,
+            listing.shortfall(),
+            len(straddling),
         )
+        reread(straddling)
+        if listing.total is not None and len(rows) < listing.total:
+            others = types_of.keys() - reread_already
+            self.log.warning(
+                "%s: still %d of %d rows; reading the other %d resource(s) one by one.",
+                describe,
+                len(rows),
+                listing.total,
+                len(others),
+            )
+            reread(others)
+        return UserUsageListing(tuple(rows.values()), incomplete)
 
     def list_offering_users(self, offering_uuid: str) -> dict[str, str]:
-        """``{username: offering user url}`` of the offering (to link user usages)."""
+        """``{username: offering user url}`` of the offering (to link user usages), verified complete."""
         params = {
             "offering_uuid": checked_uuid(offering_uuid, "offering_uuid"),
             "field": list(_OFFERING_USER_FIELDS),
         }
         return {
             str(row["username"]): str(row["url"])
-            for row in self.paginate("marketplace-offering-users/", params, describe="Waldur offering users")
+            for row in self._read_in_full(
+                "marketplace-offering-users/", params, describe="Waldur offering users"
+            )
             if row.get("username")
         }
 

@@ -53,7 +53,7 @@ def list_component_usages(ctx: Context, request: Request) -> Reply:
     # Ordered as on Waldur 7.0.7 (date, newest first, then component type): rows of equal date,
     # e.g. every resource pushed with the same date on 8.x, page in a new order per request.
     ordered = tie_order(
-        matching,
+        sorted(matching, key=lambda row: (resources[row.resource_uuid].backend_id, row.resource_uuid)),
         lambda row: (-row.date.timestamp(), row.component_type),
         query_random(ctx.state.listing_seed, request, ctx.state.listing_queries),
     )

@@ -17,7 +17,7 @@ from sandbox.waldur.fields import (
     uuid_filter,
     uuid_key,
 )
-from sandbox.waldur.pagination import paginated, query_random, tie_order
+from sandbox.waldur.pagination import paginated, query_random
 from sandbox.waldur.replies import Reply, error, not_found
 from sandbox.waldur.state import ComponentUsage, UserUsage, WaldurState
 
@@ -39,6 +39,10 @@ def list_user_usages(ctx: Context, request: Request) -> Reply:
     component_type = last_value(request.query, "type")
     username_part = last_value(request.query, "username") if state.version == "8" else None
 
+    def sort_key(user_usage: UserUsage) -> tuple[float, str]:
+        parent = state.component_usages[user_usage.component_usage_uuid]
+        return (-parent.date.timestamp(), parent.component_type)
+
     def select() -> list[UserUsage]:
         matching = []
         for user_usage in state.user_usages.values():
@@ -54,7 +58,9 @@ def list_user_usages(ctx: Context, request: Request) -> Reply:
                 and (username_part is None or username_part.lower() in user_usage.username.lower())
             ):
                 matching.append(user_usage)
-        return matching
+        # Tied rows start from an order of their content (not of their writing), so a seed
+        # gives the same pages on every run.
+        return sorted(matching, key=lambda user_usage: (sort_key(user_usage), user_usage.username))
 
     # A client reads a month's listing page by page (200 pages for 20,000 rows): select once.
     key = (
@@ -65,15 +71,14 @@ def list_user_usages(ctx: Context, request: Request) -> Reply:
         component_type,
         username_part,
     )
-    matching = state.cached_listing(key, len(state.user_usages), select)
-
-    def sort_key(user_usage: UserUsage) -> tuple[float, str]:
-        parent = state.component_usages[user_usage.component_usage_uuid]
-        return (-parent.date.timestamp(), parent.component_type)
-
-    ordered = tie_order(matching, sort_key, query_random(state.listing_seed, request, state.listing_queries))
+    matching = state.cached_listing(key, (len(state.user_usages), state.component_usage_writes), select)
     return paginated(
-        request, ordered, ctx.serialise.user_usage, ctx.serialise.base_url, honour_fields=state.version == "8"
+        request,
+        matching,
+        ctx.serialise.user_usage,
+        ctx.serialise.base_url,
+        honour_fields=state.version == "8",
+        ties=(sort_key, query_random(state.listing_seed, request, state.listing_queries)),
     )
 
 
