@@ -117,7 +117,7 @@ def _file_digest(path: Path) -> str:
     return sha.hexdigest()[:16]
 
 
-def _run(command: list[str], *, log: Callable[[str], None], timeout: float, **kwargs: object) -> str:
+def run(command: list[str], *, log: Callable[[str], None], timeout: float, **kwargs: object) -> str:
     log("$ " + " ".join(command))
     result = subprocess.run(
         command,
@@ -198,11 +198,11 @@ def _export_requirements(source: Path, target: Path, cache: Path, log: Callable[
     if not (tools / ".complete").is_file():
         log("==> poetry (only to export the lock file)")
         shutil.rmtree(tools, ignore_errors=True)
-        _run([WALDUR_PYTHON, "-m", "venv", str(tools)], log=log, timeout=300)
-        _run([str(tools / "bin" / "pip"), "install", "--quiet", *POETRY_PINS], log=log, timeout=900)
+        run([WALDUR_PYTHON, "-m", "venv", str(tools)], log=log, timeout=300)
+        run([str(tools / "bin" / "pip"), "install", "--quiet", *POETRY_PINS], log=log, timeout=900)
         (tools / ".complete").touch()
     log("==> poetry export")
-    exported = _run(
+    exported = run(
         [str(tools / "bin" / "poetry"), "export", "--without-hashes", "-f", "requirements.txt"],
         log=log,
         timeout=600,
@@ -233,11 +233,11 @@ def _build_venv(venv: Path, requirements: Path, source: Path, log: Callable[[str
         return
     log(f"==> building the Waldur virtualenv {venv.name} (cold: several minutes)")
     shutil.rmtree(venv, ignore_errors=True)
-    _run([WALDUR_PYTHON, "-m", "venv", str(venv)], log=log, timeout=300)
+    run([WALDUR_PYTHON, "-m", "venv", str(venv)], log=log, timeout=300)
     pip = str(venv / "bin" / "pip")
-    _run([pip, "install", "--quiet", "--upgrade", "pip", "setuptools", "wheel"], log=log, timeout=600)
-    _run([pip, "install", "--quiet", "-r", str(requirements)], log=log, timeout=3600)
-    _run([pip, "install", "--quiet", "--no-deps", "-e", str(source)], log=log, timeout=900)
+    run([pip, "install", "--quiet", "--upgrade", "pip", "setuptools", "wheel"], log=log, timeout=600)
+    run([pip, "install", "--quiet", "-r", str(requirements)], log=log, timeout=3600)
+    run([pip, "install", "--quiet", "--no-deps", "-e", str(source)], log=log, timeout=900)
     (venv / ".complete").touch()
 
 
@@ -252,17 +252,17 @@ def _build_dump(build: WaldurBuild, target: Path, log: Callable[[str], None]) ->
         server.create_database("waldur")
         env = build.environment(db_port=server.port, state_dir=state)
         waldur = str(build.waldur)
-        _run([waldur, "migrate", "--noinput"], log=log, timeout=3600, env=env)
+        run([waldur, "migrate", "--noinput"], log=log, timeout=3600, env=env)
         permissions = build.source / "docker" / "rootfs" / "etc" / "waldur" / "permissions.yaml"
-        _run([waldur, "import_roles", str(permissions)], log=log, timeout=600, env=env)
-        _run(
+        run([waldur, "import_roles", str(permissions)], log=log, timeout=600, env=env)
+        run(
             [waldur, "createstaffuser", "-u", STAFF_USERNAME, "-p", STAFF_PASSWORD, "-e", STAFF_EMAIL],
             log=log,
             timeout=600,
             env=env,
         )
         # A token that never expires: the faked-clock server lives months ahead of the real one.
-        _run(
+        run(
             [
                 waldur,
                 "shell",
@@ -275,21 +275,8 @@ def _build_dump(build: WaldurBuild, target: Path, log: Callable[[str], None]) ->
             env=env,
         )
         staging = target.with_suffix(".tmp")
-        _run(
-            [
-                str(build.pg_bin / "pg_dump"),
-                "-Fc",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(server.port),
-                "-U",
-                "postgres",
-                "-d",
-                "waldur",
-                "-f",
-                str(staging),
-            ],
+        run(
+            _pg_client(build, "pg_dump", server.port, "-Fc", "-d", "waldur", "-f", str(staging)),
             log=log,
             timeout=900,
         )
@@ -297,6 +284,12 @@ def _build_dump(build: WaldurBuild, target: Path, log: Callable[[str], None]) ->
     finally:
         server.stop()
         shutil.rmtree(state, ignore_errors=True)
+
+
+def _pg_client(build: WaldurBuild, tool: str, port: int, *args: str) -> list[str]:
+    """A PostgreSQL client command as the current user over loopback TCP (the server trusts it):
+    run as root, its files stay root's, where ``runuser -u postgres`` could not write them."""
+    return [str(build.pg_bin / tool), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", *args]
 
 
 def ensure_build(log: Callable[[str], None] = print) -> WaldurBuild:
@@ -324,22 +317,8 @@ def ensure_build(log: Callable[[str], None] = print) -> WaldurBuild:
 def restore(build: WaldurBuild, server: PostgresServer, name: str = "waldur") -> None:
     """A new database ``name`` on ``server`` holding the migrated dump."""
     server.create_database(name)
-    _run(
-        [
-            str(build.pg_bin / "pg_restore"),
-            "--no-owner",
-            "-j",
-            "2",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(server.port),
-            "-U",
-            "postgres",
-            "-d",
-            name,
-            str(build.dump),
-        ],
+    run(
+        _pg_client(build, "pg_restore", server.port, "--no-owner", "-j", "2", "-d", name, str(build.dump)),
         log=lambda _line: None,
         timeout=900,
     )

@@ -25,7 +25,7 @@ import psycopg
 import requests
 
 from tests.fixtures.postgres import PostgresServer, free_port
-from tests.real_waldur.build import STAFF_PASSWORD, STAFF_USERNAME, WaldurBuild
+from tests.real_waldur.build import STAFF_PASSWORD, STAFF_USERNAME, WaldurBuild, run
 
 #: ``"POST /api/marketplace-component-usages/set_usage/ HTTP/1.1" 201 0`` in runserver's log.
 _REQUEST_LINE = re.compile(r'"(?P<method>[A-Z]+) (?P<path>\S+) HTTP/[0-9.]+" (?P<status>\d{3})')
@@ -148,19 +148,12 @@ class RealWaldur:
             server.stop()
 
     def shell(self, code: str, timeout: float = 600) -> str:
-        result = subprocess.run(
+        return run(
             [str(self.build.waldur), "shell", "-c", code],
-            env=self.env,
-            capture_output=True,
-            text=True,
+            log=lambda _line: None,
             timeout=timeout,
-            check=False,
+            env=self.env,
         )
-        if result.returncode != 0:
-            raise RuntimeError(
-                f"waldur shell failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
-            )
-        return result.stdout
 
     def seed(self, offerings: Sequence[Mapping[str, Any]]) -> None:
         """Create the offerings, their resources (state OK) and offering users, in one transaction.
