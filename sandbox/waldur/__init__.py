@@ -26,6 +26,15 @@ Versions
     ``"7"``: ``date`` is ignored and the current month (the month of ``today``) is written; the
     bulk endpoint answers 404 (only ``set_user_usage`` exists); none of the 8.x fields.
 
+Paging as Waldur 7.0.7 pages
+    The component-usage and user-usage listings are ordered by (date, newest first; component
+    type) only, and rows of equal key come back in a new order for each page request (seeded by
+    ``listing_seed``, reproducible), so paging repeats some tied rows and skips others as the real
+    server's database does. ``page_size`` is cut to 300 (Waldur's ``max_page_size``). On 7.x the
+    user-usage listing ignores ``field=`` (its 20 keys) and the ``username`` filter (every row,
+    as Django does with a filter the FilterSet lacks). Components carry 7.0.7's keys (``factor``,
+    ``default_limit``, ``max_value``, ``min_value``, ``is_builtin``, ``max_available_limit``).
+
 Schema checking (``validate=True``)
     Every ``/api/...`` request (path, query parameters, JSON body) is checked against
     ``waldur-openapi-8.0.5-usage-subset.yaml`` by :mod:`sandbox.openapi_check`. A failing request

@@ -105,8 +105,9 @@ def test_changed_total_is_described_old_to_new() -> None:
     assert plan.changed[0].component_usage_uuids == {"nodeHours": "row-1"}
 
 
-def test_only_changed_users_are_written() -> None:
-    report = make_report(
+def alice_4_bob_5() -> UsageReport:
+    """g207's 9.00 node-hours: alice 4.00, bob 5.00."""
+    return make_report(
         {
             "g207": {
                 "total": {"nodeHours": "9.00"},
@@ -115,8 +116,10 @@ def test_only_changed_users_are_written() -> None:
         }
     )
 
+
+def test_only_changed_users_are_written() -> None:
     plan = plan_for(
-        report,
+        alice_4_bob_5(),
         component_usages=[usage_row("r1", "9.00")],
         user_usages=[user_row("r1", "alice", "4.00"), user_row("r1", "bob", "3.00")],
     )
@@ -326,17 +329,8 @@ def test_the_largest_amount_waldur_stores_is_planned_and_the_ceiling_is_configur
 
 
 def test_user_usages_read_incompletely_are_all_written_and_reconcile_zeroes_only_those_seen() -> None:
-    report = make_report(
-        {
-            "g207": {
-                "total": {"nodeHours": "9.00"},
-                "users": {"alice": {"nodeHours": "4.00"}, "bob": {"nodeHours": "5.00"}},
-            }
-        }
-    )
-
     plan = plan_for(
-        report,
+        alice_4_bob_5(),
         component_usages=[usage_row("r1", "9.00")],
         # alice is as DWDI says, carol is not in DWDI; others may exist that the read missed.
         user_usages=[user_row("r1", "alice", "4.00"), user_row("r1", "carol", "2.00")],

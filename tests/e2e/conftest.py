@@ -33,7 +33,8 @@ def make_stack(
     the DAG file in dags/ (dag.test() serializes the DAGs of that folder). Every stack trusts the
     session's OIDC issuer: one node process for the whole suite.
 
-    ``make_stack(accounts=5, offering=COMPUTE_OFFERING, waldur_version="8", **overrides)``:
+    ``make_stack(accounts=5, offering=COMPUTE_OFFERING, waldur_version="8", users_per_account=3,
+    **overrides)``:
     ``overrides`` replace keys of ``offering``; ``waldur_version="7"`` makes a server that ignores
     the usage date.
     """
@@ -44,6 +45,7 @@ def make_stack(
         accounts: int = 5,
         offering: Mapping[str, Any] = COMPUTE_OFFERING,
         waldur_version: str = "8",
+        users_per_account: int = 3,
         **overrides: Any,
     ) -> SandboxStack:
         config_file = tmp_path / "offerings.yaml"
@@ -53,6 +55,7 @@ def make_stack(
         sandbox = SandboxStack(
             load_config(config_file).offerings,
             accounts_per_offering=accounts,
+            users_per_account=users_per_account,
             waldur_version=waldur_version,
             external_issuer=(oidc_issuer.realm_url, oidc_issuer.jwks_url, oidc_issuer.token_url),
             client_id=ISSUER_CLIENT_ID,

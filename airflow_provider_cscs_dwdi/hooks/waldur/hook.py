@@ -440,6 +440,7 @@ class WaldurHook(BaseHook):
             types_of.setdefault(str(row["resource_uuid"]), set()).add(str(component_type))
         rows = {row_key(row): row for row in listing.rows}
         incomplete: dict[str, str] = {}
+        reread_already: set[str] = set()
 
         def of_resource(resource_uuid: str) -> tuple[list[dict[str, Any]], str | None]:
             where = {**params, "resource_uuid": resource_uuid}
@@ -473,7 +474,6 @@ class WaldurHook(BaseHook):
                         incomplete[resource_uuid] = f"{UNSTABLE_LISTING}: {reason}"
             reread_already.update(chosen)
 
-        reread_already: set[str] = set()
         straddling = resources_on_several_pages(listing.pages)
         self.log.warning(
             "%s: %s (rows of equal date and component type page in no fixed order); reading %d "
@@ -493,6 +493,15 @@ class WaldurHook(BaseHook):
                 len(others),
             )
             reread(others)
+        if listing.total is not None and len(rows) < listing.total and not incomplete:
+            # Every resource with a usage row was read on its own: what is missing belongs to
+            # resources the month's usage listing did not show (none the push writes to).
+            self.log.warning(
+                "%s: %d of %d rows after reading every resource of the month's usages one by one.",
+                describe,
+                len(rows),
+                listing.total,
+            )
         return UserUsageListing(tuple(rows.values()), incomplete)
 
     def list_offering_users(self, offering_uuid: str) -> dict[str, str]:
