@@ -91,3 +91,25 @@ if [ ! -x /usr/bin/chromium ]; then
     echo "note: /usr/bin/chromium is not installed; the billing view's browser test will be skipped" >&2
   fi
 fi
+
+# Waldur MasterMind 7.0.7, built from source by the real-Waldur tests (tests/real_waldur/build.py):
+# its requirements compile against these headers, and libfaketime runs it in past months.
+waldur_packages=()
+[ -f /usr/include/ldap.h ] || waldur_packages+=(libldap2-dev)
+[ -f /usr/include/sasl/sasl.h ] || waldur_packages+=(libsasl2-dev)
+[ -f /usr/include/postgresql/libpq-fe.h ] || waldur_packages+=(libpq-dev)
+compgen -G "/usr/lib/*/libmagic.so.1" >/dev/null || waldur_packages+=(libmagic1)
+command -v gcc >/dev/null && command -v make >/dev/null || waldur_packages+=(build-essential)
+compgen -G "/usr/lib/*/faketime/libfaketime.so.1" >/dev/null || waldur_packages+=(faketime libfaketime)
+if [ "${#waldur_packages[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+    echo "==> apt-get install ${waldur_packages[*]} (real-Waldur test)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends "${waldur_packages[@]}" >/dev/null
+  elif [ "${CI:-}" = "true" ]; then
+    echo "${waldur_packages[*]} are required under CI (real-Waldur test) and cannot be installed here (needs root and apt-get)" >&2
+    exit 1
+  else
+    echo "note: ${waldur_packages[*]} not installed; the real-Waldur test will be skipped" >&2
+  fi
+fi
