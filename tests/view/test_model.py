@@ -187,3 +187,9 @@ def test_a_storage_path_without_data_is_marked_not_written() -> None:
     push = PushRecord("2026-11", MonthReport.from_xcom(doc), {"month": "2026-11", "dry_run": False})
     _, rows = month_table.month_rows([run("r", T0, push)], "2026-11")
     assert rows[0]["issues"] == ["no storage data from DWDI: not written"]
+
+
+def test_an_overview_without_readable_offerings_says_so() -> None:
+    html = pages.overview("", [])
+    assert "No offering you may read" in html
+    assert "<table" not in html

@@ -190,7 +190,6 @@ def test_a_restricted_user_does_not_see_the_offering(browser: Any, server: ViewS
     page = sign_in(browser, server, "restricted")
     page.goto(f"{server.url}{PREFIX}/")
     assert page.locator(f"tr[data-offering='{SLUG}']").count() == 0
-    assert "No offering you may read" in page.content()
     reply = page.goto(f"{server.url}{PREFIX}/offerings/{SLUG}")
     assert reply is not None
     assert reply.status == 403
