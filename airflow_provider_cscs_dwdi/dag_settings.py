@@ -16,6 +16,7 @@ import pendulum
 from airflow.sdk import Param
 
 from airflow_provider_cscs_dwdi.core.config import OfferingConfig
+from airflow_provider_cscs_dwdi.core.months import MONTH_PATTERN as CORE_MONTH_PATTERN
 
 #: The daily usage DAG of an offering.
 DAG_ID_PREFIX = "cscs_dwdi_usage_"
@@ -25,7 +26,8 @@ CLOSING_DAG_ID_PREFIX = "cscs_dwdi_close_"
 AUDIT_DAG_ID_PREFIX = "cscs_dwdi_audit_"
 # Midnight on the 1st: each data interval is one whole month in the billing time zone.
 MONTHLY_CRON = "0 0 1 * *"
-MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
+# The trigger forms' month: the one month syntax of core.months, anchored for the JSON Schema.
+MONTH_PATTERN = rf"^{CORE_MONTH_PATTERN}$"
 COMMON_TAGS = ("cscs-dwdi", "waldur", "usage")
 # Backfills can only create runs from this date on; early enough for any month still billable.
 EARLIEST_RUN_DATE = (2024, 1, 1)

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import re
 
+from airflow_provider_cscs_dwdi.core.months import MONTH_PATTERN
+
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_]{0,199}$")
-_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+_MONTH = re.compile(rf"^{MONTH_PATTERN}$")
 _BACKEND_ID = re.compile(r"^[^/\\\x00-\x1f]{1,200}$")
 MAX_PAGE_SIZE = 1000
 
