@@ -25,7 +25,8 @@ import pytest
 import requests
 import yaml
 
-from airflow_provider_cscs_dwdi.core.audit import CAUSE_EDITED, AuditResult
+from airflow_provider_cscs_dwdi.core.audit import CAUSE_EDITED
+from airflow_provider_cscs_dwdi.core.audit_result import AuditResult
 from airflow_provider_cscs_dwdi.core.config import load_config
 from airflow_provider_cscs_dwdi.core.months import previous_month
 from airflow_provider_cscs_dwdi.dag_factory import (
