@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any, Literal
+from decimal import Decimal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -20,13 +20,12 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
-    ValidationInfo,
-    field_validator,
 )
 
 from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
+from airflow_provider_cscs_dwdi.core.types import PositiveDecimal, SettingText
 from airflow_provider_cscs_dwdi.core.validation import (
-    NAMES_ITS_PLACE,
+    Refusal,
     Wording,
     describe,
     explain,
@@ -34,7 +33,8 @@ from airflow_provider_cscs_dwdi.core.validation import (
     kind_of,
 )
 
-ACCOUNTING_TYPES: tuple[str, ...] = ("usage", "limit")
+AccountingType = Literal["usage", "limit"]
+ACCOUNTING_TYPES: tuple[str, ...] = get_args(AccountingType)
 #: Keys of DWDI entries and user rows that are not usage fields, so no component may read them.
 RESERVED_DWDI_FIELDS = frozenset({"account", "cluster", "users", "username", "usageDate"})
 
@@ -54,72 +54,42 @@ class ComponentSettings(BaseModel):
         },
     )
 
-    # The fields' validators word their errors with the field's name (``unit_factor must be > 0``).
-    measured_unit: Annotated[str, NAMES_ITS_PLACE] = Field(
-        description="The unit shown in Waldur, e.g. `node-hours`, `TB`, `CHF`.",
-        min_length=1,
+    # Each type declares its constraint once (it feeds the JSON Schema) and the sentence for a
+    # refusal (its Refusal); _WORDING puts the setting's name first: ``unit_factor must be > 0``.
+    measured_unit: SettingText = Field(
+        description="The unit shown in Waldur, e.g. `node-hours`, `TB`, `CHF`."
     )
-    unit_factor: Annotated[Decimal, NAMES_ITS_PLACE] = Field(
+    unit_factor: PositiveDecimal = Field(
         default=Decimal(1),
         description=(
             "DWDI amount x `unit_factor` = amount billed; a number > 0, used exactly as written "
             "(`0.25`, or a string such as `'0.000000001'`)."
         ),
-        gt=0,
     )
-    accounting_type: Annotated[Literal["usage", "limit"], NAMES_ITS_PLACE] = Field(
-        default="usage", description="The Waldur accounting type of the component: `usage` or `limit`."
+    accounting_type: Annotated[
+        AccountingType,
+        Refusal(lambda value: f"must be one of {', '.join(ACCOUNTING_TYPES)}, got {value!r}"),
+    ] = Field(default="usage", description="The Waldur accounting type of the component: `usage` or `limit`.")
+    label: SettingText | None = Field(
+        default=None, description="The name shown in Waldur; default: the component type."
     )
-    label: Annotated[str | None, NAMES_ITS_PLACE] = Field(
-        default=None, description="The name shown in Waldur; default: the component type.", min_length=1
-    )
-    dwdi_field: Annotated[str | None, NAMES_ITS_PLACE] = Field(
+    dwdi_field: SettingText | None = Field(
         default=None,
         description=(
             "The field of the DWDI rows to read (no spaces; not a key such as `account`, `path` or "
             "`waldurResourceUuid`); default: the component type. Two components may not read one "
             "field."
         ),
-        min_length=1,
     )
-
-    @field_validator("measured_unit", "label", "dwdi_field", mode="before")
-    @classmethod
-    def _non_empty_text(cls, value: Any, info: ValidationInfo) -> Any:
-        if value is None and info.field_name != "measured_unit":
-            return None
-        if not isinstance(value, str) or not value.strip():
-            raise invalid(f"{info.field_name} must be a non-empty string, got {value!r}")
-        return value
-
-    @field_validator("unit_factor", mode="before")
-    @classmethod
-    def _exact_positive_factor(cls, value: Any) -> Decimal:
-        # bool is an int subclass: `unit_factor: yes` in YAML must not become a factor of 1.
-        if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
-            raise invalid(f"unit_factor must be a number, got {value!r}")
-        try:
-            # str() first: a float 0.1 becomes exactly 0.1, not 0.1000000000000000055...
-            factor = Decimal(str(value))
-        except InvalidOperation:
-            raise invalid(f"unit_factor must be a number, got {value!r}") from None
-        if not factor.is_finite() or factor <= 0:
-            raise invalid(f"unit_factor must be > 0, got {str(value)!r}")
-        return factor
-
-    @field_validator("accounting_type", mode="before")
-    @classmethod
-    def _known_accounting_type(cls, value: Any) -> Any:
-        if value not in ACCOUNTING_TYPES:
-            raise invalid(f"accounting_type must be one of {', '.join(ACCOUNTING_TYPES)}, got {value!r}")
-        return value
 
 
 ALLOWED_SETTINGS: tuple[str, ...] = tuple(ComponentSettings.model_fields)
-#: A component's errors as the provider always worded them: ``measured_unit is required``,
-#: ``unknown setting(s) 'lable' (allowed: ...)`` with the settings in the order they are documented.
+#: A component's errors as the provider always worded them: the setting's name starts the
+#: sentence (``measured_unit is required``, ``unit_factor must be > 0, got '0'``), unknown ones
+#: are listed with the settings in the order they are documented.
 _WORDING = Wording(
     missing=lambda place, _annotation: f"{place} is required",
+    placed=lambda place, sentence: f"{place} {sentence}" if place else sentence,
     unknown=lambda _where, keys, allowed: (
         f"unknown setting(s) {', '.join(map(repr, keys))} (allowed: {', '.join(allowed)})"
     ),

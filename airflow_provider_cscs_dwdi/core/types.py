@@ -4,9 +4,11 @@ A type here is ``Annotated[<base>, <declared constraint>, worded(...)]``: pydant
 declared constraint (which also feeds the JSON Schema), and :func:`worded` only turns a refusal of
 the value itself into the provider's sentence (``not a valid Airflow connection id: 'waldur prod'``).
 Errors from deeper inside the value (an item of a list, a field of a nested model) pass through
-unchanged, named by their own place. The few types with a rule no constraint can declare (a UUID
-in Waldur's spelling, a known time zone, cluster names compared without case) add it as an
-``AfterValidator``.
+unchanged, named by their own place. A type may instead carry a
+:class:`~core.validation.Refusal`: the same sentence, written by the translator after pydantic's
+core refused the value, with no Python validator at all. The few types with a rule no constraint
+can declare (a UUID in Waldur's spelling, a known time zone, cluster names compared without case)
+add it as an ``AfterValidator``.
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from annotated_types import Ge, Le, MinLen
+from annotated_types import Ge, Gt, Le, MinLen
 from pydantic import (
     AfterValidator,
     BeforeValidator,
@@ -28,7 +31,7 @@ from pydantic import (
 )
 
 from airflow_provider_cscs_dwdi.core.usage_date import parse_clock_time
-from airflow_provider_cscs_dwdi.core.validation import INVALID, describe, invalid
+from airflow_provider_cscs_dwdi.core.validation import INVALID, Refusal, describe, invalid
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9_]+$")
 CONNECTION_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -118,6 +121,31 @@ ClockTime = Annotated[
 ]
 
 
+#: A setting's text as written (not stripped: a space in a DWDI field name is refused by name),
+#: with a character that is not a space. Its sentence follows the setting's name
+#: (``measured_unit must be a non-empty string, got ''``): the family's ``Wording.placed``.
+SettingText = Annotated[
+    str,
+    Strict(),  # bytes are not text
+    StringConstraints(min_length=1, pattern=r"\S"),
+    Refusal(lambda value: f"must be a non-empty string, got {value!r}"),
+]
+
+#: A number > 0 used exactly as written. Pydantic's own ``Decimal`` reads a float through its
+#: shortest spelling (``0.1`` is exactly 0.1, not 0.1000000000000000055...), refuses a bool
+#: (``unit_factor: yes`` in YAML is not a factor of 1), NaN and infinity; ``tests/core`` holds
+#: it to that. A value that is a number but not > 0 is shown as written (``got '-1.5'``).
+PositiveDecimal = Annotated[
+    Decimal,
+    Gt(0),
+    Refusal(
+        lambda value: f"must be > 0, got {str(value)!r}",
+        errors=frozenset({"greater_than", "finite_number"}),
+    ),
+    Refusal(lambda value: f"must be a number, got {value!r}"),
+]
+
+
 def bounded_int(low: int, high: int, sentence: Callable[[Any], str], *rules: Any) -> Any:
     """An ``int`` from ``low`` to ``high`` (``rules`` run first), refused as ``sentence(value)``.
 
@@ -178,6 +206,8 @@ __all__ = [
     "ClusterNames",
     "ConnectionId",
     "NonEmptyText",
+    "PositiveDecimal",
+    "SettingText",
     "Slug",
     "StrippedText",
     "TextList",

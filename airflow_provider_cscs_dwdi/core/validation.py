@@ -81,6 +81,9 @@ class Refusal:
     """
 
     sentence: Callable[[Any], str]
+    #: The pydantic error types it words (``greater_than``); empty: every refusal of the value.
+    #: One type may carry several, when its refusals need different sentences.
+    errors: frozenset[str] = frozenset()
 
 
 def _required(place: str, _annotation: Any) -> str:
@@ -93,6 +96,10 @@ def _unknown_keys(where: str, keys: Sequence[str], allowed: Sequence[str]) -> st
 
 def _refused(details: ErrorDetails, _annotation: Any) -> str:
     return error_message(details)
+
+
+def _placed(place: str, sentence: str) -> str:
+    return f"{place}: {sentence}" if place else sentence
 
 
 @dataclass(frozen=True)
@@ -109,6 +116,8 @@ class Wording:
     unknown: Callable[[str, Sequence[str], Sequence[str]], str] = _unknown_keys
     #: ``(error, annotation)`` -> the sentence written after the place.
     refused: Callable[[ErrorDetails, Any], str] = _refused
+    #: ``(place, sentence)`` -> the line: ``storage.filesystem: ...`` (the place may be empty).
+    placed: Callable[[str, str], str] = _placed
 
 
 def annotation_at(root: Any, loc: Sequence[int | str]) -> Any:
@@ -178,7 +187,8 @@ def explain(
     ``offering 'CSCS HPC' (#1): billing_timezone: unknown time zone 'Mars/Base'``: the item of a
     labelled list (``labels``: list field -> its item's label) names itself, then the place and
     the sentence: the provider's own (:func:`invalid`), else the :class:`Refusal` the type
-    declares, else the family's ``wording``. Unknown keys are listed with the keys allowed there.
+    declares, else the family's ``wording``, joined to the place as the family writes it
+    (``Wording.placed``). Unknown keys are listed with the keys allowed there.
     A refused key of a mapping is placed at the mapping.
 
     :param first_index: the number of a list's first item (``notifications[1]``; 0 in XComs).
@@ -211,9 +221,16 @@ def explain(
     elif details["type"] == "missing":
         return label + wording.missing(place, annotation)
     else:
-        refusal = next((item for item in metadata if isinstance(item, Refusal)), None)
+        refusal = next(
+            (
+                item
+                for item in metadata
+                if isinstance(item, Refusal) and (not item.errors or details["type"] in item.errors)
+            ),
+            None,
+        )
         sentence = refusal.sentence(details.get("input")) if refusal else wording.refused(details, annotation)
-    return f"{label}{place + ': ' if place else ''}{sentence}"
+    return label + wording.placed(place, sentence)
 
 
 def _names_itself(root: Any, loc: tuple[int | str, ...]) -> bool:

@@ -5,10 +5,12 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import jsonschema
 import pytest
 
 from airflow_provider_cscs_dwdi.core.components import (
     ComponentConfig,
+    ComponentSettings,
     account_total_fields,
     parse_backend_components,
 )
@@ -74,6 +76,8 @@ def test_components_keep_the_mapping_order() -> None:
         (" 2.5 ", "2.5"),
         (Decimal("0.001"), "0.001"),
         ("1e3", "1E+3"),
+        (1e-9, "1E-9"),  # a float's shortest spelling, as written in the file
+        (123456789.123, "123456789.123"),
     ],
 )
 def test_unit_factor_is_an_exact_decimal(given: Any, expected: str) -> None:
@@ -103,6 +107,18 @@ def test_unit_factor_is_an_exact_decimal(given: Any, expected: str) -> None:
         (
             {"nodeHours": {"measured_unit": 5}},
             "component 'nodeHours': measured_unit must be a non-empty string",
+        ),
+        (
+            {"nodeHours": {"measured_unit": "  "}},
+            "component 'nodeHours': measured_unit must be a non-empty string, got '  '",
+        ),
+        (
+            {"nodeHours": {"measured_unit": b"u"}},
+            "component 'nodeHours': measured_unit must be a non-empty string, got b'u'",
+        ),
+        (
+            {"nodeHours": {"measured_unit": None}},
+            "component 'nodeHours': measured_unit must be a non-empty string, got None",
         ),
         (
             {"nodeHours": {"measured_unit": "u", "unit_factr": 2}},
@@ -153,6 +169,22 @@ def test_unit_factor_is_an_exact_decimal(given: Any, expected: str) -> None:
             "component 'nodeHours': accounting_type must be one of usage, limit, got 'Usage'",
         ),
         (
+            {"nodeHours": {"measured_unit": "u", "accounting_type": None}},
+            "component 'nodeHours': accounting_type must be one of usage, limit, got None",
+        ),
+        (
+            {"nodeHours": {"measured_unit": "u", "unit_factor": False}},
+            "component 'nodeHours': unit_factor must be a number, got False",
+        ),
+        (
+            {"nodeHours": {"measured_unit": "u", "unit_factor": "-inf"}},
+            "component 'nodeHours': unit_factor must be > 0, got '-inf'",
+        ),
+        (
+            {"nodeHours": {"measured_unit": "u", "label": 7}},
+            "component 'nodeHours': label must be a non-empty string, got 7",
+        ),
+        (
             {"nodeHours": {"measured_unit": "u", "label": " "}},
             "component 'nodeHours': label must be a non-empty",
         ),
@@ -179,6 +211,35 @@ def test_every_mistake_names_the_component_and_the_setting(raw: Any, message: st
         parse_backend_components(raw)
 
     assert message in str(caught.value)
+
+
+def test_a_wrong_setting_is_one_line_naming_component_setting_and_value() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        parse_backend_components({"gpu": {"measured_unit": "h", "unit_factor": "0.0"}})
+
+    assert str(caught.value) == "component 'gpu': unit_factor must be > 0, got '0.0'"
+
+
+def test_component_settings_declare_their_rules_instead_of_re_checking_them() -> None:
+    # The types (core.types.SettingText, PositiveDecimal, the Literal) declare each rule once, for
+    # the JSON Schema and the check alike; a validator would be a second, hand-written copy.
+    decorators = ComponentSettings.__pydantic_decorators__
+
+    assert dict(decorators.field_validators) == {}
+    assert [d.info.mode for d in decorators.model_validators.values()] == []
+
+
+def test_the_schema_refuses_what_the_settings_refuse() -> None:
+    schema = ComponentSettings.model_json_schema()
+    validator = jsonschema.Draft202012Validator(schema)
+
+    for refused in (
+        {"measured_unit": " "},
+        {"measured_unit": "u", "label": ""},
+        {"measured_unit": "u", "unit_factor": 0},
+    ):
+        assert not validator.is_valid(refused), refused
+    assert validator.is_valid({"measured_unit": " TB", "dwdi_field": "nodeHours", "unit_factor": "0.5"})
 
 
 def test_the_unknown_settings_error_lists_the_allowed_ones() -> None:
