@@ -1,10 +1,12 @@
-"""Real Airflow processes for the deployment tests: api-server, scheduler and dag-processor.
+"""Real Airflow processes for the deployment tests: api-server, scheduler, dag-processor (and triggerer).
 
 :class:`AirflowDeployment` runs them as a deployment would (LocalExecutor by default, a PostgreSQL
 metadata DB, the repository's dags/ folder, connections as ``AIRFLOW_CONN_*`` variables), each
 logging to its own file, and talks to them only through the REST API v2 and the ``airflow`` CLI.
 Nothing of the test process's own Airflow set-up (SQLite home, unit-test mode) leaks into them.
 More processes (Celery workers) join with :meth:`AirflowDeployment.start_process`.
+Human-in-the-loop tasks (the anomaly guard's ``approve_held_values``) are found and answered as a
+person's script would: through the REST API's ``hitlDetails`` endpoints.
 """
 
 from __future__ import annotations
@@ -147,16 +149,23 @@ class AirflowDeployment:
             )
         return result
 
-    def start(self) -> AirflowDeployment:
-        """Migrate the metadata DB, then start the api-server, the scheduler and the dag-processor."""
+    def start(self, *, triggerer: bool = False) -> AirflowDeployment:
+        """Migrate the metadata DB, then start the api-server, the scheduler and the dag-processor.
+
+        :param triggerer: also start a triggerer, as the deployments of docs/deployment.md run one
+            (on Airflow 3.3 a human-in-the-loop task waits without it; the test shows it is harmless).
+        """
         self.home.mkdir(parents=True)
         self.log_dir.mkdir(parents=True)
         self.run_cli("db", "migrate")
-        for name, command in (
+        components = [
             ("api-server", ["api-server", "--port", str(self.port), "--host", "127.0.0.1"]),
             ("scheduler", ["scheduler"]),
             ("dag-processor", ["dag-processor"]),
-        ):
+        ]
+        if triggerer:
+            components.append(("triggerer", ["triggerer"]))
+        for name, command in components:
             self.start_process(name, [self.airflow_cli, *command])
         return self
 
@@ -205,12 +214,16 @@ class AirflowDeployment:
                 health = self._session.get(f"{self.base_url}/api/v2/monitor/health", timeout=10).json()
             except (requests.RequestException, ValueError):
                 return None
-            parts = ("metadatabase", "scheduler", "dag_processor")
+            parts: tuple[str, ...] = ("metadatabase", "scheduler", "dag_processor")
+            if "triggerer" in self._processes:
+                parts = (*parts, "triggerer")
             return (
                 True if all((health.get(part) or {}).get("status") == "healthy" for part in parts) else None
             )
 
-        wait_for("the api-server, scheduler and dag-processor to be healthy", healthy, timeout=timeout)
+        wait_for(
+            f"the api-server and {', '.join(sorted(self._processes))} to be healthy", healthy, timeout=timeout
+        )
         for dag_id in dag_ids:
 
             def registered(dag_id: str = dag_id) -> bool | None:
@@ -319,3 +332,61 @@ class AirflowDeployment:
             params={"map_index": map_index},
         )
         return reply.json()["value"]
+
+    # ------------------------------------------------------------------ human in the loop
+
+    def hitl_detail(
+        self, dag_id: str, run_id: str, task_id: str, map_index: int = -1
+    ) -> dict[str, Any] | None:
+        """The human-in-the-loop request of one task instance, or None while it has made none."""
+        reply = self.api(
+            "GET",
+            f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/{map_index}/hitlDetails",
+            expect=None,
+        )
+        if reply.status_code == 404:
+            return None
+        if reply.status_code != 200:
+            raise DeploymentError(
+                f"hitlDetails of {dag_id}/{run_id}/{task_id}: {reply.status_code} {reply.text}"
+            )
+        return dict(reply.json())
+
+    def pending_hitl_details(self, dag_id: str) -> list[dict[str, Any]]:
+        """Every unanswered request of ``dag_id``'s runs: what the UI's *Required actions* lists."""
+        reply = self.api(
+            "GET",
+            f"/api/v2/dags/{dag_id}/dagRuns/~/hitlDetails",
+            params={"response_received": "false", "limit": 100},
+        )
+        return list(reply.json()["hitl_details"])
+
+    def wait_for_hitl_request(
+        self, dag_id: str, run_id: str, task_id: str, *, map_index: int = -1, timeout: float
+    ) -> dict[str, Any]:
+        """Wait until the task instance waits for a person (``awaiting_input``); its request."""
+
+        def waiting() -> dict[str, Any] | None:
+            self._check_alive()
+            state = self.task_states(dag_id, run_id).get(
+                task_id if map_index < 0 else f"{task_id}[{map_index}]"
+            )
+            if state in ("failed", "upstream_failed", "skipped", "success"):
+                raise DeploymentError(
+                    f"{dag_id}/{run_id}/{task_id} finished ({state}) without asking a person"
+                )
+            detail = self.hitl_detail(dag_id, run_id, task_id, map_index)
+            return detail if detail is not None and state == "awaiting_input" else None
+
+        return wait_for(f"{task_id} of {run_id} to wait for a person", waiting, timeout=timeout, interval=2)
+
+    def answer_hitl(
+        self, dag_id: str, run_id: str, task_id: str, option: str, *, map_index: int = -1
+    ) -> dict[str, Any]:
+        """Choose ``option`` (e.g. ``Approve``) as the signed-in user does in *Required actions*."""
+        reply = self.api(
+            "PATCH",
+            f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/{map_index}/hitlDetails",
+            json={"chosen_options": [option]},
+        )
+        return dict(reply.json())
