@@ -55,6 +55,7 @@ from tests.deployment.test_deployment import (
     ISSUER_CLIENT,
     assert_waldur_holds_dwdi_totals,
     parse_instant,
+    usage_writes_of,
 )
 from tests.fixtures.offerings import NODE_AND_GPU_COMPONENTS
 from tests.fixtures.postgres import PostgresServer, free_port
@@ -380,14 +381,7 @@ def scheduled_runs(deployment: CeleryDeployment) -> ScheduledRuns:
 def usage_writes(stack: SandboxStack, offering_uuid: str) -> list[Any]:
     """The usage writes the sandbox Waldur received for one offering's resources."""
     (item,) = [item for item in stack.seeded if item.uuid == offering_uuid]
-    resources = set(item.resources.values())
-    return [
-        request
-        for request in stack.waldur.requests
-        if request.method == "POST"
-        and request.path.endswith("set_usage/")
-        and request.json["resource"] in resources
-    ]
+    return usage_writes_of(stack, item)
 
 
 def test_deployment_runs_the_wheel_with_the_documented_extras_consistently_installed(

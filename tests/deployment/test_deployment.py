@@ -1,11 +1,13 @@
 """The offering's DAGs in a real Airflow deployment: what ``dag.test()`` cannot show.
 
 Also the hand-overs only a scheduler makes: a push's asset event triggering the example invoicing
-DAG (``dags/cscs_dwdi_invoicing_example.py``), and the alert mails the task processes send to a
-real SMTP server on loopback.
+DAG (``dags/cscs_dwdi_invoicing_example.py``), the alert mails the task processes send to a
+real SMTP server on loopback, and the anomaly guard's ``approve_held_values`` requests, answered
+through the REST API as a person's script would (a second offering, so its held writes stay out
+of the first one's checks).
 
 One set of processes for the module: PostgreSQL (Airflow refuses backfills on SQLite), the
-api-server, the scheduler and the dag-processor with the LocalExecutor, and the sandbox (OIDC
+api-server, the scheduler, the dag-processor and the triggerer with the LocalExecutor, and the sandbox (OIDC
 issuer, DWDI, a Waldur 8.x that honours the usage ``date``). Runs are created the way operators
 create them: REST API v2 triggers with a ``conf``, unpausing (the scheduler's own runs), and the
 docs/backfills.md ``airflow backfill create`` recipe. Tasks run in separate processes through the task
@@ -40,7 +42,8 @@ from airflow_provider_cscs_dwdi.dag_factory import (
     DAG_ID_PREFIX,
 )
 from airflow_provider_cscs_dwdi.invoicing_example import INVOICING_DAG_ID_PREFIX
-from sandbox.stack import SandboxStack, differences
+from sandbox.expected import expected_compute
+from sandbox.stack import SandboxStack, SeededOffering, differences
 from tests.deployment.airflow_processes import (
     FINISHED_RUN_STATES,
     AirflowDeployment,
@@ -71,6 +74,17 @@ OFFERING = {
         }
     ],
 }
+# Guarded by the anomaly guard's defaults, as every offering; its runs are the held ones.
+GUARDED = {
+    "name": "Guarded HPC",
+    "slug": "guarded_hpc",
+    "offering_uuid": "9c2d7e4f1a3b4c5d8e6f7a8b9c0d1e2f",
+    "billing_timezone": BILLING_TIMEZONE,
+    "backend_components": NODE_AND_GPU_COMPONENTS,
+    "audit": {"schedule": None, "months": 2},
+}
+GUARDED_DAILY = DAG_ID_PREFIX + GUARDED["slug"]
+APPROVAL_TASK = "approve_held_values"
 DAILY = DAG_ID_PREFIX + OFFERING["slug"]
 CLOSING = CLOSING_DAG_ID_PREFIX + OFFERING["slug"]
 AUDIT = AUDIT_DAG_ID_PREFIX + OFFERING["slug"]
@@ -109,6 +123,8 @@ class Workload:
     triggered_run: str
     dry_run_month: str
     dry_run: str
+    guarded_month: str
+    guarded_run: str
 
 
 def month_of(instant: datetime) -> str:
@@ -129,8 +145,8 @@ def deployment(
 ) -> Iterator[Deployment]:
     root = tmp_path_factory.mktemp("deployment")
     config_file = root / "offerings.yaml"
-    offering = {**OFFERING, "archive_path": f"file://{root}/archive"}
-    config_file.write_text(yaml.safe_dump({"offerings": [offering]}))
+    offerings = [{**item, "archive_path": f"file://{root}/archive"} for item in (OFFERING, GUARDED)]
+    config_file.write_text(yaml.safe_dump({"offerings": offerings}))
     stack = SandboxStack(
         load_config(config_file).offerings,
         accounts_per_offering=4,
@@ -151,8 +167,8 @@ def deployment(
         },
     )
     try:
-        airflow.start()
-        airflow.wait_until_ready([DAILY, CLOSING, AUDIT, INVOICING])
+        airflow.start(triggerer=True)
+        airflow.wait_until_ready([DAILY, CLOSING, AUDIT, INVOICING, GUARDED_DAILY])
         yield Deployment(airflow, stack, smtp_server)
     except DeploymentError as error:
         pytest.fail(f"{error}\n{airflow.log_tails()}")
@@ -176,7 +192,12 @@ def workload(deployment: Deployment) -> Workload:
     dry_run = airflow.trigger(DAILY, {"month": dry_run_month, "dry_run": True})
     airflow.unpause(CLOSING)
     airflow.run_cli("backfill", "create", *BACKFILL_ARGUMENTS)
-    return Workload(current, triggered_month, triggered_run, dry_run_month, dry_run)
+    # The guarded offering's first push of its month: the one the held runs are compared with.
+    airflow.unpause(GUARDED_DAILY)
+    guarded_run = airflow.trigger(GUARDED_DAILY, {"month": triggered_month, "reconcile": True})
+    return Workload(
+        current, triggered_month, triggered_run, dry_run_month, dry_run, triggered_month, guarded_run
+    )
 
 
 def wait_for_run(deployment: Deployment, dag_id: str, run_id: str) -> dict[str, Any]:
@@ -200,13 +221,21 @@ def assert_waldur_holds_dwdi_totals(stack: SandboxStack, month: str) -> None:
     assert differences(expected, stack.landed(item, month)) == [], month
 
 
+def usage_writes_of(stack: SandboxStack, item: SeededOffering, since: int = 0) -> list[Any]:
+    """The ``set_usage`` requests for ``item``'s resources the sandbox Waldur received (from ``since``)."""
+    resources = set(item.resources.values())
+    return [
+        request
+        for request in stack.waldur.requests[since:]
+        if request.method == "POST"
+        and request.path.endswith("set_usage/")
+        and request.json["resource"] in resources
+    ]
+
+
 def written_months(stack: SandboxStack) -> set[str]:
-    """The months of every usage write the sandbox Waldur received."""
-    return {
-        request.json["date"][:7]
-        for request in stack.waldur.requests
-        if request.method == "POST" and request.path.endswith("set_usage/")
-    }
+    """The months of every usage write of the first offering the sandbox Waldur received."""
+    return {request.json["date"][:7] for request in usage_writes_of(stack, stack.seeded[0])}
 
 
 def test_processes_serve_every_dag_of_the_offering_without_import_errors(deployment: Deployment) -> None:
@@ -247,6 +276,138 @@ def test_dry_run_writes_nothing(deployment: Deployment, workload: Workload) -> N
     assert (pushed["dry_run"], pushed["written"]) == (True, 0)
     assert pushed["changed"] == len(deployment.stack.seeded[0].accounts)
     assert workload.dry_run_month not in written_months(deployment.stack)
+
+
+def serve_without_cluster(stack: SandboxStack, month: str, accounts: list[str], cluster: str) -> None:
+    """DWDI answers ``month`` as before, except that ``cluster`` has no rows for ``accounts``
+    (its data arrives late): every other account, of every offering, is unchanged."""
+    if stack.dwdi is None:
+        raise RuntimeError("start() the sandbox first")
+    stack.dwdi.set_entries(
+        month,
+        [
+            entry
+            for entry in stack.dataset.entries(month)
+            if not (entry["account"] in accounts and entry["cluster"] == cluster)
+        ],
+    )
+
+
+def expected_without_cluster(
+    stack: SandboxStack, item: SeededOffering, month: str, accounts: list[str]
+) -> Any:
+    """What Waldur holds for ``month`` once the values of DWDI without the last cluster for
+    ``accounts`` are written (the other accounts as DWDI always reported them)."""
+    components = item.config.components
+    expected = dict(stack.expected(item, month))
+    late = stack.dataset.clusters[-1]
+    on_time = [cluster for cluster in stack.dataset.clusters if cluster != late]
+    expected.update(expected_compute(stack.dataset, month, accounts, components, on_time))
+    return expected
+
+
+def held_run(deployment: Deployment, month: str) -> tuple[str, dict[str, Any]]:
+    """Trigger the guarded offering's daily run of ``month``; once it waits for a person, its run
+    id and its request (as *Required actions* and the REST API show it)."""
+    airflow = deployment.airflow
+    run_id = airflow.trigger(GUARDED_DAILY, {"month": month, "reconcile": True})
+    request = airflow.wait_for_hitl_request(
+        GUARDED_DAILY, run_id, APPROVAL_TASK, map_index=0, timeout=RUN_TIMEOUT
+    )
+    return run_id, request
+
+
+def held_pairs(deployment: Deployment, run_id: str) -> set[tuple[str, str]]:
+    """The (resource, component) pairs of the push's ``held_values`` XCom."""
+    reply = deployment.airflow.api(
+        "GET",
+        f"/api/v2/dags/{GUARDED_DAILY}/dagRuns/{run_id}/taskInstances/push_to_waldur/xcomEntries/held_values",
+        params={"map_index": 0},
+    )
+    return {(str(row["resource"]), str(row["component"])) for row in reply.json()["value"]["rows"]}
+
+
+def decision_of(deployment: Deployment, run_id: str) -> dict[str, Any]:
+    reply = deployment.airflow.api(
+        "GET",
+        f"/api/v2/dags/{GUARDED_DAILY}/dagRuns/{run_id}/taskInstances/{APPROVAL_TASK}/xcomEntries/decision",
+        params={"map_index": 0},
+    )
+    return dict(reply.json()["value"])
+
+
+@pytest.mark.timeout(720)
+def test_held_values_wait_for_a_rest_answer_approve_writes_them_and_reject_writes_nothing(
+    deployment: Deployment, workload: Workload
+) -> None:
+    airflow, stack = deployment.airflow, deployment.stack
+    item = stack.seeded[1]
+    month = workload.guarded_month
+    first = wait_for_run(deployment, GUARDED_DAILY, workload.guarded_run)
+    assert first["state"] == "success", airflow.task_states(GUARDED_DAILY, first["dag_run_id"])
+    # Nothing to approve in a normal month: the task skips without asking.
+    assert airflow.task_states(GUARDED_DAILY, first["dag_run_id"])[f"{APPROVAL_TASK}[0]"] == "skipped"
+    assert differences(stack.expected(item, month), stack.landed(item, month)) == []
+    late = stack.dataset.clusters[-1]
+    on_both = [
+        account for account in item.accounts if stack.dataset.clusters_of(account) == stack.dataset.clusters
+    ]
+    assert len(on_both) >= 2, on_both
+    before = stack.landed(item, month)
+
+    # 1. The last cluster's rows of one account arrive late: its total falls, the guard holds it.
+    serve_without_cluster(stack, month, on_both[:1], late)
+    approved_run, request = held_run(deployment, month)
+
+    assert request["options"] == ["Approve", "Reject"]
+    assert on_both[0] in request["body"]
+    assert [
+        detail["task_instance"]["dag_run_id"] for detail in airflow.pending_hitl_details(GUARDED_DAILY)
+    ] == [approved_run]
+    held = held_pairs(deployment, approved_run)
+    assert (on_both[0], "nodeHours") in held
+    assert {resource for resource, _ in held} == {on_both[0]}
+    pushed = airflow.xcom(GUARDED_DAILY, approved_run, "push_to_waldur", map_index=0)
+    assert pushed["held"] == len(held)
+    # While the request waits, Waldur still holds the first push's values of the held account.
+    assert stack.landed(item, month)[on_both[0]] == before[on_both[0]]
+    writes = len(stack.waldur.requests)
+
+    answer = airflow.answer_hitl(GUARDED_DAILY, approved_run, APPROVAL_TASK, "Approve", map_index=0)
+
+    assert answer["chosen_options"] == ["Approve"]
+    run = wait_for_run(deployment, GUARDED_DAILY, approved_run)
+    assert run["state"] == "success", airflow.task_states(GUARDED_DAILY, approved_run)
+    expected = expected_without_cluster(stack, item, month, on_both[:1])
+    assert expected[on_both[0]]["total"]["nodeHours"] < before[on_both[0]]["total"]["nodeHours"]
+    assert differences(expected, stack.landed(item, month)) == []
+    assert {request.json["resource"] for request in usage_writes_of(stack, item, writes)} == {
+        item.resources[on_both[0]]
+    }
+    decision = decision_of(deployment, approved_run)
+    assert (decision["month"], decision["decision"], decision["by"]) == (
+        month,
+        "approved",
+        answer["responded_by"]["name"],
+    )
+    assert decision["written"] == 1
+    assert airflow.pending_hitl_details(GUARDED_DAILY) == []
+
+    # 2. Now a second account's rows of that cluster are late too: held, and rejected.
+    approved = stack.landed(item, month)
+    serve_without_cluster(stack, month, on_both[:2], late)
+    rejected_run, request = held_run(deployment, month)
+    assert {resource for resource, _ in held_pairs(deployment, rejected_run)} == {on_both[1]}
+    writes = len(stack.waldur.requests)
+
+    airflow.answer_hitl(GUARDED_DAILY, rejected_run, APPROVAL_TASK, "Reject", map_index=0)
+
+    run = wait_for_run(deployment, GUARDED_DAILY, rejected_run)
+    assert run["state"] == "success", airflow.task_states(GUARDED_DAILY, rejected_run)
+    assert decision_of(deployment, rejected_run)["decision"] == "rejected"
+    assert usage_writes_of(stack, item, writes) == []
+    assert stack.landed(item, month) == approved
+    assert airflow.pending_hitl_details(GUARDED_DAILY) == []
 
 
 def scheduled_runs(deployment: Deployment, dag_id: str) -> list[dict[str, Any]]:
@@ -350,6 +511,13 @@ def test_rest_triggered_audit_of_the_written_months_is_clean(
     # Every run that writes: the audit must not read a month while it is being pushed.
     airflow.wait_for_runs(DAILY, lambda run: True, count=3, timeout=RUN_TIMEOUT)
     airflow.wait_for_runs(CLOSING, lambda run: True, count=4, timeout=RUN_TIMEOUT)
+    wait_for(
+        "every run of the guarded offering to finish",
+        lambda: (
+            True if all(run["state"] in FINISHED_RUN_STATES for run in airflow.runs(GUARDED_DAILY)) else None
+        ),
+        timeout=RUN_TIMEOUT,
+    )
     writes_before = len(deployment.stack.waldur.requests)
     airflow.unpause(AUDIT)
 
