@@ -5,8 +5,8 @@ metadata DB, the repository's dags/ folder, connections as ``AIRFLOW_CONN_*`` va
 logging to its own file, and talks to them only through the REST API v2 and the ``airflow`` CLI.
 Nothing of the test process's own Airflow set-up (SQLite home, unit-test mode) leaks into them.
 More processes (Celery workers) join with :meth:`AirflowDeployment.start_process`.
-Human-in-the-loop tasks (the anomaly guard's ``approve_held_values``) are found and answered as a
-person's script would: through the REST API's ``hitlDetails`` endpoints.
+Human-in-the-loop requests (the anomaly guard's ``approve_held_values``) are found through the REST
+API's ``hitlDetails`` endpoints; the tests answer them with the curl commands of docs/anomaly-guard.md.
 """
 
 from __future__ import annotations
@@ -267,16 +267,20 @@ class AirflowDeployment:
 
     # ------------------------------------------------------------------ REST API v2
 
-    def api(self, method: str, path: str, *, expect: int | None = 200, **kwargs: Any) -> requests.Response:
-        """One REST call with an all-admins token; DeploymentError when the status is not ``expect``."""
+    def token(self) -> str:
+        """An all-admins bearer token of the REST API (what ``POST /auth/token`` gives a user)."""
         if self._token is None:
             reply = self._session.get(f"{self.base_url}/auth/token", timeout=30)
             reply.raise_for_status()
-            self._token = reply.json()["access_token"]
+            self._token = str(reply.json()["access_token"])
+        return self._token
+
+    def api(self, method: str, path: str, *, expect: int | None = 200, **kwargs: Any) -> requests.Response:
+        """One REST call with an all-admins token; DeploymentError when the status is not ``expect``."""
         reply = self._session.request(
             method,
             f"{self.base_url}{path}",
-            headers={"Authorization": f"Bearer {self._token}"},
+            headers={"Authorization": f"Bearer {self.token()}"},
             timeout=30,
             **kwargs,
         )
@@ -379,14 +383,3 @@ class AirflowDeployment:
             return detail if detail is not None and state == "awaiting_input" else None
 
         return wait_for(f"{task_id} of {run_id} to wait for a person", waiting, timeout=timeout, interval=2)
-
-    def answer_hitl(
-        self, dag_id: str, run_id: str, task_id: str, option: str, *, map_index: int = -1
-    ) -> dict[str, Any]:
-        """Choose ``option`` (e.g. ``Approve``) as the signed-in user does in *Required actions*."""
-        reply = self.api(
-            "PATCH",
-            f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/{map_index}/hitlDetails",
-            json={"chosen_options": [option]},
-        )
-        return dict(reply.json())

@@ -21,7 +21,10 @@ they check, so the module takes about as long as its longest chain of runs.
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -46,6 +49,7 @@ from sandbox.expected import expected_compute
 from sandbox.stack import SandboxStack, SeededOffering, differences
 from tests.deployment.airflow_processes import (
     FINISHED_RUN_STATES,
+    REPO_ROOT,
     AirflowDeployment,
     DeploymentError,
     wait_for,
@@ -85,6 +89,9 @@ GUARDED = {
 }
 GUARDED_DAILY = DAG_ID_PREFIX + GUARDED["slug"]
 APPROVAL_TASK = "approve_held_values"
+# The page whose REST API commands answer the held runs, and the DAG id its commands name.
+GUARD_PAGE = REPO_ROOT / "docs" / "anomaly-guard.md"
+DOCUMENTED_DAG = "cscs_dwdi_usage_cscs_hpc_daint"
 DAILY = DAG_ID_PREFIX + OFFERING["slug"]
 CLOSING = CLOSING_DAG_ID_PREFIX + OFFERING["slug"]
 AUDIT = AUDIT_DAG_ID_PREFIX + OFFERING["slug"]
@@ -306,6 +313,35 @@ def expected_without_cluster(
     return expected
 
 
+def answer_as_documented(deployment: Deployment, option: str) -> dict[str, Any]:
+    """Answer the one waiting request of the guarded offering with docs/anomaly-guard.md's curl
+    commands, as written (the page's DAG id replaced by the guarded one): find it, then choose
+    ``option``. The PATCH's answer."""
+    section = GUARD_PAGE.read_text().split("## Approving from the REST API", 1)[1].split("\n## ", 1)[0]
+    blocks = [
+        block.replace(DOCUMENTED_DAG, GUARDED_DAILY)
+        for block in re.findall(r"^```bash\n(.*?)^```", section, re.M | re.S)
+    ]
+    (find,) = [block for block in blocks if "RUN_ID=" in block]
+    (answer,) = [block for block in blocks if f'"chosen_options": ["{option}"]' in block]
+    marker = "__ANSWER__"
+    airflow = deployment.airflow
+    result = subprocess.run(
+        ["bash", "-e", "-o", "pipefail", "-c", f"{find}\necho {marker}\n{answer}"],
+        env={
+            "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]),
+            "AIRFLOW_URL": airflow.base_url,
+            "TOKEN": airflow.token(),
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
+    return dict(json.loads(result.stdout.split(marker, 1)[1]))
+
+
 def held_run(deployment: Deployment, month: str) -> tuple[str, dict[str, Any]]:
     """Trigger the guarded offering's daily run of ``month``; once it waits for a person, its run
     id and its request (as *Required actions* and the REST API show it)."""
@@ -373,7 +409,7 @@ def test_held_values_wait_for_a_rest_answer_approve_writes_them_and_reject_write
     assert stack.landed(item, month)[on_both[0]] == before[on_both[0]]
     writes = len(stack.waldur.requests)
 
-    answer = airflow.answer_hitl(GUARDED_DAILY, approved_run, APPROVAL_TASK, "Approve", map_index=0)
+    answer = answer_as_documented(deployment, "Approve")
 
     assert answer["chosen_options"] == ["Approve"]
     run = wait_for_run(deployment, GUARDED_DAILY, approved_run)
@@ -400,7 +436,7 @@ def test_held_values_wait_for_a_rest_answer_approve_writes_them_and_reject_write
     assert {resource for resource, _ in held_pairs(deployment, rejected_run)} == {on_both[1]}
     writes = len(stack.waldur.requests)
 
-    airflow.answer_hitl(GUARDED_DAILY, rejected_run, APPROVAL_TASK, "Reject", map_index=0)
+    assert answer_as_documented(deployment, "Reject")["chosen_options"] == ["Reject"]
 
     run = wait_for_run(deployment, GUARDED_DAILY, rejected_run)
     assert run["state"] == "success", airflow.task_states(GUARDED_DAILY, rejected_run)
