@@ -22,6 +22,7 @@ from airflow.sdk.exceptions import AirflowTimetableInvalid
 
 from airflow_provider_cscs_dwdi.assets import billing_alias, billing_asset
 from airflow_provider_cscs_dwdi.core.alerts import (
+    ANOMALY,
     DRIFT,
     FAILURE,
     ISSUES,
@@ -35,6 +36,7 @@ from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
 from airflow_provider_cscs_dwdi.core.kinds import UsageKind
 from airflow_provider_cscs_dwdi.core.months import closed_month
 from airflow_provider_cscs_dwdi.core.xcom import BillingPlan
+from airflow_provider_cscs_dwdi.dag_approval import add_approval, guard_settings, pushed_archive_roots
 from airflow_provider_cscs_dwdi.dag_docs import audit_doc_md, closing_doc_md, usage_doc_md
 from airflow_provider_cscs_dwdi.dag_settings import (
     AUDIT_DAG_ID_PREFIX,
@@ -52,7 +54,7 @@ from airflow_provider_cscs_dwdi.notifications import failure_month_builder, noti
 from airflow_provider_cscs_dwdi.operators.aggregate import AggregateUsageOperator
 from airflow_provider_cscs_dwdi.operators.audit import AuditWaldurOperator, PlanAuditOperator
 from airflow_provider_cscs_dwdi.operators.billing_months import PlanBillingRunOperator
-from airflow_provider_cscs_dwdi.operators.fetch import FetchMonthlyUsageOperator, default_archive_root
+from airflow_provider_cscs_dwdi.operators.fetch import FetchMonthlyUsageOperator
 from airflow_provider_cscs_dwdi.operators.list_backend_ids import ListWaldurBackendIdsOperator
 from airflow_provider_cscs_dwdi.operators.push import PushToWaldurOperator
 from airflow_provider_cscs_dwdi.run_months import close_month_macro, closing_run_month, daily_run_month
@@ -242,7 +244,11 @@ def _add_usage_tasks(
     )
     reports = _add_fetch_and_aggregate(offering, backend_ids, plan)
     asset = billing_asset(offering)
-    PushToWaldurOperator.partial(
+    guard = {
+        "anomaly_guard": guard_settings(offering).model_dump(mode="json"),
+        "pushed_archive_roots": pushed_archive_roots(offering),
+    }
+    push = PushToWaldurOperator.partial(
         task_id="push_to_waldur",
         offering_uuid=offering.offering_uuid,
         waldur_conn_id=offering.waldur_conn_id,
@@ -259,9 +265,12 @@ def _add_usage_tasks(
         closes_month=closing,
         # Task callbacks, not the DAG's: they read this push's own result from XCom.
         on_success_callback=notifiers_for(offering, ISSUES)
+        + notifiers_for(offering, ANOMALY)
         + (notifiers_for(offering, MONTH_CLOSED) if closing else [])
         or None,
+        **guard,
     ).expand(report=reports.output)
+    add_approval(offering, push, asset, closing=closing, guard=guard)
 
 
 def build_audit_dag(offering: OfferingConfig) -> DAG:
@@ -297,7 +306,6 @@ def build_audit_dag(offering: OfferingConfig) -> DAG:
             repair_month="{{ params.repair_month }}",
         )
         reports = _add_fetch_and_aggregate(offering, backend_ids, plan)
-        archive_root = offering.archive_path or default_archive_root()
         AuditWaldurOperator(
             task_id="audit_waldur",
             reports=reports.output,
@@ -306,10 +314,7 @@ def build_audit_dag(offering: OfferingConfig) -> DAG:
             billing_timezone=offering.billing_timezone,
             repair_month="{{ params.repair_month }}",
             dry_run="{{ params.dry_run }}",
-            pushed_archive_roots=[
-                f"{archive_root.rstrip('/')}/{prefix}{offering.slug}"
-                for prefix in (DAG_ID_PREFIX, CLOSING_DAG_ID_PREFIX)
-            ],
+            pushed_archive_roots=pushed_archive_roots(offering),
             backend_components=offering.backend_components,
             bad_value_policy=offering.bad_value_policy,
             clusters=list(offering.clusters) if offering.clusters else None,

@@ -1,7 +1,7 @@
 """Alerts of an offering through Airflow notifiers, as the offerings file names them.
 
 An offerings-file ``notifications`` entry names the events (``failure``, ``issues``, ``drift``,
-``month_closed``), a notifier (``smtp``, ``slack`` or ``package.module:ClassName`` of an Airflow
+``month_closed``, ``anomaly``), a notifier (``smtp``, ``slack`` or ``package.module:ClassName`` of an Airflow
 ``BaseNotifier``), the Airflow connection holding its credentials and further options (e.g.
 ``to``). :func:`notifiers_for` turns the entries of one offering and one event into
 :class:`OfferingAlertNotifier` callbacks: each builds its message from the callback's context
@@ -21,16 +21,20 @@ import inspect
 from collections.abc import Callable, Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from airflow.sdk import BaseNotifier
 
 from airflow_provider_cscs_dwdi.core.alerts import (
+    ANOMALY,
     FAILURE,
     ISSUES,
     MONTH_CLOSED,
     AlertMessage,
     RunLabel,
     UnknownResources,
+    anomaly_message,
+    approval_timeout_message,
     failure_message,
     issues_message,
     month_closed_message,
@@ -38,6 +42,7 @@ from airflow_provider_cscs_dwdi.core.alerts import (
 )
 from airflow_provider_cscs_dwdi.core.config import NOTIFICATION_EVENTS, NotificationSettings, OfferingConfig
 from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
+from airflow_provider_cscs_dwdi.core.held import DECISION_KEY, HELD_KEY
 from airflow_provider_cscs_dwdi.core.kinds import UsageKind
 from airflow_provider_cscs_dwdi.core.report import UsageReport
 from airflow_provider_cscs_dwdi.core.xcom import PushResult
@@ -52,6 +57,8 @@ _Sender = Callable[[AlertMessage], BaseNotifier]
 
 #: The task whose report the push reads (dag_factory): its XCom carries the unknown inference UUIDs.
 AGGREGATE_TASK_ID = "aggregate_usage"
+#: The task that asks for approval of held values (dag_factory), which the ``anomaly`` alert links to.
+APPROVAL_TASK_ID = "approve_held_values"
 _SMTP_NOTIFIER = "airflow.providers.smtp.notifications.smtp:SmtpNotifier"
 _SLACK_NOTIFIER = "airflow.providers.slack.notifications.slack:SlackNotifier"
 _PROVIDER_PACKAGES = {
@@ -67,7 +74,7 @@ class OfferingAlertNotifier(BaseNotifier):
     """Sends one event of one offering through the notifier of one offerings-file entry.
 
     :param offering: the offering the alert is about (its name and UUID head every message).
-    :param event: ``failure``, ``issues``, ``drift`` or ``month_closed``.
+    :param event: ``failure``, ``issues``, ``drift``, ``month_closed`` or ``anomaly``.
     :param settings: the offerings-file entry: notifier, connection id, options.
     :param position: the entry's position in the offering's notifications (1-based), for errors.
     :param message: builds the message from the callback's context; None sends nothing.
@@ -196,10 +203,46 @@ def _default_message(offering: OfferingConfig, event: str) -> MessageBuilder:
             offering, context, partial(_issues_message, offering=offering, context=context)
         )
     if event == MONTH_CLOSED:
-        return lambda context: _from_push(offering, context, month_closed_message)
+        # A close that held values is closed by their approval (that task's own callback).
+        return lambda context: _from_push(
+            offering, context, lambda run, result: None if result.held else month_closed_message(run, result)
+        )
+    if event == ANOMALY:
+        return lambda context: _from_push(
+            offering, context, lambda run, result: anomaly_message(run, result, approval_url(context))
+        )
     if event == FAILURE:
         return failure_month_builder(offering, _requested_month)
     raise ConfigurationError(f"offering {offering.name!r}: the {event!r} alert needs a message builder")
+
+
+def approval_url(context: Context) -> str | None:
+    """The approval's page in Airflow's UI ("Required actions") for this run and map index."""
+    from airflow.configuration import conf
+
+    base = conf.get("api", "base_url", fallback=None)
+    ti, dag_run = context.get("ti"), context.get("dag_run")
+    if not base or ti is None or dag_run is None:
+        return None
+    path = f"dags/{quote(ti.dag_id, safe='')}/runs/{quote(dag_run.run_id, safe='')}/tasks/{APPROVAL_TASK_ID}"
+    return f"{base.rstrip('/')}/{path}/required_actions?map_index={ti.map_index}"
+
+
+def approval_timeout_builder(offering: OfferingConfig) -> MessageBuilder:
+    """The ``anomaly`` message of a failed ``approve_held_values``: only when it timed out."""
+
+    def build(context: Context) -> AlertMessage | None:
+        ti = context["ti"]
+        decision = ti.xcom_pull(task_ids=ti.task_id, map_indexes=ti.map_index, key=DECISION_KEY)
+        if not isinstance(decision, Mapping) or decision.get("decision") != "timed out":
+            return None
+        held = ti.xcom_pull(task_ids="push_to_waldur", map_indexes=ti.map_index, key=HELD_KEY) or {}
+        rows = held.get("rows", []) if isinstance(held, Mapping) else []
+        return approval_timeout_message(
+            run_label(offering, context), str(decision.get("month")), len(rows), approval_url(context)
+        )
+
+    return build
 
 
 def _from_push(

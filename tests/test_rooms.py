@@ -139,6 +139,7 @@ PACKAGE = "airflow_provider_cscs_dwdi"
 _UNDER_DAGS = {
     "assets",
     "core",
+    "dag_approval",
     "dag_docs",
     "dag_settings",
     "notifications",
@@ -166,6 +167,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "run_months": {"core", "operators"},
     "invoicing_example": {"core", "assets"},
     "dag_factory": _UNDER_DAGS,
+    "dag_approval": {"core", "assets", "dag_settings", "notifications", "operators"},
     "dags": {"dag_factory"},
     "__main__": set(),
     "": set(),  # the package's __init__: the version, which every room may read

@@ -8,9 +8,9 @@ misconfigured request echoed back, and a mail leaves the deployment. Nothing her
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_cscs_dwdi.core.kinds import UsageKind
 from airflow_provider_cscs_dwdi.core.notification_settings import AlertEvent
@@ -25,6 +25,7 @@ FAILURE = AlertEvent.FAILURE
 ISSUES = AlertEvent.ISSUES
 DRIFT = AlertEvent.DRIFT
 MONTH_CLOSED = AlertEvent.MONTH_CLOSED
+ANOMALY = AlertEvent.ANOMALY
 #: Issues a message lists one by one; the push result itself keeps the first 50.
 LISTED_ISSUES = 20
 
@@ -203,3 +204,49 @@ def drift_message(run: RunLabel, result: AuditResult) -> AlertMessage | None:
         "To write the corrections of one month, trigger the audit DAG with repair_month (dry_run first).",
     ]
     return AlertMessage(subject, "\n".join(lines) + "\n")
+
+
+def anomaly_message(run: RunLabel, result: PushResult, approval_url: str | None) -> AlertMessage | None:
+    """The ``anomaly`` alert of a push whose guard found anomalies (None: none, or a dry run).
+
+    Counts, the first anomalies (backend ID, component, why) and the link to the approval.
+    """
+    if not result.anomalies or result.dry_run:
+        return None
+    subject = (
+        f"[cscs-dwdi] {run.offering_name} {result.month}: {len(result.anomalies)} anomaly(ies), "
+        f"{result.held} value(s) held for approval"
+    )
+    lines = [
+        "The anomaly guard found values that look wrong before writing them to Waldur.",
+        "",
+        *_header(run, result.month),
+        f"Anomalies: {len(result.anomalies)}; held for approval: {result.held} value(s); "
+        f"written: {result.written} resource(s)",
+        "",
+        *(f"  - {_anomaly_line(anomaly)}" for anomaly in result.anomalies[:LISTED_ISSUES]),
+    ]
+    if result.held:
+        lines += [
+            "",
+            f"Approve or reject the held values: {approval_url or 'the approve_held_values task of the run'}",
+        ]
+    return AlertMessage(subject, "\n".join(lines) + "\n")
+
+
+def approval_timeout_message(run: RunLabel, month: str, held: int, approval_url: str | None) -> AlertMessage:
+    """The ``anomaly`` alert of an approval nobody answered in time: nothing held was written."""
+    subject = f"[cscs-dwdi] {run.offering_name} {month}: approval timed out, {held} held value(s) not written"
+    lines = [
+        "Nobody approved or rejected the held values in time: none of them was written.",
+        "The next run of the DAG evaluates the month again (and asks again while they look wrong).",
+        "",
+        *_header(run, month),
+        f"Approval: {approval_url or 'the approve_held_values task of the run'}",
+    ]
+    return AlertMessage(subject, "\n".join(lines) + "\n")
+
+
+def _anomaly_line(anomaly: Mapping[str, Any]) -> str:
+    where = " ".join(str(anomaly[key]) for key in ("backend_id", "component", "username") if anomaly.get(key))
+    return f"{anomaly.get('check')} ({anomaly.get('policy')}){' ' + where if where else ''}: {anomaly.get('why')}"

@@ -25,12 +25,14 @@ class AlertEvent(StrEnum):
 
     # A failed run; a successful run that still listed issues (skipped bad records, storage paths
     # without data, unknown inference UUIDs, refused writes); a drift the audit found; a month
-    # closed by the monthly close DAG.
+    # closed by the monthly close DAG; anomalies the guard found before a write (warned or held),
+    # or an approval of held values left unanswered.
 
     FAILURE = "failure"
     ISSUES = "issues"
     DRIFT = "drift"
     MONTH_CLOSED = "month_closed"
+    ANOMALY = "anomaly"
 
 
 NOTIFICATION_EVENTS: tuple[str, ...] = tuple(event.value for event in AlertEvent)
@@ -121,7 +123,8 @@ class NotificationSettings:
             "What the notifier is sent for, at least one of: `failure` (a failed run), `issues` (a "
             "successful run that still listed issues: skipped bad records, storage paths without "
             "data, unknown inference UUIDs, refused writes), `drift` (the audit found a "
-            "difference), `month_closed` (the monthly close DAG ran)."
+            "difference), `month_closed` (the monthly close DAG ran), `anomaly` (the anomaly guard "
+            "found suspicious values before a write, or an approval of held values timed out)."
         ),
     )
     notifier: NotifierName = Field(

@@ -264,6 +264,9 @@ class PushResult:
     without_data: Annotated[
         tuple[NonBlankName, ...], BeforeValidator(lambda value: () if value is None else value)
     ] = ()
+    # The anomaly guard's (core.held): values held for approval, and the first 50 anomalies.
+    held: Annotated[StrictInt, BeforeValidator(lambda value: 0 if value is None else value)] = 0
+    anomalies: Annotated[tuple[dict[str, Any], ...], BeforeValidator(lambda v: () if v is None else v)] = ()
 
     def counts(self) -> dict[str, Any]:
         """The document without its lists (what the log shows)."""
@@ -276,6 +279,8 @@ class PushResult:
             "issues": [issue.to_json() for issue in self.issues],
             "failures": [failure.to_json() for failure in self.failures],
             "without_data": list(self.without_data),
+            "held": self.held,
+            "anomalies": list(self.anomalies),
         }
 
     @classmethod

@@ -12,7 +12,7 @@ task shares.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from typing import Any
 
@@ -21,6 +21,7 @@ from airflow.sdk import BaseOperator
 from airflow_provider_cscs_dwdi.core.xcom import PushResult, UsageReport
 from airflow_provider_cscs_dwdi.hooks.waldur import WaldurHook
 from airflow_provider_cscs_dwdi.operators._clock import Clock
+from airflow_provider_cscs_dwdi.operators._guard import AnomalyGuard
 from airflow_provider_cscs_dwdi.operators._lineage import TaskLineage, written_lineage
 from airflow_provider_cscs_dwdi.operators._waldur_writer import push_report
 
@@ -82,7 +83,14 @@ class WaldurBaseOperator(HookOwningOperator):
         return WaldurHook(self.waldur_conn_id)
 
     def push_report(
-        self, report: UsageReport, *, dry_run: bool, reconcile: bool, task_instance: Any = None
+        self,
+        report: UsageReport,
+        *,
+        dry_run: bool,
+        reconcile: bool,
+        task_instance: Any = None,
+        guard: AnomalyGuard | None = None,
+        only: Sequence[tuple[str, str]] | None = None,
     ) -> PushResult:
         """:func:`._waldur_writer.push_report` with this task's hook, offering, time zone and clock."""
         result = push_report(
@@ -97,6 +105,8 @@ class WaldurBaseOperator(HookOwningOperator):
             clock=self.clock,
             action=self.write_action,
             task_instance=task_instance,
+            guard=guard,
+            only=only,
         )
         self._lineage = written_lineage(result, report, self.hook.settings.api_url, str(self.offering_uuid))
         return result

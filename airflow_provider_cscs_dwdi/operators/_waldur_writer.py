@@ -37,6 +37,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -45,12 +46,12 @@ from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 from airflow_provider_cscs_dwdi.core import months
 from airflow_provider_cscs_dwdi.core.amounts import UnstorableAmountError, refuse_unstorable_amounts
 from airflow_provider_cscs_dwdi.core.errors import CscsDwdiError
+from airflow_provider_cscs_dwdi.core.held import only_pairs
 from airflow_provider_cscs_dwdi.core.kinds import UsageKind
 from airflow_provider_cscs_dwdi.core.logs import Log
 from airflow_provider_cscs_dwdi.core.months import Month
 from airflow_provider_cscs_dwdi.core.plan_types import ResourcePlan, WritePlan
-from airflow_provider_cscs_dwdi.core.usage_date import past_month_refusal
-from airflow_provider_cscs_dwdi.core.waldur_plan import build_write_plan, describe_plan
+from airflow_provider_cscs_dwdi.core.waldur_plan import build_write_plan
 from airflow_provider_cscs_dwdi.core.waldur_state import UserUsageListing
 from airflow_provider_cscs_dwdi.core.xcom import PushResult, UsageReport, WriteFailure
 from airflow_provider_cscs_dwdi.hooks._http import TransientHTTPError
@@ -58,9 +59,10 @@ from airflow_provider_cscs_dwdi.hooks.waldur import WaldurAPIError, WaldurAuthEr
 from airflow_provider_cscs_dwdi.hooks.waldur.bodies import set_usage_items, user_usage_items
 from airflow_provider_cscs_dwdi.operators._clock import Clock, read_clock
 from airflow_provider_cscs_dwdi.operators._fence import LiveTryFence, NotTheLiveTryError, task_instance_fence
+from airflow_provider_cscs_dwdi.operators._guard import AnomalyGuard
+from airflow_provider_cscs_dwdi.operators._write_checks import LISTED_LIMIT, log_plan, log_report_issues
+from airflow_provider_cscs_dwdi.operators._write_checks import check_month as _checked_month
 
-#: How many issues and failures the XCom result and the failure message list (the log has all).
-LISTED_LIMIT = 50
 BACKFILL_REFUSAL_MARKER = "backfilling past billing periods"
 NOT_ATTEMPTED = "not attempted: an earlier write could not reach Waldur"
 
@@ -97,6 +99,7 @@ class WaldurWriter:
         self.failures: dict[str, list[str]] = {}  # resource uuid -> reasons
         self.user_usages_written = 0
         self.resource_uuids: list[str] | None = None  # the resources read (None: not read yet)
+        self.state: tuple[Sequence[Mapping[str, Any]], Mapping[str, str]] = ((), {})
         self._tally_lock = threading.Lock()
 
     def read_and_plan(
@@ -113,6 +116,8 @@ class WaldurWriter:
         component_usages = self.hook.list_component_usages(
             self.offering_uuid, billing_period, resource_uuids=self.resource_uuids
         )
+        # What the anomaly guard compares with: the month's rows, and whose resource each is.
+        self.state = (component_usages, {str(r["uuid"]): str(r.get("backend_id") or "") for r in resources})
         # A month without totals has no user usages either, and storage and inference never
         # touch them: skip the (largest) listing.
         has_users = UsageKind(report.usage_kind).has_users
@@ -272,6 +277,8 @@ def push_report(
     clock: Clock | None = None,
     action: str = "push",
     task_instance: Any = None,
+    guard: AnomalyGuard | None = None,
+    only: Sequence[tuple[str, str]] | None = None,
 ) -> PushResult:
     """Read Waldur's state for the report's month, log the plan and (unless ``dry_run``) write it.
 
@@ -280,17 +287,19 @@ def push_report(
     (the running task's) fences the writes: a try Airflow no longer holds as running stops
     before its next write (docs/one-push-at-a-time.md). ``offering`` names the offering in
     messages, ``action`` the write in refusals ("push", "repair"); ``clock`` tells the current
-    month and the usage ``date`` (default: the operators' clock).
+    month and the usage ``date`` (default: the operators' clock). ``guard`` holds anomalous
+    values back between plan and write (``operators/_guard.py``); ``only`` writes just these
+    (backend ID, component) pairs: an approval of held values.
 
     :raises AirflowException: nothing was written (refused, unreadable state, bad token), or a
         fenced try stopped before its next write.
     :raises AirflowSkipException: no usage ``date`` is safe yet in the first hours of a month.
     """
-    _log_report_issues(report, log)
+    log_report_issues(report, log)
     writer = WaldurWriter(hook, offering_uuid, offering, task_instance_fence(task_instance))
 
     def check_month(date_honoured: bool) -> None:
-        _check_month(
+        _checked_month(
             report.month,
             date_honoured,
             billing_timezone,
@@ -305,7 +314,19 @@ def push_report(
         # would fail on a 500 halfway through the writes.
         refuse_unstorable_amounts(report, max_usage_amount=hook.settings.max_usage_amount, offering=offering)
         plan, date_honoured = writer.read_and_plan(report, reconcile=reconcile, check_month=check_month)
-        _log_plan(plan, log, dry_run=dry_run)
+        if only is not None:
+            plan = only_pairs(plan, only)
+        elif guard is not None:
+            plan = guard.apply(
+                plan,
+                report,
+                hook=hook,
+                offering_uuid=offering_uuid,
+                offering=offering,
+                state=writer.state,
+                log=log,
+            )
+        log_plan(plan, log, dry_run=dry_run)
         if not dry_run:
             writer.write(plan, usage_date=usage_date_to_send(plan.month, date_honoured, clock, log))
     except (UnstorableAmountError, WaldurAuthError) as error:
@@ -318,7 +339,13 @@ def push_report(
         ) from error
     except (WaldurAPIError, TransientHTTPError) as error:
         raise AirflowException(f"Reading Waldur's state failed, nothing was written: {error}") from error
-    return writer.result(plan, report, dry_run=dry_run)
+    result = writer.result(plan, report, dry_run=dry_run)
+    if guard is None or not (guard.anomalies or guard.held):
+        return result
+    held = len(guard.held.rows) if guard.held else 0
+    return replace(
+        result, held=held, anomalies=tuple(a.model_dump(mode="json") for a in guard.anomalies[:LISTED_LIMIT])
+    )
 
 
 def usage_date_to_send(month: str, date_honoured: bool, clock: Clock | None, log: Log) -> str | None:
@@ -335,52 +362,3 @@ def usage_date_to_send(month: str, date_honoured: bool, clock: Clock | None, log
     except CscsDwdiError as error:
         log.warning("Nothing written for %s: %s", month, error)
         raise AirflowSkipException(f"Nothing written for {month}: {error}") from error
-
-
-def _check_month(
-    month: str,
-    date_honoured: bool,
-    billing_timezone: str,
-    now: Any,
-    log: Log,
-    *,
-    dry_run: bool,
-    action: str,
-) -> None:
-    """Refuse a month the server would write into the wrong billing period (a dry run only warns)."""
-    current = months.current_month(billing_timezone, now)
-    if month > current:
-        raise AirflowException(f"Month {month} is in the future ({current} in {billing_timezone}).")
-    if month < current and not date_honoured:
-        if dry_run:  # nothing is written: show the plan, and what a real run would do
-            log.warning(
-                "DRY RUN, a real run would stop here: %s",
-                past_month_refusal(month, current, billing_timezone, action=action),
-            )
-            return
-        raise AirflowException(past_month_refusal(month, current, billing_timezone, action=action))
-
-
-def _log_report_issues(report: UsageReport, log: Log) -> None:
-    if report.issues:
-        log.warning("The report left out %d bad DWDI record(s):", len(report.issues))
-        for issue in report.issues[:LISTED_LIMIT]:
-            log.warning("  %s", issue.message)
-
-
-def _log_plan(plan: WritePlan, log: Log, *, dry_run: bool) -> None:
-    for issue in plan.issues:
-        log.warning("Issue: %s", issue.message)
-    prefix = "DRY RUN, would write: " if dry_run else "Writing: "
-    for line in describe_plan(plan):
-        log.info("%s%s", prefix, line)
-    log.info(
-        "%s %s: %d resource(s) to write, %d unchanged, %d refused, %d skipped, %d without storage data.",
-        "Dry run of" if dry_run else "Plan for",
-        plan.month,
-        len(plan.changed),
-        len(plan.unchanged),
-        len(plan.refused),
-        len(plan.skipped),
-        len(plan.without_data),
-    )

@@ -18,10 +18,12 @@ from airflow.sdk.exceptions import AirflowException
 from airflow_provider_cscs_dwdi.assets import billing_alias
 from airflow_provider_cscs_dwdi.core.billed_totals import billing_event_extra
 from airflow_provider_cscs_dwdi.core.errors import CscsDwdiError
+from airflow_provider_cscs_dwdi.core.held import HELD_KEY
 from airflow_provider_cscs_dwdi.core.xcom import PushResult, UsageReport
 from airflow_provider_cscs_dwdi.hooks.waldur import WaldurHook
 from airflow_provider_cscs_dwdi.operators._base import WaldurBaseOperator
 from airflow_provider_cscs_dwdi.operators._clock import Clock
+from airflow_provider_cscs_dwdi.operators._guard import guard_of
 from airflow_provider_cscs_dwdi.operators._lineage import operator_lineage
 from airflow_provider_cscs_dwdi.operators._params import as_bool
 
@@ -49,7 +51,14 @@ class PushToWaldurOperator(WaldurBaseOperator):
     :param billing_asset: the offering's Asset (``assets.billing_asset``): a successful push that is
         not a dry run adds an event to it, through the alias ``assets.billing_alias`` that the task
         declares as outlet, with the extra of ``core.billed_totals.billing_event_extra``.
-    :param closes_month: the push closes its month (the monthly close DAG): ``closed`` in the extra.
+    :param closes_month: the push closes its month (the monthly close DAG): ``closed`` in the extra,
+        only when the anomaly guard held nothing (else the approval closes it).
+    :param anomaly_guard: the offering's ``anomaly_guard`` settings (plain data); None: no guard.
+        Held values go to XCom under ``held_values`` (``core.held.HeldValues``) for the
+        ``approve_held_values`` task; see ``operators/_guard.py``.
+    :param pushed_archive_roots: the usage and closing DAGs' archive folders (the guard finds the
+        archive of the month's last push there).
+    :param fetch_task_id: the task whose XCom (same map index) names the report's archive.
 
     Storage and inference reports carry resource totals only: their user usages are never listed
     nor written (reconcile included). A storage resource DWDI returned no level for is not written
@@ -84,6 +93,9 @@ class PushToWaldurOperator(WaldurBaseOperator):
         clock: Clock | None = None,
         billing_asset: Asset | None = None,
         closes_month: bool = False,
+        anomaly_guard: Mapping[str, Any] | None = None,
+        pushed_archive_roots: Sequence[str] = (),
+        fetch_task_id: str = "fetch_usage",
         **kwargs: Any,
     ) -> None:
         # Two runs writing the same offering at once could interleave old and new values.
@@ -104,6 +116,9 @@ class PushToWaldurOperator(WaldurBaseOperator):
         self.reconcile = reconcile
         self.billing_asset = billing_asset
         self.closes_month = closes_month
+        self.anomaly_guard = dict(anomaly_guard) if anomaly_guard is not None else None
+        self.pushed_archive_roots = list(pushed_archive_roots)
+        self.fetch_task_id = fetch_task_id
 
     def execute(self, context: Context) -> dict[str, Any]:
         dry_run = as_bool(self.dry_run_setting, "dry_run")
@@ -111,16 +126,25 @@ class PushToWaldurOperator(WaldurBaseOperator):
             report = UsageReport.from_xcom(self.report)
         except CscsDwdiError as error:
             raise AirflowException(f"The report cannot be pushed: {error}") from error
+        guard = guard_of(self, context)
         result = self.push_report(
             report,
             dry_run=dry_run,
             reconcile=as_bool(self.reconcile, "reconcile"),
             task_instance=context.get("ti"),
+            guard=guard,
         )
+        if guard is not None and guard.held is not None:
+            context["ti"].xcom_push(key=HELD_KEY, value=guard.held.to_xcom())
         self._finish(result, context)
+        if guard is not None and not dry_run:
+            guard.record_push(result.month, self.log)
         if self.billing_asset is not None and not dry_run:
             extra = billing_event_extra(
-                report, result, offering_uuid=str(self.offering_uuid), closed=self.closes_month
+                report,
+                result,
+                offering_uuid=str(self.offering_uuid),
+                closed=self.closes_month and not result.held,
             )
             context["outlet_events"][billing_alias(self.billing_asset)].add(self.billing_asset, extra=extra)
             self.log.info("Asset event on %s: %s", self.billing_asset.uri, extra)
@@ -143,6 +167,10 @@ class PushToWaldurOperator(WaldurBaseOperator):
                 result.without_data_count,
                 ", ".join(result.without_data),
                 f" and {more} more" if more > 0 else "",
+            )
+        if result.held:
+            self.log.warning(
+                "%d value(s) of %s held for approval (task approve_held_values).", result.held, result.month
             )
         if not result.failed:
             self.log.info("Push of %s done: %s", result.month, result.counts())

@@ -134,20 +134,28 @@ def test_month_param_refuses_anything_else(dags: dict, month: str) -> None:
 
 def test_task_chain(dags: dict) -> None:
     dag = dags["cscs_dwdi_usage_alps_gpu"]
-    chain = ["list_backend_ids", "billing_months", "fetch_usage", "aggregate_usage", "push_to_waldur"]
+    chain = [
+        "list_backend_ids",
+        "billing_months",
+        "fetch_usage",
+        "aggregate_usage",
+        "push_to_waldur",
+        "approve_held_values",
+    ]
 
     assert set(dag.task_ids) == set(chain)
     for upstream, downstream in itertools.pairwise(chain):
         assert dag.get_task(upstream).downstream_task_ids == {downstream}, upstream
-    assert dag.get_task("push_to_waldur").downstream_task_ids == set()
+    assert dag.get_task("approve_held_values").downstream_task_ids == set()
 
 
 def test_month_tasks_are_mapped_and_waldur_is_written_one_task_at_a_time(dags: dict) -> None:
     dag = dags["cscs_dwdi_usage_alps_gpu"]
 
     mapped = {task_id for task_id in dag.task_ids if dag.get_task(task_id).is_mapped}
-    assert mapped == {"fetch_usage", "aggregate_usage", "push_to_waldur"}
+    assert mapped == {"fetch_usage", "aggregate_usage", "push_to_waldur", "approve_held_values"}
     assert dag.get_task("push_to_waldur").max_active_tis_per_dag == 1
+    assert dag.get_task("approve_held_values").max_active_tis_per_dag == 1
 
 
 def test_offering_settings_reach_the_tasks(dags: dict) -> None:
