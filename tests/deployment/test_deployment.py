@@ -28,6 +28,7 @@ import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -361,14 +362,14 @@ def held_run(deployment: Deployment, month: str) -> tuple[str, dict[str, Any]]:
     return run_id, request
 
 
-def held_pairs(deployment: Deployment, run_id: str) -> set[tuple[str, str]]:
-    """The (resource, component) pairs of the push's ``held_values`` XCom."""
+def held_rows(deployment: Deployment, run_id: str) -> list[dict[str, Any]]:
+    """The rows (a total, or a user's usage, of a resource's component) of the push's ``held_values``."""
     reply = deployment.airflow.api(
         "GET",
         f"/api/v2/dags/{GUARDED_DAILY}/dagRuns/{run_id}/taskInstances/push_to_waldur/xcomEntries/held_values",
         params={"map_index": 0},
     )
-    return {(str(row["resource"]), str(row["component"])) for row in reply.json()["value"]["rows"]}
+    return list(reply.json()["value"]["rows"])
 
 
 def decision_of(deployment: Deployment, run_id: str) -> dict[str, Any]:
@@ -408,9 +409,14 @@ def test_held_values_wait_for_a_rest_answer_approve_writes_them_and_reject_write
     assert [
         detail["task_instance"]["dag_run_id"] for detail in airflow.pending_hitl_details(GUARDED_DAILY)
     ] == [approved_run]
-    held = held_pairs(deployment, approved_run)
-    assert (on_both[0], "nodeHours") in held
-    assert {resource for resource, _ in held} == {on_both[0]}
+    held = held_rows(deployment, approved_run)
+    expected = expected_without_cluster(stack, item, month, on_both[:1])
+    (total,) = [row for row in held if (row["component"], row["user"]) == ("nodeHours", None)]
+    assert (Decimal(total["waldur_now"]), Decimal(total["dwdi_new"])) == (
+        before[on_both[0]]["total"]["nodeHours"],
+        expected[on_both[0]]["total"]["nodeHours"],
+    )
+    assert {row["resource"] for row in held} == {on_both[0]}
     pushed = airflow.xcom(GUARDED_DAILY, approved_run, "push_to_waldur", map_index=0)
     assert pushed["held"] == len(held)
     # While the request waits, Waldur still holds the first push's values of the held account.
@@ -422,7 +428,6 @@ def test_held_values_wait_for_a_rest_answer_approve_writes_them_and_reject_write
     assert answer["chosen_options"] == ["Approve"]
     run = wait_for_run(deployment, GUARDED_DAILY, approved_run)
     assert run["state"] == "success", airflow.task_states(GUARDED_DAILY, approved_run)
-    expected = expected_without_cluster(stack, item, month, on_both[:1])
     assert expected[on_both[0]]["total"]["nodeHours"] < before[on_both[0]]["total"]["nodeHours"]
     assert differences(expected, stack.landed(item, month)) == []
     assert {request.json["resource"] for request in usage_writes_of(stack, item, writes)} == {
@@ -441,7 +446,7 @@ def test_held_values_wait_for_a_rest_answer_approve_writes_them_and_reject_write
     approved = stack.landed(item, month)
     serve_without_cluster(stack, month, on_both[:2], late)
     rejected_run, request = held_run(deployment, month)
-    assert {resource for resource, _ in held_pairs(deployment, rejected_run)} == {on_both[1]}
+    assert {row["resource"] for row in held_rows(deployment, rejected_run)} == {on_both[1]}
     writes = len(stack.waldur.requests)
 
     assert answer_as_documented(deployment, "Reject")["chosen_options"] == ["Reject"]
