@@ -10,14 +10,13 @@ every usage kind raises nothing and asks nothing.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from airflow_provider_cscs_dwdi.core.months import months_to_report
 from sandbox.expected import expected_compute
 from sandbox.stack import SandboxStack, differences
 from tests.e2e.approval_support import REVIEWER, Answers, answering
@@ -94,7 +93,8 @@ def current_month(stack: SandboxStack) -> str:
 
 def drop_cluster(stack: SandboxStack, month: str, cluster: str) -> list[str]:
     """DWDI answers ``month`` without ``cluster`` (its data arrives late); returns the clusters left."""
-    assert stack.dwdi is not None and stack.dwdi.dataset is not None
+    assert stack.dwdi is not None
+    assert stack.dwdi.dataset is not None
     kept = [name for name in stack.dwdi.dataset.clusters if name != cluster]
     stack.dwdi.set_entries(month, stack.dwdi.dataset.entries(month, clusters=kept))
     return kept
@@ -159,13 +159,15 @@ def test_a_missing_cluster_is_held_and_an_approval_writes_the_new_values(
     assert "| resource | component | user | Waldur now | DWDI new | why |" in request["body"]
     assert "eiger" in request["body"]
     rows = held_rows(dag_run)
-    assert rows and {row["resource"] for row in rows} <= set(item.accounts)
+    assert rows
+    assert {row["resource"] for row in rows} <= set(item.accounts)
     [decision] = [d for d in xcoms(dag_run, APPROVAL, "decision") if d]
     assert (decision["decision"], decision["by"], decision["month"]) == ("approved", REVIEWER, month)
     assert decision["written"] > 0
     # Waldur now holds exactly DWDI's new month: the cluster's usage is gone from every total and
     # user DWDI reports (a user DWDI no longer reports keeps its usage unless reconcile is on).
-    assert stack.dwdi is not None and stack.dwdi.dataset is not None
+    assert stack.dwdi is not None
+    assert stack.dwdi.dataset is not None
     expected = expected_compute(stack.dwdi.dataset, month, item.accounts, item.config.components, kept)
     landed = stack.landed(item, month)
     for account in item.accounts:
@@ -183,7 +185,8 @@ def test_a_missing_cluster_is_held_and_an_approval_writes_the_new_values(
         settled = run(stack, later)
     assert str(settled.state) == "success", task_states(settled)
     assert_normal_month(settled)
-    assert quiet.requests == [] and writes(stack) == []
+    assert quiet.requests == []
+    assert writes(stack) == []
 
 
 def test_a_rejected_missing_cluster_leaves_waldur_unchanged_and_the_next_run_asks_again(
@@ -218,14 +221,13 @@ def test_a_unit_factor_typo_is_held(make_stack: Callable[..., SandboxStack], tmp
     stack = make_stack()
     item = stack.seeded[0]
     now = month_to_date_instant(stack)
-    previous = months_to_report(now - timedelta(days=now.day), "UTC", reopen_days=0, previous_allowed=False)[
-        -1
-    ]
+    # The previous month in Waldur: what a jump is measured against.
+    previous = month_of(now.replace(day=1) - timedelta(days=1))
     with operators_clock_at(now):
-        closed = run(stack, datetime.now(now.tzinfo), month=previous)
+        closed = run(stack, now - timedelta(minutes=1), month=previous)
     assert str(closed.state) == "success", task_states(closed)
     month = current_month(stack)
-    before = stack.landed(item, month)
+    right = stack.expected(item, month)  # with the offering's unit_factor, before the typo
 
     reconfigure(
         tmp_path, lambda offering: offering["backend_components"]["nodeHours"].update(unit_factor=1000)
@@ -236,10 +238,12 @@ def test_a_unit_factor_typo_is_held(make_stack: Callable[..., SandboxStack], tmp
     assert "jump" in checks(dag_run)
     assert {row["component"] for row in held_rows(dag_run)} >= {"nodeHours"}
     assert len(answers.requests) == 1
-    # Nothing of the typo reached Waldur.
+    # Nothing of the typo reached Waldur: an account holds nothing, or its right total (0 x 1000).
     landed = stack.landed(item, month)
+    held = {row["resource"] for row in held_rows(dag_run)}
     for account in item.accounts:
-        assert landed[account]["total"]["nodeHours"] == before[account]["total"]["nodeHours"]
+        node_hours = landed[account]["total"]["nodeHours"]
+        assert node_hours is None if account in held else node_hours == right[account]["total"]["nodeHours"]
 
 
 def test_a_renamed_storage_path_is_held(make_stack: Callable[..., SandboxStack], tmp_path: Path) -> None:
@@ -265,5 +269,6 @@ def test_a_renamed_storage_path_is_held(make_stack: Callable[..., SandboxStack],
     assert str(dag_run.state) == "success", task_states(dag_run)
     assert "storage_path_unmatched" in checks(dag_run)
     assert renamed in {row["resource"] for row in held_rows(dag_run)}
-    assert len(answers.requests) == 1 and renamed in answers.requests[0]["body"]
+    assert len(answers.requests) == 1
+    assert renamed in answers.requests[0]["body"]
     assert differences(before, stack.landed(item, month)) == []
