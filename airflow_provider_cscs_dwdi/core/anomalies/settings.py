@@ -73,11 +73,28 @@ DEFAULT_POLICIES: dict[AnomalyCheck, GuardPolicy] = {
     AnomalyCheck.STORAGE_NONE_MATCHED: GuardPolicy.HOLD,
 }
 
+#: A billed total is DWDI's sum rounded half up to cents once, so a month-to-date total that only
+#: grew never shows less; one cent covers DWDI's own float sums (``12.374999...`` for 12.375)
+#: landing on the other side of a half cent from one day to the next.
 DEFAULT_DECREASE_TOLERANCE = Decimal("0.01")
+#: Within a month the accounts with data only grow (their rows stay); a tenth fewer is a partial
+#: answer, while one account of a small offering (1 of 6 is 17%) still names itself through
+#: ``total_decrease``.
 DEFAULT_ACCOUNTS_FELL_FRACTION = Decimal("0.1")
+#: Ten times last month is far outside a project's month-to-month variation (the sandbox's
+#: compute accounts vary by up to 18 times between months, but only below 1,000 node-hours).
 DEFAULT_JUMP_FACTOR = Decimal(10)
+#: High on purpose: a quiet month gives no scale to jump from. The sandbox's inference resources
+#: cost anything up to 50,000 CHF in a month that follows a month of one cent (its data draws
+#: each month anew, rounding edges included), and every lower floor tried (1,000; 10,000; 49,000)
+#: held such a normal month. At 50,000 a ``unit_factor`` typo x1,000 is still held for every
+#: resource or account billing more than 50 a month, the mistake this check is for.
 DEFAULT_JUMP_FLOOR = Decimal(50000)
+#: Within a month a storage level is one value DWDI recomputes as data is written: ten times more
+#: or less in days is a unit or path mistake. Between months no level is compared (a project may
+#: load or delete a dataset), which is why the sandbox's levels, drawn anew each month, pass.
 DEFAULT_LEVEL_CHANGE_FACTOR = Decimal(10)
+#: 1 TB (or 1 million inodes, in the example's units): smaller levels may move freely.
 DEFAULT_LEVEL_CHANGE_FLOOR = Decimal(1)
 DEFAULT_APPROVAL_TIMEOUT_HOURS = 24
 MAX_APPROVAL_TIMEOUT_HOURS = 24 * 31
@@ -162,7 +179,10 @@ class AnomalyGuardSettings(BaseModel):
     )
     jump_floor: _Amount = Field(
         default=DEFAULT_JUMP_FLOOR,
-        description="`jump`: totals up to this amount never jump, so small accounts don't trip it.",
+        description=(
+            "`jump`: totals up to this amount never jump, so small accounts don't trip it; a "
+            "`unit_factor` typo x1000 is still held for anything billing more than 50 a month."
+        ),
     )
     level_change_factor: _Factor = Field(
         default=DEFAULT_LEVEL_CHANGE_FACTOR,
