@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import copy
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from airflow_provider_cscs_dwdi.core.anomalies import (
     DEFAULT_POLICIES,
@@ -138,3 +140,24 @@ def test_the_settings_are_frozen() -> None:
 
     with pytest.raises(ValueError, match="frozen"):
         settings.jump_factor = Decimal(2)  # type: ignore[misc]
+
+
+EXAMPLE = Path(__file__).resolve().parents[3] / "dags" / "cscs_dwdi_offerings.example.yaml"
+
+
+def test_the_example_s_commented_anomaly_guard_is_valid_once_uncommented() -> None:
+    lines = EXAMPLE.read_text(encoding="utf-8").splitlines()
+    start = next(index for index, line in enumerate(lines) if line.strip() == "# anomaly_guard:")
+    block = [lines[start]]
+    for line in lines[start + 1 :]:
+        if not line.strip().startswith("#   "):
+            break
+        block.append(line)
+    indent = len(lines[start]) - len(lines[start].lstrip())
+    text = "\n".join(line[indent:].replace("# ", "", 1) for line in block)
+
+    settings = offering(yaml.safe_load(text)["anomaly_guard"]).anomaly_guard
+
+    assert settings != AnomalyGuardSettings()
+    assert settings.jump_factor == 20
+    assert settings.policy(AnomalyCheck.JUMP) is GuardPolicy.WARN
