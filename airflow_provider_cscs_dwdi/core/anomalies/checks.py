@@ -70,7 +70,8 @@ def find_anomalies(evidence: GuardEvidence, settings: AnomalyGuardSettings) -> l
         found += _jump(evidence, settings)
         if evidence.usage_kind is UsageKind.COMPUTE:
             found += _cluster_missing(evidence, settings)
-    found += _accounts_fell(evidence, settings)
+    if not any(anomaly.check is AnomalyCheck.STORAGE_NONE_MATCHED for anomaly in found):
+        found += _accounts_fell(evidence, settings)  # "0 of N matched" says it already
     return sorted(
         found,
         key=lambda anomaly: (

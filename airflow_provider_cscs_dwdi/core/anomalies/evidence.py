@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
 from airflow_provider_cscs_dwdi.core.kinds import UsageKind, normalise_resource_uuid
+from airflow_provider_cscs_dwdi.core.months import MONTH_PATTERN
 
 #: backend_id -> component type -> amount (2 decimals, the component's billed unit).
 Totals = dict[str, dict[str, Decimal]]
@@ -35,6 +36,7 @@ Totals = dict[str, dict[str, Decimal]]
 #: The key of each kind's record list in a DWDI answer page, and the field naming the record.
 LIST_KEYS = {UsageKind.COMPUTE: "compute", UsageKind.STORAGE: "storage", UsageKind.INFERENCE: "inference"}
 _KIND_FIELD = "usage_kind"
+_MONTH = f"^{MONTH_PATTERN}$"
 
 
 class GuardEvidence(BaseModel):
@@ -46,7 +48,7 @@ class GuardEvidence(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    month: str = Field(description="The month pushed, YYYY-MM.")
+    month: str = Field(pattern=_MONTH, description="The month pushed, YYYY-MM.")
     usage_kind: UsageKind
     new_totals: Totals = Field(description="The report's totals: what DWDI says now, to be written.")
     waldur_totals: Totals = Field(
@@ -72,6 +74,7 @@ class GuardEvidence(BaseModel):
     )
     last_push_month: str | None = Field(
         default=None,
+        pattern=_MONTH,
         description=(
             "The month of the archive the ``*_last_push`` parts were read from, when known; another "
             "month than ``month`` makes the checks ignore them."

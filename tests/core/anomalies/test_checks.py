@@ -327,6 +327,17 @@ def test_no_path_matched_for_an_offering_that_matched_before_holds_everything() 
     assert holds_everything(anomalies)
 
 
+def test_when_no_path_matched_the_fall_of_paths_with_data_is_not_said_twice() -> None:
+    evidence = storage(
+        paths_last_push={"p1": "/a/p1", "p2": "/a/p2"},
+        paths_now={"p1": None, "p2": None},
+        accounts_with_data_last_push=2,
+        accounts_with_data_now=0,
+    )
+
+    assert [a.check for a in find_anomalies(evidence, DEFAULTS)] == [AnomalyCheck.STORAGE_NONE_MATCHED]
+
+
 def test_none_matched_needs_a_match_before_and_counts_waldur_s_levels_without_an_archive() -> None:
     nothing_now = {"p1": None, "p2": None}
 

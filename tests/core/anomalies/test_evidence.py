@@ -165,3 +165,10 @@ def test_evidence_is_plain_data_with_defaults_for_what_is_unknown() -> None:
     assert evidence.last_push_comparable
     assert not evidence.model_copy(update={"last_push_month": "2026-10"}).last_push_comparable
     assert GuardEvidence.model_validate_json(evidence.model_dump_json()) == evidence
+
+
+def test_a_month_is_a_month() -> None:
+    with pytest.raises(ValueError, match="month"):
+        GuardEvidence(month="2026-13", usage_kind="compute", new_totals={})
+    with pytest.raises(ValueError, match="last_push_month"):
+        GuardEvidence(month="2026-11", usage_kind="compute", new_totals={}, last_push_month="November")
