@@ -7,9 +7,10 @@ only compares.
 
 The archive helpers read the records of an archive written by the fetch task (``core.archive``:
 a header, then pages whose ``body`` holds DWDI's list of records under the kind's key): the
-clusters each compute account has rows on, how many accounts (paths, resources) have data, and
-which path each storage resource matched. :func:`archive_evidence` reads all three in one pass,
-so a month's archive is streamed once.
+clusters each compute account has usage on (user rows, or a total above zero), how many
+accounts (paths, resources) have data, and which path each storage resource matched. Each takes
+the archive's pages or the records themselves; :func:`archive_evidence` reads all three in one
+pass, so a month's archive is streamed once.
 
 "The last push" is the last push **of the same month**, whose values Waldur holds: usage recorded
 in a month does not disappear from it, so a cluster, an account or a path that had data then and
@@ -36,6 +37,8 @@ Totals = dict[str, dict[str, Decimal]]
 #: The key of each kind's record list in a DWDI answer page, and the field naming the record.
 LIST_KEYS = {UsageKind.COMPUTE: "compute", UsageKind.STORAGE: "storage", UsageKind.INFERENCE: "inference"}
 _KIND_FIELD = "usage_kind"
+#: The key of a page line's DWDI answer in an archive (``core.archive``); DWDI records have none.
+_PAGE_BODY = "body"
 _MONTH = f"^{MONTH_PATTERN}$"
 
 
@@ -116,13 +119,31 @@ def records_of(pages: Iterable[Mapping[str, Any]], usage_kind: UsageKind) -> Ite
 
     What is not a record (a page without the kind's list, an item that is no object) is passed
     over: the aggregate task already reports it as an issue, the guard only counts what is there.
+    An item that is already a record (no ``body``) is passed on as it is, so every helper below
+    takes an archive's pages or the records themselves.
     """
     key = LIST_KEYS[usage_kind]
     for page in pages:
-        body = page.get("body")
+        if not isinstance(page, Mapping):
+            continue
+        if _PAGE_BODY not in page:
+            yield page
+            continue
+        body = page[_PAGE_BODY]
         items = body.get(key) if isinstance(body, Mapping) else None
         if isinstance(items, list):
             yield from (item for item in items if isinstance(item, Mapping))
+
+
+def has_usage(record: Mapping[str, Any]) -> bool:
+    """A compute entry with user rows or a total above zero: an entry of zeros is no data."""
+    users = record.get("users")
+    if isinstance(users, list) and users:
+        return True
+    return any(
+        isinstance(value, int | float | Decimal) and not isinstance(value, bool) and value > 0
+        for value in record.values()
+    )
 
 
 def _text(value: Any) -> str | None:
@@ -182,6 +203,8 @@ class _Reader:
         cluster = _text(record.get("cluster"))
         if account is None or (self.accounts is not None and account not in self.accounts):
             return
+        if not has_usage(record):
+            return
         if self.cluster_filter is not None and (
             cluster is None or cluster.lower() not in self.cluster_filter
         ):
@@ -235,39 +258,45 @@ def clusters_by_account(
     accounts: Collection[str] | None = None,
     clusters: Collection[str] | None = None,
 ) -> dict[str, frozenset[str]]:
-    """Compute: account -> the clusters (lower case) it has entries on in these DWDI records.
+    """Compute: account -> the clusters (lower case) it has usage on in these DWDI records.
+
+    :param records: DWDI's compute entries, or an archive's pages (:func:`records_of`); an entry
+        of zeros (no user row, no total above zero) is no usage.
 
     :param accounts: only these accounts (the archive header's requested ``accounts``); None: all.
     :param clusters: only these clusters (the offering's filter); None: all.
     """
     reader = _Reader({"accounts": None if accounts is None else list(accounts)}, clusters)
-    for record in records:
+    for record in records_of(records, UsageKind.COMPUTE):
         reader.add(record)
     return {account: frozenset(names) for account, names in sorted(reader.by_account.items())}
 
 
 def accounts_with_data(
-    header: Mapping[str, Any],
     records: Iterable[Mapping[str, Any]],
     *,
+    header: Mapping[str, Any] | None = None,
     clusters: Collection[str] | None = None,
 ) -> int:
-    """How many requested accounts (storage: paths, inference: resources) have a record.
+    """How many requested accounts (storage: paths, inference: resources) have data.
 
     Read as the aggregate task reads the archive: compute accounts among the header's ``accounts``
-    (all, when it requested all) on the ``clusters`` kept; storage paths and inference UUIDs of
-    the header's maps, each counted once per backend ID.
+    (all, when it requested all or without a header) on the ``clusters`` kept; storage paths and
+    inference UUIDs of the header's maps, each counted once per backend ID.
     """
-    reader = _Reader(header, clusters)
-    for record in records:
+    reader = _Reader(header or {}, clusters)
+    for record in records_of(records, reader.kind):
         reader.add(record)
     return len(reader.with_data)
 
 
 def storage_paths(header: Mapping[str, Any], records: Iterable[Mapping[str, Any]]) -> dict[str, str | None]:
-    """Storage: backend_id -> its path (the header's ``paths``) when a record matched it, else None."""
+    """Storage: backend_id -> its path (the header's ``paths``) when a record matched it, else None.
+
+    :param records: DWDI's storage entries, or the archive's pages (:func:`records_of`).
+    """
     reader = _Reader({**header, _KIND_FIELD: UsageKind.STORAGE.value}, None)
-    for record in records:
+    for record in records_of(records, UsageKind.STORAGE):
         reader.add(record)
     return {
         backend_id: path if backend_id in reader.with_data else None
@@ -283,6 +312,7 @@ __all__ = [
     "accounts_with_data",
     "archive_evidence",
     "clusters_by_account",
+    "has_usage",
     "header_usage_kind",
     "records_of",
     "storage_paths",

@@ -46,14 +46,21 @@ def archive(details: dict[str, Any], pages: Sequence[dict[str, Any]], accounts: 
 COMPUTE_PAGES = [
     {
         "compute": [
-            {"account": "g001", "cluster": "Daint", "totalNodeHours": 1.5, "users": []},
+            {"account": "g001", "cluster": "Daint", "totalNodeHours": 1.5, "users": []},  # a total: data
             {"account": "g001", "cluster": "eiger", "users": [{"username": "u", "nodeHours": 2}]},
-            {"account": "g002", "cluster": "eiger", "users": []},
-            {"account": "other", "cluster": "daint", "users": []},  # not requested
-            {"account": "g003", "users": []},  # no cluster: data, but no cluster to miss
+            {"account": "g002", "cluster": "eiger", "totalNodeHours": 0.25},
+            {"account": "g004", "cluster": "eiger", "totalNodeHours": 0, "users": []},  # zeros: no data
+            {"account": "other", "cluster": "daint", "totalNodeHours": 3},  # not requested
+            {"account": "g003", "totalNodeHours": 1},  # no cluster: data, but no cluster to miss
         ]
     },
-    {"compute": [{"account": "g002", "cluster": "alps", "users": []}, "not a record", {"cluster": "daint"}]},
+    {
+        "compute": [
+            {"account": "g002", "cluster": "alps", "users": [{"username": "v", "nodeHours": 1}]},
+            "not a record",
+            {"cluster": "daint", "totalNodeHours": 1},
+        ]
+    },
     {"no list": []},
 ]
 
@@ -88,14 +95,24 @@ def test_the_offering_s_cluster_filter_applies_to_the_evidence_as_to_the_report(
 def test_the_helpers_read_records_one_piece_at_a_time() -> None:
     records = list(records_of([{"page": 1, "body": body} for body in COMPUTE_PAGES], UsageKind.COMPUTE))
 
-    assert len(records) == 7  # the string is no record
+    assert len(records) == 8  # the string is no record
     assert clusters_by_account(records, accounts=["g002"]) == {"g002": frozenset({"alps", "eiger"})}
     assert clusters_by_account(records, clusters=["eiger"]) == {
         "g001": frozenset({"eiger"}),
         "g002": frozenset({"eiger"}),
     }
-    assert accounts_with_data({"accounts": ["g001", "g003", "g009"]}, records) == 2
-    assert accounts_with_data({"accounts": None}, records) == 4
+    assert accounts_with_data(records, header={"accounts": ["g001", "g003", "g009"]}) == 2
+    assert accounts_with_data(records) == 4
+
+
+def test_the_helpers_take_an_archive_s_pages_as_well_as_its_records() -> None:
+    pages = [{"page": index, "status": 200, "body": body} for index, body in enumerate(COMPUTE_PAGES, 1)]
+    records = list(records_of(pages, UsageKind.COMPUTE))
+
+    assert clusters_by_account(pages) == clusters_by_account(records) != {}
+    assert accounts_with_data(pages) == accounts_with_data(records) == 4
+    storage = [{"body": {"storage": [{"path": "/a/p1", "spaceUsed": 1}]}}]
+    assert storage_paths({"paths": {"p1": "/a/p1", "p2": "/a/p2"}}, storage) == {"p1": "/a/p1", "p2": None}
 
 
 def test_a_storage_archive_gives_the_path_each_resource_matched_or_none() -> None:
@@ -112,7 +129,7 @@ def test_a_storage_archive_gives_the_path_each_resource_matched_or_none() -> Non
     assert evidence.clusters is None
     records = list(records_of([{"body": body} for body in pages], UsageKind.STORAGE))
     assert storage_paths(header, records) == evidence.paths
-    assert accounts_with_data(header, records) == 1
+    assert accounts_with_data(records, header=header) == 1
 
 
 def test_an_inference_archive_counts_resources_whatever_the_uuid_s_spelling() -> None:
