@@ -13,16 +13,15 @@ and expects no anomaly at all. Amounts (tolerance and floors) are in each compon
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
 from annotated_types import Ge, Gt, Lt
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, field_validator
 
-from airflow_provider_cscs_dwdi.core.types import lower_case, one_of, whole_number
-from airflow_provider_cscs_dwdi.core.validation import Refusal, describe, invalid
+from airflow_provider_cscs_dwdi.core.types import lower_case, none_as, one_of, whole_number
+from airflow_provider_cscs_dwdi.core.validation import Refusal, describe
 
 
 class GuardPolicy(StrEnum):
@@ -197,6 +196,7 @@ class AnomalyGuardSettings(BaseModel):
     )
     policies: Annotated[
         dict[_Check, _Policy],
+        none_as({}),
         Refusal(lambda value: f"expected a mapping of check to warn or hold, got {describe(value)}"),
     ] = Field(
         default_factory=lambda: dict(DEFAULT_POLICIES),
@@ -213,21 +213,6 @@ class AnomalyGuardSettings(BaseModel):
             "unanswered, nothing held is written and an `anomaly` alert is sent."
         ),
     )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _mapping(cls, value: Any) -> Any:
-        if not isinstance(value, Mapping):
-            raise invalid(
-                f"expected a mapping (enabled, thresholds, policies, approval_timeout_hours), "
-                f"got {describe(value)}"
-            )
-        return value
-
-    @field_validator("policies", mode="before")
-    @classmethod
-    def _none_is_the_defaults(cls, value: Any) -> Any:
-        return {} if value is None else value
 
     @field_validator("policies", mode="after")
     @classmethod
