@@ -20,6 +20,7 @@ from airflow_provider_cscs_dwdi.core.anomalies.evidence import (
     clusters_by_account,
     records_of,
     storage_paths,
+    totals_of,
 )
 from airflow_provider_cscs_dwdi.core.anomalies.settings import (
     DEFAULT_POLICIES,
@@ -44,4 +45,5 @@ __all__ = [
     "holds_everything",
     "records_of",
     "storage_paths",
+    "totals_of",
 ]

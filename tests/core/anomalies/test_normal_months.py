@@ -35,8 +35,9 @@ from airflow_provider_cscs_dwdi.core.anomalies import (
     GuardEvidence,
     archive_evidence,
     find_anomalies,
+    totals_of,
 )
-from airflow_provider_cscs_dwdi.core.anomalies.evidence import Totals, totals_of
+from airflow_provider_cscs_dwdi.core.anomalies.evidence import Totals
 from airflow_provider_cscs_dwdi.core.config import OfferingConfig, load_config
 from airflow_provider_cscs_dwdi.core.inference import InferenceAggregator
 from airflow_provider_cscs_dwdi.core.kinds import UsageKind
