@@ -13,8 +13,8 @@ from typing import Any
 from airflow.sdk import Asset
 
 from airflow_provider_cscs_dwdi.assets import billing_alias
-from airflow_provider_cscs_dwdi.core._anomalies_interim import AnomalyGuardSettings
 from airflow_provider_cscs_dwdi.core.alerts import ANOMALY, MONTH_CLOSED
+from airflow_provider_cscs_dwdi.core.anomalies import AnomalyGuardSettings
 from airflow_provider_cscs_dwdi.core.config import OfferingConfig
 from airflow_provider_cscs_dwdi.dag_settings import CLOSING_DAG_ID_PREFIX, DAG_ID_PREFIX
 from airflow_provider_cscs_dwdi.notifications import approval_timeout_builder, notifiers_for
@@ -54,8 +54,7 @@ def add_approval(
 
 def guard_settings(offering: OfferingConfig) -> AnomalyGuardSettings:
     """The offering's ``anomaly_guard`` block (the defaults where the file has none)."""
-    settings = getattr(offering, "anomaly_guard", None)
-    return settings if isinstance(settings, AnomalyGuardSettings) else AnomalyGuardSettings()
+    return offering.anomaly_guard
 
 
 def pushed_archive_roots(offering: OfferingConfig) -> list[str]:

@@ -25,17 +25,16 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import ObjectStoragePath
 
-from airflow_provider_cscs_dwdi.core._anomalies_interim import (
+from airflow_provider_cscs_dwdi.core.amounts import parse_amounts
+from airflow_provider_cscs_dwdi.core.anomalies import (
     Anomaly,
     AnomalyGuardSettings,
+    ArchiveEvidence,
     GuardEvidence,
     GuardPolicy,
-    accounts_with_data,
-    clusters_by_account,
+    archive_evidence,
     find_anomalies,
-    storage_paths,
 )
-from airflow_provider_cscs_dwdi.core.amounts import parse_amounts
 from airflow_provider_cscs_dwdi.core.archive import ArchiveError, read_archive
 from airflow_provider_cscs_dwdi.core.held import HeldRow, HeldValues, held_values, split_plan
 from airflow_provider_cscs_dwdi.core.issues import Issue
@@ -156,6 +155,7 @@ class AnomalyGuard:
             log.warning("Could not record %s as the last push of %s: %s", self.fetch_archive, month, error)
 
     def _archive_evidence(self, kind: UsageKind, month: str, log: Log) -> dict[str, Any]:
+        """The current fetch's archive against the archive of the month's last push."""
         if kind is UsageKind.INFERENCE or self.fetch_archive is None:
             return {}
         now = _read(self.fetch_archive, log)
@@ -163,16 +163,21 @@ class AnomalyGuard:
         before = None if last is None else _read(last, log)
         if now is None:
             return {}
+        evidence: dict[str, Any] = {"accounts_with_data_now": now.accounts_with_data}
+        if before is not None:
+            evidence.update(
+                accounts_with_data_last_push=before.accounts_with_data, last_push_month=before.month
+            )
         if kind is UsageKind.STORAGE:
             return {
-                "paths_now": storage_paths(*now),
-                "paths_last_push": None if before is None else storage_paths(*before),
+                **evidence,
+                "paths_now": now.paths,
+                "paths_last_push": None if before is None else before.paths,
             }
         return {
-            "clusters_now": clusters_by_account(now[1]),
-            "clusters_last_push": None if before is None else clusters_by_account(before[1]),
-            "accounts_with_data_now": accounts_with_data(now[1]),
-            "accounts_with_data_last_push": None if before is None else accounts_with_data(before[1]),
+            **evidence,
+            "clusters_now": now.clusters,
+            "clusters_last_push": None if before is None else before.clusters,
         }
 
     def _last_push(self, month: str, log: Log) -> str | None:
@@ -199,11 +204,12 @@ class AnomalyGuard:
         return None if newest is None else newest[1]
 
 
-def _read(url: str, log: Log) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+def _read(url: str, log: Log) -> ArchiveEvidence | None:
+    """One pass over an archive (its pages streamed); None when it cannot be read."""
     try:
         with ObjectStoragePath(url).open("rb") as raw_file:
             header, pages = read_archive(raw_file)
-            return header, list(pages)
+            return archive_evidence(header, pages)
     except (ArchiveError, OSError, EOFError) as error:
         log.warning("The archive %s cannot be read for the anomaly checks (%s): skipped.", url, error)
         return None

@@ -19,6 +19,13 @@ from typing import Any
 
 APPROVAL_TASK_ID = "approve_held_values"
 REVIEWER = "billing-reviewer"
+#: How many :func:`answering` blocks are open (``support.run`` answers only outside of one).
+_open = [0]
+
+
+def answering_open() -> bool:
+    """Whether a test is answering approvals itself (an :func:`answering` block is open)."""
+    return _open[0] > 0
 
 
 @dataclass
@@ -93,8 +100,10 @@ def answering(option: str | None) -> Iterator[Answers]:
 
     thread = threading.Thread(target=loop, name="approval-answers", daemon=True)
     thread.start()
+    _open[0] += 1
     try:
         yield answers
     finally:
+        _open[0] -= 1
         stop.set()
         thread.join(timeout=10)
