@@ -108,23 +108,30 @@ class AnomalyGuard:
         if not hold:
             return replace(plan, issues=(*plan.issues, *map(_issue, self.anomalies)))
         now, held = split_plan(plan, hold)
-        held_pairs = {(r.backend_id, c.component_type) for r in held.resources for c in r.total_changes}
+        held_pairs = {
+            (resource.backend_id, change.component_type)
+            for resource in held.resources
+            for change in (*resource.total_changes, *resource.user_changes)
+        }
+        # A hold anomaly naming no value to write (e.g. a storage path that matches nothing now):
+        # shown to the person too, though an approval writes nothing for it.
         quiet = [
             HeldRow(
                 resource=anomaly.backend_id or "(all)",
                 component=anomaly.component,
-                user=None,
+                user=anomaly.username,
                 waldur_now=None if anomaly.waldur_now is None else str(anomaly.waldur_now),
                 dwdi_new=None if anomaly.dwdi_new is None else str(anomaly.dwdi_new),
                 why=anomaly.why,
             )
             for anomaly in hold
-            if not any(
+            if (anomaly.dwdi_new is None or anomaly.dwdi_new != anomaly.waldur_now)
+            and not any(
                 anomaly.backend_id in (None, backend) and anomaly.component in (None, component)
                 for backend, component in held_pairs
             )
         ]
-        self.held = held_values(held, self.anomalies, offering=offering, unchanged_rows=quiet)
+        self.held = held_values(held, hold, offering=offering, unchanged_rows=quiet)
         warned = [anomaly for anomaly in self.anomalies if anomaly.policy is GuardPolicy.WARN]
         log.warning(
             "Holding %d value(s) of %s for approval (task approve_held_values):",
