@@ -109,9 +109,10 @@ class AnomalyGuard:
             return replace(plan, issues=(*plan.issues, *map(_issue, self.anomalies)))
         now, held = split_plan(plan, hold)
         held_pairs = {
-            (resource.backend_id, change.component_type)
+            (resource.backend_id, component)
             for resource in held.resources
-            for change in (*resource.total_changes, *resource.user_changes)
+            for component in [c.component_type for c in resource.total_changes]
+            + [c.component_type for c in resource.user_changes]
         }
         # A hold anomaly naming no value to write (e.g. a storage path that matches nothing now):
         # shown to the person too, though an approval writes nothing for it.
