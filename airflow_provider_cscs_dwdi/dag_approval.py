@@ -61,3 +61,26 @@ def pushed_archive_roots(offering: OfferingConfig) -> list[str]:
     """The archive folders of the offering's usage and closing DAGs (its pushes' archives)."""
     root = (offering.archive_path or default_archive_root()).rstrip("/")
     return [f"{root}/{prefix}{offering.slug}" for prefix in (DAG_ID_PREFIX, CLOSING_DAG_ID_PREFIX)]
+
+
+def add_audit_approval(offering: OfferingConfig) -> Any:
+    """``approve_held_values`` after ``audit_waldur``: a repair's held corrections, in the same run.
+
+    It runs when the audit failed too (held corrections are still differences at its re-audit).
+    """
+    return ApproveHeldValuesOperator(
+        task_id="approve_held_values",
+        offering_name=offering.name,
+        offering_uuid=offering.offering_uuid,
+        waldur_conn_id=offering.waldur_conn_id,
+        billing_timezone=offering.billing_timezone,
+        dry_run="{{ params.dry_run }}",
+        reconcile=True,  # as the repair
+        push_task_id="audit_waldur",
+        write_action="repair",
+        response_timeout=timedelta(hours=guard_settings(offering).approval_timeout_hours),
+        trigger_rule="all_done",
+        retries=0,
+        on_failure_callback=notifiers_for(offering, ANOMALY, message=approval_timeout_builder(offering))
+        or None,
+    )

@@ -263,7 +263,7 @@ def guard_of(task: Any, context: Any) -> AnomalyGuard | None:
         return None
     ti = context.get("ti")
     fetched = None
-    if ti is not None:
+    if ti is not None and task.fetch_task_id is not None:
         fetched = ti.xcom_pull(task_ids=task.fetch_task_id, map_indexes=ti.map_index, key="return_value")
     archive = fetched.get("archive") if isinstance(fetched, Mapping) else None
     return AnomalyGuard(
