@@ -13,8 +13,8 @@ from typing import Any
 from airflow.sdk import Asset
 
 from airflow_provider_cscs_dwdi.assets import billing_alias
-from airflow_provider_cscs_dwdi.core._anomalies_interim import AnomalyGuardSettings
 from airflow_provider_cscs_dwdi.core.alerts import ANOMALY, MONTH_CLOSED
+from airflow_provider_cscs_dwdi.core.anomalies import AnomalyGuardSettings
 from airflow_provider_cscs_dwdi.core.config import OfferingConfig
 from airflow_provider_cscs_dwdi.dag_settings import CLOSING_DAG_ID_PREFIX, DAG_ID_PREFIX
 from airflow_provider_cscs_dwdi.notifications import approval_timeout_builder, notifiers_for
@@ -54,11 +54,33 @@ def add_approval(
 
 def guard_settings(offering: OfferingConfig) -> AnomalyGuardSettings:
     """The offering's ``anomaly_guard`` block (the defaults where the file has none)."""
-    settings = getattr(offering, "anomaly_guard", None)
-    return settings if isinstance(settings, AnomalyGuardSettings) else AnomalyGuardSettings()
+    return offering.anomaly_guard
 
 
 def pushed_archive_roots(offering: OfferingConfig) -> list[str]:
     """The archive folders of the offering's usage and closing DAGs (its pushes' archives)."""
     root = (offering.archive_path or default_archive_root()).rstrip("/")
     return [f"{root}/{prefix}{offering.slug}" for prefix in (DAG_ID_PREFIX, CLOSING_DAG_ID_PREFIX)]
+
+
+def add_audit_approval(offering: OfferingConfig) -> Any:
+    """``approve_held_values`` after ``audit_waldur``: a repair's held corrections, in the same run.
+
+    It runs when the audit failed too (held corrections are still differences at its re-audit).
+    """
+    return ApproveHeldValuesOperator(
+        task_id="approve_held_values",
+        offering_name=offering.name,
+        offering_uuid=offering.offering_uuid,
+        waldur_conn_id=offering.waldur_conn_id,
+        billing_timezone=offering.billing_timezone,
+        dry_run="{{ params.dry_run }}",
+        reconcile=True,  # as the repair
+        push_task_id="audit_waldur",
+        write_action="repair",
+        response_timeout=timedelta(hours=guard_settings(offering).approval_timeout_hours),
+        trigger_rule="all_done",
+        retries=0,
+        on_failure_callback=notifiers_for(offering, ANOMALY, message=approval_timeout_builder(offering))
+        or None,
+    )

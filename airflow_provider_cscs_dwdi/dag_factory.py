@@ -36,7 +36,12 @@ from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
 from airflow_provider_cscs_dwdi.core.kinds import UsageKind
 from airflow_provider_cscs_dwdi.core.months import closed_month
 from airflow_provider_cscs_dwdi.core.xcom import BillingPlan
-from airflow_provider_cscs_dwdi.dag_approval import add_approval, guard_settings, pushed_archive_roots
+from airflow_provider_cscs_dwdi.dag_approval import (
+    add_approval,
+    add_audit_approval,
+    guard_settings,
+    pushed_archive_roots,
+)
 from airflow_provider_cscs_dwdi.dag_docs import audit_doc_md, closing_doc_md, usage_doc_md
 from airflow_provider_cscs_dwdi.dag_settings import (
     AUDIT_DAG_ID_PREFIX,
@@ -306,7 +311,7 @@ def build_audit_dag(offering: OfferingConfig) -> DAG:
             repair_month="{{ params.repair_month }}",
         )
         reports = _add_fetch_and_aggregate(offering, backend_ids, plan)
-        AuditWaldurOperator(
+        audit = AuditWaldurOperator(
             task_id="audit_waldur",
             reports=reports.output,
             offering_uuid=offering.offering_uuid,
@@ -318,12 +323,14 @@ def build_audit_dag(offering: OfferingConfig) -> DAG:
             backend_components=offering.backend_components,
             bad_value_policy=offering.bad_value_policy,
             clusters=list(offering.clusters) if offering.clusters else None,
+            anomaly_guard=guard_settings(offering).model_dump(mode="json"),
             # A drift is a finding, not a glitch: a retry would only find it again, later.
             retries=0,
             # A task callback: it reads the audit's own result, pushed before the task fails.
             on_failure_callback=notifiers_for(offering, DRIFT, message=partial(_drift_alert, offering))
             or None,
         )
+        audit >> add_audit_approval(offering)
     return dag
 
 

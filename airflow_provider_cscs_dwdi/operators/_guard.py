@@ -25,17 +25,16 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import ObjectStoragePath
 
-from airflow_provider_cscs_dwdi.core._anomalies_interim import (
+from airflow_provider_cscs_dwdi.core.amounts import parse_amounts
+from airflow_provider_cscs_dwdi.core.anomalies import (
     Anomaly,
     AnomalyGuardSettings,
+    ArchiveEvidence,
     GuardEvidence,
     GuardPolicy,
-    accounts_with_data,
-    clusters_by_account,
+    archive_evidence,
     find_anomalies,
-    storage_paths,
 )
-from airflow_provider_cscs_dwdi.core.amounts import parse_amounts
 from airflow_provider_cscs_dwdi.core.archive import ArchiveError, read_archive
 from airflow_provider_cscs_dwdi.core.held import HeldRow, HeldValues, held_values, split_plan
 from airflow_provider_cscs_dwdi.core.issues import Issue
@@ -109,23 +108,31 @@ class AnomalyGuard:
         if not hold:
             return replace(plan, issues=(*plan.issues, *map(_issue, self.anomalies)))
         now, held = split_plan(plan, hold)
-        held_pairs = {(r.backend_id, c.component_type) for r in held.resources for c in r.total_changes}
+        held_pairs = {
+            (resource.backend_id, component)
+            for resource in held.resources
+            for component in [c.component_type for c in resource.total_changes]
+            + [c.component_type for c in resource.user_changes]
+        }
+        # A hold anomaly naming no value to write (e.g. a storage path that matches nothing now):
+        # shown to the person too, though an approval writes nothing for it.
         quiet = [
             HeldRow(
                 resource=anomaly.backend_id or "(all)",
                 component=anomaly.component,
-                user=None,
+                user=anomaly.username,
                 waldur_now=None if anomaly.waldur_now is None else str(anomaly.waldur_now),
                 dwdi_new=None if anomaly.dwdi_new is None else str(anomaly.dwdi_new),
                 why=anomaly.why,
             )
             for anomaly in hold
-            if not any(
+            if (anomaly.dwdi_new is None or anomaly.dwdi_new != anomaly.waldur_now)
+            and not any(
                 anomaly.backend_id in (None, backend) and anomaly.component in (None, component)
                 for backend, component in held_pairs
             )
         ]
-        self.held = held_values(held, self.anomalies, offering=offering, unchanged_rows=quiet)
+        self.held = held_values(held, hold, offering=offering, unchanged_rows=quiet)
         warned = [anomaly for anomaly in self.anomalies if anomaly.policy is GuardPolicy.WARN]
         log.warning(
             "Holding %d value(s) of %s for approval (task approve_held_values):",
@@ -156,6 +163,7 @@ class AnomalyGuard:
             log.warning("Could not record %s as the last push of %s: %s", self.fetch_archive, month, error)
 
     def _archive_evidence(self, kind: UsageKind, month: str, log: Log) -> dict[str, Any]:
+        """The current fetch's archive against the archive of the month's last push."""
         if kind is UsageKind.INFERENCE or self.fetch_archive is None:
             return {}
         now = _read(self.fetch_archive, log)
@@ -163,16 +171,21 @@ class AnomalyGuard:
         before = None if last is None else _read(last, log)
         if now is None:
             return {}
+        evidence: dict[str, Any] = {"accounts_with_data_now": now.accounts_with_data}
+        if before is not None:
+            evidence.update(
+                accounts_with_data_last_push=before.accounts_with_data, last_push_month=before.month
+            )
         if kind is UsageKind.STORAGE:
             return {
-                "paths_now": storage_paths(*now),
-                "paths_last_push": None if before is None else storage_paths(*before),
+                **evidence,
+                "paths_now": now.paths,
+                "paths_last_push": None if before is None else before.paths,
             }
         return {
-            "clusters_now": clusters_by_account(now[1]),
-            "clusters_last_push": None if before is None else clusters_by_account(before[1]),
-            "accounts_with_data_now": accounts_with_data(now[1]),
-            "accounts_with_data_last_push": None if before is None else accounts_with_data(before[1]),
+            **evidence,
+            "clusters_now": now.clusters,
+            "clusters_last_push": None if before is None else before.clusters,
         }
 
     def _last_push(self, month: str, log: Log) -> str | None:
@@ -199,11 +212,12 @@ class AnomalyGuard:
         return None if newest is None else newest[1]
 
 
-def _read(url: str, log: Log) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+def _read(url: str, log: Log) -> ArchiveEvidence | None:
+    """One pass over an archive (its pages streamed); None when it cannot be read."""
     try:
         with ObjectStoragePath(url).open("rb") as raw_file:
             header, pages = read_archive(raw_file)
-            return header, list(pages)
+            return archive_evidence(header, pages)
     except (ArchiveError, OSError, EOFError) as error:
         log.warning("The archive %s cannot be read for the anomaly checks (%s): skipped.", url, error)
         return None
@@ -249,7 +263,7 @@ def guard_of(task: Any, context: Any) -> AnomalyGuard | None:
         return None
     ti = context.get("ti")
     fetched = None
-    if ti is not None:
+    if ti is not None and task.fetch_task_id is not None:
         fetched = ti.xcom_pull(task_ids=task.fetch_task_id, map_indexes=ti.map_index, key="return_value")
     archive = fetched.get("archive") if isinstance(fetched, Mapping) else None
     return AnomalyGuard(

@@ -48,14 +48,17 @@ class ApproveHeldValuesOperator(WaldurBaseOperator, HITLOperator):
     """Ask a person to approve the values the push held; write them on Approve.
 
     :param push_result: the push's XCom of the same month (``PushResult``); only its ``held``
-        count and ``dry_run`` are read, the values come from XCom ``held_values``.
+        count and ``dry_run`` are read, the values come from XCom ``held_values``. None (the
+        audit's repair): asked when ``push_task_id`` left held values.
     :param offering_name: how the request names the offering.
     :param offering_uuid: the Waldur offering, as for the push.
     :param waldur_conn_id: the ``waldur`` connection, as for the push.
     :param dry_run: an approval plans and logs, and writes nothing (as the push).
     :param reconcile: as the push.
     :param push_task_id: the task that held the values (its ``held_values`` XCom, same map index).
-    :param report_task_id: the task whose report (same map index) the held values come from.
+    :param report_task_id: the task whose report (same map index; unmapped: the report of the
+        held month among all of them) the held values come from.
+    :param write_action: how refusals name the write (``push``; the audit's ``repair``).
     :param anomaly_guard: as the push: an approved write records the month's last push.
     :param pushed_archive_roots: as the push.
     :param fetch_task_id: as the push.
@@ -70,7 +73,7 @@ class ApproveHeldValuesOperator(WaldurBaseOperator, HITLOperator):
     def __init__(
         self,
         *,
-        push_result: Mapping[str, Any] | Any,
+        push_result: Mapping[str, Any] | Any = None,
         offering_name: str,
         offering_uuid: str,
         waldur_conn_id: str = WaldurHook.default_conn_name,
@@ -86,6 +89,7 @@ class ApproveHeldValuesOperator(WaldurBaseOperator, HITLOperator):
         billing_asset: Asset | None = None,
         closes_month: bool = False,
         response_timeout: timedelta | None = timedelta(hours=24),
+        write_action: str = "push",
         **kwargs: Any,
     ) -> None:
         # Two approvals writing the same offering at once could interleave, as two pushes could.
@@ -116,13 +120,19 @@ class ApproveHeldValuesOperator(WaldurBaseOperator, HITLOperator):
         self.fetch_task_id = fetch_task_id
         self.billing_asset = billing_asset
         self.closes_month = closes_month
+        self.write_action = write_action
 
     def execute(self, context: Context) -> Any:
-        pushed = PushResult.from_xcom(self.push_result)
-        if not pushed.held:
-            raise AirflowSkipException(f"Nothing held in {pushed.month}: no approval to ask for.")
-        if pushed.dry_run:
-            raise AirflowSkipException(f"Dry run of {pushed.month}: nothing held is written, nothing asked.")
+        if self.push_result is not None:
+            pushed = PushResult.from_xcom(self.push_result)
+            if not pushed.held:
+                raise AirflowSkipException(f"Nothing held in {pushed.month}: no approval to ask for.")
+            if pushed.dry_run:
+                raise AirflowSkipException(
+                    f"Dry run of {pushed.month}: nothing held is written, nothing asked."
+                )
+        elif context["ti"].xcom_pull(task_ids=self.push_task_id, key=HELD_KEY) is None:
+            self._nothing_held(context)
         held = self._held(context)
         self.subject = f"{self.offering_name} {held.month}: approve {len(held.rows)} held value(s)?"
         self.body = (
@@ -155,10 +165,28 @@ class ApproveHeldValuesOperator(WaldurBaseOperator, HITLOperator):
         finally:
             self.close_hook()
 
+    def _nothing_held(self, context: Context) -> None:
+        """Skip; but after a failed audit (this task runs whatever it ended as) fail, so the run
+        still shows the audit's failure."""
+        audit = context["ti"].xcom_pull(task_ids=self.push_task_id, key="return_value")
+        repair = audit.get("repair") if isinstance(audit, Mapping) else None
+        if not isinstance(audit, Mapping) or not audit.get("clean") or (repair or {}).get("failed"):
+            raise AirflowFailException(f"Nothing held to approve: {self.push_task_id} failed (see its log).")
+        raise AirflowSkipException(f"Nothing held by {self.push_task_id}: no approval to ask for.")
+
     def _write(self, context: Context, held: HeldValues) -> PushResult:
         dry_run = as_bool(self.dry_run_setting, "dry_run")
         ti = context["ti"]
-        document = ti.xcom_pull(task_ids=self.report_task_id, map_indexes=ti.map_index, key="return_value")
+        if ti.map_index is not None and ti.map_index >= 0:
+            document = ti.xcom_pull(
+                task_ids=self.report_task_id, map_indexes=ti.map_index, key="return_value"
+            )
+        else:  # the audit: one report per audited month
+            documents = ti.xcom_pull(task_ids=self.report_task_id, key="return_value") or []
+            documents = [documents] if isinstance(documents, Mapping) else documents
+            document = next(
+                (d for d in documents if isinstance(d, Mapping) and d.get("month") == held.month), None
+            )
         try:
             report = UsageReport.from_xcom(document)
         except CscsDwdiError as error:

@@ -23,6 +23,7 @@ from airflow_provider_cscs_dwdi.core.audit import MonthAudit, PushedMonth, audit
 from airflow_provider_cscs_dwdi.core.audit_result import AuditResult
 from airflow_provider_cscs_dwdi.core.components import parse_backend_components
 from airflow_provider_cscs_dwdi.core.errors import CscsDwdiError
+from airflow_provider_cscs_dwdi.core.held import HELD_KEY
 from airflow_provider_cscs_dwdi.core.months import Month, current_month
 from airflow_provider_cscs_dwdi.core.usage import BadValuePolicy
 from airflow_provider_cscs_dwdi.core.xcom import BackendIds, BillingPlan, PushResult, UsageReport
@@ -30,6 +31,7 @@ from airflow_provider_cscs_dwdi.hooks._http import TransientHTTPError
 from airflow_provider_cscs_dwdi.hooks.waldur import WaldurAPIError, WaldurAuthError, WaldurHook
 from airflow_provider_cscs_dwdi.operators._base import WaldurBaseOperator
 from airflow_provider_cscs_dwdi.operators._clock import Clock
+from airflow_provider_cscs_dwdi.operators._guard import guard_of
 from airflow_provider_cscs_dwdi.operators._kinds import report_from_archive
 from airflow_provider_cscs_dwdi.operators._lineage import operator_lineage
 from airflow_provider_cscs_dwdi.operators._params import as_bool, blank_to_none
@@ -149,6 +151,8 @@ class AuditWaldurOperator(WaldurBaseOperator):
     :param clusters: the offering's cluster filter, for the same rebuild.
     :param clock: the current time, which tells the current month and the usage ``date`` of a
         repair (default: the operators' clock, see :mod:`._clock`).
+    :param anomaly_guard: the offering's ``anomaly_guard`` (plain data): a repair holds anomalous
+        corrections under ``held_values`` for the audit DAG's ``approve_held_values``.
     """
 
     template_fields: Sequence[str] = ("reports", "repair_month", "repair_dry_run")
@@ -170,6 +174,7 @@ class AuditWaldurOperator(WaldurBaseOperator):
         bad_value_policy: str = "fail",
         clusters: Sequence[str] | None = None,
         clock: Clock | None = None,
+        anomaly_guard: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         # As the push: two runs repairing the same offering at once could interleave their writes.
@@ -191,6 +196,8 @@ class AuditWaldurOperator(WaldurBaseOperator):
         self.components = parse_backend_components(self.backend_components)
         self.bad_value_policy = bad_value_policy
         self.clusters = clusters
+        # The repair's guard (operators/_guard.py) compares totals only: no fetch archive.
+        self.anomaly_guard, self.fetch_task_id = anomaly_guard, None
 
     def execute(self, context: Context) -> dict[str, Any]:
         repair_month = blank_to_none(self.repair_month)
@@ -264,11 +271,14 @@ class AuditWaldurOperator(WaldurBaseOperator):
             "Dry run of the repair of" if dry_run else "Repairing",
             report.month,
         )
+        guard = guard_of(self, context)
         try:
             # A repair leaves no user usage behind that DWDI does not report: the audit counts it.
             result = self.push_report(
-                report, dry_run=dry_run, reconcile=True, task_instance=context.get("ti")
+                report, dry_run=dry_run, reconcile=True, task_instance=context.get("ti"), guard=guard
             )
+            if guard is not None and guard.held is not None and guard.held.rows and not dry_run:
+                context["ti"].xcom_push(key=HELD_KEY, value=guard.held.to_xcom())
         except AirflowException:
             context["ti"].xcom_push(
                 key="return_value", value=AuditResult.of(audits, repair_month=repair_month).to_xcom()

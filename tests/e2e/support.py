@@ -13,6 +13,7 @@ from airflow_provider_cscs_dwdi.core.months import months_to_report, previous_mo
 from airflow_provider_cscs_dwdi.dag_factory import DAG_ID_PREFIX, load_dags_from_env
 from airflow_provider_cscs_dwdi.operators import _clock
 from sandbox.stack import SandboxStack, SeededOffering, differences
+from tests.e2e.approval_support import answering, answering_open
 from tests.fixtures.airflow_env import task_states, xcom_results
 
 # A client of the session issuer (tests/fixtures/oidc_issuer.py: sandbox.oidc_issuer defaults).
@@ -28,7 +29,15 @@ def offering_dag(item: SeededOffering) -> Any:
 
 
 def run(stack: SandboxStack, logical_date: datetime, **conf: Any) -> Any:
-    return offering_dag(stack.seeded[0]).test(logical_date=logical_date, run_conf=conf or None)
+    """One run of the offering's daily DAG; a request for approval it did not expect fails the test
+    (it is rejected, so the run ends rather than waiting forever in ``dag.test()``)."""
+    dag = offering_dag(stack.seeded[0])
+    if answering_open():
+        return dag.test(logical_date=logical_date, run_conf=conf or None)
+    with answering(None) as answers:
+        dag_run = dag.test(logical_date=logical_date, run_conf=conf or None)
+    assert answers.requests == [], f"unexpected approval request(s): {answers.requests}"
+    return dag_run
 
 
 def writes(stack: SandboxStack) -> list[Any]:
