@@ -368,18 +368,30 @@ class AirflowDeployment:
     def wait_for_hitl_request(
         self, dag_id: str, run_id: str, task_id: str, *, map_index: int = -1, timeout: float
     ) -> dict[str, Any]:
-        """Wait until the task instance waits for a person (``awaiting_input``); its request."""
+        """Wait until the task instance waits for a person (``awaiting_input``); its request.
+
+        Returns only once the scheduler has also seen the parked task's process exit. Airflow 3.3.2
+        (LocalExecutor) fails a request answered before that: the answer queues the same try again,
+        the late exit event of the parked process then drops it from the executor's running tasks,
+        and the scheduler takes the queued try for one killed externally.
+        """
+        parked = f"TaskInstance Finished: dag_id={dag_id}, task_id={task_id}, run_id={run_id}, map_index={map_index},"
 
         def waiting() -> dict[str, Any] | None:
             self._check_alive()
-            state = self.task_states(dag_id, run_id).get(
-                task_id if map_index < 0 else f"{task_id}[{map_index}]"
-            )
+            key = task_id if map_index < 0 else f"{task_id}[{map_index}]"
+            state = self.task_states(dag_id, run_id).get(key)
             if state in ("failed", "upstream_failed", "skipped", "success"):
                 raise DeploymentError(
                     f"{dag_id}/{run_id}/{task_id} finished ({state}) without asking a person"
                 )
             detail = self.hitl_detail(dag_id, run_id, task_id, map_index)
-            return detail if detail is not None and state == "awaiting_input" else None
+            if detail is None or state != "awaiting_input":
+                return None
+            scheduler_log = (self.log_dir / "scheduler.log").read_text(errors="replace")
+            seen = any(
+                parked in line and "state=awaiting_input" in line for line in scheduler_log.splitlines()
+            )
+            return detail if seen else None
 
         return wait_for(f"{task_id} of {run_id} to wait for a person", waiting, timeout=timeout, interval=2)
