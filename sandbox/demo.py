@@ -12,7 +12,12 @@
    invoicing DAG (``dags/cscs_dwdi_invoicing_example.py``) from the push's asset event, runs it
    in-process as ``dag.test()`` runs tasks, and prints the extra it received;
 6. pushes the first offering's closed months and runs its drift audit DAG once: it must be clean
-   (its per-month counts and its table of differences are printed).
+   (its per-month counts and its table of differences are printed);
+7. shows the anomaly guard (docs/anomaly-guard.md): DWDI answers one account of the first
+   offering without its last cluster's rows (as when that cluster's data is late), the daily DAG
+   runs again, its push holds the account's falling total and ``approve_held_values`` asks for
+   approval; the held row is printed as *Required Actions* shows it, the demo approves it through
+   Airflow's own REST handler, and prints the new value landed in Waldur.
 
 Airflow is imported only after the environment is set, because it reads its configuration once.
 """
@@ -174,6 +179,67 @@ def run_asset_triggered_invoicing(dag_id: str) -> list[dict[str, Any]]:
         return list(logged.xcom_pull(task_ids="log_invoice_input", session=session) or []) if logged else []
 
 
+def run_held_value(stack: Any, item: Any, month: str, now: datetime) -> int:
+    """One account loses its last cluster's rows: the run holds its values, an approval writes them.
+
+    Returns 1 unless exactly one approval was asked for, and once approved Waldur holds DWDI's new
+    (lower) values of the account.
+    """
+    from airflow_provider_cscs_dwdi.dag_factory import DAG_ID_PREFIX, load_dags_from_env
+    from sandbox.expected import expected_compute, same_amount
+    from tests.e2e.approval_support import answering
+    from tests.fixtures.airflow_env import xcom_results
+
+    dataset = stack.dataset
+    late = dataset.clusters[-1]
+    account = next(name for name in item.accounts if dataset.clusters_of(name) == dataset.clusters)
+    before = stack.landed(item, month)[account]["total"]
+    stack.dwdi.set_entries(
+        month,
+        [
+            entry
+            for entry in dataset.entries(month)
+            if (entry["account"], entry["cluster"]) != (account, late)
+        ],
+    )
+    dag = load_dags_from_env()[DAG_ID_PREFIX + item.config.slug]
+    for task in dag.tasks:
+        task.retries = 0
+    print(f"\n=== the anomaly guard: DWDI answers {account} without its {late} rows (late data) ===")
+    with answering("Approve") as answers:
+        dag_run = dag.test(logical_date=now + timedelta(minutes=1), run_conf={"month": month})
+    print(f"{dag.dag_id}: run {dag_run.run_id} finished {dag_run.state}")
+    for request in answers.requests:
+        print(f"  Required Actions: {request['subject']}")
+        rows = [
+            [cell.strip() for cell in line.strip("|").split("|")]
+            for line in str(request["body"]).splitlines()
+            if line.startswith("|") and not line.startswith("|---")
+        ]
+        for resource, component, user, waldur_now, dwdi_new, *_ in rows:
+            print(f"    {resource:<10} {component:<14} {user:<12} {waldur_now:>12} {dwdi_new:>12}")
+        if len(rows) > 1:
+            print(f"    why: {rows[1][-1]}")
+    for decision in xcom_results(dag_run, "approve_held_values", key="decision"):
+        print(
+            f"  {decision['decision']} by {decision['by']} at {decision['at']}: {decision['written']} resource(s) written"
+        )
+    kept = [name for name in dataset.clusters if name != late]
+    new = expected_compute(dataset, month, [account], item.config.components, kept)[account]["total"]
+    landed = stack.landed(item, month)[account]["total"]
+    print(f"  {account} in Waldur ({month}):")
+    for component, amount in new.items():
+        print(
+            f"    {component:<16} before {_amount(before.get(component)):>10}   "
+            f"DWDI new {_amount(amount):>10}   Waldur now {_amount(landed.get(component)):>10}"
+        )
+    stack.dwdi.set_entries(month, None)
+    landed_new = all(same_amount(amount, landed.get(component)) for component, amount in new.items())
+    fell = any(not same_amount(amount, before.get(component)) for component, amount in new.items())
+    asked_once = len(answers.requests) == 1 and not answers.errors
+    return int(not (str(dag_run.state) == "success" and asked_once and landed_new and fell))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run the CSCS-DWDI -> Waldur pipeline against the sandbox.")
     parser.add_argument("--config", default=str(EXAMPLE_CONFIG), help="offerings YAML (default: the example)")
@@ -233,6 +299,8 @@ def main(argv: list[str] | None = None) -> int:
         failures += not received
         # After the invoicing run: the audit's own pushes of closed months add asset events too.
         failures += run_clean_audit(stack.seeded[0], now)
+        # Last: its second push of the month would otherwise add an event to the invoicing run.
+        failures += run_held_value(stack, stack.seeded[0], month, now)
         if failures or differing:
             print(
                 f"DEMO FAILED: {failures} DAG run(s) failed, {differing} amount(s) differ.", file=sys.stderr
