@@ -44,22 +44,7 @@ def states_of(dag_run: Any, task_id: str) -> set[str]:
 
 def xcoms(dag_run: Any, task_id: str, key: str) -> list[Any]:
     """The ``key`` XComs of ``task_id`` in ``dag_run``, by map index."""
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
-
-    with create_session() as session:
-        rows = session.scalars(
-            select(XComModel)
-            .where(
-                XComModel.dag_id == dag_run.dag_id,
-                XComModel.run_id == dag_run.run_id,
-                XComModel.task_id == task_id,
-                XComModel.key == key,
-            )
-            .order_by(XComModel.map_index)
-        ).all()
-        return [XComModel.deserialize_value(row) for row in rows]
+    return xcom_results(dag_run, task_id, key)
 
 
 def reconfigure(tmp_path: Path, change: Callable[[dict[str, Any]], None]) -> None:
@@ -70,9 +55,9 @@ def reconfigure(tmp_path: Path, change: Callable[[dict[str, Any]], None]) -> Non
     config_file.write_text(yaml.safe_dump(document))
 
 
-def rerun_month_to_date(stack: SandboxStack, answer: str | None) -> tuple[Any, Answers]:
-    """The sandbox day's run once more (a later logical date), answering approvals with ``answer``."""
-    now = month_to_date_instant(stack) + timedelta(minutes=1)
+def rerun_month_to_date(stack: SandboxStack, answer: str | None, minutes: int = 1) -> tuple[Any, Answers]:
+    """The sandbox day's run once more (``minutes`` later), answering approvals with ``answer``."""
+    now = month_to_date_instant(stack) + timedelta(minutes=minutes)
     with operators_clock_at(now), answering(answer) as answers:
         dag_run = run(stack, now)
     assert answers.errors == []
@@ -180,9 +165,7 @@ def test_a_missing_cluster_is_held_and_an_approval_writes_the_new_values(
 
     # Approved values are the month's last push: the next run finds nothing and asks nothing.
     stack.waldur.reset_requests()
-    later = month_to_date_instant(stack) + timedelta(minutes=2)
-    with operators_clock_at(later), answering(None) as quiet:
-        settled = run(stack, later)
+    settled, quiet = rerun_month_to_date(stack, None, minutes=2)
     assert str(settled.state) == "success", task_states(settled)
     assert_normal_month(settled)
     assert quiet.requests == []
@@ -208,9 +191,7 @@ def test_a_rejected_missing_cluster_leaves_waldur_unchanged_and_the_next_run_ask
     assert differences(before, stack.landed(item, month)) == []
 
     # Still anomalous: the next run holds the same values and asks again.
-    later = month_to_date_instant(stack) + timedelta(minutes=2)
-    with operators_clock_at(later), answering("Reject") as again:
-        second = run(stack, later)
+    second, again = rerun_month_to_date(stack, "Reject", minutes=2)
     assert str(second.state) == "success", task_states(second)
     assert len(again.requests) == 1
     assert held_rows(second) == held_rows(dag_run)
