@@ -19,7 +19,7 @@ import yaml
 
 from sandbox.expected import expected_compute
 from sandbox.stack import SandboxStack, differences
-from tests.e2e.approval_support import REVIEWER, Answers, answering
+from tests.e2e.approval_support import REVIEWER, TIMEOUT, Answers, answering
 from tests.e2e.support import (
     month_of,
     month_to_date_instant,
@@ -28,9 +28,11 @@ from tests.e2e.support import (
     run_month_to_date,
     writes,
 )
+from tests.e2e.test_alerts import ALERTS_CONN_ID, RECIPIENT, assert_no_secret
 from tests.e2e.test_inference_pipeline import INFERENCE_OFFERING
 from tests.e2e.test_storage_pipeline import STORAGE_OFFERING
 from tests.fixtures.airflow_env import task_states, xcom_results
+from tests.fixtures.smtp_server import SmtpServer
 
 pytestmark = [pytest.mark.airflow, pytest.mark.usefixtures("airflow_db")]
 
@@ -253,3 +255,40 @@ def test_a_renamed_storage_path_is_held(make_stack: Callable[..., SandboxStack],
     assert len(answers.requests) == 1
     assert renamed in answers.requests[0]["body"]
     assert differences(before, stack.landed(item, month)) == []
+
+
+def test_an_unanswered_request_times_out_writes_nothing_and_alerts(
+    make_stack: Callable[..., SandboxStack], smtp_server: SmtpServer, set_connection: Callable[..., None]
+) -> None:
+    set_connection(ALERTS_CONN_ID, **smtp_server.connection())
+    smtp_server.clear()
+    notification = {
+        "events": ["anomaly"],
+        "notifier": "smtp",
+        "conn_id": ALERTS_CONN_ID,
+        "options": {"to": RECIPIENT},
+    }
+    stack = make_stack(notifications=[notification])
+    item = stack.seeded[0]
+    run_month_to_date(stack)
+    month = current_month(stack)
+    before = stack.landed(item, month)
+    drop_cluster(stack, month, "eiger")
+
+    dag_run, answers = rerun_month_to_date(stack, TIMEOUT)
+
+    assert len(answers.requests) == 1
+    assert task_states(dag_run)["approve_held_values[0]"] == "failed"
+    [decision] = [d for d in xcoms(dag_run, APPROVAL, "decision") if d]
+    assert (decision["decision"], decision["by"], decision["written"]) == ("timed out", None, 0)
+    assert differences(before, stack.landed(item, month)) == []
+    held = len(held_rows(dag_run))
+    subjects = sorted(mail.subject for mail in smtp_server.mails)
+    assert subjects == sorted(
+        [
+            f"[cscs-dwdi] E2E HPC {month}: approval timed out, {held} held value(s) not written",
+            f"[cscs-dwdi] E2E HPC {month}: {len(xcom_results(dag_run, PUSH)[0]['anomalies'])} anomaly(ies), "
+            f"{held} value(s) held for approval",
+        ]
+    )
+    assert_no_secret(stack, smtp_server.mails)
