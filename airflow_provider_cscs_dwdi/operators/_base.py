@@ -12,12 +12,14 @@ task shares.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
 from typing import Any
 
-from airflow.sdk import BaseOperator
+from airflow.sdk import Asset, BaseOperator
 
+from airflow_provider_cscs_dwdi.assets import billing_alias
+from airflow_provider_cscs_dwdi.core.billed_totals import billing_event_extra
 from airflow_provider_cscs_dwdi.core.xcom import PushResult, UsageReport
 from airflow_provider_cscs_dwdi.hooks.waldur import WaldurHook
 from airflow_provider_cscs_dwdi.operators._clock import Clock
@@ -115,6 +117,56 @@ class WaldurBaseOperator(HookOwningOperator):
     def offering(self) -> str:
         """How messages name the offering: ``offering <uuid> (DAG <dag_id>)``."""
         return f"offering {self.offering_uuid} (DAG {self.dag_id})"
+
+
+class GuardedWriteOperator(WaldurBaseOperator):
+    """A task that writes a report's month through the guarded write path: the push, the approval.
+
+    :param dry_run: plan and log, write nothing (kept as ``dry_run_setting``: ``dry_run`` is
+        ``BaseOperator``'s method); :param reconcile: also write 0 for users DWDI no longer reports.
+    :param billing_asset: the offering's Asset: a write adds an event to it through its alias,
+        which the task declares as outlet; :param closes_month: the event closes the month.
+    :param anomaly_guard: the offering's ``anomaly_guard`` (plain data); None: no guard.
+    :param pushed_archive_roots: the usage and closing DAGs' archive folders (the month's last push).
+    :param fetch_task_id: the task whose XCom (same map index) names the report's archive.
+    """
+
+    def __init__(
+        self,
+        *,
+        dry_run: bool | str = False,
+        reconcile: bool | str = False,
+        billing_asset: Asset | None = None,
+        closes_month: bool = False,
+        anomaly_guard: Mapping[str, Any] | None = None,
+        pushed_archive_roots: Sequence[str] = (),
+        fetch_task_id: str = "fetch_usage",
+        **kwargs: Any,
+    ) -> None:
+        # Two tasks writing the same offering at once could interleave old and new values.
+        kwargs.setdefault("max_active_tis_per_dag", 1)
+        if billing_asset is not None:
+            alias = billing_alias(billing_asset)
+            outlets = list(kwargs.get("outlets") or [])
+            kwargs["outlets"] = outlets if alias in outlets else [*outlets, alias]
+        super().__init__(**kwargs)
+        self.dry_run_setting = dry_run
+        self.reconcile = reconcile
+        self.billing_asset = billing_asset
+        self.closes_month = closes_month
+        self.anomaly_guard = dict(anomaly_guard) if anomaly_guard is not None else None
+        self.pushed_archive_roots = list(pushed_archive_roots)
+        self.fetch_task_id = fetch_task_id
+
+    def add_billing_event(
+        self, context: Any, report: UsageReport, result: PushResult, *, closed: bool
+    ) -> None:
+        """The billing asset's event of a write (none without an asset)."""
+        if self.billing_asset is None:
+            return
+        extra = billing_event_extra(report, result, offering_uuid=str(self.offering_uuid), closed=closed)
+        context["outlet_events"][billing_alias(self.billing_asset)].add(self.billing_asset, extra=extra)
+        self.log.info("Asset event on %s: %s", self.billing_asset.uri, extra)
 
 
 def _closing_the_hook(execute: Callable[..., Any]) -> Callable[..., Any]:

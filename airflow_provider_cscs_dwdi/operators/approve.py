@@ -26,13 +26,11 @@ from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.sdk import Asset
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 
-from airflow_provider_cscs_dwdi.assets import billing_alias
-from airflow_provider_cscs_dwdi.core.billed_totals import billing_event_extra
 from airflow_provider_cscs_dwdi.core.errors import CscsDwdiError
 from airflow_provider_cscs_dwdi.core.held import DECISION_KEY, HELD_KEY, Decision, HeldValues
 from airflow_provider_cscs_dwdi.core.xcom import PushResult, UsageReport
 from airflow_provider_cscs_dwdi.hooks.waldur import WaldurHook
-from airflow_provider_cscs_dwdi.operators._base import WaldurBaseOperator
+from airflow_provider_cscs_dwdi.operators._base import GuardedWriteOperator
 from airflow_provider_cscs_dwdi.operators._clock import Clock
 from airflow_provider_cscs_dwdi.operators._guard import guard_of
 from airflow_provider_cscs_dwdi.operators._params import as_bool
@@ -44,7 +42,7 @@ APPROVE = "Approve"
 REJECT = "Reject"
 
 
-class ApproveHeldValuesOperator(WaldurBaseOperator, HITLOperator):
+class ApproveHeldValuesOperator(GuardedWriteOperator, HITLOperator):
     """Ask a person to approve the values the push held; write them on Approve.
 
     :param push_result: the push's XCom of the same month (``PushResult``); only its ``held``
@@ -92,17 +90,18 @@ class ApproveHeldValuesOperator(WaldurBaseOperator, HITLOperator):
         write_action: str = "push",
         **kwargs: Any,
     ) -> None:
-        # Two approvals writing the same offering at once could interleave, as two pushes could.
-        kwargs.setdefault("max_active_tis_per_dag", 1)
-        if billing_asset is not None:
-            alias = billing_alias(billing_asset)
-            outlets = list(kwargs.get("outlets") or [])
-            kwargs["outlets"] = outlets if alias in outlets else [*outlets, alias]
         super().__init__(
             waldur_conn_id=waldur_conn_id,
             offering_uuid=offering_uuid,
             billing_timezone=billing_timezone,
             clock=clock,
+            dry_run=dry_run,
+            reconcile=reconcile,
+            billing_asset=billing_asset,
+            closes_month=closes_month,
+            anomaly_guard=anomaly_guard,
+            pushed_archive_roots=pushed_archive_roots,
+            fetch_task_id=fetch_task_id,
             subject=f"{offering_name}: approve the values the anomaly guard held",
             options=[APPROVE, REJECT],
             multiple=False,
@@ -111,15 +110,8 @@ class ApproveHeldValuesOperator(WaldurBaseOperator, HITLOperator):
         )
         self.push_result = push_result
         self.offering_name = offering_name
-        self.dry_run_setting = dry_run
-        self.reconcile = reconcile
         self.push_task_id = push_task_id
         self.report_task_id = report_task_id
-        self.anomaly_guard = dict(anomaly_guard) if anomaly_guard is not None else None
-        self.pushed_archive_roots = list(pushed_archive_roots)
-        self.fetch_task_id = fetch_task_id
-        self.billing_asset = billing_asset
-        self.closes_month = closes_month
         self.write_action = write_action
 
     def execute(self, context: Context) -> Any:
@@ -210,11 +202,7 @@ class ApproveHeldValuesOperator(WaldurBaseOperator, HITLOperator):
         guard = guard_of(self, context)
         if guard is not None:
             guard.record_push(held.month, self.log)
-        if self.billing_asset is not None:
-            extra = billing_event_extra(
-                report, result, offering_uuid=str(self.offering_uuid), closed=self.closes_month
-            )
-            context["outlet_events"][billing_alias(self.billing_asset)].add(self.billing_asset, extra=extra)
+        self.add_billing_event(context, report, result, closed=self.closes_month)
         return result
 
     def _held(self, context: Context) -> HeldValues:

@@ -15,13 +15,11 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import Asset
 from airflow.sdk.exceptions import AirflowException
 
-from airflow_provider_cscs_dwdi.assets import billing_alias
-from airflow_provider_cscs_dwdi.core.billed_totals import billing_event_extra
 from airflow_provider_cscs_dwdi.core.errors import CscsDwdiError
 from airflow_provider_cscs_dwdi.core.held import HELD_KEY
 from airflow_provider_cscs_dwdi.core.xcom import PushResult, UsageReport
 from airflow_provider_cscs_dwdi.hooks.waldur import WaldurHook
-from airflow_provider_cscs_dwdi.operators._base import WaldurBaseOperator
+from airflow_provider_cscs_dwdi.operators._base import GuardedWriteOperator
 from airflow_provider_cscs_dwdi.operators._clock import Clock
 from airflow_provider_cscs_dwdi.operators._guard import guard_of
 from airflow_provider_cscs_dwdi.operators._lineage import operator_lineage
@@ -31,7 +29,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class PushToWaldurOperator(WaldurBaseOperator):
+class PushToWaldurOperator(GuardedWriteOperator):
     """Write one month of the aggregated report to a Waldur offering: totals and per-user usage.
 
     Only what differs from Waldur is written (absolute totals, 2 decimals), so re-running a month
@@ -98,27 +96,21 @@ class PushToWaldurOperator(WaldurBaseOperator):
         fetch_task_id: str = "fetch_usage",
         **kwargs: Any,
     ) -> None:
-        # Two runs writing the same offering at once could interleave old and new values.
-        kwargs.setdefault("max_active_tis_per_dag", 1)
-        if billing_asset is not None:
-            alias = billing_alias(billing_asset)
-            outlets = list(kwargs.get("outlets") or [])
-            kwargs["outlets"] = outlets if alias in outlets else [*outlets, alias]
         super().__init__(
             waldur_conn_id=waldur_conn_id,
             offering_uuid=offering_uuid,
             billing_timezone=billing_timezone,
             clock=clock,
+            dry_run=dry_run,
+            reconcile=reconcile,
+            billing_asset=billing_asset,
+            closes_month=closes_month,
+            anomaly_guard=anomaly_guard,
+            pushed_archive_roots=pushed_archive_roots,
+            fetch_task_id=fetch_task_id,
             **kwargs,
         )
         self.report = report
-        self.dry_run_setting = dry_run
-        self.reconcile = reconcile
-        self.billing_asset = billing_asset
-        self.closes_month = closes_month
-        self.anomaly_guard = dict(anomaly_guard) if anomaly_guard is not None else None
-        self.pushed_archive_roots = list(pushed_archive_roots)
-        self.fetch_task_id = fetch_task_id
 
     def execute(self, context: Context) -> dict[str, Any]:
         dry_run = as_bool(self.dry_run_setting, "dry_run")
@@ -139,15 +131,8 @@ class PushToWaldurOperator(WaldurBaseOperator):
         self._finish(result, context)
         if guard is not None and not dry_run:
             guard.record_push(result.month, self.log)
-        if self.billing_asset is not None and not dry_run:
-            extra = billing_event_extra(
-                report,
-                result,
-                offering_uuid=str(self.offering_uuid),
-                closed=self.closes_month and not result.held,
-            )
-            context["outlet_events"][billing_alias(self.billing_asset)].add(self.billing_asset, extra=extra)
-            self.log.info("Asset event on %s: %s", self.billing_asset.uri, extra)
+        if not dry_run:
+            self.add_billing_event(context, report, result, closed=self.closes_month and not result.held)
         return result.to_xcom()
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:

@@ -56,3 +56,31 @@ def test_month_closed_and_failure_name_offering_month_and_run() -> None:
     assert failed.subject == "[cscs-dwdi] CSCS Storage from the run date: run failed"
     assert "Failed task: push_to_waldur[0]" in failed.body
     assert "Offering: CSCS Storage (7a1c3e5f9b2d4f608e1a2b3c4d5e6f70)" in failed.body
+
+
+def test_the_anomaly_alert_names_counts_and_the_approval_link() -> None:
+    from airflow_provider_cscs_dwdi.core.alerts import anomaly_message, approval_timeout_message
+
+    anomaly = {
+        "check": "cluster_missing",
+        "policy": "hold",
+        "backend_id": "c2p001",
+        "component": "nodeHours",
+        "why": "cluster eiger missing",
+    }
+    result = replace(CLEAN, written=2, held=3, anomalies=(anomaly,))
+    url = "http://airflow.example/dags/d/runs/r/tasks/approve_held_values/required_actions?map_index=0"
+
+    message = anomaly_message(RUN, result, url)
+
+    assert message is not None
+    assert message.subject == "[cscs-dwdi] CSCS Storage 2026-11: 1 anomaly(ies), 3 value(s) held for approval"
+    assert "Anomalies: 1; held for approval: 3 value(s); written: 2 resource(s)" in message.body
+    assert "cluster_missing (hold) c2p001 nodeHours: cluster eiger missing" in message.body
+    assert f"Approve or reject the held values: {url}" in message.body
+    assert anomaly_message(RUN, CLEAN, url) is None
+    assert anomaly_message(RUN, replace(result, dry_run=True), url) is None
+    timeout = approval_timeout_message(RUN, "2026-11", 3, url)
+    assert (
+        timeout.subject == "[cscs-dwdi] CSCS Storage 2026-11: approval timed out, 3 held value(s) not written"
+    )

@@ -82,7 +82,10 @@ def test_the_documents_keep_their_published_keys() -> None:
     ]
     assert FETCH.to_xcom()["schema_version"] == FETCH_RESULT_VERSION == 1
     assert FETCH.to_xcom()["usage_kind"] == "compute"
-    assert list(PUSH.to_xcom()) == [*PUSH.counts(), "issues", "failures", "without_data"]
+    assert list(PUSH.to_xcom()) == [*PUSH.counts(), "issues", "failures", "without_data", "held", "anomalies"]
+    # A push result written before the anomaly guard reads as nothing held, no anomaly.
+    older = {key: value for key, value in PUSH.to_xcom().items() if key not in ("held", "anomalies")}
+    assert (PushResult.from_xcom(older).held, PushResult.from_xcom(older).anomalies) == (0, ())
     assert STORAGE_PUSH.to_xcom()["without_data_count"] == 1
     assert STORAGE_PUSH.to_xcom()["without_data"] == ["s4"]
     assert PUSH.to_xcom()["failures"][0] == {

@@ -65,13 +65,22 @@ def test_trigger_form_has_repair_month_and_dry_run(dags: dict) -> None:
 
 def test_task_chain_reuses_fetch_and_aggregate_and_reads_the_push_archives(dags: dict) -> None:
     dag = dags[AUDIT]
-    chain = ["list_backend_ids", "audit_months", "fetch_usage", "aggregate_usage", "audit_waldur"]
+    chain = [
+        "list_backend_ids",
+        "audit_months",
+        "fetch_usage",
+        "aggregate_usage",
+        "audit_waldur",
+        "approve_held_values",
+    ]
 
     assert set(dag.task_ids) == set(chain)
     for upstream, downstream in itertools.pairwise(chain):
         assert downstream in dag.get_task(upstream).downstream_task_ids, upstream
     audit = dag.get_task("audit_waldur")
     assert audit.retries == 0
+    # The repair's held corrections are asked for even when the re-audit still fails on them.
+    assert dag.get_task("approve_held_values").trigger_rule == "all_done"
     assert [root.rsplit("/", 1)[1] for root in audit.pushed_archive_roots] == [
         "cscs_dwdi_usage_cscs_hpc_daint",
         "cscs_dwdi_close_cscs_hpc_daint",

@@ -154,3 +154,90 @@ def test_drift_needs_the_audit_s_message_and_unknown_events_are_refused() -> Non
         notifiers_for(offering, "drift")
     with pytest.raises(ConfigurationError, match="unknown notification event 'landed'"):
         notifiers_for(offering, "landed")
+
+
+class PushTaskInstance:
+    """The task instance a push's callback reads its own result (and held values) from."""
+
+    dag_id = DAG_ID_PREFIX + "alerted_hpc"
+    task_id = "push_to_waldur"
+    map_index = 0
+
+    def __init__(self, result: dict[str, Any]) -> None:
+        self.result = result
+
+    def xcom_pull(self, task_ids: str, map_indexes: int = -1, key: str = "return_value") -> Any:
+        return self.result if key == "return_value" else None
+
+
+class DagRun:
+    run_id = "scheduled__2026-12-06"
+
+
+def pushed(held: int) -> dict[str, Any]:
+    anomaly = {
+        "check": "jump",
+        "policy": "hold",
+        "backend_id": "g001",
+        "component": "nodeHours",
+        "why": "x1000",
+    }
+    return {
+        "month": "2026-11",
+        "dry_run": False,
+        "changed": 2,
+        "written": 2,
+        "unchanged": 0,
+        "skipped": 0,
+        "failed": 0,
+        "user_usages_written": 0,
+        "issues": [],
+        "failures": [],
+        "held": held,
+        "anomalies": [anomaly] if held else [],
+    }
+
+
+def test_a_close_that_held_values_is_not_closed_and_the_anomaly_alert_links_the_approval(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", "http://airflow.example/")
+    offering = config(
+        {
+            "events": ["month_closed", "anomaly"],
+            "notifier": "tests.dags.test_notifications:RecordingNotifier",
+            "conn_id": "chat_default",
+        }
+    ).offerings[0]
+    [closed] = notifiers_for(offering, "month_closed")
+    [anomaly] = notifiers_for(offering, "anomaly")
+    SENT.clear()
+
+    held = {"ti": PushTaskInstance(pushed(held=2)), "dag_run": DagRun(), "run_id": DagRun.run_id}
+    closed(held)
+    anomaly(held)
+    clean = {"ti": PushTaskInstance(pushed(held=0)), "dag_run": DagRun(), "run_id": DagRun.run_id}
+    closed(clean)
+    anomaly(clean)
+
+    texts = [sent["text"] for sent in SENT]
+    assert len(texts) == 2
+    assert texts[0].startswith(
+        "[cscs-dwdi] Alerted HPC 2026-11: 1 anomaly(ies), 2 value(s) held for approval"
+    )
+    assert (
+        "http://airflow.example/dags/cscs_dwdi_usage_alerted_hpc/runs/scheduled__2026-12-06/tasks/"
+        "approve_held_values/required_actions?map_index=0"
+    ) in texts[0]
+    assert texts[1].startswith("[cscs-dwdi] Alerted HPC 2026-11: month closed")
+
+
+def test_the_approval_carries_the_close_and_the_timeout_alerts() -> None:
+    dags = build_dags(config(smtp(["month_closed", "anomaly"], to="ops@example.org")))
+    closing = dags[CLOSING_DAG_ID_PREFIX + "alerted_hpc"]
+    daily = dags[DAG_ID_PREFIX + "alerted_hpc"]
+
+    assert events_of(closing.get_task("push_to_waldur").on_success_callback) == ["anomaly", "month_closed"]
+    assert events_of(closing.get_task("approve_held_values").on_success_callback) == ["month_closed"]
+    assert events_of(daily.get_task("approve_held_values").on_failure_callback) == ["anomaly"]
+    assert not daily.get_task("approve_held_values").on_success_callback

@@ -15,10 +15,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 APPROVAL_TASK_ID = "approve_held_values"
 REVIEWER = "billing-reviewer"
+#: The "answer" of nobody: the scheduler's timeout sweep resolves the request.
+TIMEOUT = "timeout"
 #: How many :func:`answering` blocks are open (``support.run`` answers only outside of one).
 _open = [0]
 
@@ -78,9 +81,33 @@ def _answer(dag_id: str, run_id: str, map_index: int, option: str) -> None:
         )
 
 
+def _time_out(dag_id: str, run_id: str, map_index: int) -> None:
+    """Let the request's deadline pass and run the scheduler's own timeout sweep on it."""
+    from airflow.jobs.job import Job
+    from airflow.jobs.scheduler_job_runner import SchedulerJobRunner
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils import timezone
+    from airflow.utils.session import create_session
+    from sqlalchemy import update
+
+    with create_session() as session:
+        session.execute(
+            update(TaskInstance)
+            .where(
+                TaskInstance.dag_id == dag_id,
+                TaskInstance.run_id == run_id,
+                TaskInstance.task_id == APPROVAL_TASK_ID,
+                TaskInstance.map_index == map_index,
+            )
+            .values(trigger_timeout=timezone.utcnow() - timedelta(seconds=1))
+        )
+    SchedulerJobRunner(job=Job()).check_awaiting_input_timeouts()
+
+
 @contextmanager
 def answering(option: str | None) -> Iterator[Answers]:
-    """Answer every approval request of the runs inside with ``option`` (``Approve``/``Reject``).
+    """Answer every approval request of the runs inside with ``option`` (``Approve``/``Reject``;
+    :data:`TIMEOUT`: nobody answers and the request's deadline passes).
 
     With ``option`` None a request is a test failure: it is rejected (so the run ends instead of
     waiting forever) and recorded in ``requests`` for the test to assert on.
@@ -93,7 +120,10 @@ def answering(option: str | None) -> Iterator[Answers]:
             try:
                 for dag_id, run_id, map_index, subject, body in _pending():
                     answers.requests.append({"subject": subject, "body": body, "map_index": map_index})
-                    _answer(dag_id, run_id, map_index, option or "Reject")
+                    if option == TIMEOUT:
+                        _time_out(dag_id, run_id, map_index)
+                    else:
+                        _answer(dag_id, run_id, map_index, option or "Reject")
             except Exception as error:  # shown by the test, not lost in the thread
                 answers.errors.append(error)
             time.sleep(0.5)

@@ -19,7 +19,7 @@ import yaml
 
 from sandbox.expected import expected_compute
 from sandbox.stack import SandboxStack, differences
-from tests.e2e.approval_support import REVIEWER, Answers, answering
+from tests.e2e.approval_support import REVIEWER, TIMEOUT, Answers, answering
 from tests.e2e.support import (
     month_of,
     month_to_date_instant,
@@ -28,9 +28,11 @@ from tests.e2e.support import (
     run_month_to_date,
     writes,
 )
+from tests.e2e.test_alerts import ALERTS_CONN_ID, RECIPIENT, assert_no_secret
 from tests.e2e.test_inference_pipeline import INFERENCE_OFFERING
 from tests.e2e.test_storage_pipeline import STORAGE_OFFERING
 from tests.fixtures.airflow_env import task_states, xcom_results
+from tests.fixtures.smtp_server import SmtpServer
 
 pytestmark = [pytest.mark.airflow, pytest.mark.usefixtures("airflow_db")]
 
@@ -44,22 +46,7 @@ def states_of(dag_run: Any, task_id: str) -> set[str]:
 
 def xcoms(dag_run: Any, task_id: str, key: str) -> list[Any]:
     """The ``key`` XComs of ``task_id`` in ``dag_run``, by map index."""
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
-
-    with create_session() as session:
-        rows = session.scalars(
-            select(XComModel)
-            .where(
-                XComModel.dag_id == dag_run.dag_id,
-                XComModel.run_id == dag_run.run_id,
-                XComModel.task_id == task_id,
-                XComModel.key == key,
-            )
-            .order_by(XComModel.map_index)
-        ).all()
-        return [XComModel.deserialize_value(row) for row in rows]
+    return xcom_results(dag_run, task_id, key)
 
 
 def reconfigure(tmp_path: Path, change: Callable[[dict[str, Any]], None]) -> None:
@@ -70,9 +57,9 @@ def reconfigure(tmp_path: Path, change: Callable[[dict[str, Any]], None]) -> Non
     config_file.write_text(yaml.safe_dump(document))
 
 
-def rerun_month_to_date(stack: SandboxStack, answer: str | None) -> tuple[Any, Answers]:
-    """The sandbox day's run once more (a later logical date), answering approvals with ``answer``."""
-    now = month_to_date_instant(stack) + timedelta(minutes=1)
+def rerun_month_to_date(stack: SandboxStack, answer: str | None, minutes: int = 1) -> tuple[Any, Answers]:
+    """The sandbox day's run once more (``minutes`` later), answering approvals with ``answer``."""
+    now = month_to_date_instant(stack) + timedelta(minutes=minutes)
     with operators_clock_at(now), answering(answer) as answers:
         dag_run = run(stack, now)
     assert answers.errors == []
@@ -180,9 +167,7 @@ def test_a_missing_cluster_is_held_and_an_approval_writes_the_new_values(
 
     # Approved values are the month's last push: the next run finds nothing and asks nothing.
     stack.waldur.reset_requests()
-    later = month_to_date_instant(stack) + timedelta(minutes=2)
-    with operators_clock_at(later), answering(None) as quiet:
-        settled = run(stack, later)
+    settled, quiet = rerun_month_to_date(stack, None, minutes=2)
     assert str(settled.state) == "success", task_states(settled)
     assert_normal_month(settled)
     assert quiet.requests == []
@@ -208,9 +193,7 @@ def test_a_rejected_missing_cluster_leaves_waldur_unchanged_and_the_next_run_ask
     assert differences(before, stack.landed(item, month)) == []
 
     # Still anomalous: the next run holds the same values and asks again.
-    later = month_to_date_instant(stack) + timedelta(minutes=2)
-    with operators_clock_at(later), answering("Reject") as again:
-        second = run(stack, later)
+    second, again = rerun_month_to_date(stack, "Reject", minutes=2)
     assert str(second.state) == "success", task_states(second)
     assert len(again.requests) == 1
     assert held_rows(second) == held_rows(dag_run)
@@ -272,3 +255,40 @@ def test_a_renamed_storage_path_is_held(make_stack: Callable[..., SandboxStack],
     assert len(answers.requests) == 1
     assert renamed in answers.requests[0]["body"]
     assert differences(before, stack.landed(item, month)) == []
+
+
+def test_an_unanswered_request_times_out_writes_nothing_and_alerts(
+    make_stack: Callable[..., SandboxStack], smtp_server: SmtpServer, set_connection: Callable[..., None]
+) -> None:
+    set_connection(ALERTS_CONN_ID, **smtp_server.connection())
+    smtp_server.clear()
+    notification = {
+        "events": ["anomaly"],
+        "notifier": "smtp",
+        "conn_id": ALERTS_CONN_ID,
+        "options": {"to": RECIPIENT},
+    }
+    stack = make_stack(notifications=[notification])
+    item = stack.seeded[0]
+    run_month_to_date(stack)
+    month = current_month(stack)
+    before = stack.landed(item, month)
+    drop_cluster(stack, month, "eiger")
+
+    dag_run, answers = rerun_month_to_date(stack, TIMEOUT)
+
+    assert len(answers.requests) == 1
+    assert task_states(dag_run)["approve_held_values[0]"] == "failed"
+    [decision] = [d for d in xcoms(dag_run, APPROVAL, "decision") if d]
+    assert (decision["decision"], decision["by"], decision["written"]) == ("timed out", None, 0)
+    assert differences(before, stack.landed(item, month)) == []
+    held = len(held_rows(dag_run))
+    subjects = sorted(mail.subject for mail in smtp_server.mails)
+    assert subjects == sorted(
+        [
+            f"[cscs-dwdi] E2E HPC {month}: approval timed out, {held} held value(s) not written",
+            f"[cscs-dwdi] E2E HPC {month}: {len(xcom_results(dag_run, PUSH)[0]['anomalies'])} anomaly(ies), "
+            f"{held} value(s) held for approval",
+        ]
+    )
+    assert_no_secret(stack, smtp_server.mails)

@@ -80,6 +80,13 @@ def approval(offering: Offering, **kwargs: Any) -> ApproveHeldValuesOperator:
     )
 
 
+def approval_ti(push_ti: TaskInstance, report: dict) -> TaskInstance:
+    """The approval's task instance: the push's held values and the report of the same month."""
+    return TaskInstance(
+        {("push_to_waldur", HELD_KEY): push_ti.pushed[HELD_KEY], ("aggregate_usage", "return_value"): report}
+    )
+
+
 def answered(option: str) -> dict[str, Any]:
     return {
         "chosen_options": [option],
@@ -114,9 +121,7 @@ def test_approve_writes_exactly_the_held_values_and_records_who(
     offering, report, _, push_ti = held_push(waldur_sandbox, seed)
     month = this_month(waldur_sandbox)
     waldur_sandbox.reset_requests()
-    ti = TaskInstance(
-        {("push_to_waldur", HELD_KEY): push_ti.pushed[HELD_KEY], ("aggregate_usage", "return_value"): report}
-    )
+    ti = approval_ti(push_ti, report)
 
     result = approval(offering).execute_complete({"ti": ti}, answered("Approve"))  # type: ignore[arg-type]
 
@@ -136,9 +141,7 @@ def test_reject_writes_nothing(waldur_sandbox: WaldurSandbox, seed: Callable[...
     offering, report, _, push_ti = held_push(waldur_sandbox, seed)
     month = this_month(waldur_sandbox)
     waldur_sandbox.reset_requests()
-    ti = TaskInstance(
-        {("push_to_waldur", HELD_KEY): push_ti.pushed[HELD_KEY], ("aggregate_usage", "return_value"): report}
-    )
+    ti = approval_ti(push_ti, report)
 
     approval(offering).execute_complete({"ti": ti}, answered("Reject"))  # type: ignore[arg-type]
 
@@ -152,9 +155,7 @@ def test_a_timeout_writes_nothing_and_fails_the_task(
 ) -> None:
     offering, report, _, push_ti = held_push(waldur_sandbox, seed)
     waldur_sandbox.reset_requests()
-    ti = TaskInstance(
-        {("push_to_waldur", HELD_KEY): push_ti.pushed[HELD_KEY], ("aggregate_usage", "return_value"): report}
-    )
+    ti = approval_ti(push_ti, report)
     timeout = {
         "error": "The Human-in-the-loop response timeout has passed without a response.",
         "error_type": "timeout",
@@ -172,9 +173,7 @@ def test_a_dry_run_approval_writes_nothing(
 ) -> None:
     offering, report, _, push_ti = held_push(waldur_sandbox, seed)
     waldur_sandbox.reset_requests()
-    ti = TaskInstance(
-        {("push_to_waldur", HELD_KEY): push_ti.pushed[HELD_KEY], ("aggregate_usage", "return_value"): report}
-    )
+    ti = approval_ti(push_ti, report)
 
     result = approval(offering, dry_run=True).execute_complete({"ti": ti}, answered("Approve"))  # type: ignore[arg-type]
 
