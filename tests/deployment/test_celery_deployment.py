@@ -434,8 +434,10 @@ def test_archive_objects_on_s3_match_the_checksums_the_fetch_recorded(
     s3 = deployment.s3
     run_id = scheduled_runs.s3_run["dag_run_id"]
 
-    listed = s3.list_objects_v2(Bucket=BUCKET, Prefix="archive/")
-    archives = {item["Key"] for item in listed.get("Contents", [])}
+    listed = {
+        item["Key"] for item in s3.list_objects_v2(Bucket=BUCKET, Prefix="archive/").get("Contents", [])
+    }
+    archives = {key for key in listed if key.endswith(".jsonl.gz")}
     xcoms = [item["Key"] for item in s3.list_objects_v2(Bucket=BUCKET, Prefix="xcom/").get("Contents", [])]
 
     assert sorted(archives) == sorted(
@@ -443,6 +445,18 @@ def test_archive_objects_on_s3_match_the_checksums_the_fetch_recorded(
         f"archive/{S3_DAILY}/{month}/{re.sub(r'[^A-Za-z0-9_.-]+', '_', run_id)}.jsonl.gz"
         for month in scheduled_runs.months
     )
+    # Next to each, the anomaly guard's record of the month's last push names that archive.
+    markers = listed - archives
+    assert sorted(markers) == sorted(
+        f"archive/{S3_DAILY}/{month}/last_push.json" for month in scheduled_runs.months
+    )
+    for marker in markers:
+        recorded = json.loads(s3.get_object(Bucket=BUCKET, Key=marker)["Body"].read())
+        assert recorded[
+            "archive"
+        ] == f"s3://{S3_CONN_ID}@{BUCKET}/{marker.removesuffix('last_push.json')}" + (
+            f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', run_id)}.jsonl.gz"
+        )
     # Every fetch result (above the 100-byte threshold) went to the XCom store: read them there.
     fetch_results = []
     for key in xcoms:
