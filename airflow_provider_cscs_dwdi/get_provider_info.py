@@ -84,6 +84,7 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_cscs_dwdi.operators.billing_months",
                     "airflow_provider_cscs_dwdi.operators.push",
                     "airflow_provider_cscs_dwdi.operators.audit",
+                    "airflow_provider_cscs_dwdi.operators.approve",
                 ],
             },
         ],

@@ -36,7 +36,7 @@ from airflow_provider_cscs_dwdi.core.anomalies import (
     find_anomalies,
 )
 from airflow_provider_cscs_dwdi.core.archive import ArchiveError, read_archive
-from airflow_provider_cscs_dwdi.core.held import HeldRow, HeldValues, held_values, split_plan
+from airflow_provider_cscs_dwdi.core.held import GuardFinding, HeldRow, HeldValues, held_values, split_plan
 from airflow_provider_cscs_dwdi.core.issues import Issue
 from airflow_provider_cscs_dwdi.core.kinds import UsageKind
 from airflow_provider_cscs_dwdi.core.months import Month
@@ -65,6 +65,8 @@ class AnomalyGuard:
     settings: AnomalyGuardSettings
     fetch_archive: str | None = None
     pushed_archive_roots: Sequence[str] = ()
+    #: Hold every change, not only the anomalous ones (the audit's repair: approved as a whole).
+    hold_all: bool = False
     #: After :meth:`apply`: what was found and held.
     anomalies: list[Anomaly] = field(default_factory=list)
     held: HeldValues | None = None
@@ -102,9 +104,13 @@ class AnomalyGuard:
             **self._archive_evidence(kind, plan.month, log),
         )
         self.anomalies = find_anomalies(evidence, self.settings)
-        hold = [anomaly for anomaly in self.anomalies if anomaly.policy is GuardPolicy.HOLD]
+        hold: list[GuardFinding] = [
+            anomaly for anomaly in self.anomalies if anomaly.policy is GuardPolicy.HOLD
+        ]
         for anomaly in self.anomalies:
             log.warning("Anomaly (%s, %s): %s", anomaly.check.value, anomaly.policy.value, _named(anomaly))
+        if self.hold_all and plan.changed:
+            hold.append(_WholeRepair())
         if not hold:
             return replace(plan, issues=(*plan.issues, *map(_issue, self.anomalies)))
         now, held = split_plan(plan, hold)
@@ -125,8 +131,9 @@ class AnomalyGuard:
                 dwdi_new=None if anomaly.dwdi_new is None else str(anomaly.dwdi_new),
                 why=anomaly.why,
             )
-            for anomaly in hold
-            if (anomaly.dwdi_new is None or anomaly.dwdi_new != anomaly.waldur_now)
+            for anomaly in self.anomalies
+            if anomaly.policy is GuardPolicy.HOLD
+            and (anomaly.dwdi_new is None or anomaly.dwdi_new != anomaly.waldur_now)
             and not any(
                 anomaly.backend_id in (None, backend) and anomaly.component in (None, component)
                 for backend, component in held_pairs
@@ -210,6 +217,18 @@ class AnomalyGuard:
         if newest is None:
             log.info("No recorded push of %s: the checks against the last push's archive are skipped.", month)
         return None if newest is None else newest[1]
+
+
+@dataclass(frozen=True)
+class _WholeRepair:
+    """The finding that holds every change of a repair for approval (no anomaly of its own)."""
+
+    backend_id: str | None = None
+    component: str | None = None
+    why: str = "a repair of the audit: written once approved"
+
+    def model_dump(self, *, mode: str) -> dict[str, Any]:
+        return {"check": "repair", "policy": "hold", "backend_id": None, "component": None, "why": self.why}
 
 
 def _read(url: str, log: Log) -> ArchiveEvidence | None:

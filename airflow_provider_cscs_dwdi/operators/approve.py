@@ -53,6 +53,8 @@ class ApproveHeldValuesOperator(GuardedWriteOperator, HITLOperator):
     :param waldur_conn_id: the ``waldur`` connection, as for the push.
     :param dry_run: an approval plans and logs, and writes nothing (as the push).
     :param reconcile: as the push.
+    :param billing_timezone: as the push (the current month, the usage ``date``).
+    :param clock: as the push (default: the operators' clock).
     :param push_task_id: the task that held the values (its ``held_values`` XCom, same map index).
     :param report_task_id: the task whose report (same map index; unmapped: the report of the
         held month among all of them) the held values come from.

@@ -272,6 +272,8 @@ class AuditWaldurOperator(WaldurBaseOperator):
             report.month,
         )
         guard = guard_of(self, context)
+        if guard is not None and not dry_run:
+            guard.hold_all = True  # the person approves the whole repair, in this run
         try:
             # A repair leaves no user usage behind that DWDI does not report: the audit counts it.
             result = self.push_report(
@@ -285,15 +287,21 @@ class AuditWaldurOperator(WaldurBaseOperator):
             )
             raise
         self.log.info("Repair of %s: %s", report.month, result.counts())
-        if not dry_run:
+        if result.held:
+            self.log.warning("The repair of %s waits for approval (task approve_held_values).", report.month)
+        elif not dry_run:
             audits[position] = self._audit(report, heading="Re-audit after the repair")
         return result
 
     def _finish(
         self, result: AuditResult, audits: list[MonthAudit], repair: PushResult | None, context: Context
     ) -> dict[str, Any]:
-        """The result, or a failed task naming the failed writes and the drift once it is in XCom."""
-        if result.clean and not (repair and repair.failed):
+        """The result, or a failed task naming the failed writes and the drift once it is in XCom.
+
+        A repair held for approval is no drift left: its month's differences wait for the answer.
+        """
+        waiting = repair.month if repair is not None and repair.held else None
+        if all(audit.clean or audit.month == waiting for audit in audits) and not (repair and repair.failed):
             return result.to_xcom()
         context["ti"].xcom_push(key="return_value", value=result.to_xcom())
         problems = []

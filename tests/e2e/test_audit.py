@@ -26,6 +26,7 @@ from airflow_provider_cscs_dwdi.core.months import previous_month
 from airflow_provider_cscs_dwdi.dag_factory import AUDIT_DAG_ID_PREFIX, load_dags_from_env
 from airflow_provider_cscs_dwdi.hooks.waldur import WaldurHook
 from sandbox.stack import SandboxStack, differences
+from tests.e2e.approval_support import answering, answering_open
 from tests.e2e.conftest import COMPUTE_OFFERING
 from tests.e2e.support import assert_waldur_holds_dwdi_totals, last_month, run, task_log, writes
 from tests.e2e.test_inference_pipeline import INFERENCE_OFFERING
@@ -43,7 +44,12 @@ def run_audit(stack: SandboxStack, offset: int = 0, **conf: Any) -> Any:
     dag = load_dags_from_env()[AUDIT_DAG_ID_PREFIX + stack.seeded[0].config.slug]
     for task in dag.tasks:
         task.retries = 0
-    return dag.test(logical_date=datetime.now(UTC) + timedelta(seconds=offset), run_conf=conf or None)
+    if answering_open():
+        return dag.test(logical_date=datetime.now(UTC) + timedelta(seconds=offset), run_conf=conf or None)
+    with answering(None) as answers:  # a request nobody expected fails the test instead of waiting
+        dag_run = dag.test(logical_date=datetime.now(UTC) + timedelta(seconds=offset), run_conf=conf or None)
+    assert answers.requests == [], f"unexpected approval request(s): {answers.requests}"
+    return dag_run
 
 
 def audit_result(dag_run: Any) -> AuditResult:
@@ -157,12 +163,18 @@ def test_hand_edits_in_waldur_are_found_named_and_repaired_in_their_month_only(
     assert dry_result.repair["dry_run"] is True
     assert dry_result.drift_count == 2
 
-    repaired = run_audit(stack, 2, repair_month=closed)
+    # One trigger: the repair's plan waits for approval in the same run, then is written.
+    with answering("Approve") as approval:
+        repaired = run_audit(stack, 2, repair_month=closed)
 
     assert str(repaired.state) == "success", task_states(repaired)
+    [request] = approval.requests
+    assert f"| {edited_account} | nodeHours | (total) | 1.00 |" in request["body"]
     repair = audit_result(repaired).repair
     assert repair is not None
-    assert (repair["written"], repair["user_usages_written"]) == (2, 1)
+    assert (repair["written"], repair["held"]) == (0, 2)  # the edited total and the edited user
+    [approved] = xcom_results(repaired, "approve_held_values")
+    assert (approved["written"], approved["user_usages_written"]) == (2, 1)
     assert {request.json["date"][:7] for request in writes(stack) if request.path.endswith("set_usage/")} == {
         closed
     }
