@@ -34,6 +34,7 @@ from airflow_provider_cscs_dwdi.core.config import OfferingConfig, OfferingsConf
 from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
 from airflow_provider_cscs_dwdi.core.kinds import UsageKind
 from airflow_provider_cscs_dwdi.core.months import closed_month
+from airflow_provider_cscs_dwdi.core.task_settings import Aggregation, DwdiSource, WaldurTarget
 from airflow_provider_cscs_dwdi.core.xcom import BillingPlan
 from airflow_provider_cscs_dwdi.dag_docs import audit_doc_md, closing_doc_md, usage_doc_md
 from airflow_provider_cscs_dwdi.dag_settings import (
@@ -223,18 +224,13 @@ def _add_usage_tasks(
     # Each task returns a document of core.xcom, read by the next: BackendIds -> BillingPlan
     # (months as the return value, accounts under ACCOUNTS_KEY) -> FetchResult -> UsageReport
     # -> PushResult. From fetch_usage on, one mapped task per month.
-    backend_ids = ListWaldurBackendIdsOperator(
-        task_id="list_backend_ids",
-        offering_uuid=offering.offering_uuid,
-        waldur_conn_id=offering.waldur_conn_id,
-    )
+    waldur = WaldurTarget.of(offering).arguments()
+    backend_ids = ListWaldurBackendIdsOperator(task_id="list_backend_ids", **waldur)
     plan = PlanBillingRunOperator(
         task_id="billing_months",
         backend_ids=backend_ids.output,
-        billing_timezone=offering.billing_timezone,
         reopen_previous_month_days=reopen_previous_month_days,
-        waldur_conn_id=offering.waldur_conn_id,
-        offering_uuid=offering.offering_uuid,
+        **waldur,
         month=month,
         accounts="{{ params.accounts }}",
         dry_run="{{ params.dry_run }}",
@@ -244,9 +240,7 @@ def _add_usage_tasks(
     asset = billing_asset(offering)
     PushToWaldurOperator.partial(
         task_id="push_to_waldur",
-        offering_uuid=offering.offering_uuid,
-        waldur_conn_id=offering.waldur_conn_id,
-        billing_timezone=offering.billing_timezone,
+        **waldur,
         dry_run="{{ params.dry_run }}",
         reconcile="{{ params.reconcile }}",
         # Backfill runs ignore max_active_runs: this keeps a DAG's Waldur writes one at a time. The
@@ -284,11 +278,8 @@ def build_audit_dag(offering: OfferingConfig) -> DAG:
         default_args=DEFAULT_ARGS,
         doc_md=audit_doc_md(offering),
     ) as dag:
-        backend_ids = ListWaldurBackendIdsOperator(
-            task_id="list_backend_ids",
-            offering_uuid=offering.offering_uuid,
-            waldur_conn_id=offering.waldur_conn_id,
-        )
+        waldur = WaldurTarget.of(offering).arguments()
+        backend_ids = ListWaldurBackendIdsOperator(task_id="list_backend_ids", **waldur)
         plan = PlanAuditOperator(
             task_id="audit_months",
             backend_ids=backend_ids.output,
@@ -301,18 +292,14 @@ def build_audit_dag(offering: OfferingConfig) -> DAG:
         AuditWaldurOperator(
             task_id="audit_waldur",
             reports=reports.output,
-            offering_uuid=offering.offering_uuid,
-            waldur_conn_id=offering.waldur_conn_id,
-            billing_timezone=offering.billing_timezone,
+            **waldur,
             repair_month="{{ params.repair_month }}",
             dry_run="{{ params.dry_run }}",
             pushed_archive_roots=[
                 f"{archive_root.rstrip('/')}/{prefix}{offering.slug}"
                 for prefix in (DAG_ID_PREFIX, CLOSING_DAG_ID_PREFIX)
             ],
-            backend_components=offering.backend_components,
-            bad_value_policy=offering.bad_value_policy,
-            clusters=list(offering.clusters) if offering.clusters else None,
+            **Aggregation.of(offering).arguments(),
             # A drift is a finding, not a glitch: a retry would only find it again, later.
             retries=0,
             # A task callback: it reads the audit's own result, pushed before the task fails.
@@ -340,21 +327,14 @@ def _add_fetch_and_aggregate(offering: OfferingConfig, backend_ids: Any, plan: A
     """
     fetched = FetchMonthlyUsageOperator.partial(
         task_id="fetch_usage",
-        dwdi_conn_id=offering.dwdi_conn_id,
+        **DwdiSource.of(offering).arguments(),
         accounts=XComArg(plan, key=BillingPlan.ACCOUNTS_KEY),
-        clusters=list(offering.clusters) if offering.clusters else None,
-        billing_timezone=offering.billing_timezone,
-        archive_path=offering.archive_path,
-        usage_kind=offering.usage_kind.value,
-        storage=_storage_settings(offering),
         # Inference is keyed by Waldur resource UUID, which only list_backend_ids knows.
         backend_ids=backend_ids.output if offering.usage_kind is UsageKind.INFERENCE else None,
     ).expand(month=plan.output)
     return AggregateUsageOperator.partial(
         task_id="aggregate_usage",
-        backend_components=offering.backend_components,
-        bad_value_policy=offering.bad_value_policy,
-        clusters=list(offering.clusters) if offering.clusters else None,
+        **Aggregation.of(offering).arguments(),
         # Deterministic: the same archive gives the same verdict, so a retry only delays it.
         retries=0,
     ).expand(fetch_result=fetched.output)
@@ -368,16 +348,3 @@ def _failure_notifiers(
         notifiers_for(offering, FAILURE, message=failure_month_builder(offering, month_of_run))
     )
     return notifiers or None
-
-
-def _storage_settings(offering: OfferingConfig) -> dict[str, Any] | None:
-    """A storage offering's settings as plain data (operator arguments are serialised with the DAG)."""
-    storage = offering.storage
-    if storage is None:
-        return None
-    return {
-        "filesystem": storage.filesystem,
-        "data_type": storage.data_type,
-        "path_mapping": dict(storage.path_mapping),
-        "path_template": storage.path_template,
-    }

@@ -18,10 +18,12 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
+from airflow_provider_cscs_dwdi.core.task_settings import WaldurTarget
 from airflow_provider_cscs_dwdi.core.xcom import PushResult, UsageReport
 from airflow_provider_cscs_dwdi.hooks.waldur import WaldurHook
 from airflow_provider_cscs_dwdi.operators._clock import Clock
 from airflow_provider_cscs_dwdi.operators._lineage import TaskLineage, written_lineage
+from airflow_provider_cscs_dwdi.operators._params import read_arguments
 from airflow_provider_cscs_dwdi.operators._waldur_writer import push_report
 
 
@@ -48,6 +50,10 @@ class HookOwningOperator(BaseOperator):
 
 class WaldurBaseOperator(HookOwningOperator):
     """A task that reads or writes one Waldur offering over one :class:`WaldurHook`.
+
+    Its Waldur arguments are those of :class:`~core.task_settings.WaldurTarget` (the DAG factory
+    passes ``WaldurTarget.of(offering).arguments()``); ``execute`` reads them back, rendered, as
+    :attr:`target`.
 
     :param waldur_conn_id: the ``waldur`` connection.
     :param offering_uuid: the Waldur offering (None where the task may do without one).
@@ -76,21 +82,32 @@ class WaldurBaseOperator(HookOwningOperator):
         self.billing_timezone = billing_timezone
         self.clock = clock
 
+    @property
+    def target(self) -> WaldurTarget:
+        """The rendered Waldur arguments, read back with :class:`~core.task_settings.WaldurTarget`."""
+        return read_arguments(
+            WaldurTarget,
+            waldur_conn_id=self.waldur_conn_id,
+            offering_uuid=self.offering_uuid,
+            billing_timezone=self.billing_timezone,
+        )
+
     @cached_property
     def hook(self) -> WaldurHook:
         """The task's Waldur hook (one pooled session, shared by the threads of the task)."""
-        return WaldurHook(self.waldur_conn_id)
+        return WaldurHook(self.target.waldur_conn_id)
 
     def push_report(
         self, report: UsageReport, *, dry_run: bool, reconcile: bool, task_instance: Any = None
     ) -> PushResult:
         """:func:`._waldur_writer.push_report` with this task's hook, offering, time zone and clock."""
+        target = self.target
         result = push_report(
             self.hook,
             report,
-            offering_uuid=str(self.offering_uuid),
+            offering_uuid=str(target.offering_uuid),
             offering=self.offering,
-            billing_timezone=self.billing_timezone,
+            billing_timezone=target.billing_timezone,
             log=self.log,
             dry_run=dry_run,
             reconcile=reconcile,
@@ -98,7 +115,7 @@ class WaldurBaseOperator(HookOwningOperator):
             action=self.write_action,
             task_instance=task_instance,
         )
-        self._lineage = written_lineage(result, report, self.hook.settings.api_url, str(self.offering_uuid))
+        self._lineage = written_lineage(result, report, self.hook.settings.api_url, str(target.offering_uuid))
         return result
 
     @property

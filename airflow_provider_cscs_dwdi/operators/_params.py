@@ -11,9 +11,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
+from airflow_provider_cscs_dwdi.core.task_settings import Settings, read_task_settings
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -55,6 +56,18 @@ def as_bool(value: bool | str | None, name: str) -> bool:
     if text in ("true", "false"):
         return text == "true"
     raise AirflowException(f"{name} must be True or False, got {value!r}")
+
+
+def read_arguments(model: type[Settings], **arguments: Any) -> Settings:
+    """An operator's rendered arguments read back with the model the DAG factory dumped them with.
+
+    :raises AirflowFailException: naming the argument that does not read (a retry would read the
+        same arguments).
+    """
+    try:
+        return read_task_settings(model, arguments)
+    except ConfigurationError as error:
+        raise AirflowFailException(f"Nothing was done: {error}") from None
 
 
 def run_instant(context: Context) -> datetime:

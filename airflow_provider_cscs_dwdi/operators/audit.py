@@ -21,10 +21,9 @@ from airflow_provider_cscs_dwdi.core.amounts import UnstorableAmountError, refus
 from airflow_provider_cscs_dwdi.core.archive import ArchiveError, read_archive
 from airflow_provider_cscs_dwdi.core.audit import MonthAudit, PushedMonth, audit_month, unstorable_month
 from airflow_provider_cscs_dwdi.core.audit_result import AuditResult
-from airflow_provider_cscs_dwdi.core.components import parse_backend_components
 from airflow_provider_cscs_dwdi.core.errors import CscsDwdiError
 from airflow_provider_cscs_dwdi.core.months import Month, current_month
-from airflow_provider_cscs_dwdi.core.usage import BadValuePolicy
+from airflow_provider_cscs_dwdi.core.task_settings import Aggregation, read_task_settings
 from airflow_provider_cscs_dwdi.core.xcom import BackendIds, BillingPlan, PushResult, UsageReport
 from airflow_provider_cscs_dwdi.hooks._http import TransientHTTPError
 from airflow_provider_cscs_dwdi.hooks.waldur import WaldurAPIError, WaldurAuthError, WaldurHook
@@ -32,7 +31,7 @@ from airflow_provider_cscs_dwdi.operators._base import WaldurBaseOperator
 from airflow_provider_cscs_dwdi.operators._clock import Clock
 from airflow_provider_cscs_dwdi.operators._kinds import report_from_archive
 from airflow_provider_cscs_dwdi.operators._lineage import operator_lineage
-from airflow_provider_cscs_dwdi.operators._params import as_bool, blank_to_none
+from airflow_provider_cscs_dwdi.operators._params import as_bool, blank_to_none, read_arguments
 from airflow_provider_cscs_dwdi.operators._waldur_writer import WaldurWriter
 
 if TYPE_CHECKING:
@@ -146,7 +145,8 @@ class AuditWaldurOperator(WaldurBaseOperator):
     :param backend_components: the offering's components, to rebuild the pushed report from an
         archive exactly as ``aggregate_usage`` did.
     :param bad_value_policy: the offering's, for the same rebuild.
-    :param clusters: the offering's cluster filter, for the same rebuild.
+    :param clusters: the offering's cluster filter, for the same rebuild. These three are the
+        offering's :class:`~core.task_settings.Aggregation`, as for ``aggregate_usage``.
     :param clock: the current time, which tells the current month and the usage ``date`` of a
         repair (default: the operators' clock, see :mod:`._clock`).
     """
@@ -187,10 +187,22 @@ class AuditWaldurOperator(WaldurBaseOperator):
         self.repair_month = repair_month
         self.pushed_archive_roots = list(pushed_archive_roots)
         self.backend_components = backend_components or {}
-        # Parsed here so a wrong component configuration breaks the DAG import, not a run.
-        self.components = parse_backend_components(self.backend_components)
         self.bad_value_policy = bad_value_policy
         self.clusters = clusters
+        # Read here too, so a wrong component configuration breaks the DAG import, not a run.
+        read_task_settings(Aggregation, self._aggregation_arguments())
+
+    def _aggregation_arguments(self) -> dict[str, Any]:
+        return {
+            "backend_components": self.backend_components,
+            "bad_value_policy": self.bad_value_policy,
+            "clusters": self.clusters,
+        }
+
+    @property
+    def aggregation(self) -> Aggregation:
+        """How ``aggregate_usage`` built the pushed reports, read back from this task's arguments."""
+        return read_arguments(Aggregation, **self._aggregation_arguments())
 
     def execute(self, context: Context) -> dict[str, Any]:
         repair_month = blank_to_none(self.repair_month)
@@ -231,7 +243,7 @@ class AuditWaldurOperator(WaldurBaseOperator):
             refuse_unstorable_amounts(
                 report, max_usage_amount=self.hook.settings.max_usage_amount, offering=self.offering
             )
-            plan, _ = WaldurWriter(self.hook, str(self.offering_uuid), self.offering).read_and_plan(
+            plan, _ = WaldurWriter(self.hook, str(self.target.offering_uuid), self.offering).read_and_plan(
                 report, reconcile=True, check_month=lambda _honoured: None
             )
         except UnstorableAmountError as error:
@@ -319,14 +331,15 @@ class AuditWaldurOperator(WaldurBaseOperator):
             )
             return None
         archive = newest[1]
+        aggregation = self.aggregation
         try:
             with archive.open("rb") as raw_file:
                 archived = report_from_archive(
                     raw_file,
-                    self.components,
+                    aggregation.components,
                     month=month,
-                    clusters=self.clusters,
-                    policy=BadValuePolicy(str(self.bad_value_policy).lower()),
+                    clusters=aggregation.clusters,
+                    policy=aggregation.bad_value_policy,
                 )
         except (CscsDwdiError, OSError, EOFError) as error:
             self.log.warning(

@@ -120,7 +120,7 @@ class PushToWaldurOperator(WaldurBaseOperator):
         self._finish(result, context)
         if self.billing_asset is not None and not dry_run:
             extra = billing_event_extra(
-                report, result, offering_uuid=str(self.offering_uuid), closed=self.closes_month
+                report, result, offering_uuid=str(self.target.offering_uuid), closed=self.closes_month
             )
             context["outlet_events"][billing_alias(self.billing_asset)].add(self.billing_asset, extra=extra)
             self.log.info("Asset event on %s: %s", self.billing_asset.uri, extra)
