@@ -185,9 +185,9 @@ def _month(value: Any) -> str:
         canonical = str(Month.parse(value)) if isinstance(value, str) else None
     except ConfigurationError:
         canonical = None
-    if canonical != value:
+    if canonical is None or canonical != value:
         raise invalid(f"expected YYYY-MM, got {value!r}")
-    return value
+    return canonical
 
 
 def _date_text(value: Any) -> str:
