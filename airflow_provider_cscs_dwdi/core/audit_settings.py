@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from airflow_provider_cscs_dwdi.core.types import StrippedText, whole_number, worded
-from airflow_provider_cscs_dwdi.core.validation import describe, invalid
+from airflow_provider_cscs_dwdi.core.validation import describe
 
 AUDIT_DEFAULT_SCHEDULE = "@weekly"
 AUDIT_DEFAULT_MONTHS = 3
@@ -49,10 +48,3 @@ class AuditSettings(BaseModel):
         default=AUDIT_DEFAULT_MONTHS,
         description=f"How many closed months the audit recomputes (1 to {AUDIT_MAX_MONTHS}).",
     )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _mapping(cls, value: Any) -> Any:
-        if not isinstance(value, Mapping):
-            raise invalid(f"expected a mapping (schedule, months), got {describe(value)}")
-        return value

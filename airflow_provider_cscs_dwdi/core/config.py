@@ -67,7 +67,7 @@ from airflow_provider_cscs_dwdi.core.types import (
     worded,
 )
 from airflow_provider_cscs_dwdi.core.usage import BadValuePolicy
-from airflow_provider_cscs_dwdi.core.validation import NAMES_ITS_PLACE, describe, explain, invalid
+from airflow_provider_cscs_dwdi.core.validation import NAMES_ITS_PLACE, Refusal, describe, explain, invalid
 
 BAD_VALUE_POLICIES = tuple(policy.value for policy in BadValuePolicy)
 MAX_REOPEN_DAYS = 27  # the reopened window must stay inside the first days of every month
@@ -215,7 +215,14 @@ class OfferingConfig(BaseModel):
         title="Storage",
         description="Required for `usage_kind: storage`, refused otherwise: where the levels live in DWDI.",
     )
-    audit: Annotated[AuditSettings, none_as({})] = Field(
+    audit: Annotated[
+        AuditSettings,
+        none_as({}),
+        Refusal(
+            lambda value: f"expected a mapping (schedule, months), got {describe(value)}",
+            errors=frozenset({"model_type", "model_attributes_type"}),
+        ),
+    ] = Field(
         default_factory=AuditSettings,
         title="Audit",
         description=f"The drift audit; default: `{AUDIT_DEFAULT_SCHEDULE}` over {AUDIT_DEFAULT_MONTHS} closed months.",
