@@ -33,6 +33,7 @@ from pydantic import (
     model_validator,
 )
 
+from airflow_provider_cscs_dwdi.core.anomalies.settings import AnomalyGuardSettings
 from airflow_provider_cscs_dwdi.core.audit_settings import (
     AUDIT_DEFAULT_MONTHS,
     AUDIT_DEFAULT_SCHEDULE,
@@ -226,6 +227,11 @@ class OfferingConfig(BaseModel):
         default_factory=AuditSettings,
         title="Audit",
         description=f"The drift audit; default: `{AUDIT_DEFAULT_SCHEDULE}` over {AUDIT_DEFAULT_MONTHS} closed months.",
+    )
+    anomaly_guard: Annotated[AnomalyGuardSettings, none_as({})] = Field(
+        default_factory=AnomalyGuardSettings,
+        title="Anomaly guard",
+        description="Checks before every write; a suspicious value is written with a warning or held for approval.",
     )
     # The file's top-level notifications first, then the offering's own (see OfferingsFile).
     notifications: Notifications = Field(

@@ -49,6 +49,7 @@ _REFERENCE_TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),
     ("Storage settings (`storage`)", ("$defs", "StorageSettings")),
     ("Audit settings (`audit`)", ("$defs", "AuditSettings")),
+    ("Anomaly guard settings (`anomaly_guard`)", ("$defs", "AnomalyGuardSettings")),
     (
         "Notification (each item of `notifications`, in the file and in an offering)",
         ("$defs", "NotificationSettings"),
@@ -92,6 +93,8 @@ def _default_text(prop: dict[str, Any]) -> str:
         return "not set"
     if default in ([], {}):
         return "none"
+    if isinstance(default, bool):
+        return f"`{str(default).lower()}`"
     return f"`{default}`"
 
 
@@ -120,8 +123,18 @@ def _type_text(prop: dict[str, Any], schema: dict[str, Any]) -> str:
         return "mapping"
     if kind == "integer" and "minimum" in prop and "maximum" in prop:
         return f"integer {prop['minimum']} to {prop['maximum']}"
-    if kind == "number" and "exclusiveMinimum" in prop:
-        return f"number > {prop['exclusiveMinimum']:g}"
+    if kind == "number":
+        bounds = [
+            f"{sign} {prop[key]:g}"
+            for key, sign in (
+                ("exclusiveMinimum", ">"),
+                ("minimum", ">="),
+                ("exclusiveMaximum", "<"),
+                ("maximum", "<="),
+            )
+            if key in prop
+        ]
+        return " ".join(["number", ", ".join(bounds)]) if bounds else "number"
     return str(kind)
 
 

@@ -12,9 +12,10 @@ import airflow_provider_cscs_dwdi.core as core_package
 
 CORE_DIR = Path(core_package.__file__).resolve().parent
 REPO_ROOT = CORE_DIR.parents[1]
+# Subpackages too (core/anomalies/): each module by its dotted name.
 CORE_MODULES = sorted(
-    f"airflow_provider_cscs_dwdi.core.{path.stem}"
-    for path in CORE_DIR.glob("*.py")
+    "airflow_provider_cscs_dwdi.core." + ".".join(path.relative_to(CORE_DIR).with_suffix("").parts)
+    for path in CORE_DIR.rglob("*.py")
     if path.stem != "__init__"
 )
 # `import airflow`, `import airflow.sdk`, `from airflow import ...`, `from airflow.x import ...`
@@ -23,9 +24,11 @@ AIRFLOW_IMPORT = re.compile(r"^\s*(import\s+airflow\b|from\s+airflow(\.|\s))", r
 
 def test_the_core_modules_are_found() -> None:
     # Guards the two tests below against passing on an empty list.
-    assert {"airflow_provider_cscs_dwdi.core.usage", "airflow_provider_cscs_dwdi.core.report"} <= set(
-        CORE_MODULES
-    )
+    assert {
+        "airflow_provider_cscs_dwdi.core.usage",
+        "airflow_provider_cscs_dwdi.core.report",
+        "airflow_provider_cscs_dwdi.core.anomalies.checks",
+    } <= set(CORE_MODULES)
 
 
 def test_importing_every_core_module_does_not_import_airflow() -> None:
