@@ -6,8 +6,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from airflow_provider_cscs_dwdi.core.types import StrippedText, whole_number, worded
-from airflow_provider_cscs_dwdi.core.validation import describe
+from airflow_provider_cscs_dwdi.core.types import StrippedText, none_as, whole_number, worded
+from airflow_provider_cscs_dwdi.core.validation import Refusal, describe
 
 AUDIT_DEFAULT_SCHEDULE = "@weekly"
 AUDIT_DEFAULT_MONTHS = 3
@@ -48,3 +48,14 @@ class AuditSettings(BaseModel):
         default=AUDIT_DEFAULT_MONTHS,
         description=f"How many closed months the audit recomputes (1 to {AUDIT_MAX_MONTHS}).",
     )
+
+
+#: An offering's ``audit:``: null is the defaults; anything but a mapping is refused in one sentence.
+AuditBlock = Annotated[
+    AuditSettings,
+    none_as({}),
+    Refusal(
+        lambda value: f"expected a mapping (schedule, months), got {describe(value)}",
+        errors=frozenset({"model_type", "model_attributes_type"}),
+    ),
+]

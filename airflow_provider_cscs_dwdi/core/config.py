@@ -38,6 +38,7 @@ from airflow_provider_cscs_dwdi.core.audit_settings import (
     AUDIT_DEFAULT_MONTHS,
     AUDIT_DEFAULT_SCHEDULE,
     AUDIT_MAX_MONTHS,
+    AuditBlock,
     AuditSettings,
 )
 from airflow_provider_cscs_dwdi.core.components import BackendComponents, ComponentConfig, components_of
@@ -68,7 +69,7 @@ from airflow_provider_cscs_dwdi.core.types import (
     worded,
 )
 from airflow_provider_cscs_dwdi.core.usage import BadValuePolicy
-from airflow_provider_cscs_dwdi.core.validation import NAMES_ITS_PLACE, Refusal, describe, explain, invalid
+from airflow_provider_cscs_dwdi.core.validation import NAMES_ITS_PLACE, describe, explain, invalid
 
 BAD_VALUE_POLICIES = tuple(policy.value for policy in BadValuePolicy)
 MAX_REOPEN_DAYS = 27  # the reopened window must stay inside the first days of every month
@@ -216,14 +217,7 @@ class OfferingConfig(BaseModel):
         title="Storage",
         description="Required for `usage_kind: storage`, refused otherwise: where the levels live in DWDI.",
     )
-    audit: Annotated[
-        AuditSettings,
-        none_as({}),
-        Refusal(
-            lambda value: f"expected a mapping (schedule, months), got {describe(value)}",
-            errors=frozenset({"model_type", "model_attributes_type"}),
-        ),
-    ] = Field(
+    audit: AuditBlock = Field(
         default_factory=AuditSettings,
         title="Audit",
         description=f"The drift audit; default: `{AUDIT_DEFAULT_SCHEDULE}` over {AUDIT_DEFAULT_MONTHS} closed months.",
