@@ -85,12 +85,7 @@ class WaldurBaseOperator(HookOwningOperator):
     @property
     def target(self) -> WaldurTarget:
         """The rendered Waldur arguments, read back with :class:`~core.task_settings.WaldurTarget`."""
-        return read_arguments(
-            WaldurTarget,
-            waldur_conn_id=self.waldur_conn_id,
-            offering_uuid=self.offering_uuid,
-            billing_timezone=self.billing_timezone,
-        )
+        return read_arguments(self, WaldurTarget)
 
     @cached_property
     def hook(self) -> WaldurHook:

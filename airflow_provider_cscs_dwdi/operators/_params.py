@@ -58,14 +58,29 @@ def as_bool(value: bool | str | None, name: str) -> bool:
     raise AirflowException(f"{name} must be True or False, got {value!r}")
 
 
-def read_arguments(model: type[Settings], **arguments: Any) -> Settings:
-    """An operator's rendered arguments read back with the model the DAG factory dumped them with.
+def _arguments_of(operator: object, model: type[Settings]) -> dict[str, Any]:
+    # The operator keeps each argument under the field's name, so templates render in place.
+    return {name: getattr(operator, name) for name in model.model_fields}
+
+
+def check_arguments(operator: object, model: type[Settings]) -> None:
+    """At construction: the operator's arguments read with ``model``, so a wrong one breaks the
+    DAG import, not a run (a template still unrendered reads as text).
+
+    :raises ConfigurationError: naming the argument.
+    """
+    read_task_settings(model, _arguments_of(operator, model))
+
+
+def read_arguments(operator: object, model: type[Settings]) -> Settings:
+    """In ``execute``: the operator's rendered arguments read back with the model the DAG factory
+    dumped them with.
 
     :raises AirflowFailException: naming the argument that does not read (a retry would read the
         same arguments).
     """
     try:
-        return read_task_settings(model, arguments)
+        return read_task_settings(model, _arguments_of(operator, model))
     except ConfigurationError as error:
         raise AirflowFailException(f"Nothing was done: {error}") from None
 

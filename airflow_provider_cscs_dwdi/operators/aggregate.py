@@ -19,7 +19,7 @@ from airflow.sdk.exceptions import AirflowException
 from airflow_provider_cscs_dwdi.core.archive import ArchiveError, missing_archive_message
 from airflow_provider_cscs_dwdi.core.errors import ConfigurationError, ReportError
 from airflow_provider_cscs_dwdi.core.issues import UsageDataError
-from airflow_provider_cscs_dwdi.core.task_settings import Aggregation, read_task_settings
+from airflow_provider_cscs_dwdi.core.task_settings import Aggregation
 from airflow_provider_cscs_dwdi.core.xcom import FetchResult, UsageReport
 from airflow_provider_cscs_dwdi.operators._kinds import (
     EXCLUDED_FIELD,
@@ -33,7 +33,7 @@ from airflow_provider_cscs_dwdi.operators._lineage import (
     is_count,
     operator_lineage,
 )
-from airflow_provider_cscs_dwdi.operators._params import read_arguments
+from airflow_provider_cscs_dwdi.operators._params import check_arguments, read_arguments
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -82,14 +82,7 @@ class AggregateUsageOperator(BaseOperator):
         self.bad_value_policy = bad_value_policy
         self.clusters = clusters
         # Read here too, so a wrong component configuration breaks the DAG import, not a run.
-        read_task_settings(Aggregation, self._aggregation_arguments())
-
-    def _aggregation_arguments(self) -> dict[str, Any]:
-        return {
-            "backend_components": self.backend_components,
-            "bad_value_policy": self.bad_value_policy,
-            "clusters": self.clusters,
-        }
+        check_arguments(self, Aggregation)
 
     def execute(self, context: Context) -> dict[str, Any]:
         try:
@@ -98,7 +91,7 @@ class AggregateUsageOperator(BaseOperator):
             raise AirflowException(
                 f"The result of fetch_usage cannot be read; nothing was pushed: {error}"
             ) from error
-        aggregation = read_arguments(Aggregation, **self._aggregation_arguments())
+        aggregation = read_arguments(self, Aggregation)
         policy = aggregation.bad_value_policy
         archive = ObjectStoragePath(fetch.archive)
         self.log.info("Aggregating %s (%d page(s)) with policy %s", archive, fetch.pages, policy.value)

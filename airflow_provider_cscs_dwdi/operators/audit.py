@@ -23,7 +23,7 @@ from airflow_provider_cscs_dwdi.core.audit import MonthAudit, PushedMonth, audit
 from airflow_provider_cscs_dwdi.core.audit_result import AuditResult
 from airflow_provider_cscs_dwdi.core.errors import CscsDwdiError
 from airflow_provider_cscs_dwdi.core.months import Month, current_month
-from airflow_provider_cscs_dwdi.core.task_settings import Aggregation, read_task_settings
+from airflow_provider_cscs_dwdi.core.task_settings import Aggregation
 from airflow_provider_cscs_dwdi.core.xcom import BackendIds, BillingPlan, PushResult, UsageReport
 from airflow_provider_cscs_dwdi.hooks._http import TransientHTTPError
 from airflow_provider_cscs_dwdi.hooks.waldur import WaldurAPIError, WaldurAuthError, WaldurHook
@@ -31,7 +31,12 @@ from airflow_provider_cscs_dwdi.operators._base import WaldurBaseOperator
 from airflow_provider_cscs_dwdi.operators._clock import Clock
 from airflow_provider_cscs_dwdi.operators._kinds import report_from_archive
 from airflow_provider_cscs_dwdi.operators._lineage import operator_lineage
-from airflow_provider_cscs_dwdi.operators._params import as_bool, blank_to_none, read_arguments
+from airflow_provider_cscs_dwdi.operators._params import (
+    as_bool,
+    blank_to_none,
+    check_arguments,
+    read_arguments,
+)
 from airflow_provider_cscs_dwdi.operators._waldur_writer import WaldurWriter
 
 if TYPE_CHECKING:
@@ -190,19 +195,12 @@ class AuditWaldurOperator(WaldurBaseOperator):
         self.bad_value_policy = bad_value_policy
         self.clusters = clusters
         # Read here too, so a wrong component configuration breaks the DAG import, not a run.
-        read_task_settings(Aggregation, self._aggregation_arguments())
-
-    def _aggregation_arguments(self) -> dict[str, Any]:
-        return {
-            "backend_components": self.backend_components,
-            "bad_value_policy": self.bad_value_policy,
-            "clusters": self.clusters,
-        }
+        check_arguments(self, Aggregation)
 
     @property
     def aggregation(self) -> Aggregation:
         """How ``aggregate_usage`` built the pushed reports, read back from this task's arguments."""
-        return read_arguments(Aggregation, **self._aggregation_arguments())
+        return read_arguments(self, Aggregation)
 
     def execute(self, context: Context) -> dict[str, Any]:
         repair_month = blank_to_none(self.repair_month)

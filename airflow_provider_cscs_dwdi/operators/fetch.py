@@ -25,7 +25,7 @@ from airflow_provider_cscs_dwdi.core.archive import ArchiveWriter
 from airflow_provider_cscs_dwdi.core.errors import ConfigurationError, ReportError
 from airflow_provider_cscs_dwdi.core.kinds import UsageKind
 from airflow_provider_cscs_dwdi.core.months import Month, billing_month, month_window
-from airflow_provider_cscs_dwdi.core.task_settings import DwdiSource, read_task_settings
+from airflow_provider_cscs_dwdi.core.task_settings import DwdiSource
 from airflow_provider_cscs_dwdi.core.xcom import BackendIds, FetchResult
 from airflow_provider_cscs_dwdi.hooks.dwdi import DWDIAPIError, DWDIHook
 from airflow_provider_cscs_dwdi.operators._base import HookOwningOperator
@@ -39,6 +39,7 @@ from airflow_provider_cscs_dwdi.operators._lineage import (
 )
 from airflow_provider_cscs_dwdi.operators._params import (
     blank_to_none,
+    check_arguments,
     normalise_accounts,
     read_arguments,
     run_instant,
@@ -120,22 +121,12 @@ class FetchMonthlyUsageOperator(HookOwningOperator):
         self.backend_ids = backend_ids
         self.clock = clock
         # Read here too, so a wrong kind or storage block breaks the DAG import, not a run.
-        read_task_settings(DwdiSource, self._source_arguments())
-
-    def _source_arguments(self) -> dict[str, Any]:
-        return {
-            "dwdi_conn_id": self.dwdi_conn_id,
-            "usage_kind": self.usage_kind,
-            "clusters": self.clusters,
-            "billing_timezone": self.billing_timezone,
-            "archive_path": self.archive_path,
-            "storage": self.storage,
-        }
+        check_arguments(self, DwdiSource)
 
     @property
     def source(self) -> DwdiSource:
         """The rendered DWDI arguments, read back with :class:`~core.task_settings.DwdiSource`."""
-        return read_arguments(DwdiSource, **self._source_arguments())
+        return read_arguments(self, DwdiSource)
 
     @cached_property
     def hook(self) -> DWDIHook:
