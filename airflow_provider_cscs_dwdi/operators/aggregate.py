@@ -19,14 +19,10 @@ from airflow.sdk.exceptions import AirflowException
 from airflow_provider_cscs_dwdi.core.archive import ArchiveError, missing_archive_message
 from airflow_provider_cscs_dwdi.core.errors import ConfigurationError, ReportError
 from airflow_provider_cscs_dwdi.core.issues import UsageDataError
+from airflow_provider_cscs_dwdi.core.kinds import EXCLUDED_FIELD, header_kind
 from airflow_provider_cscs_dwdi.core.task_settings import Aggregation
 from airflow_provider_cscs_dwdi.core.xcom import FetchResult, UsageReport
-from airflow_provider_cscs_dwdi.operators._kinds import (
-    EXCLUDED_FIELD,
-    ArchiveChecksumError,
-    header_kind,
-    report_from_archive,
-)
+from airflow_provider_cscs_dwdi.operators._kinds import ArchiveChecksumError, report_from_archive
 from airflow_provider_cscs_dwdi.operators._lineage import (
     TaskLineage,
     archive_dataset,
