@@ -51,9 +51,9 @@ class HookOwningOperator(BaseOperator):
 class WaldurBaseOperator(HookOwningOperator):
     """A task that reads or writes one Waldur offering over one :class:`WaldurHook`.
 
-    Its Waldur arguments are those of :class:`~core.task_settings.WaldurTarget` (the DAG factory
+    Its Waldur arguments are those of ``core.task_settings.WaldurTarget`` (the DAG factory
     passes ``WaldurTarget.of(offering).arguments()``); ``execute`` reads them back, rendered, as
-    :attr:`target`.
+    ``target``.
 
     :param waldur_conn_id: the ``waldur`` connection.
     :param offering_uuid: the Waldur offering (None where the task may do without one).
@@ -84,7 +84,7 @@ class WaldurBaseOperator(HookOwningOperator):
 
     @property
     def target(self) -> WaldurTarget:
-        """The rendered Waldur arguments, read back with :class:`~core.task_settings.WaldurTarget`."""
+        """The rendered Waldur arguments, read back with ``core.task_settings.WaldurTarget``."""
         return read_arguments(self, WaldurTarget)
 
     @cached_property

@@ -151,7 +151,7 @@ class AuditWaldurOperator(WaldurBaseOperator):
         archive exactly as ``aggregate_usage`` did.
     :param bad_value_policy: the offering's, for the same rebuild.
     :param clusters: the offering's cluster filter, for the same rebuild. These three are the
-        offering's :class:`~core.task_settings.Aggregation`, as for ``aggregate_usage``.
+        offering's ``core.task_settings.Aggregation``, as for ``aggregate_usage``.
     :param clock: the current time, which tells the current month and the usage ``date`` of a
         repair (default: the operators' clock, see :mod:`._clock`).
     """

@@ -84,9 +84,9 @@ class FetchMonthlyUsageOperator(HookOwningOperator):
         operators' clock, see :mod:`._clock`).
 
     ``dwdi_conn_id``, ``usage_kind``, ``clusters``, ``billing_timezone``, ``archive_path`` and
-    ``storage`` are the offering's :class:`~core.task_settings.DwdiSource` (the DAG factory passes
+    ``storage`` are the offering's ``core.task_settings.DwdiSource`` (the DAG factory passes
     ``DwdiSource.of(offering).arguments()``); ``execute`` reads them back, rendered, as
-    :attr:`source`.
+    ``source``.
     """
 
     template_fields: Sequence[str] = ("accounts", "clusters", "month", "archive_path", "backend_ids")
@@ -125,7 +125,7 @@ class FetchMonthlyUsageOperator(HookOwningOperator):
 
     @property
     def source(self) -> DwdiSource:
-        """The rendered DWDI arguments, read back with :class:`~core.task_settings.DwdiSource`."""
+        """The rendered DWDI arguments, read back with ``core.task_settings.DwdiSource``."""
         return read_arguments(self, DwdiSource)
 
     @cached_property
