@@ -16,6 +16,7 @@ from airflow_provider_cscs_dwdi.assets import billing_alias
 from airflow_provider_cscs_dwdi.core.alerts import ANOMALY, MONTH_CLOSED
 from airflow_provider_cscs_dwdi.core.anomalies import AnomalyGuardSettings
 from airflow_provider_cscs_dwdi.core.config import OfferingConfig
+from airflow_provider_cscs_dwdi.core.task_settings import WaldurTarget
 from airflow_provider_cscs_dwdi.dag_settings import CLOSING_DAG_ID_PREFIX, DAG_ID_PREFIX
 from airflow_provider_cscs_dwdi.notifications import approval_timeout_builder, notifiers_for
 from airflow_provider_cscs_dwdi.operators.approve import ApproveHeldValuesOperator
@@ -34,9 +35,7 @@ def add_approval(
     return ApproveHeldValuesOperator.partial(
         task_id="approve_held_values",
         offering_name=offering.name,
-        offering_uuid=offering.offering_uuid,
-        waldur_conn_id=offering.waldur_conn_id,
-        billing_timezone=offering.billing_timezone,
+        **WaldurTarget.of(offering).arguments(),
         dry_run="{{ params.dry_run }}",
         reconcile="{{ params.reconcile }}",
         response_timeout=timedelta(hours=guard_settings(offering).approval_timeout_hours),
@@ -71,9 +70,7 @@ def add_audit_approval(offering: OfferingConfig) -> Any:
     return ApproveHeldValuesOperator(
         task_id="approve_held_values",
         offering_name=offering.name,
-        offering_uuid=offering.offering_uuid,
-        waldur_conn_id=offering.waldur_conn_id,
-        billing_timezone=offering.billing_timezone,
+        **WaldurTarget.of(offering).arguments(),
         dry_run="{{ params.dry_run }}",
         reconcile=True,  # as the repair
         push_task_id="audit_waldur",

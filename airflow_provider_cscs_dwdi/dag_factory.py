@@ -35,6 +35,7 @@ from airflow_provider_cscs_dwdi.core.config import OfferingConfig, OfferingsConf
 from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
 from airflow_provider_cscs_dwdi.core.kinds import UsageKind
 from airflow_provider_cscs_dwdi.core.months import closed_month
+from airflow_provider_cscs_dwdi.core.task_settings import Aggregation, DwdiSource, WaldurTarget
 from airflow_provider_cscs_dwdi.core.xcom import BillingPlan
 from airflow_provider_cscs_dwdi.dag_approval import (
     add_approval,
@@ -230,18 +231,13 @@ def _add_usage_tasks(
     # Each task returns a document of core.xcom, read by the next: BackendIds -> BillingPlan
     # (months as the return value, accounts under ACCOUNTS_KEY) -> FetchResult -> UsageReport
     # -> PushResult. From fetch_usage on, one mapped task per month.
-    backend_ids = ListWaldurBackendIdsOperator(
-        task_id="list_backend_ids",
-        offering_uuid=offering.offering_uuid,
-        waldur_conn_id=offering.waldur_conn_id,
-    )
+    waldur = WaldurTarget.of(offering).arguments()
+    backend_ids = ListWaldurBackendIdsOperator(task_id="list_backend_ids", **waldur)
     plan = PlanBillingRunOperator(
         task_id="billing_months",
         backend_ids=backend_ids.output,
-        billing_timezone=offering.billing_timezone,
         reopen_previous_month_days=reopen_previous_month_days,
-        waldur_conn_id=offering.waldur_conn_id,
-        offering_uuid=offering.offering_uuid,
+        **waldur,
         month=month,
         accounts="{{ params.accounts }}",
         dry_run="{{ params.dry_run }}",
@@ -255,9 +251,7 @@ def _add_usage_tasks(
     }
     push = PushToWaldurOperator.partial(
         task_id="push_to_waldur",
-        offering_uuid=offering.offering_uuid,
-        waldur_conn_id=offering.waldur_conn_id,
-        billing_timezone=offering.billing_timezone,
+        **waldur,
         dry_run="{{ params.dry_run }}",
         reconcile="{{ params.reconcile }}",
         # Backfill runs ignore max_active_runs: this keeps a DAG's Waldur writes one at a time. The
@@ -298,11 +292,8 @@ def build_audit_dag(offering: OfferingConfig) -> DAG:
         default_args=DEFAULT_ARGS,
         doc_md=audit_doc_md(offering),
     ) as dag:
-        backend_ids = ListWaldurBackendIdsOperator(
-            task_id="list_backend_ids",
-            offering_uuid=offering.offering_uuid,
-            waldur_conn_id=offering.waldur_conn_id,
-        )
+        waldur = WaldurTarget.of(offering).arguments()
+        backend_ids = ListWaldurBackendIdsOperator(task_id="list_backend_ids", **waldur)
         plan = PlanAuditOperator(
             task_id="audit_months",
             backend_ids=backend_ids.output,
@@ -314,15 +305,11 @@ def build_audit_dag(offering: OfferingConfig) -> DAG:
         audit = AuditWaldurOperator(
             task_id="audit_waldur",
             reports=reports.output,
-            offering_uuid=offering.offering_uuid,
-            waldur_conn_id=offering.waldur_conn_id,
-            billing_timezone=offering.billing_timezone,
+            **waldur,
             repair_month="{{ params.repair_month }}",
             dry_run="{{ params.dry_run }}",
             pushed_archive_roots=pushed_archive_roots(offering),
-            backend_components=offering.backend_components,
-            bad_value_policy=offering.bad_value_policy,
-            clusters=list(offering.clusters) if offering.clusters else None,
+            **Aggregation.of(offering).arguments(),
             anomaly_guard=guard_settings(offering).model_dump(mode="json"),
             # A drift is a finding, not a glitch: a retry would only find it again, later.
             retries=0,
@@ -352,21 +339,14 @@ def _add_fetch_and_aggregate(offering: OfferingConfig, backend_ids: Any, plan: A
     """
     fetched = FetchMonthlyUsageOperator.partial(
         task_id="fetch_usage",
-        dwdi_conn_id=offering.dwdi_conn_id,
+        **DwdiSource.of(offering).arguments(),
         accounts=XComArg(plan, key=BillingPlan.ACCOUNTS_KEY),
-        clusters=list(offering.clusters) if offering.clusters else None,
-        billing_timezone=offering.billing_timezone,
-        archive_path=offering.archive_path,
-        usage_kind=offering.usage_kind.value,
-        storage=_storage_settings(offering),
         # Inference is keyed by Waldur resource UUID, which only list_backend_ids knows.
         backend_ids=backend_ids.output if offering.usage_kind is UsageKind.INFERENCE else None,
     ).expand(month=plan.output)
     return AggregateUsageOperator.partial(
         task_id="aggregate_usage",
-        backend_components=offering.backend_components,
-        bad_value_policy=offering.bad_value_policy,
-        clusters=list(offering.clusters) if offering.clusters else None,
+        **Aggregation.of(offering).arguments(),
         # Deterministic: the same archive gives the same verdict, so a retry only delays it.
         retries=0,
     ).expand(fetch_result=fetched.output)
@@ -380,16 +360,3 @@ def _failure_notifiers(
         notifiers_for(offering, FAILURE, message=failure_month_builder(offering, month_of_run))
     )
     return notifiers or None
-
-
-def _storage_settings(offering: OfferingConfig) -> dict[str, Any] | None:
-    """A storage offering's settings as plain data (operator arguments are serialised with the DAG)."""
-    storage = offering.storage
-    if storage is None:
-        return None
-    return {
-        "filesystem": storage.filesystem,
-        "data_type": storage.data_type,
-        "path_mapping": dict(storage.path_mapping),
-        "path_template": storage.path_template,
-    }

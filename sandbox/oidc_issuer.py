@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import json
 import os
 import shutil
@@ -51,6 +52,24 @@ _STDERR_TAIL_LINES = 40
 
 class IssuerUnavailable(RuntimeError):
     """The issuer cannot run here (no node, no node_modules) or did not come up in time."""
+
+
+class _SilentStart(IssuerUnavailable):
+    """node still runs but has not said READY in time."""
+
+
+def _process_state(pid: int) -> str:
+    """What a silent node was doing: its state and kernel wait channel, and the load average."""
+    parts = []
+    for name, label in (("stat", "state"), ("wchan", "waiting in")):
+        try:
+            text = Path(f"/proc/{pid}/{name}").read_text().strip()
+        except OSError:
+            continue
+        parts.append(f"{label} {text.rsplit(')', 1)[-1].split()[0] if name == 'stat' else text}")
+    with contextlib.suppress(OSError):
+        parts.append("load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+    return ", ".join(parts) or "no process state readable"
 
 
 def _node() -> str | None:
@@ -167,12 +186,27 @@ class OidcIssuerProcess:
     # ------------------------------------------------------------------ lifecycle
 
     def start(self, timeout: float = START_TIMEOUT_SECONDS) -> OidcIssuerProcess:
-        """Start node and wait for its READY line; raise IssuerUnavailable if it does not come."""
+        """Start node and wait for its READY line; raise IssuerUnavailable if it does not come.
+
+        A node that is still running but silent after ``timeout`` is stopped and started once more
+        (seen once in a CI run: a start that printed nothing for 60 s, on a loaded machine); the
+        error of a second silent start says what the process was doing and the machine's load.
+        """
         if self._process is not None:
             raise RuntimeError("the issuer is already started")
         available, reason = issuer_available()
         if not available:
             raise IssuerUnavailable(reason)
+        try:
+            return self._start_once(timeout)
+        except _SilentStart as first:
+            print(f"oidc issuer: {first}; starting it once more", file=sys.stderr, flush=True)
+            try:
+                return self._start_once(timeout)
+            except _SilentStart as second:
+                raise IssuerUnavailable(f"{first}; then again: {second}") from None
+
+    def _start_once(self, timeout: float) -> OidcIssuerProcess:
         command = [_node() or "node", str(ISSUER_SCRIPT), "--port", str(self.port), "--host", self.host]
         command += ["--realm", self.realm]
         if self.public_url:
@@ -204,17 +238,22 @@ class OidcIssuerProcess:
             thread.start()
         deadline = time.monotonic() + timeout
         while not self._ready.wait(0.05):
-            if process.poll() is not None or time.monotonic() > deadline:
-                why = (
-                    f"exited with status {process.returncode}"
-                    if process.poll() is not None
-                    else f"printed no READY line within {timeout:.0f} s"
-                )
+            exited = process.poll() is not None
+            if exited or time.monotonic() > deadline:
+                state = "" if exited else _process_state(process.pid)
                 self.stop()
                 for thread in self._threads:
                     thread.join(timeout=1)
                 tail = "\n".join(self._stderr_tail) or "(no stderr output)"
-                raise IssuerUnavailable(f"the OIDC issuer ({ISSUER_SCRIPT}) {why}; stderr:\n{tail}")
+                if exited:
+                    raise IssuerUnavailable(
+                        f"the OIDC issuer ({ISSUER_SCRIPT}) exited with status {process.returncode}; "
+                        f"stderr:\n{tail}"
+                    )
+                raise _SilentStart(
+                    f"the OIDC issuer ({ISSUER_SCRIPT}) printed no READY line within {timeout:.0f} s "
+                    f"({state}); stderr:\n{tail}"
+                )
         return self
 
     def _read_stdout(self, process: subprocess.Popen[str]) -> None:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from airflow_provider_cscs_dwdi.core.types import StrippedText, whole_number, worded
-from airflow_provider_cscs_dwdi.core.validation import describe, invalid
+from airflow_provider_cscs_dwdi.core.types import StrippedText, none_as, whole_number, worded
+from airflow_provider_cscs_dwdi.core.validation import Refusal, describe
 
 AUDIT_DEFAULT_SCHEDULE = "@weekly"
 AUDIT_DEFAULT_MONTHS = 3
@@ -50,9 +49,13 @@ class AuditSettings(BaseModel):
         description=f"How many closed months the audit recomputes (1 to {AUDIT_MAX_MONTHS}).",
     )
 
-    @model_validator(mode="before")
-    @classmethod
-    def _mapping(cls, value: Any) -> Any:
-        if not isinstance(value, Mapping):
-            raise invalid(f"expected a mapping (schedule, months), got {describe(value)}")
-        return value
+
+#: An offering's ``audit:``: null is the defaults; anything but a mapping is refused in one sentence.
+AuditBlock = Annotated[
+    AuditSettings,
+    none_as({}),
+    Refusal(
+        lambda value: f"expected a mapping (schedule, months), got {describe(value)}",
+        errors=frozenset({"model_type", "model_attributes_type"}),
+    ),
+]

@@ -38,6 +38,7 @@ from airflow_provider_cscs_dwdi.core.audit_settings import (
     AUDIT_DEFAULT_MONTHS,
     AUDIT_DEFAULT_SCHEDULE,
     AUDIT_MAX_MONTHS,
+    AuditBlock,
     AuditSettings,
 )
 from airflow_provider_cscs_dwdi.core.components import BackendComponents, ComponentConfig, components_of
@@ -76,8 +77,14 @@ MAX_REOPEN_DAYS = 27  # the reopened window must stay inside the first days of e
 #: Keys of DWDI storage and inference entries that name the record, so no component may read them.
 _KEY_FIELDS = {UsageKind.STORAGE: "path", UsageKind.INFERENCE: "waldurResourceUuid"}
 
-_Policy = Annotated[BadValuePolicy, BeforeValidator(lower_case), one_of(BAD_VALUE_POLICIES, any_case=True)]
-_Kind = Annotated[UsageKind, BeforeValidator(stripped), one_of(tuple(kind.value for kind in UsageKind))]
+#: ``bad_value_policy`` as the offerings file and the task arguments spell it (any case).
+BadValuePolicySetting = Annotated[
+    BadValuePolicy, BeforeValidator(lower_case), one_of(BAD_VALUE_POLICIES, any_case=True)
+]
+#: ``usage_kind``: compute, storage or inference.
+UsageKindSetting = Annotated[
+    UsageKind, BeforeValidator(stripped), one_of(tuple(kind.value for kind in UsageKind))
+]
 
 
 def _storage_settings(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
@@ -151,7 +158,7 @@ class OfferingConfig(BaseModel):
             "default: every cluster. An empty list is refused (it would bill nothing)."
         ),
     )
-    bad_value_policy: _Policy = Field(
+    bad_value_policy: BadValuePolicySetting = Field(
         default=BadValuePolicy.FAIL,
         title="Bad Value Policy",  # pydantic gives no title to a reference
         description=(
@@ -195,7 +202,7 @@ class OfferingConfig(BaseModel):
     tags: Annotated[TextList, none_as(())] = Field(
         default=(), description="Extra Airflow tags of the offering's DAGs."
     )
-    usage_kind: _Kind = Field(
+    usage_kind: UsageKindSetting = Field(
         default=UsageKind.COMPUTE,
         title="Usage Kind",  # pydantic gives no title to a reference
         description=(
@@ -210,7 +217,7 @@ class OfferingConfig(BaseModel):
         title="Storage",
         description="Required for `usage_kind: storage`, refused otherwise: where the levels live in DWDI.",
     )
-    audit: Annotated[AuditSettings, none_as({})] = Field(
+    audit: AuditBlock = Field(
         default_factory=AuditSettings,
         title="Audit",
         description=f"The drift audit; default: `{AUDIT_DEFAULT_SCHEDULE}` over {AUDIT_DEFAULT_MONTHS} closed months.",

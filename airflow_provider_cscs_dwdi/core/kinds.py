@@ -241,3 +241,23 @@ def normalise_resource_uuid(value: str) -> str | None:
     if not isinstance(value, str) or not _RESOURCE_UUID.fullmatch(value):
         return None
     return value.replace("-", "").lower()
+
+
+#: The fields of a fetch archive's header that say what it holds (see ``operators/_kinds.py``):
+#: the usage kind, storage's ``{backend_id: path}``, inference's ``{uuid: backend_id}``.
+KIND_FIELD = "usage_kind"
+PATHS_FIELD = "paths"
+RESOURCES_FIELD = "resources"
+EXCLUDED_FIELD = "excluded"
+
+
+def header_kind(header: Mapping[str, Any]) -> UsageKind:
+    """The usage kind an archive header records (compute when absent: an older archive).
+
+    :raises ConfigurationError: the header names a kind this provider does not know.
+    """
+    value = header.get(KIND_FIELD, UsageKind.COMPUTE.value)
+    try:
+        return UsageKind(value)
+    except ValueError:
+        raise ConfigurationError(f"archive header: {KIND_FIELD}: unknown usage kind {value!r}") from None

@@ -231,3 +231,30 @@ def usage_date(month: str, now: datetime) -> str:
             "Waldur refuses dates in the future. Push it again after that time."
         )
     return chosen.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def audited_months(
+    count: int, billing_timezone: str, *, repair_month: str | None, now: datetime | None = None
+) -> list[str]:
+    """The last ``count`` closed months (before the current one in ``billing_timezone``), oldest
+    first, plus ``repair_month`` when it is an older closed month.
+
+    :raises CscsDwdiError: ``repair_month`` is not a ``YYYY-MM`` month, or is not closed yet.
+    """
+    current = Month.parse(current_month(billing_timezone, now))
+    closed: list[Month] = []
+    month = current
+    for _ in range(count):
+        month = month.previous
+        closed.insert(0, month)
+    if repair_month is not None:
+        repair = Month.parse(repair_month)
+        if repair >= current:
+            raise CscsDwdiError(
+                f"repair_month {repair} is not closed yet ({current} is the current month in "
+                f"{billing_timezone}): only a closed month can be repaired."
+            )
+        if repair not in closed:
+            closed.insert(0, repair)
+    months = [str(month) for month in closed]
+    return months

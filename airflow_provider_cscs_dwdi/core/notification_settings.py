@@ -12,12 +12,11 @@ from dataclasses import field as dataclass_field
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, ConfigDict, Field, ValidationInfo, model_validator
+from pydantic import BeforeValidator, ConfigDict, Field, ValidationInfo
 from pydantic.dataclasses import dataclass as pydantic_dataclass
-from pydantic_core import ArgsKwargs
 
 from airflow_provider_cscs_dwdi.core.types import ConnectionId, none_as, refused_text, worded
-from airflow_provider_cscs_dwdi.core.validation import describe, invalid
+from airflow_provider_cscs_dwdi.core.validation import Refusal, describe, invalid
 
 
 class AlertEvent(StrEnum):
@@ -145,15 +144,6 @@ class NotificationSettings:
         hash=False,
     )
 
-    @model_validator(mode="before")
-    @classmethod
-    def _mapping(cls, value: Any) -> Any:
-        if isinstance(value, ArgsKwargs):  # built in Python, not read from the file
-            return value
-        if not isinstance(value, Mapping):
-            raise invalid(f"expected a mapping (events, notifier, conn_id, options), got {describe(value)}")
-        return value
-
 
 def _notification_list(value: Any) -> Any:
     if not isinstance(value, list | tuple):
@@ -162,4 +152,19 @@ def _notification_list(value: Any) -> Any:
 
 
 #: The notifications of the file or of an offering; ``null`` is none.
-Notifications = Annotated[tuple[NotificationSettings, ...], BeforeValidator(_notification_list), none_as(())]
+Notifications = Annotated[
+    tuple[
+        Annotated[
+            NotificationSettings,
+            Refusal(
+                lambda value: (
+                    f"expected a mapping (events, notifier, conn_id, options), got {describe(value)}"
+                ),
+                errors=frozenset({"dataclass_type", "dataclass_exact_type", "model_type"}),
+            ),
+        ],
+        ...,
+    ],
+    BeforeValidator(_notification_list),
+    none_as(()),
+]

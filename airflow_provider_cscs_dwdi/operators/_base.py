@@ -20,11 +20,13 @@ from airflow.sdk import Asset, BaseOperator
 
 from airflow_provider_cscs_dwdi.assets import billing_alias
 from airflow_provider_cscs_dwdi.core.billed_totals import billing_event_extra
+from airflow_provider_cscs_dwdi.core.task_settings import WaldurTarget
 from airflow_provider_cscs_dwdi.core.xcom import PushResult, UsageReport
 from airflow_provider_cscs_dwdi.hooks.waldur import WaldurHook
 from airflow_provider_cscs_dwdi.operators._clock import Clock
 from airflow_provider_cscs_dwdi.operators._guard import AnomalyGuard
 from airflow_provider_cscs_dwdi.operators._lineage import TaskLineage, written_lineage
+from airflow_provider_cscs_dwdi.operators._params import read_arguments
 from airflow_provider_cscs_dwdi.operators._waldur_writer import push_report
 
 
@@ -51,6 +53,10 @@ class HookOwningOperator(BaseOperator):
 
 class WaldurBaseOperator(HookOwningOperator):
     """A task that reads or writes one Waldur offering over one :class:`WaldurHook`.
+
+    Its Waldur arguments are those of ``core.task_settings.WaldurTarget`` (the DAG factory
+    passes ``WaldurTarget.of(offering).arguments()``); ``execute`` reads them back, rendered, as
+    ``target``.
 
     :param waldur_conn_id: the ``waldur`` connection.
     :param offering_uuid: the Waldur offering (None where the task may do without one).
@@ -79,10 +85,15 @@ class WaldurBaseOperator(HookOwningOperator):
         self.billing_timezone = billing_timezone
         self.clock = clock
 
+    @property
+    def target(self) -> WaldurTarget:
+        """The rendered Waldur arguments, read back with ``core.task_settings.WaldurTarget``."""
+        return read_arguments(self, WaldurTarget)
+
     @cached_property
     def hook(self) -> WaldurHook:
         """The task's Waldur hook (one pooled session, shared by the threads of the task)."""
-        return WaldurHook(self.waldur_conn_id)
+        return WaldurHook(self.target.waldur_conn_id)
 
     def push_report(
         self,
@@ -95,12 +106,13 @@ class WaldurBaseOperator(HookOwningOperator):
         only: Sequence[tuple[str, str]] | None = None,
     ) -> PushResult:
         """:func:`._waldur_writer.push_report` with this task's hook, offering, time zone and clock."""
+        target = self.target
         result = push_report(
             self.hook,
             report,
-            offering_uuid=str(self.offering_uuid),
+            offering_uuid=str(target.offering_uuid),
             offering=self.offering,
-            billing_timezone=self.billing_timezone,
+            billing_timezone=target.billing_timezone,
             log=self.log,
             dry_run=dry_run,
             reconcile=reconcile,
@@ -110,7 +122,7 @@ class WaldurBaseOperator(HookOwningOperator):
             guard=guard,
             only=only,
         )
-        self._lineage = written_lineage(result, report, self.hook.settings.api_url, str(self.offering_uuid))
+        self._lineage = written_lineage(result, report, self.hook.settings.api_url, str(target.offering_uuid))
         return result
 
     @property
@@ -164,7 +176,9 @@ class GuardedWriteOperator(WaldurBaseOperator):
         """The billing asset's event of a write (none without an asset)."""
         if self.billing_asset is None:
             return
-        extra = billing_event_extra(report, result, offering_uuid=str(self.offering_uuid), closed=closed)
+        extra = billing_event_extra(
+            report, result, offering_uuid=str(self.target.offering_uuid), closed=closed
+        )
         context["outlet_events"][billing_alias(self.billing_asset)].add(self.billing_asset, extra=extra)
         self.log.info("Asset event on %s: %s", self.billing_asset.uri, extra)
 

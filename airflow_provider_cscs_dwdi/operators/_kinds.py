@@ -27,7 +27,15 @@ from airflow_provider_cscs_dwdi.core.archive import ArchiveError, ChecksumReader
 from airflow_provider_cscs_dwdi.core.components import ComponentConfig
 from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
 from airflow_provider_cscs_dwdi.core.inference import InferenceAggregator
-from airflow_provider_cscs_dwdi.core.kinds import StorageSettings, UsageKind
+from airflow_provider_cscs_dwdi.core.kinds import (
+    EXCLUDED_FIELD,
+    KIND_FIELD,
+    PATHS_FIELD,
+    RESOURCES_FIELD,
+    StorageSettings,
+    UsageKind,
+    header_kind,
+)
 from airflow_provider_cscs_dwdi.core.report import build_report
 from airflow_provider_cscs_dwdi.core.storage import StorageAggregator
 from airflow_provider_cscs_dwdi.core.usage import BadValuePolicy, UsageAggregator
@@ -38,12 +46,6 @@ from airflow_provider_cscs_dwdi.hooks.dwdi import (
     count_rows,
     count_storage_entries,
 )
-
-#: Archive header fields (see the module docstring).
-KIND_FIELD = "usage_kind"
-PATHS_FIELD = "paths"
-RESOURCES_FIELD = "resources"
-EXCLUDED_FIELD = "excluded"
 
 Aggregator = UsageAggregator | StorageAggregator | InferenceAggregator
 
@@ -153,15 +155,6 @@ def build_request(
             "inference is keyed by Waldur resource UUID: the fetch needs the list_backend_ids result"
         )
     return inference_request(month, accounts, backend_ids)
-
-
-def header_kind(header: Mapping[str, Any]) -> UsageKind:
-    """The usage kind an archive header records (compute when absent: an older archive)."""
-    value = header.get(KIND_FIELD, UsageKind.COMPUTE.value)
-    try:
-        return UsageKind(value)
-    except ValueError:
-        raise ConfigurationError(f"archive header: {KIND_FIELD}: unknown usage kind {value!r}") from None
 
 
 def aggregator_for(

@@ -11,9 +11,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
+from airflow_provider_cscs_dwdi.core.task_settings import Settings, read_task_settings
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -55,6 +56,33 @@ def as_bool(value: bool | str | None, name: str) -> bool:
     if text in ("true", "false"):
         return text == "true"
     raise AirflowException(f"{name} must be True or False, got {value!r}")
+
+
+def _arguments_of(operator: object, model: type[Settings]) -> dict[str, Any]:
+    # The operator keeps each argument under the field's name, so templates render in place.
+    return {name: getattr(operator, name) for name in model.model_fields}
+
+
+def check_arguments(operator: object, model: type[Settings]) -> None:
+    """At construction: the operator's arguments read with ``model``, so a wrong one breaks the
+    DAG import, not a run (a template still unrendered reads as text).
+
+    :raises ConfigurationError: naming the argument.
+    """
+    read_task_settings(model, _arguments_of(operator, model))
+
+
+def read_arguments(operator: object, model: type[Settings]) -> Settings:
+    """In ``execute``: the operator's rendered arguments read back with the model the DAG factory
+    dumped them with.
+
+    :raises AirflowFailException: naming the argument that does not read (a retry would read the
+        same arguments).
+    """
+    try:
+        return read_task_settings(model, _arguments_of(operator, model))
+    except ConfigurationError as error:
+        raise AirflowFailException(f"Nothing was done: {error}") from None
 
 
 def run_instant(context: Context) -> datetime:

@@ -17,23 +17,19 @@ from airflow.sdk import BaseOperator, ObjectStoragePath
 from airflow.sdk.exceptions import AirflowException
 
 from airflow_provider_cscs_dwdi.core.archive import ArchiveError, missing_archive_message
-from airflow_provider_cscs_dwdi.core.components import parse_backend_components
 from airflow_provider_cscs_dwdi.core.errors import ConfigurationError, ReportError
 from airflow_provider_cscs_dwdi.core.issues import UsageDataError
-from airflow_provider_cscs_dwdi.core.usage import BadValuePolicy
+from airflow_provider_cscs_dwdi.core.kinds import EXCLUDED_FIELD, header_kind
+from airflow_provider_cscs_dwdi.core.task_settings import Aggregation
 from airflow_provider_cscs_dwdi.core.xcom import FetchResult, UsageReport
-from airflow_provider_cscs_dwdi.operators._kinds import (
-    EXCLUDED_FIELD,
-    ArchiveChecksumError,
-    header_kind,
-    report_from_archive,
-)
+from airflow_provider_cscs_dwdi.operators._kinds import ArchiveChecksumError, report_from_archive
 from airflow_provider_cscs_dwdi.operators._lineage import (
     TaskLineage,
     archive_dataset,
     is_count,
     operator_lineage,
 )
+from airflow_provider_cscs_dwdi.operators._params import check_arguments, read_arguments
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -78,11 +74,11 @@ class AggregateUsageOperator(BaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         self.fetch_result = fetch_result
-        # Parsed here so a wrong component configuration breaks the DAG import, not a run.
-        self.components = parse_backend_components(backend_components)
         self.backend_components = backend_components
         self.bad_value_policy = bad_value_policy
         self.clusters = clusters
+        # Read here too, so a wrong component configuration breaks the DAG import, not a run.
+        check_arguments(self, Aggregation)
 
     def execute(self, context: Context) -> dict[str, Any]:
         try:
@@ -91,7 +87,8 @@ class AggregateUsageOperator(BaseOperator):
             raise AirflowException(
                 f"The result of fetch_usage cannot be read; nothing was pushed: {error}"
             ) from error
-        policy = BadValuePolicy(str(self.bad_value_policy).lower())
+        aggregation = read_arguments(self, Aggregation)
+        policy = aggregation.bad_value_policy
         archive = ObjectStoragePath(fetch.archive)
         self.log.info("Aggregating %s (%d page(s)) with policy %s", archive, fetch.pages, policy.value)
 
@@ -99,10 +96,10 @@ class AggregateUsageOperator(BaseOperator):
             with archive.open("rb") as raw_file:
                 report = report_from_archive(
                     raw_file,
-                    self.components,
+                    aggregation.components,
                     month=fetch.month,
                     window=fetch.window,
-                    clusters=self.clusters,
+                    clusters=aggregation.clusters,
                     policy=policy,
                     expected_sha256=fetch.archive_sha256,
                     check_header=partial(self._check_header, fetch),

@@ -23,15 +23,12 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.standard.operators.hitl import HITLOperator
-from airflow.sdk import Asset
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 
 from airflow_provider_cscs_dwdi.core.errors import CscsDwdiError
 from airflow_provider_cscs_dwdi.core.held import DECISION_KEY, HELD_KEY, Decision, HeldValues
 from airflow_provider_cscs_dwdi.core.xcom import PushResult, UsageReport
-from airflow_provider_cscs_dwdi.hooks.waldur import WaldurHook
 from airflow_provider_cscs_dwdi.operators._base import GuardedWriteOperator
-from airflow_provider_cscs_dwdi.operators._clock import Clock
 from airflow_provider_cscs_dwdi.operators._guard import guard_of
 from airflow_provider_cscs_dwdi.operators._params import as_bool
 
@@ -75,35 +72,15 @@ class ApproveHeldValuesOperator(GuardedWriteOperator, HITLOperator):
         *,
         push_result: Mapping[str, Any] | Any = None,
         offering_name: str,
-        offering_uuid: str,
-        waldur_conn_id: str = WaldurHook.default_conn_name,
-        dry_run: bool | str = False,
-        reconcile: bool | str = False,
-        billing_timezone: str = "UTC",
-        clock: Clock | None = None,
         push_task_id: str = "push_to_waldur",
         report_task_id: str = "aggregate_usage",
-        anomaly_guard: Mapping[str, Any] | None = None,
-        pushed_archive_roots: Sequence[str] = (),
-        fetch_task_id: str = "fetch_usage",
-        billing_asset: Asset | None = None,
-        closes_month: bool = False,
         response_timeout: timedelta | None = timedelta(hours=24),
         write_action: str = "push",
         **kwargs: Any,
     ) -> None:
+        # The write's own arguments (offering, connection, dry_run, guard, asset...) are the
+        # push's: GuardedWriteOperator and WaldurBaseOperator take them.
         super().__init__(
-            waldur_conn_id=waldur_conn_id,
-            offering_uuid=offering_uuid,
-            billing_timezone=billing_timezone,
-            clock=clock,
-            dry_run=dry_run,
-            reconcile=reconcile,
-            billing_asset=billing_asset,
-            closes_month=closes_month,
-            anomaly_guard=anomaly_guard,
-            pushed_archive_roots=pushed_archive_roots,
-            fetch_task_id=fetch_task_id,
             subject=f"{offering_name}: approve the values the anomaly guard held",
             options=[APPROVE, REJECT],
             multiple=False,

@@ -10,7 +10,6 @@ provider's one write path (:func:`._waldur_writer.push_report`).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, ObjectStoragePath
@@ -21,11 +20,10 @@ from airflow_provider_cscs_dwdi.core.amounts import UnstorableAmountError, refus
 from airflow_provider_cscs_dwdi.core.archive import ArchiveError, read_archive
 from airflow_provider_cscs_dwdi.core.audit import MonthAudit, PushedMonth, audit_month, unstorable_month
 from airflow_provider_cscs_dwdi.core.audit_result import AuditResult
-from airflow_provider_cscs_dwdi.core.components import parse_backend_components
 from airflow_provider_cscs_dwdi.core.errors import CscsDwdiError
 from airflow_provider_cscs_dwdi.core.held import HELD_KEY
-from airflow_provider_cscs_dwdi.core.months import Month, current_month
-from airflow_provider_cscs_dwdi.core.usage import BadValuePolicy
+from airflow_provider_cscs_dwdi.core.months import audited_months
+from airflow_provider_cscs_dwdi.core.task_settings import Aggregation
 from airflow_provider_cscs_dwdi.core.xcom import BackendIds, BillingPlan, PushResult, UsageReport
 from airflow_provider_cscs_dwdi.hooks._http import TransientHTTPError
 from airflow_provider_cscs_dwdi.hooks.waldur import WaldurAPIError, WaldurAuthError, WaldurHook
@@ -34,38 +32,16 @@ from airflow_provider_cscs_dwdi.operators._clock import Clock
 from airflow_provider_cscs_dwdi.operators._guard import guard_of
 from airflow_provider_cscs_dwdi.operators._kinds import report_from_archive
 from airflow_provider_cscs_dwdi.operators._lineage import operator_lineage
-from airflow_provider_cscs_dwdi.operators._params import as_bool, blank_to_none
+from airflow_provider_cscs_dwdi.operators._params import (
+    as_bool,
+    blank_to_none,
+    check_arguments,
+    read_arguments,
+)
 from airflow_provider_cscs_dwdi.operators._waldur_writer import WaldurWriter
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-
-
-def audited_months(
-    count: int, billing_timezone: str, *, repair_month: str | None, now: datetime | None = None
-) -> list[str]:
-    """The last ``count`` closed months (before the current one in ``billing_timezone``), oldest
-    first, plus ``repair_month`` when it is an older closed month.
-
-    :raises CscsDwdiError: ``repair_month`` is not a ``YYYY-MM`` month, or is not closed yet.
-    """
-    current = Month.parse(current_month(billing_timezone, now))
-    closed: list[Month] = []
-    month = current
-    for _ in range(count):
-        month = month.previous
-        closed.insert(0, month)
-    if repair_month is not None:
-        repair = Month.parse(repair_month)
-        if repair >= current:
-            raise CscsDwdiError(
-                f"repair_month {repair} is not closed yet ({current} is the current month in "
-                f"{billing_timezone}): only a closed month can be repaired."
-            )
-        if repair not in closed:
-            closed.insert(0, repair)
-    months = [str(month) for month in closed]
-    return months
 
 
 class PlanAuditOperator(BaseOperator):
@@ -148,7 +124,8 @@ class AuditWaldurOperator(WaldurBaseOperator):
     :param backend_components: the offering's components, to rebuild the pushed report from an
         archive exactly as ``aggregate_usage`` did.
     :param bad_value_policy: the offering's, for the same rebuild.
-    :param clusters: the offering's cluster filter, for the same rebuild.
+    :param clusters: the offering's cluster filter, for the same rebuild. These three are the
+        offering's ``core.task_settings.Aggregation``, as for ``aggregate_usage``.
     :param clock: the current time, which tells the current month and the usage ``date`` of a
         repair (default: the operators' clock, see :mod:`._clock`).
     :param anomaly_guard: the offering's ``anomaly_guard`` (plain data): a repair holds anomalous
@@ -192,12 +169,17 @@ class AuditWaldurOperator(WaldurBaseOperator):
         self.repair_month = repair_month
         self.pushed_archive_roots = list(pushed_archive_roots)
         self.backend_components = backend_components or {}
-        # Parsed here so a wrong component configuration breaks the DAG import, not a run.
-        self.components = parse_backend_components(self.backend_components)
         self.bad_value_policy = bad_value_policy
         self.clusters = clusters
         # The repair's guard (operators/_guard.py) compares totals only: no fetch archive.
         self.anomaly_guard, self.fetch_task_id = anomaly_guard, None
+        # Read here too, so a wrong component configuration breaks the DAG import, not a run.
+        check_arguments(self, Aggregation)
+
+    @property
+    def aggregation(self) -> Aggregation:
+        """How ``aggregate_usage`` built the pushed reports, read back from this task's arguments."""
+        return read_arguments(self, Aggregation)
 
     def execute(self, context: Context) -> dict[str, Any]:
         repair_month = blank_to_none(self.repair_month)
@@ -238,7 +220,7 @@ class AuditWaldurOperator(WaldurBaseOperator):
             refuse_unstorable_amounts(
                 report, max_usage_amount=self.hook.settings.max_usage_amount, offering=self.offering
             )
-            plan, _ = WaldurWriter(self.hook, str(self.offering_uuid), self.offering).read_and_plan(
+            plan, _ = WaldurWriter(self.hook, str(self.target.offering_uuid), self.offering).read_and_plan(
                 report, reconcile=True, check_month=lambda _honoured: None
             )
         except UnstorableAmountError as error:
@@ -337,14 +319,15 @@ class AuditWaldurOperator(WaldurBaseOperator):
             )
             return None
         archive = newest[1]
+        aggregation = self.aggregation
         try:
             with archive.open("rb") as raw_file:
                 archived = report_from_archive(
                     raw_file,
-                    self.components,
+                    aggregation.components,
                     month=month,
-                    clusters=self.clusters,
-                    policy=BadValuePolicy(str(self.bad_value_policy).lower()),
+                    clusters=aggregation.clusters,
+                    policy=aggregation.bad_value_policy,
                 )
         except (CscsDwdiError, OSError, EOFError) as error:
             self.log.warning(

@@ -178,12 +178,13 @@ class PlanBillingRunOperator(WaldurBaseOperator):
         self.month_end_run = month_end_run
 
     def execute(self, context: Context) -> list[str]:
+        target = self.target
         months = resolve_billing_months(
             month=blank_to_none(self.month),
             instant=run_instant(context),
-            billing_timezone=self.billing_timezone,
+            billing_timezone=target.billing_timezone,
             reopen_days=self.reopen_previous_month_days,
-            previous_month_allowed=lambda: self.hook.usage_date_honoured(self.offering_uuid),
+            previous_month_allowed=lambda: self.hook.usage_date_honoured(target.offering_uuid),
             log=self.log,
             now=read_clock(self.clock),
             dry_run=as_bool(self.dry_run_setting, "dry_run"),

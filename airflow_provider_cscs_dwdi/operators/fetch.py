@@ -23,8 +23,9 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_cscs_dwdi.core.archive import ArchiveWriter
 from airflow_provider_cscs_dwdi.core.errors import ConfigurationError, ReportError
-from airflow_provider_cscs_dwdi.core.kinds import StorageSettings, UsageKind
-from airflow_provider_cscs_dwdi.core.months import billing_month, month_window, parse_month
+from airflow_provider_cscs_dwdi.core.kinds import UsageKind
+from airflow_provider_cscs_dwdi.core.months import Month, billing_month, month_window
+from airflow_provider_cscs_dwdi.core.task_settings import DwdiSource
 from airflow_provider_cscs_dwdi.core.xcom import BackendIds, FetchResult
 from airflow_provider_cscs_dwdi.hooks.dwdi import DWDIAPIError, DWDIHook
 from airflow_provider_cscs_dwdi.operators._base import HookOwningOperator
@@ -36,7 +37,13 @@ from airflow_provider_cscs_dwdi.operators._lineage import (
     dwdi_dataset,
     operator_lineage,
 )
-from airflow_provider_cscs_dwdi.operators._params import blank_to_none, normalise_accounts, run_instant
+from airflow_provider_cscs_dwdi.operators._params import (
+    blank_to_none,
+    check_arguments,
+    normalise_accounts,
+    read_arguments,
+    run_instant,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -75,6 +82,11 @@ class FetchMonthlyUsageOperator(HookOwningOperator):
         keyed by the resources' Waldur UUIDs, which it carries.
     :param clock: the current time, which ends the window of the current month (default: the
         operators' clock, see :mod:`._clock`).
+
+    ``dwdi_conn_id``, ``usage_kind``, ``clusters``, ``billing_timezone``, ``archive_path`` and
+    ``storage`` are the offering's ``core.task_settings.DwdiSource`` (the DAG factory passes
+    ``DwdiSource.of(offering).arguments()``); ``execute`` reads them back, rendered, as
+    ``source``.
     """
 
     template_fields: Sequence[str] = ("accounts", "clusters", "month", "archive_path", "backend_ids")
@@ -104,49 +116,55 @@ class FetchMonthlyUsageOperator(HookOwningOperator):
         self.month = month
         self.billing_timezone = billing_timezone
         self.archive_path = archive_path
-        # Checked here so a wrong kind or storage block breaks the DAG import, not a run.
-        self.usage_kind = UsageKind(usage_kind)
+        self.usage_kind = usage_kind
         self.storage = storage
-        self.storage_settings = StorageSettings(**storage) if storage is not None else None
         self.backend_ids = backend_ids
         self.clock = clock
+        # Read here too, so a wrong kind or storage block breaks the DAG import, not a run.
+        check_arguments(self, DwdiSource)
+
+    @property
+    def source(self) -> DwdiSource:
+        """The rendered DWDI arguments, read back with ``core.task_settings.DwdiSource``."""
+        return read_arguments(self, DwdiSource)
 
     @cached_property
     def hook(self) -> DWDIHook:
         """The task's DWDI hook (one token and one pooled session for every page of the month)."""
-        return DWDIHook(dwdi_conn_id=self.dwdi_conn_id)
+        return DWDIHook(dwdi_conn_id=self.source.dwdi_conn_id)
 
     def resolve_month(self, context: Context) -> str:
         if blank_to_none(self.month) is not None:
-            return parse_month(str(self.month).strip())
-        return billing_month(run_instant(context), self.billing_timezone)
+            return str(Month.parse(str(self.month)))
+        return billing_month(run_instant(context), self.source.billing_timezone)
 
     def archive_location(self, context: Context, month: str) -> ObjectStoragePath:
-        root = ObjectStoragePath(self.archive_path or default_archive_root())
+        root = ObjectStoragePath(self.source.archive_path or default_archive_root())
         run_id = re.sub(r"[^A-Za-z0-9_.-]+", "_", context["run_id"])
         return root / self.dag_id / month / f"{run_id}.jsonl.gz"
 
     def build_request(self, month: str, accounts: list[str] | None) -> KindRequest:
         """What to ask DWDI for this month; a configuration problem fails the task, naming it."""
-        clusters = sorted({c.strip().lower() for c in self.clusters}) if self.clusters else None
+        source = self.source
+        clusters = list(source.clusters) if source.clusters else None
         try:
             backend_ids = None if self.backend_ids is None else BackendIds.from_xcom(self.backend_ids)
             return build_request(
-                self.usage_kind,
+                source.usage_kind,
                 month,
                 accounts,
                 clusters=clusters,
-                storage=self.storage_settings,
+                storage=source.storage,
                 backend_ids=backend_ids,
             )
         except (ConfigurationError, ReportError) as error:
-            raise AirflowFailException(f"Cannot fetch {self.usage_kind.value} usage: {error}") from error
+            raise AirflowFailException(f"Cannot fetch {source.usage_kind.value} usage: {error}") from error
 
     def execute(self, context: Context) -> dict[str, Any]:
         month = self.resolve_month(context)
         accounts = normalise_accounts(self.accounts)
         request = self.build_request(month, accounts)
-        today = read_clock(self.clock).astimezone(ZoneInfo(self.billing_timezone)).date()
+        today = read_clock(self.clock).astimezone(ZoneInfo(self.source.billing_timezone)).date()
         window = month_window(month, today)
         target = self.archive_location(context, month)
         target.parent.mkdir(parents=True, exist_ok=True)

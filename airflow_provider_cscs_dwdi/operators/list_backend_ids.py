@@ -42,8 +42,9 @@ class ListWaldurBackendIdsOperator(WaldurBaseOperator):
         super().__init__(offering_uuid=offering_uuid, waldur_conn_id=waldur_conn_id, **kwargs)
 
     def execute(self, context: Context) -> dict[str, Any]:
+        offering_uuid = str(self.target.offering_uuid)
         try:
-            resources = self.hook.list_resources(str(self.offering_uuid))
+            resources = self.hook.list_resources(offering_uuid)
         except CscsDwdiError as error:
             raise AirflowException(str(error)) from error
         index = index_resources(resources)
@@ -58,5 +59,5 @@ class ListWaldurBackendIdsOperator(WaldurBaseOperator):
             issues=index.issues,
             resource_uuids=dict(sorted(resource_uuids.items())),
         )
-        self.log.info("Offering %s: %d backend ID(s).", self.offering_uuid, len(backend_ids.backend_ids))
+        self.log.info("Offering %s: %d backend ID(s).", offering_uuid, len(backend_ids.backend_ids))
         return backend_ids.to_xcom()

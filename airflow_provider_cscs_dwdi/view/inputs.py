@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import re
 
-from airflow_provider_cscs_dwdi.core.months import MONTH_PATTERN
+from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
+from airflow_provider_cscs_dwdi.core.months import Month
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_]{0,199}$")
-_MONTH = re.compile(rf"^{MONTH_PATTERN}$")
 _BACKEND_ID = re.compile(r"^[^/\\\x00-\x1f]{1,200}$")
 MAX_PAGE_SIZE = 1000
 
@@ -32,9 +32,12 @@ def check_slug(text: str) -> str:
 
 def check_month(text: str) -> str:
     """A ``YYYY-MM`` month with a real month number (``2026-13`` is refused)."""
-    if not isinstance(text, str) or not _MONTH.match(text):
-        raise ViewInputError(f"month: {text[:40]!r} is not a month YYYY-MM with MM in 01..12")
-    return text
+    try:
+        if isinstance(text, str) and str(Month.parse(text)) == text:
+            return text
+    except ConfigurationError:
+        pass
+    raise ViewInputError(f"month: {str(text)[:40]!r} is not a month YYYY-MM with MM in 01..12")
 
 
 def check_backend_id(text: str) -> str:

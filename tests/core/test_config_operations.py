@@ -114,3 +114,12 @@ def test_a_credential_in_options_is_not_repeated_in_the_error() -> None:
     with pytest.raises(ConfigurationError) as raised:
         parse_with(first={"notifications": [{**MAIL, "options": {"smtp_password": "hunter2-secret"}}]})
     assert "hunter2-secret" not in str(raised.value)
+
+
+@pytest.mark.parametrize(("entry", "shown"), [("smtp please", "str 'smtp please'"), (["smtp"], "list")])
+def test_a_notification_that_is_not_a_mapping_says_what_one_holds(entry: Any, shown: str) -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        parse_with(first={"notifications": [entry]})
+    assert str(raised.value).startswith(
+        f"offerings.yaml: {FIRST}: notifications[1]: expected a mapping (events, notifier, conn_id, options), got {shown}"
+    )

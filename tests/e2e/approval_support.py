@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 APPROVAL_TASK_ID = "approve_held_values"
@@ -86,7 +86,6 @@ def _time_out(dag_id: str, run_id: str, map_index: int) -> None:
     from airflow.jobs.job import Job
     from airflow.jobs.scheduler_job_runner import SchedulerJobRunner
     from airflow.models.taskinstance import TaskInstance
-    from airflow.utils import timezone
     from airflow.utils.session import create_session
     from sqlalchemy import update
 
@@ -99,7 +98,7 @@ def _time_out(dag_id: str, run_id: str, map_index: int) -> None:
                 TaskInstance.task_id == APPROVAL_TASK_ID,
                 TaskInstance.map_index == map_index,
             )
-            .values(trigger_timeout=timezone.utcnow() - timedelta(seconds=1))
+            .values(trigger_timeout=datetime.now(UTC) - timedelta(seconds=1))
         )
     SchedulerJobRunner(job=Job()).check_awaiting_input_timeouts()
 

@@ -224,3 +224,24 @@ def test_port_in_use_raises_issuer_unavailable_with_stderr() -> None:
 
         with pytest.raises(IssuerUnavailable, match=f"cannot listen on 127.0.0.1:{port}"):
             OidcIssuerProcess(port=port).start()
+
+
+def test_a_silent_start_is_tried_once_more_and_then_says_what_node_was_doing(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    issuer = OidcIssuerProcess()
+    # No node prints READY within a millisecond: both attempts are silent starts.
+    with pytest.raises(IssuerUnavailable) as raised:
+        issuer.start(timeout=0.001)
+    message = str(raised.value)
+    assert message.count("printed no READY line within 0 s") == 2
+    assert "then again" in message
+    assert "load average" in message
+    assert "starting it once more" in capfd.readouterr().err
+    # Nothing is left running, and the issuer can be started for real afterwards.
+    assert issuer._process is None
+    issuer.start()
+    try:
+        assert issuer.token_url.startswith("http://127.0.0.1:")
+    finally:
+        issuer.stop()

@@ -27,8 +27,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from airflow_provider_cscs_dwdi.core.errors import ConfigurationError
-from airflow_provider_cscs_dwdi.core.kinds import UsageKind, normalise_resource_uuid
+from airflow_provider_cscs_dwdi.core.kinds import (
+    KIND_FIELD,
+    PATHS_FIELD,
+    UsageKind,
+    header_kind,
+    normalise_resource_uuid,
+)
 from airflow_provider_cscs_dwdi.core.months import MONTH_PATTERN
 
 #: backend_id -> component type -> amount (2 decimals, the component's billed unit).
@@ -36,7 +41,6 @@ Totals = dict[str, dict[str, Decimal]]
 
 #: The key of each kind's record list in a DWDI answer page, and the field naming the record.
 LIST_KEYS = {UsageKind.COMPUTE: "compute", UsageKind.STORAGE: "storage", UsageKind.INFERENCE: "inference"}
-_KIND_FIELD = "usage_kind"
 #: The key of a page line's DWDI answer in an archive (``core.archive``); DWDI records have none.
 _PAGE_BODY = "body"
 _MONTH = f"^{MONTH_PATTERN}$"
@@ -105,15 +109,6 @@ def totals_of(accounts: Mapping[str, Mapping[str, Any]]) -> Totals:
     }
 
 
-def header_usage_kind(header: Mapping[str, Any]) -> UsageKind:
-    """The kind an archive header records; an archive without it is compute (older archives)."""
-    value = header.get(_KIND_FIELD, UsageKind.COMPUTE.value)
-    try:
-        return UsageKind(value)
-    except ValueError:
-        raise ConfigurationError(f"archive header: {_KIND_FIELD}: unknown usage kind {value!r}") from None
-
-
 def records_of(pages: Iterable[Mapping[str, Any]], usage_kind: UsageKind) -> Iterator[Mapping[str, Any]]:
     """The records of an archive's pages (``read_archive``'s second value), one at a time.
 
@@ -168,11 +163,11 @@ class _Reader:
     """Reads records of one kind into the three pieces of evidence (one pass over an archive)."""
 
     def __init__(self, header: Mapping[str, Any], clusters: Collection[str] | None) -> None:
-        self.kind = header_usage_kind(header)
+        self.kind = header_kind(header)
         requested = header.get("accounts")
         self.accounts = None if requested is None else frozenset(str(name) for name in requested)
         self.cluster_filter = None if clusters is None else frozenset(c.lower() for c in clusters)
-        paths = header.get("paths") if self.kind is UsageKind.STORAGE else None
+        paths = header.get(PATHS_FIELD) if self.kind is UsageKind.STORAGE else None
         self.paths: dict[str, str] = dict(paths) if isinstance(paths, Mapping) else {}
         self.path_owners = {path: backend_id for backend_id, path in self.paths.items()}
         resources = header.get("resources") if self.kind is UsageKind.INFERENCE else None
@@ -295,7 +290,7 @@ def storage_paths(header: Mapping[str, Any], records: Iterable[Mapping[str, Any]
 
     :param records: DWDI's storage entries, or the archive's pages (:func:`records_of`).
     """
-    reader = _Reader({**header, _KIND_FIELD: UsageKind.STORAGE.value}, None)
+    reader = _Reader({**header, KIND_FIELD: UsageKind.STORAGE.value}, None)
     for record in records_of(records, UsageKind.STORAGE):
         reader.add(record)
     return {
@@ -313,7 +308,7 @@ __all__ = [
     "archive_evidence",
     "clusters_by_account",
     "has_usage",
-    "header_usage_kind",
+    "header_kind",
     "records_of",
     "storage_paths",
     "totals_of",
