@@ -13,7 +13,10 @@ to XCom (``decision``, :class:`~core.held.Decision`) and the log. Unanswered wit
 and the next run of the DAG evaluates the month again.
 
 One open request per offering and month: a DAG runs one run at a time (``max_active_runs=1``),
-so the next daily run, which would ask again, starts only once this one is answered or timed out.
+so the next daily run, which would ask again, starts only once this one is answered or timed out;
+across the offering's DAGs (the daily run and the close of the same month, an audit repair) the
+request is recorded before it is asked, and a task that finds another one open for its month
+skips, its values held (:mod:`._open_requests`).
 """
 
 from __future__ import annotations
@@ -29,7 +32,9 @@ from airflow_provider_cscs_dwdi.core.errors import CscsDwdiError
 from airflow_provider_cscs_dwdi.core.held import DECISION_KEY, HELD_KEY, Decision, HeldValues
 from airflow_provider_cscs_dwdi.core.xcom import PushResult, UsageReport
 from airflow_provider_cscs_dwdi.operators._base import GuardedWriteOperator
+from airflow_provider_cscs_dwdi.operators._clock import read_clock
 from airflow_provider_cscs_dwdi.operators._guard import guard_of
+from airflow_provider_cscs_dwdi.operators._open_requests import Requester, claim_request, release_request
 from airflow_provider_cscs_dwdi.operators._params import as_bool
 
 if TYPE_CHECKING:
@@ -112,10 +117,42 @@ class ApproveHeldValuesOperator(GuardedWriteOperator, HITLOperator):
             "through the push's write path; **Reject** writes nothing (the next run asks again while "
             "they stay anomalous).\n\n" + held.table()
         )
+        self._claim(context, held)
         self.log.info("Asking for approval of %d held value(s) of %s", len(held.rows), held.month)
         return super().execute(context)
 
+    @property
+    def _requests_root(self) -> str | None:
+        # The usage DAG's archive folder: every DAG of the offering lists it first.
+        return self.pushed_archive_roots[0] if self.pushed_archive_roots else None
+
+    def _claim(self, context: Context, held: HeldValues) -> None:
+        """Record this request for the month, or skip when another task instance's is open."""
+        root = self._requests_root
+        if root is None:
+            return
+        now = read_clock(self.clock)
+        timeout = self.response_timeout or timedelta(hours=self._timeout_hours())
+        requester = Requester.of(context["ti"])
+        other = claim_request(root, held.month, requester, now=now, until=now + timeout)
+        if other is not None:
+            raise AirflowSkipException(
+                f"An approval of {held.month} is already open ({other}): this run asks nothing, "
+                f"its {len(held.rows)} held value(s) stay unwritten, and a later run evaluates "
+                "the month again once that request is answered."
+            )
+
+    def _timeout_hours(self) -> int:
+        guard = self.anomaly_guard or {}
+        return int(guard.get("approval_timeout_hours", 24))
+
+    def _release(self, context: Context, month: str) -> None:
+        root = self._requests_root
+        if root is not None:
+            release_request(root, month, Requester.of(context["ti"]))
+
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
+        held: HeldValues | None = None
         try:
             held = self._held(context)
             if event.get("error_type") == "timeout":
@@ -134,6 +171,8 @@ class ApproveHeldValuesOperator(GuardedWriteOperator, HITLOperator):
             self._decide(context, held, "approved", who, answer["responded_at"], result.written)
             return result.to_xcom()
         finally:
+            if held is not None:
+                self._release(context, held.month)
             self.close_hook()
 
     def _nothing_held(self, context: Context) -> None:
