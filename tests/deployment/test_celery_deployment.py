@@ -19,8 +19,8 @@ namespace, and the retry on the other worker must write exactly the month.
 
 Measured on the 2-core development machine shared with other test runs: 2 min 40 s to 3 min 45 s
 for the module, creating its virtualenv included (about 1 minute of it with a warm pip cache, 2 with
-a cold one; ``.deployment-venv/`` is kept and reused while pyproject.toml and the constraints are
-unchanged).
+a cold one; the virtualenv is kept outside the clone and reused while pyproject.toml, the constraints
+and Python are unchanged, see ``deployment_virtualenv``).
 """
 
 from __future__ import annotations
@@ -160,19 +160,23 @@ class CeleryDeployment:
 def deployment_virtualenv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A virtualenv with the provider's wheel installed (not editable) with ``[s3,celery]``.
 
-    The dependencies are installed once per pyproject.toml + constraints (``.deployment-venv/``,
-    so a fresh CI clone always installs them): that install of the documented extras with the
-    project's constraints into a brand-new virtualenv is the check that they resolve. (``[test]``
+    The dependencies are installed once per pyproject.toml + constraints + Python, into
+    ``${XDG_CACHE_HOME:-~/.cache}/cscs-dwdi/deployment-venv/<key>`` (outside the clone, as the
+    real-Waldur build's cache): the install of the documented extras with the project's
+    constraints into a brand-new virtualenv, the first time a key is seen, is the check that they
+    resolve, and the same files give the same resolution every later time. (``[test]``
     is installed with the same constraints into ``.venv`` by scripts/bootstrap.sh; as the
     constraints pin every package, the two installs together check ``[test,s3,celery]``.)
     The wheel built from this checkout is reinstalled every session.
     """
     key = hashlib.sha256(
         DEPLOYMENT_EXTRAS.encode()
+        + sys.version.encode()
         + (REPO_ROOT / "pyproject.toml").read_bytes()
         + (REPO_ROOT / "requirements/constraints.txt").read_bytes()
     ).hexdigest()[:16]
-    venv = REPO_ROOT / ".deployment-venv" / key
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cscs-dwdi"
+    venv = cache / "deployment-venv" / key
     python = venv / "bin" / "python"
     wheel_dir = tmp_path_factory.mktemp("wheel")
 

@@ -18,7 +18,7 @@ import subprocess
 import tempfile
 import textwrap
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from sybil import Example, Sybil
@@ -69,7 +69,7 @@ class ShellSession:
             text=True,
             bufsize=1,
             # Its own process group: what the page starts in the background (Airflow's
-            # components) is found again and stopped by stop_group().
+            # components) is found again and stopped by stop_groups().
             start_new_session=True,
         )
         if preamble:
@@ -115,7 +115,7 @@ class ShellSession:
         return text
 
     def close(self) -> None:
-        """End the shell; what it started in the background keeps running (see stop_group)."""
+        """End the shell; what it started in the background keeps running (see stop_groups)."""
         if self.process.poll() is None and self.process.stdin is not None:
             with contextlib.suppress(BrokenPipeError):
                 self.process.stdin.close()
@@ -125,12 +125,24 @@ class ShellSession:
                 self.process.kill()
                 self.process.wait(timeout=10)
 
-    def stop_group(self) -> None:
-        """SIGTERM, then SIGKILL, everything the session started (its process group)."""
-        for sig, pause in ((signal.SIGTERM, 8.0), (signal.SIGKILL, 0.0)):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.pgid, sig)
-            time.sleep(pause)
+    def signal_group(self, sig: int) -> bool:
+        """Send ``sig`` to everything the session started (its process group); False: none left."""
+        try:
+            os.killpg(self.pgid, sig)
+        except ProcessLookupError:
+            return False
+        return True
+
+
+def stop_groups(sessions: Sequence[ShellSession], grace: float = 8.0) -> None:
+    """SIGTERM everything the sessions started, at once; SIGKILL what is left after ``grace`` s."""
+    for session in sessions:
+        session.signal_group(signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and any(session.signal_group(0) for session in sessions):
+        time.sleep(0.2)
+    for session in sessions:
+        session.signal_group(signal.SIGKILL)
 
 
 def _evaluate_shell(example: Example) -> None:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.docs.pages import ILLUSTRATIVE, SYBIL, BlockFailed, ShellSession, run_page
+from tests.docs.pages import ILLUSTRATIVE, SYBIL, BlockFailed, ShellSession, run_page, stop_groups
 from tests.fixtures.postgres import PostgresServer, free_port
 from tests.sandbox.test_make_sandbox import read_until_ready
 
@@ -121,7 +121,7 @@ def reader(tmp_path_factory: pytest.TempPathFactory, postgres_server: PostgresSe
     finally:
         for session in reader.sessions:
             session.close()
-            session.stop_group()
+        stop_groups(reader.sessions)
         stop(sandbox)
 
 
