@@ -30,6 +30,7 @@ bench:
 	.venv/bin/python -m benchmarks.bench_xcom
 	.venv/bin/python -m benchmarks.bench_reads
 	.venv/bin/python -m benchmarks.bench_view
+	.venv/bin/python -m benchmarks.bench_guard
 
 lint:
 	scripts/bootstrap.sh
