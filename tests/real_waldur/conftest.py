@@ -22,6 +22,11 @@ from tests.real_waldur.server import RealWaldur
 
 @pytest.fixture(scope="session")
 def waldur_build() -> WaldurBuild:
+    return build_or_fail()
+
+
+def build_or_fail() -> WaldurBuild:
+    """The build for the session; a missing prerequisite fails it under ``CI=true``, skips it elsewhere."""
     started = time.monotonic()
     lines: list[str] = []
     try:
