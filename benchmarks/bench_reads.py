@@ -11,6 +11,9 @@ resource's user usages; 8: one date for the whole month, every resource ties):
   re-push  the same report again (nothing may be written);
   audit    the drift audit's read of the month, right after.
 
+Then the push and re-push again with the anomaly guard on (its default settings, as the usage
+DAG's push runs it): its evidence reads the previous month's component usages.
+
 Prints the requests by listing and whether the push and audit were exact (the re-push wrote
 nothing, the audit found no difference). Request counts are deterministic; no timing is taken.
 Run from the repository root: ``python -m benchmarks.bench_reads``.
@@ -51,8 +54,14 @@ def reads(sandbox: WaldurSandbox) -> str:
     return ", ".join(f"{count} {short.get(kind, kind)}" for kind, count in sorted(kinds.items()))
 
 
-def run(version: str) -> list[str]:
-    """The three scenarios on one server version; returns the table rows."""
+def run(version: str, *, guard: bool = False) -> list[str]:
+    """The three scenarios on one server version; returns the table rows.
+
+    ``guard``: the push carries the anomaly guard with its default settings, as the usage DAG's
+    push does (its evidence adds a listing of the previous month's component usages); the audit
+    has no guard either way.
+    """
+    from airflow_provider_cscs_dwdi.core.anomalies.settings import AnomalyGuardSettings
     from airflow_provider_cscs_dwdi.operators.audit import AuditWaldurOperator
 
     rows = []
@@ -68,6 +77,7 @@ def run(version: str) -> list[str]:
             report=report,
             offering_uuid=offering,
             waldur_conn_id=CONN_ID,
+            anomaly_guard=AnomalyGuardSettings().model_dump(mode="json") if guard else None,
             clock=lambda: datetime(TODAY.year, TODAY.month, TODAY.day, 13, tzinfo=UTC),
         )
         audit = AuditWaldurOperator(
@@ -77,7 +87,7 @@ def run(version: str) -> list[str]:
             waldur_conn_id=CONN_ID,
             backend_components=COMPONENT_SETTINGS,
         )
-        for name in ("push", "re-push", "audit"):
+        for name in ("push", "re-push") if guard else ("push", "re-push", "audit"):
             sandbox.reset_requests()
             if name == "audit":
                 audited = audit._audit(UsageReport.from_xcom(report))
@@ -89,7 +99,8 @@ def run(version: str) -> list[str]:
                 except Exception as error:  # the figures of a push that fails are still the point
                     outcome = f"FAILED: {str(error).splitlines()[0]}"
             gets = sum(1 for r in sandbox.requests if r.method == "GET")
-            rows.append(f"| {version}.x | {name} | {gets} | {reads(sandbox)} | {outcome} |")
+            label = f"{name}, guard on" if guard else name
+            rows.append(f"| {version}.x | {label} | {gets} | {reads(sandbox)} | {outcome} |")
     return rows
 
 
@@ -101,9 +112,10 @@ def main() -> int:
     )
     print("| server | scenario | read requests | by listing | outcome |")
     print("|---|---|---|---|---|")
-    for version in ("7", "8"):
-        for row in run(version):
-            print(row)
+    for guard in (False, True):
+        for version in ("7", "8"):
+            for row in run(version, guard=guard):
+                print(row)
     return 0
 
 
