@@ -178,8 +178,11 @@ class WaldurTransport(SessionHook[WaldurSettings]):
         return self._json(response, describe)
 
     def paginate(self, path: str, params: Mapping[str, Any], *, describe: str) -> Iterator[dict[str, Any]]:
-        """Yield every distinct item of a listing read in full (see :meth:`_read_listing`)."""
-        yield from self._read_listing(path, params, describe=describe).rows
+        """Yield every distinct item of a listing read in full (see :meth:`_read_in_full`).
+
+        :raises ~airflow_provider_cscs_dwdi.hooks.waldur.errors.IncompleteListingError: both reads fell short; no row may be taken as absent.
+        """
+        yield from self._read_in_full(path, params, describe=describe)
 
     def _read_listing(
         self, path: str, params: Mapping[str, Any], *, describe: str, page_size: int | None = None
