@@ -20,7 +20,9 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -150,6 +152,15 @@ def test_the_page_runs_as_written(page: str, reader: Reader) -> None:
         # The daily run, the triggered run, the three months closed and the clean audit.
         assert re.search(r"cscs_dwdi_usage_cscs_hpc_daint scheduled__\S+: success", transcript)
         assert len(re.findall(r"cscs_dwdi_close_cscs_hpc_daint manual__\S+: success", transcript)) == 3
+        # Each close closed the month asked for, as its log says: three consecutive ended months.
+        closed = re.findall(
+            r"^Closing (\d{4})-(\d{2}): asked for in the trigger form \(month\)$", transcript, re.MULTILINE
+        )
+        ordinals = sorted({int(year) * 12 + int(month) for year, month in closed})
+        assert len(ordinals) == 3, closed
+        assert ordinals == list(range(ordinals[0], ordinals[0] + 3)), closed
+        now = datetime.now(ZoneInfo("Europe/Zurich"))
+        assert ordinals[-1] < now.year * 12 + now.month, closed
         assert re.search(r"cscs_dwdi_audit_cscs_hpc_daint \S+: success", transcript), transcript[-4000:]
 
 
@@ -206,8 +217,11 @@ def test_every_block_not_run_is_marked_visibly(page: str) -> None:
 
 
 def test_shell_blocks_are_tagged_so_they_run() -> None:
-    """An untagged fence holding commands would silently escape the test."""
+    """An untagged fence holding commands, or a shell fence Sybil is not told about (``sh``,
+    ``console``...), would silently escape the test."""
     for page in PAGES:
+        languages = set(re.findall(r"^[ \t]*```+[ \t]*\{?([\w-]+)", (DOCS / page).read_text(), re.MULTILINE))
+        assert languages <= {"bash", "python", "text", "json", "yaml"}, f"{page}: {sorted(languages)}"
         for match in re.finditer(r"^```\s*\n(.*?)^```", (DOCS / page).read_text(), re.MULTILINE | re.DOTALL):
             assert not re.match(r"\s*(airflow|curl|pip|python|cscs-dwdi-migrate|sh) ", match.group(1)), (
                 f"{page}: an untagged block holds commands; tag it ```bash\n{match.group(1)}"
