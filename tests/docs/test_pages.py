@@ -224,7 +224,7 @@ class _FakeAirflowApi(BaseHTTPRequestHandler):
 @pytest.mark.parametrize(
     ("command", "says"),
     [
-        ('wait_for_run no_such_dag "$(first_run no_such_dag)"', "no_such_dag: no such DAG in Airflow"),
+        ('wait_for_run no_such_dag "$(first_run no_such_dag)"', "no_such_dag: Airflow shows no such DAG"),
         ('wait_for_run paused_dag "$(first_run paused_dag)"', "paused_dag is paused: it gets no run"),
         ("wait_for_run paused_dag manual__1", "paused_dag is paused: it gets no run"),
     ],
