@@ -146,3 +146,39 @@ def test_the_architecture_page_lists_every_module_of_the_package_and_nothing_els
 def test_the_tree_reader_follows_the_indentation() -> None:
     page = "```\npkg/\n  a.py        text\n  sub/        text\n    b.py      text and c.py\n  d.py\nother/\n  e.py\n```"
     assert tree_paths(page, "pkg") == {"a.py", "sub/", "sub/b.py", "d.py"}
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_the_requirements_table_lists_every_dependency_with_its_minimum() -> None:
+    import tomllib
+
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
+    declared = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    rows = dict(
+        re.findall(r"^\|\s*`([^`]+)`\s*\|\s*([^|]+?)\s*\|", (DOCS / "installation.md").read_text(), re.M)
+    )
+    for line in declared:
+        requirement = Requirement(line)
+        name = requirement.name + (f"[{','.join(sorted(requirement.extras))}]" if requirement.extras else "")
+        (minimum,) = [spec.version for spec in requirement.specifier if spec.operator == ">="]
+        assert name in rows, f"docs/installation.md's requirements table lacks {name}"
+        assert Version(rows[name].split()[0]) == Version(minimum), (name, rows[name])
+    assert len(rows) == len(declared), sorted(rows)
+
+
+def test_the_pages_say_how_many_files_init_writes_and_name_them() -> None:
+    from airflow_provider_cscs_dwdi.__main__ import SHIPPED_FILES
+
+    count = {2: "two", 3: "three", 4: "four"}[len(SHIPPED_FILES)]
+    for page, claim in (
+        ("installation.md", f"This writes {count} files"),
+        ("bare-metal.md", f"writes {count} files"),
+    ):
+        text = _words((DOCS / page).read_text())
+        assert claim in text, page
+        assert all(f"`{name}`" in text for name in SHIPPED_FILES), page

@@ -264,6 +264,9 @@ def test_the_dag_count_the_docs_give_is_what_the_mounted_dags_folder_builds(
     page = (REPO_ROOT / "docs" / "deployment.md").read_text()
     assert "**The DAGs: four per offering.**" in page
     assert "the four example offerings show 16 DAGs" in page
+    readme = " ".join((REPO_ROOT / "README.md").read_text().split())
+    assert "gets three DAGs" in readme
+    assert "also deploys an example invoicing DAG per offering, four in all" in readme
 
 
 @pytest.mark.parametrize("env_file", ["deploy/sandbox.env", ".env.example"])

@@ -14,13 +14,20 @@ claims the pages make about the output are checked on the session's transcript.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -150,6 +157,15 @@ def test_the_page_runs_as_written(page: str, reader: Reader) -> None:
         # The daily run, the triggered run, the three months closed and the clean audit.
         assert re.search(r"cscs_dwdi_usage_cscs_hpc_daint scheduled__\S+: success", transcript)
         assert len(re.findall(r"cscs_dwdi_close_cscs_hpc_daint manual__\S+: success", transcript)) == 3
+        # Each close closed the month asked for, as its log says: three consecutive ended months.
+        closed = re.findall(
+            r"^Closing (\d{4})-(\d{2}): asked for in the trigger form \(month\)$", transcript, re.MULTILINE
+        )
+        ordinals = sorted({int(year) * 12 + int(month) for year, month in closed})
+        assert len(ordinals) == 3, closed
+        assert ordinals == list(range(ordinals[0], ordinals[0] + 3)), closed
+        now = datetime.now(ZoneInfo("Europe/Zurich"))
+        assert ordinals[-1] < now.year * 12 + now.month, closed
         assert re.search(r"cscs_dwdi_audit_cscs_hpc_daint \S+: success", transcript), transcript[-4000:]
 
 
@@ -171,6 +187,77 @@ def test_a_wrong_dag_id_or_flag_in_a_page_fails(reader: Reader, tmp_path: Path) 
 
 
 # ---------------------------------------------------------------- without Airflow
+
+
+class _FakeAirflowApi(BaseHTTPRequestHandler):
+    """Answers the REST calls of the bare-metal page's wait helpers for three DAGs."""
+
+    DAGS: ClassVar[dict[str, dict[str, object]]] = {
+        # The page's own call at the end of the block: an unpaused DAG with a finished run.
+        "cscs_dwdi_usage_cscs_hpc_daint": {"is_paused": False, "runs": {"scheduled__1": "success"}},
+        "paused_dag": {"is_paused": True, "runs": {"manual__1": "queued"}},
+    }
+
+    def do_GET(self) -> None:
+        parts = urlsplit(self.path).path.removeprefix("/api/v2/dags/").split("/")
+        dag = self.DAGS.get(parts[0])
+        runs: dict[str, str] = dag["runs"] if dag else {}  # type: ignore[assignment]
+        if dag is None:
+            body: object = None
+        elif len(parts) == 1:
+            body = {"dag_id": parts[0], "is_paused": dag["is_paused"]}
+        elif len(parts) == 2:
+            body = {"dag_runs": [{"dag_run_id": run_id} for run_id in runs]}
+        else:
+            body = {"state": runs[parts[2]]} if parts[2] in runs else None
+        data = json.dumps(body if body is not None else {"detail": "Not Found"}).encode()
+        self.send_response(200 if body is not None else 404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("command", "says"),
+    [
+        ('wait_for_run no_such_dag "$(first_run no_such_dag)"', "no_such_dag: Airflow shows no such DAG"),
+        ('wait_for_run paused_dag "$(first_run paused_dag)"', "paused_dag is paused: it gets no run"),
+        ("wait_for_run paused_dag manual__1", "paused_dag is paused: it gets no run"),
+    ],
+)
+def test_the_wait_helpers_stop_at_once_for_an_unknown_or_paused_dag(
+    command: str, says: str, tmp_path: Path
+) -> None:
+    """A DAG id changed in an ``airflow dags unpause`` line (which exits 0 for an unknown id) fails
+    the next block at once instead of leaving it polling until the block timeout."""
+    (helpers,) = [
+        example.parsed
+        for example in SYBIL.parse(DOCS / "bare-metal.md").examples()
+        if "first_run() {" in str(example.parsed)
+    ]
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _FakeAirflowApi)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    environment = {
+        **os.environ,
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]),  # the page's python
+        "AIRFLOW_URL": f"http://127.0.0.1:{server.server_port}",
+        "TOKEN": "t",
+    }
+    session = ShellSession(tmp_path, environment, block_timeout=30)
+    try:
+        # The page's block as written: defines the helpers and waits for the daily DAG's first run.
+        assert "cscs_dwdi_usage_cscs_hpc_daint scheduled__1: success" in session.run(helpers, label="helpers")
+        with pytest.raises(BlockFailed, match=r"failed \(exit status") as failure:
+            session.run(command, label="wait")
+        assert says in str(failure.value)
+    finally:
+        session.close()
+        server.shutdown()
+        server.server_close()
 
 
 def test_the_evaluator_fails_on_a_failing_command_and_skips_only_marked_blocks(tmp_path: Path) -> None:
@@ -206,8 +293,11 @@ def test_every_block_not_run_is_marked_visibly(page: str) -> None:
 
 
 def test_shell_blocks_are_tagged_so_they_run() -> None:
-    """An untagged fence holding commands would silently escape the test."""
+    """An untagged fence holding commands, or a shell fence Sybil is not told about (``sh``,
+    ``console``...), would silently escape the test."""
     for page in PAGES:
+        languages = set(re.findall(r"^[ \t]*```+[ \t]*\{?([\w-]+)", (DOCS / page).read_text(), re.MULTILINE))
+        assert languages <= {"bash", "python", "text", "json", "yaml"}, f"{page}: {sorted(languages)}"
         for match in re.finditer(r"^```\s*\n(.*?)^```", (DOCS / page).read_text(), re.MULTILINE | re.DOTALL):
             assert not re.match(r"\s*(airflow|curl|pip|python|cscs-dwdi-migrate|sh) ", match.group(1)), (
                 f"{page}: an untagged block holds commands; tag it ```bash\n{match.group(1)}"
