@@ -23,7 +23,8 @@ has a Test button of its own: Airflow 3.3.2's has none) and tests them again.
 Exit status 0 only when every expectation held.
 
 Needs: Debian's ``chromium`` (``apt-get install chromium``) and ``pip install -e '.[browser]'``
-(Playwright's Python package; no ``playwright install``, the Debian browser is used). Not run in CI.
+(Playwright's Python package; no ``playwright install``, the Debian browser is used). CI runs it
+(``tests/browser/test_forms_in_chromium.py``).
 
     .venv/bin/python scripts/check_connection_test_button.py [--screenshots DIR] [--chromium PATH]
 """

@@ -10,7 +10,8 @@ It reuses the throw-away api-server of ``check_connection_test_button.py`` (AIRF
 dir, SQLite, simple auth manager in all-admins mode, loopback only), serializes the DAGs with
 ``airflow dags reserialize``, and saves screenshots. Exit status 0 only when every expectation held.
 
-Needs: Debian's ``chromium`` and ``pip install -e '.[browser]'``. Not run in CI.
+Needs: Debian's ``chromium`` and ``pip install -e '.[browser]'``. CI runs it
+(``tests/browser/test_forms_in_chromium.py``).
 
     .venv/bin/python scripts/check_trigger_form.py [--screenshots DIR] [--chromium PATH]
 """
