@@ -65,7 +65,9 @@ def run(args: argparse.Namespace) -> int:
         waldur_port=args.waldur_port,
     )
     stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    # SIGINT explicitly too: a shell starting `make sandbox &` from a script hands it SIGINT ignored.
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, lambda *_: stopped.set())
     with stack:
         variables = sandbox_variables(stack, config)
         lines = export_lines(variables)

@@ -168,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     # A terminated `make view` stops its api-server too (it runs in its own session).
     signal.signal(signal.SIGTERM, _interrupt)
+    # A shell starting `make view &` from a script hands it SIGINT ignored; Ctrl-C must still stop it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     print("\nStarting Airflow's api-server on loopback with the billing view ...", flush=True)
     with server:
         print(

@@ -143,3 +143,29 @@ def test_make_sandbox_prints_working_connections_and_stops_on_ctrl_c(monkeypatch
         port = json.loads(values[name])["port"]
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection(("127.0.0.1", port), timeout=5).close()
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.timeout(300)
+def test_ctrl_c_stops_a_sandbox_started_in_the_background_of_a_script() -> None:
+    # `make sandbox &` in a non-interactive shell starts it with SIGINT ignored.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sandbox"],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        preexec_fn=_ignore_sigint,
+    )
+    try:
+        read_until_ready(process)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == 0
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
