@@ -1,0 +1,167 @@
+"""The billing view after the anomaly guard held values: a held value is not shown as in Waldur.
+
+A real pipeline against its own sandbox (``dag.test``, real XCom): a daily push of the month,
+then DWDI loses a cluster's rows (late data), the next run's push holds the falling totals and
+the request is rejected (answered in process through Airflow's own HITL handler); then a third
+run is approved. After each, the view's "in Waldur" equals what the sandbox Waldur holds, the
+month table names the held values, the overview counts them, and a resource's history says what
+was not written.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import yaml
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from airflow_provider_cscs_dwdi.core.config import load_config
+from airflow_provider_cscs_dwdi.dag_factory import CONFIG_ENV_VAR, DAG_ID_PREFIX, load_dags_from_env
+from airflow_provider_cscs_dwdi.view.app import URL_PREFIX, create_app
+from sandbox.stack import SandboxStack
+from tests.e2e.approval_support import REVIEWER, answering
+from tests.e2e.conftest import COMPUTE_OFFERING
+from tests.e2e.support import (
+    ISSUER_CLIENT_ID,
+    ISSUER_CLIENT_SECRET,
+    month_of,
+    month_to_date_instant,
+    operators_clock_at,
+)
+from tests.fixtures.airflow_env import task_states, xcom_results
+
+pytestmark = [pytest.mark.airflow]
+
+SLUG = "view_held"
+
+
+def _run(stack: SandboxStack, at: Any, month: str, answer: str | None) -> Any:
+    dag = load_dags_from_env()[DAG_ID_PREFIX + SLUG]
+    for task in dag.tasks:
+        task.retries = 0
+    with answering(answer) as answers:
+        dag_run = dag.test(logical_date=at, run_conf={"month": month})
+    assert answers.errors == []
+    assert str(dag_run.state) == "success", task_states(dag_run)
+    return dag_run
+
+
+def _waldur_sums(stack: SandboxStack, month: str) -> dict[str, Decimal]:
+    item = stack.seeded[0]
+    sums = {component.type: Decimal(0) for component in item.config.components}
+    for account in stack.landed(item, month).values():
+        for component, amount in account["total"].items():
+            sums[component] += amount or Decimal(0)
+    return sums
+
+
+def _view(stack: SandboxStack, month: str) -> dict[str, Any]:
+    """What the view's JSON endpoints answer now (sign-in and authorization are test_view_app's)."""
+    app = FastAPI()
+    app.mount(URL_PREFIX, create_app(user_dependency=lambda: "tester", authorize=lambda user, item: True))
+    client = TestClient(app)
+    offering = client.get(f"{URL_PREFIX}/api/offerings/{SLUG}").json()
+    table = client.get(f"{URL_PREFIX}/api/offerings/{SLUG}/{month}?page_size=1000").json()
+    overview = next(row for row in client.get(f"{URL_PREFIX}/api/offerings").json() if row["slug"] == SLUG)
+    html = client.get(f"{URL_PREFIX}/offerings/{SLUG}/{month}").text
+    return {"offering": offering, "table": table, "overview": overview, "html": html, "client": client}
+
+
+def _in_waldur(view: dict[str, Any], month: str) -> dict[str, Decimal]:
+    row = next(row for row in view["offering"]["rows"] if row["month"] == month)
+    return {cell["component"]: Decimal(cell["in_waldur"]) for cell in row["cells"]}
+
+
+@pytest.fixture(scope="module")
+def held(
+    oidc_issuer: Any, airflow_db: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
+    root = tmp_path_factory.mktemp("view-held")
+    config_file = root / "offerings.yaml"
+    offering = {**COMPUTE_OFFERING, "slug": SLUG, "archive_path": f"file://{root}/archive"}
+    config_file.write_text(yaml.safe_dump({"offerings": [offering]}))
+    saved = dict(os.environ)
+    os.environ[CONFIG_ENV_VAR] = str(config_file)
+    stack = SandboxStack(
+        load_config(config_file).offerings,
+        accounts_per_offering=5,
+        external_issuer=(oidc_issuer.realm_url, oidc_issuer.jwks_url, oidc_issuer.token_url),
+        client_id=ISSUER_CLIENT_ID,
+        client_secret=ISSUER_CLIENT_SECRET,
+    )
+    stack.start()
+    try:
+        os.environ.update(stack.connection_env())
+        now = month_to_date_instant(stack)
+        month = month_of(now)
+        with operators_clock_at(now):
+            _run(stack, now, month, None)
+        assert stack.dwdi is not None
+        assert stack.dwdi.dataset is not None
+        late = stack.dwdi.dataset.clusters[-1]
+        kept = [name for name in stack.dwdi.dataset.clusters if name != late]
+        stack.dwdi.set_entries(month, stack.dwdi.dataset.entries(month, clusters=kept))
+        yield {"stack": stack, "month": month, "now": now}
+    finally:
+        stack.stop()
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def test_a_rejected_held_value_is_not_shown_in_waldur_then_an_approved_one_is(held: dict[str, Any]) -> None:
+    stack, month, now = held["stack"], held["month"], held["now"]
+    before = _waldur_sums(stack, month)
+    with operators_clock_at(now + timedelta(minutes=1)):
+        rejected = _run(stack, now + timedelta(minutes=1), month, "Reject")
+    all_rows = [
+        row
+        for document in xcom_results(rejected, "push_to_waldur", key="held_values")
+        for row in document["rows"]
+    ]
+    held_rows = [row for row in all_rows if row["user"] is None]
+    assert held_rows, "the guard held nothing: the scenario did not happen"
+    [decision] = [d for d in xcom_results(rejected, "approve_held_values", key="decision") if d]
+    assert decision["decision"] == "rejected"
+    assert _waldur_sums(stack, month) == before  # the sandbox Waldur kept its values
+
+    view = _view(stack, month)
+    # "In Waldur" is what Waldur holds, not DWDI's new (lower) totals.
+    assert _in_waldur(view, month) == before
+    row = next(row for row in view["offering"]["rows"] if row["month"] == month)
+    assert any(Decimal(cell["billed"]) != Decimal(cell["in_waldur"]) for cell in row["cells"])
+    assert row["held"] == len({(r["resource"], r["component"]) for r in held_rows})
+    assert row["approval"].startswith(f"rejected by {REVIEWER}")
+    # The month table names each held resource's value as not in Waldur, with what Waldur holds.
+    issues = {cells[0]: cells[-1] for cells in view["table"]["rows"]}
+    for held_row in held_rows:
+        assert "not in Waldur, which holds" in issues[held_row["resource"]]
+    assert "value(s) held for approval" in view["html"]
+    # The overview: the last push's held count next to written / unchanged, and the open issue.
+    last = view["overview"]["last_push"]
+    assert last["held"] == len(all_rows)  # the push's count: totals and user usages
+    assert last["approval"].startswith("rejected")
+    assert any("held for approval" in line for line in view["overview"]["open_issues"])
+    # The resource's history: the held value, not written.
+    account = held_rows[0]["resource"]
+    detail = view["client"].get(f"{URL_PREFIX}/api/offerings/{SLUG}/{month}/resources/{account}").json()
+    assert detail["history"][-1]["note"].endswith("not written")
+
+    with operators_clock_at(now + timedelta(minutes=2)):
+        _run(stack, now + timedelta(minutes=2), month, "Approve")
+    after = _waldur_sums(stack, month)
+    assert after != before
+    view = _view(stack, month)
+    assert _in_waldur(view, month) == after
+    row = next(row for row in view["offering"]["rows"] if row["month"] == month)
+    assert row["held"] == 0
+    assert row["approval"].startswith(f"approved by {REVIEWER}")
+    assert [Decimal(cell["billed"]) for cell in row["cells"]] == [
+        Decimal(cell["in_waldur"]) for cell in row["cells"]
+    ]
+    assert view["overview"]["open_issues"] == []
