@@ -68,6 +68,8 @@ class MonthReport:
     issues_by_account: Mapping[str, tuple[str, ...]]
     issues: tuple[str, ...]
     sums: tuple[Decimal, ...]
+    #: Storage resources DWDI had no level for (never in ``totals``): the push writes nothing.
+    without_data: tuple[str, ...] = ()
 
     @classmethod
     def from_xcom(cls, doc: Mapping[str, Any]) -> MonthReport:
@@ -116,6 +118,7 @@ class MonthReport:
             issues_by_account={key: tuple(value) for key, value in by_account.items()},
             issues=tuple(messages),
             sums=tuple(sums),
+            without_data=tuple(str(backend_id) for backend_id in doc.get("without_data") or ()),
         )
 
     def total_of(self, backend_id: str, component: str) -> Decimal | None:

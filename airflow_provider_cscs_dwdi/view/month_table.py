@@ -90,6 +90,19 @@ def _month_rows(runs: Sequence[RunRecord], month: str) -> tuple[MonthState, list
                 "issues": messages,
             }
         )
+    # Listed with blank totals, so the table shows every resource of the month and why it has none.
+    blank = tuple(None for _ in report.components)
+    for backend_id in report.without_data:
+        if backend_id not in report.totals:
+            rows.append(
+                {
+                    "backend_id": backend_id,
+                    "resource": ", ".join(uuids.get(backend_id, ())),
+                    "totals": blank,
+                    "changes": blank,
+                    "issues": list(report.issues_by_account.get(backend_id, ())),
+                }
+            )
     return state, rows
 
 
@@ -148,7 +161,10 @@ def month_table(
             selected.sort(key=lambda row: row[sort], reverse=descending)
     elif sort in components:
         index = components.index(sort)
-        selected.sort(key=lambda row: (row["totals"][index], row["backend_id"]), reverse=descending)
+        selected.sort(
+            key=lambda row: (row["totals"][index] is not None, row["totals"][index] or 0, row["backend_id"]),
+            reverse=descending,
+        )
     elif sort.startswith("change:") and sort[7:] in components:
         index = components.index(sort[7:])
         selected.sort(

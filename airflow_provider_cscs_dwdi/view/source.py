@@ -172,14 +172,16 @@ def runs_of(session: Session, offering: Offering, runs_per_dag: int = RUNS_PER_D
         if not runs:
             continue
         ids = [row.id for row in runs]
+        # A stored row's identity: the cache key.
+        identity = (
+            XComModel.dag_run_id,
+            XComModel.task_id,
+            XComModel.map_index,
+            XComModel.key,
+            XComModel.timestamp,
+        )
         keys = session.execute(
-            select(
-                XComModel.dag_run_id,
-                XComModel.task_id,
-                XComModel.map_index,
-                XComModel.key,
-                XComModel.timestamp,
-            ).where(
+            select(*identity).where(
                 XComModel.dag_run_id.in_(ids),
                 XComModel.task_id.in_(TASKS),
                 XComModel.key.in_(KEYS),
@@ -188,14 +190,7 @@ def runs_of(session: Session, offering: Offering, runs_per_dag: int = RUNS_PER_D
         wanted = [tuple(key) for key in keys if tuple(key) not in CACHE]
         for chunk in _chunks(wanted, 200):
             values = session.execute(
-                select(
-                    XComModel.dag_run_id,
-                    XComModel.task_id,
-                    XComModel.map_index,
-                    XComModel.key,
-                    XComModel.timestamp,
-                    XComModel.value,
-                ).where(
+                select(*identity, XComModel.value).where(
                     XComModel.dag_run_id.in_({key[0] for key in chunk}),
                     XComModel.task_id.in_({key[1] for key in chunk}),
                     XComModel.key.in_({key[3] for key in chunk}),

@@ -142,7 +142,11 @@ def offering_page(runs: Sequence[RunRecord], current: str, months: int = 12) -> 
 def resource_detail(runs: Sequence[RunRecord], month: str, backend_id: str) -> dict[str, Any] | None:
     """Users (compute) of the last push and the history of what each push of the month wrote."""
     pushes = [(run, push) for run, push in pushes_of(runs, month) if push.report is not None]
-    if not pushes or all(backend_id not in push.report.totals for _, push in pushes if push.report):
+    if not pushes or all(
+        backend_id not in push.report.totals and backend_id not in push.report.without_data
+        for _, push in pushes
+        if push.report
+    ):
         return None
     _, last = pushes[-1]
     assert last.report is not None
@@ -154,6 +158,17 @@ def resource_detail(runs: Sequence[RunRecord], month: str, backend_id: str) -> d
         report = push.report
         assert report is not None
         if backend_id not in report.totals:
+            if backend_id in report.without_data:
+                history.append(
+                    {
+                        "run_id": run.run_id,
+                        "at": run.at.isoformat(timespec="seconds"),
+                        "component": "",
+                        "old": "",
+                        "new": "",
+                        "note": "no storage data from DWDI: not written",
+                    }
+                )
             continue
         if backend_id in push.failed_ids:
             history.append(

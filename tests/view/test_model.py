@@ -177,17 +177,27 @@ def test_pages_escape_what_they_show() -> None:
     assert "<script>" not in html.replace("<script src=", "").replace("<script type=", "")
 
 
-def test_a_storage_path_without_data_is_marked_not_written() -> None:
+def test_a_storage_path_without_data_is_listed_blank_and_marked_not_written() -> None:
+    # As core.report writes it: an account without data is never among the accounts.
     doc = {
         "month": "2026-11",
         "usage_kind": "storage",
         "components": {"space": {"label": "Space"}},
-        "accounts": {"p1": {"total": {"space": "0.00"}, "users": {}}},
-        "without_data": ["p1"],
+        "accounts": {"p1": {"total": {"space": "3.00"}, "users": {}}},
+        "without_data": ["p2"],
     }
     push = PushRecord("2026-11", MonthReport.from_xcom(doc), {"month": "2026-11", "dry_run": False})
-    _, rows = month_table.month_rows([run("r", T0, push)], "2026-11")
-    assert rows[0]["issues"] == ["no storage data from DWDI: not written"]
+    runs = [run("r", T0, push)]
+    state, rows = month_table.month_rows(runs, "2026-11")
+    table = month_table.month_table(state, rows, sort="space", descending=True)
+    assert [month_table.table_cells(table, row) for row in table.rows] == [
+        ["p1", "", "3.00", "", ""],
+        ["p2", "", "", "", "no storage data from DWDI: not written"],
+    ]
+    assert month_state.month_state(runs, "2026-11").in_waldur == (Decimal("3.00"),)
+    detail = summaries.resource_detail(runs, "2026-11", "p2")
+    assert detail is not None
+    assert [entry["note"] for entry in detail["history"]] == ["no storage data from DWDI: not written"]
 
 
 def test_an_overview_without_readable_offerings_says_so() -> None:

@@ -10,31 +10,23 @@ was not written.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
-import yaml
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from airflow_provider_cscs_dwdi.core.config import load_config
-from airflow_provider_cscs_dwdi.dag_factory import CONFIG_ENV_VAR, DAG_ID_PREFIX, load_dags_from_env
+from airflow_provider_cscs_dwdi.dag_factory import DAG_ID_PREFIX, load_dags_from_env
 from airflow_provider_cscs_dwdi.view.app import URL_PREFIX, create_app
 from sandbox.stack import SandboxStack
 from tests.e2e.approval_support import REVIEWER, answering
 from tests.e2e.conftest import COMPUTE_OFFERING
-from tests.e2e.support import (
-    ISSUER_CLIENT_ID,
-    ISSUER_CLIENT_SECRET,
-    month_of,
-    month_to_date_instant,
-    operators_clock_at,
-)
+from tests.e2e.support import month_of, month_to_date_instant, operators_clock_at
 from tests.fixtures.airflow_env import task_states, xcom_results
+from tests.view.conftest import offering_stack
 
 pytestmark = [pytest.mark.airflow]
 
@@ -82,22 +74,8 @@ def _in_waldur(view: dict[str, Any], month: str) -> dict[str, Decimal]:
 def held(
     oidc_issuer: Any, airflow_db: None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, Any]]:
-    root = tmp_path_factory.mktemp("view-held")
-    config_file = root / "offerings.yaml"
-    offering = {**COMPUTE_OFFERING, "slug": SLUG, "archive_path": f"file://{root}/archive"}
-    config_file.write_text(yaml.safe_dump({"offerings": [offering]}))
-    saved = dict(os.environ)
-    os.environ[CONFIG_ENV_VAR] = str(config_file)
-    stack = SandboxStack(
-        load_config(config_file).offerings,
-        accounts_per_offering=5,
-        external_issuer=(oidc_issuer.realm_url, oidc_issuer.jwks_url, oidc_issuer.token_url),
-        client_id=ISSUER_CLIENT_ID,
-        client_secret=ISSUER_CLIENT_SECRET,
-    )
-    stack.start()
-    try:
-        os.environ.update(stack.connection_env())
+    offering = {**COMPUTE_OFFERING, "slug": SLUG}
+    with offering_stack(oidc_issuer, tmp_path_factory.mktemp("view-held"), offering) as stack:
         now = month_to_date_instant(stack)
         month = month_of(now)
         with operators_clock_at(now):
@@ -108,10 +86,6 @@ def held(
         kept = [name for name in stack.dwdi.dataset.clusters if name != late]
         stack.dwdi.set_entries(month, stack.dwdi.dataset.entries(month, clusters=kept))
         yield {"stack": stack, "month": month, "now": now}
-    finally:
-        stack.stop()
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 def test_a_rejected_held_value_is_not_shown_in_waldur_then_an_approved_one_is(held: dict[str, Any]) -> None:
