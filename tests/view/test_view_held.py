@@ -139,3 +139,54 @@ def test_a_rejected_held_value_is_not_shown_in_waldur_then_an_approved_one_is(he
         Decimal(cell["in_waldur"]) for cell in row["cells"]
     ]
     assert view["overview"]["open_issues"] == []
+
+
+def test_a_report_the_api_server_cannot_read_is_named_unreachable_never_a_partial_table(
+    held: dict[str, Any],
+) -> None:
+    """The month's last report is kept by an object-storage XCom backend the api-server is not set
+    up for (its XCom row holds only the object's address): the pages say so and name the settings."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    month = held["month"]
+    with create_session() as session:
+        row = session.scalars(
+            select(XComModel)
+            .where(
+                XComModel.dag_id == DAG_ID_PREFIX + SLUG,
+                XComModel.task_id == "aggregate_usage",
+                XComModel.key == "return_value",
+            )
+            .order_by(XComModel.timestamp.desc())
+            .limit(1)
+        ).one()
+        saved = (row.value, row.timestamp)
+        # What XComObjectStorageBackend leaves in the database: the address of the stored object.
+        row.value = f"file:///xcom-of-another-host/{SLUG}/aggregate_usage.json"
+        row.timestamp = saved[1] + timedelta(seconds=1)  # a new stored row for the view's cache
+    try:
+        view = _view(held["stack"], month)
+        assert "Data unreachable" in view["html"]
+        assert "[core] xcom_backend" in view["html"]
+        assert "<table id='resources'" not in view["html"]
+        assert view["table"]["rows"] == []
+        assert "[core] xcom_backend" in view["table"]["unreachable"]
+        reply = view["client"].get(f"{URL_PREFIX}/offerings/{SLUG}/{month}.csv")
+        assert reply.status_code == 503
+        assert "unreachable" in reply.text
+        row_of_month = next(r for r in view["offering"]["rows"] if r["month"] == month)
+        assert row_of_month["unreachable"]
+        assert [cell["in_waldur"] for cell in row_of_month["cells"]] == [""] * len(row_of_month["cells"])
+    finally:
+        with create_session() as session:
+            stored = session.scalars(
+                select(XComModel).where(
+                    XComModel.dag_run_id == row.dag_run_id,
+                    XComModel.task_id == "aggregate_usage",
+                    XComModel.map_index == row.map_index,
+                    XComModel.key == "return_value",
+                )
+            ).one()
+            stored.value, stored.timestamp = saved
