@@ -190,3 +190,28 @@ def test_a_report_the_api_server_cannot_read_is_named_unreachable_never_a_partia
                 )
             ).one()
             stored.value, stored.timestamp = saved
+
+
+def test_stored_documents_are_parsed_once_per_stored_row_not_per_request(held: dict[str, Any]) -> None:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    from airflow_provider_cscs_dwdi.view.source import CACHE
+
+    stack, month = held["stack"], held["month"]
+    _view(stack, month)
+    parsed = CACHE.misses
+    for _ in range(3):
+        _view(stack, month)  # 4 requests each, every one reading the runs' documents
+    assert CACHE.misses == parsed
+    # A stored row written again (a re-run: a new timestamp) is read again, and only that one.
+    with create_session() as session:
+        row = session.scalars(
+            select(XComModel)
+            .where(XComModel.dag_id == DAG_ID_PREFIX + SLUG, XComModel.task_id == "push_to_waldur")
+            .limit(1)
+        ).one()
+        row.timestamp = row.timestamp + timedelta(seconds=5)
+    _view(stack, month)
+    assert CACHE.misses == parsed + 1
