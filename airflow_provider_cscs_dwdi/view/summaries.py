@@ -159,28 +159,10 @@ def resource_detail(runs: Sequence[RunRecord], month: str, backend_id: str) -> d
         assert report is not None
         if backend_id not in report.totals:
             if backend_id in report.without_data:
-                history.append(
-                    {
-                        "run_id": run.run_id,
-                        "at": run.at.isoformat(timespec="seconds"),
-                        "component": "",
-                        "old": "",
-                        "new": "",
-                        "note": "no storage data from DWDI: not written",
-                    }
-                )
+                history.append(_entry(run, note="no storage data from DWDI: not written"))
             continue
         if backend_id in push.failed_ids:
-            history.append(
-                {
-                    "run_id": run.run_id,
-                    "at": run.at.isoformat(timespec="seconds"),
-                    "component": "",
-                    "old": "",
-                    "new": "",
-                    "note": "write failed",
-                }
-            )
+            history.append(_entry(run, note="write failed"))
             continue
         for index, name in enumerate(report.components):
             new = report.totals[backend_id][index]
@@ -192,16 +174,7 @@ def resource_detail(runs: Sequence[RunRecord], month: str, backend_id: str) -> d
                 if unwritten:
                     old = push.held.waldur_now.get((backend_id, name), old)
             if old != new or note:
-                history.append(
-                    {
-                        "run_id": run.run_id,
-                        "at": run.at.isoformat(timespec="seconds"),
-                        "component": report.labels.get(name, name),
-                        "old": shown(old),
-                        "new": shown(new),
-                        "note": note,
-                    }
-                )
+                history.append(_entry(run, report.labels.get(name, name), shown(old), shown(new), note))
             in_waldur[name] = old if unwritten else new
     return {
         "backend_id": backend_id,
@@ -212,4 +185,18 @@ def resource_detail(runs: Sequence[RunRecord], month: str, backend_id: str) -> d
             for username, amounts in sorted(users.items())
         ],
         "history": history,
+    }
+
+
+def _entry(
+    run: RunRecord, component: str = "", old: str = "", new: str = "", note: str = ""
+) -> dict[str, str]:
+    """One line of a resource's history: what one push did to one component."""
+    return {
+        "run_id": run.run_id,
+        "at": run.at.isoformat(timespec="seconds"),
+        "component": component,
+        "old": old,
+        "new": new,
+        "note": note,
     }
