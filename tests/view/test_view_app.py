@@ -8,6 +8,7 @@ tokens come from the auth manager's own ``/auth/token``. Each security test fail
 from __future__ import annotations
 
 import csv
+import importlib
 import io
 import json
 import logging
@@ -83,7 +84,15 @@ def routes(month: str) -> list[str]:
 
 def test_the_plugin_is_registered_from_the_provider_info() -> None:
     from airflow import plugins_manager
+    from airflow.providers_manager import ProvidersManager
 
+    from airflow_provider_cscs_dwdi.view.plugin import BillingViewPlugin
+
+    # The provider info's "plugins" entry itself (the entry point is the other registration).
+    [info] = [plugin for plugin in ProvidersManager().plugins if plugin.name == "cscs_dwdi_billing_view"]
+    module, _, name = info.plugin_class.rpartition(".")
+    assert getattr(importlib.import_module(module), name) is BillingViewPlugin
+    assert info.provider_name == "airflow-provider-cscs-dwdi"
     plugins_manager.ensure_plugins_loaded()
     names = [plugin.name for plugin in plugins_manager._get_plugins()[0]]
     assert "cscs_dwdi_billing_view" in names
