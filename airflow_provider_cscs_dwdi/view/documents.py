@@ -68,6 +68,8 @@ class MonthReport:
     issues_by_account: Mapping[str, tuple[str, ...]]
     issues: tuple[str, ...]
     sums: tuple[Decimal, ...]
+    #: Storage resources DWDI had no level for (never in ``totals``): the push writes nothing.
+    without_data: tuple[str, ...] = ()
 
     @classmethod
     def from_xcom(cls, doc: Mapping[str, Any]) -> MonthReport:
@@ -116,6 +118,7 @@ class MonthReport:
             issues_by_account={key: tuple(value) for key, value in by_account.items()},
             issues=tuple(messages),
             sums=tuple(sums),
+            without_data=tuple(str(backend_id) for backend_id in doc.get("without_data") or ()),
         )
 
     def total_of(self, backend_id: str, component: str) -> Decimal | None:
@@ -126,10 +129,92 @@ class MonthReport:
 
 
 @dataclass(frozen=True)
+class HeldRecord:
+    """What the anomaly guard held back from one push, and what became of it.
+
+    Read from the push's ``held_values`` XCom (``core.held.HeldValues``) and, from the
+    ``approve_held_values`` task of the same run and map index, its ``decision`` and the result
+    of the approved write. A held pair is in Waldur only once an approval wrote it; until then
+    Waldur keeps ``waldur_now`` (the value before the push; None: nothing).
+    """
+
+    pairs: frozenset[tuple[str, str]]  # (backend ID, component)
+    waldur_now: Mapping[tuple[str, str], Decimal | None]
+    why: Mapping[tuple[str, str], str]
+    decision: str | None = None  # approved | rejected | timed out; None: not answered (yet)
+    decided_by: str | None = None
+    decided_at: str | None = None
+    approval: Mapping[str, Any] | None = None  # the approved write's PushResult
+
+    @classmethod
+    def from_xcom(
+        cls, doc: Mapping[str, Any], decision: Mapping[str, Any] | None, approval: Mapping[str, Any] | None
+    ) -> HeldRecord:
+        pairs: set[tuple[str, str]] = set()
+        for pair in doc.get("pairs") or ():
+            if isinstance(pair, (list, tuple)) and len(pair) == 2:
+                pairs.add((str(pair[0]), str(pair[1])))
+        now: dict[tuple[str, str], Decimal | None] = {}
+        why: dict[tuple[str, str], str] = {}
+        for row in doc.get("rows") or ():
+            key = (str(row.get("resource")), str(row.get("component")))
+            if row.get("user") is None and key in pairs:
+                raw = row.get("waldur_now")
+                now[key] = None if raw is None else _amount(raw)
+                why[key] = str(row.get("why") or "")
+        decision = decision or {}
+        return cls(
+            pairs=frozenset(pairs),
+            waldur_now=now,
+            why=why,
+            decision=str(decision["decision"]) if decision.get("decision") else None,
+            decided_by=str(decision["by"]) if decision.get("by") else None,
+            decided_at=str(decision["at"]) if decision.get("at") else None,
+            approval=approval,
+        )
+
+    @property
+    def approved(self) -> bool:
+        # A failed approved write leaves its result but no decision (the task failed first).
+        return self.decision == "approved" or (self.decision is None and self.approval is not None)
+
+    @property
+    def written(self) -> frozenset[tuple[str, str]]:
+        """The held pairs an approval wrote (none when it was a dry run or not approved)."""
+        approval = self.approval or {}
+        if not self.approved or not approval or approval.get("dry_run", False):
+            return frozenset()
+        failures = approval.get("failures") or ()
+        if int(approval.get("failed", 0)) > len(failures):
+            return frozenset()  # not every failed resource is named: count none as written
+        failed = {str(item.get("backend_id")) for item in failures}
+        return frozenset(pair for pair in self.pairs if pair[0] not in failed)
+
+    @property
+    def unwritten(self) -> frozenset[tuple[str, str]]:
+        """The held pairs Waldur does not hold DWDI's value of."""
+        return self.pairs - self.written
+
+    def state(self) -> str:
+        """How the overview and the tables name the approval."""
+        who = f" by {self.decided_by}" if self.decided_by else ""
+        when = f" at {self.decided_at}" if self.decided_at else ""
+        if self.approved and not self.unwritten:
+            return f"approved{who}{when}, written"
+        if self.approved:
+            return f"approved{who}{when}, write failed"
+        if self.decision is None:
+            return "not approved (yet)"
+        return f"{self.decision}{who}{when}"
+
+
+@dataclass(frozen=True)
 class PushRecord:
     """One month pushed by one DAG run: its report, push result and fetch result (any may be missing).
 
     ``unreachable`` says why the report could not be read (then the month is shown as such).
+    ``held``: what the anomaly guard held back (None: nothing, or the document is gone; see
+    :attr:`held_unknown`).
     """
 
     month: str
@@ -137,6 +222,22 @@ class PushRecord:
     result: Mapping[str, Any] | None
     fetch: Mapping[str, Any] | None = None
     unreachable: str | None = None
+    held: HeldRecord | None = None
+
+    @property
+    def held_count(self) -> int:
+        """Values the push held for approval (its result's count: every row, users included)."""
+        return int((self.result or {}).get("held") or 0)
+
+    @property
+    def held_unknown(self) -> bool:
+        """Values were held but their document is gone: what Waldur holds is not known."""
+        return self.held_count > 0 and self.held is None
+
+    @property
+    def unwritten_held(self) -> frozenset[tuple[str, str]]:
+        """(backend ID, component) pairs held and not (yet) written by an approval."""
+        return self.held.unwritten if self.held is not None and self.held_count else frozenset()
 
     @property
     def wrote(self) -> bool:

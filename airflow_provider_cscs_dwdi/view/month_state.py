@@ -3,7 +3,9 @@
 Pure Python, imports nothing from Airflow. What Waldur holds after a push is derived, not read
 from Waldur: a push writes the report's absolute totals for every resource that differs and leaves
 the unchanged ones (already equal), so after a push without failures Waldur holds the report's
-totals. A resource whose write failed is not counted and the month is marked incomplete.
+totals. A resource whose write failed is not counted and the month is marked incomplete. A value
+the anomaly guard held is not in Waldur until an approval wrote it: until then Waldur keeps what it
+had before the push (the held document's ``waldur_now``), and the month is not closed.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from airflow_provider_cscs_dwdi.core.months import month_bounds, previous_month
-from airflow_provider_cscs_dwdi.view.documents import PushRecord, RunRecord
+from airflow_provider_cscs_dwdi.view.documents import MonthReport, PushRecord, RunRecord
 
 
 def last_months(current: str, count: int) -> list[str]:
@@ -43,6 +45,8 @@ class MonthState:
     failed: int
     unreachable: str | None
     last_push: PushRecord | None
+    held: int = 0  # values of the last push held for approval and not written (pairs)
+    approval: str | None = None  # what became of them (HeldRecord.state), None: nothing held
 
 
 def pushes_of(runs: Iterable[RunRecord], month: str) -> list[tuple[RunRecord, PushRecord]]:
@@ -75,6 +79,8 @@ def month_state(runs: Sequence[RunRecord], month: str) -> MonthState:
     closed = any(
         p.wrote
         and int((p.result or {}).get("failed", 0)) == 0
+        and not p.unwritten_held
+        and not p.held_unknown
         and (
             r.role == "close" or (p.report is not None and p.report.window_to == month_end(month).isoformat())
         )
@@ -86,16 +92,7 @@ def month_state(runs: Sequence[RunRecord], month: str) -> MonthState:
         )
     report = push.report
     failed = int((push.result or {}).get("failed", 0))
-    in_waldur: tuple[Decimal, ...] | None = report.sums
-    if failed:
-        if push.all_failures_known:
-            sums = list(report.sums)
-            for backend_id in push.failed_ids:
-                for index, value in enumerate(report.totals.get(backend_id, ())):
-                    sums[index] -= value
-            in_waldur = tuple(sums)
-        else:
-            in_waldur = None
+    in_waldur = _in_waldur(push, report) if push.all_failures_known and not push.held_unknown else None
     return MonthState(
         month,
         report.components,
@@ -109,4 +106,26 @@ def month_state(runs: Sequence[RunRecord], month: str) -> MonthState:
         failed,
         None,
         push,
+        len(push.unwritten_held),
+        push.held.state() if push.held is not None and push.held_count else None,
     )
+
+
+def _in_waldur(push: PushRecord, report: MonthReport) -> tuple[Decimal, ...]:
+    """The report's sums, less the resources whose write failed, with Waldur's own value where a
+    held value was not written."""
+    sums = list(report.sums)
+    failed = push.failed_ids
+    for backend_id in failed:
+        for index, value in enumerate(report.totals.get(backend_id, ())):
+            sums[index] -= value
+    held = push.held
+    for backend_id, component in push.unwritten_held:
+        if backend_id in failed or component not in report.components or held is None:
+            continue
+        index = report.components.index(component)
+        row = report.totals.get(backend_id)
+        if row is not None:
+            sums[index] -= row[index]
+        sums[index] += held.waldur_now.get((backend_id, component)) or Decimal(0)
+    return tuple(sums)

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from airflow_provider_cscs_dwdi.core.months import previous_month
-from airflow_provider_cscs_dwdi.view.documents import RunRecord, no_gc_pauses, shown
+from airflow_provider_cscs_dwdi.view.documents import PushRecord, RunRecord, no_gc_pauses, shown
 from airflow_provider_cscs_dwdi.view.inputs import MAX_PAGE_SIZE, ViewInputError
 from airflow_provider_cscs_dwdi.view.month_state import MonthState, month_state
 
@@ -31,6 +31,8 @@ class MonthTable:
     unreachable: str | None
     run_id: str | None
     written_at: datetime | None
+    held: int = 0  # values held for approval and not written
+    approval: str | None = None
 
     @property
     def pages(self) -> int:
@@ -56,6 +58,7 @@ def _month_rows(runs: Sequence[RunRecord], month: str) -> tuple[MonthState, list
         if run.run_id == state.run_id and run.resource_uuids:
             uuids = run.resource_uuids
     failed = push.failed_ids
+    held_notes = _held_notes(push, report.labels)
     push_issues: dict[str, list[str]] = {}
     for issue in (push.result or {}).get("issues") or ():
         account = issue.get("account") or issue.get("backend_id")
@@ -77,6 +80,7 @@ def _month_rows(runs: Sequence[RunRecord], month: str) -> tuple[MonthState, list
         ]
         if backend_id in failed:
             messages.append("write failed: not in Waldur")
+        messages += held_notes.get(backend_id, ())
         rows.append(
             {
                 "backend_id": backend_id,
@@ -86,7 +90,40 @@ def _month_rows(runs: Sequence[RunRecord], month: str) -> tuple[MonthState, list
                 "issues": messages,
             }
         )
+    # Listed with blank totals, so the table shows every resource of the month and why it has none.
+    blank = tuple(None for _ in report.components)
+    for backend_id in report.without_data:
+        if backend_id not in report.totals:
+            rows.append(
+                {
+                    "backend_id": backend_id,
+                    "resource": ", ".join(uuids.get(backend_id, ())),
+                    "totals": blank,
+                    "changes": blank,
+                    "issues": list(report.issues_by_account.get(backend_id, ())),
+                }
+            )
     return state, rows
+
+
+def _held_notes(push: PushRecord, labels: Mapping[str, str]) -> dict[str, list[str]]:
+    """Per backend ID, what the anomaly guard held of it: the totals shown are DWDI's, and a held
+    value is in Waldur only once approved and written."""
+    held = push.held
+    notes: dict[str, list[str]] = {}
+    if held is None:
+        return notes
+    state = held.state()
+    for backend_id, component in sorted(held.pairs):
+        label = labels.get(component, component)
+        if (backend_id, component) in push.unwritten_held:
+            before = held.waldur_now.get((backend_id, component))
+            kept = "nothing" if before is None else shown(before)
+            text = f"{label} held for approval ({state}): not in Waldur, which holds {kept}"
+        else:
+            text = f"{label} held for approval, {state}"
+        notes.setdefault(backend_id, []).append(text)
+    return notes
 
 
 def month_table(
@@ -124,7 +161,10 @@ def month_table(
             selected.sort(key=lambda row: row[sort], reverse=descending)
     elif sort in components:
         index = components.index(sort)
-        selected.sort(key=lambda row: (row["totals"][index], row["backend_id"]), reverse=descending)
+        selected.sort(
+            key=lambda row: (row["totals"][index] is not None, row["totals"][index] or 0, row["backend_id"]),
+            reverse=descending,
+        )
     elif sort.startswith("change:") and sort[7:] in components:
         index = components.index(sort[7:])
         selected.sort(
@@ -152,6 +192,8 @@ def month_table(
         unreachable=state.unreachable,
         run_id=state.run_id,
         written_at=state.written_at,
+        held=state.held,
+        approval=state.approval,
     )
 
 

@@ -58,9 +58,15 @@ def overview(base: str, rows: Sequence[Mapping[str, Any]], airflow_base: str = "
             if not last
             else f"{_e(last['at'])} ({_e(last['month'])}{', dry run' if last['dry_run'] else ''}): "
             f"{_e(last['written'])} written, {_e(last['unchanged'])} unchanged, {_e(last['issues'])} issue(s)"
+            + (
+                f", <span class='held'>{_e(last['held'])} value(s) held for approval: {_e(last['approval'])}</span>"
+                if last.get("held")
+                else ""
+            )
         )
         months = "<br>".join(
             f"{_e(m['month'])}: {_e(m['state'])}, {_e(m['audit'])}"
+            + (f", <span class='held'>{_e(m['held'])} held, not in Waldur</span>" if m.get("held") else "")
             + (" <span class='unreachable'>data unreachable</span>" if m["unreachable"] else "")
             for m in row["months"]
         )
@@ -97,13 +103,13 @@ def offering(base: str, name: str, slug: str, page: Mapping[str, Any]) -> str:
             "line",
         ),
         f"<table id='months' class='data'><thead><tr><th>month</th>{head}<th>written at</th>"
-        "<th>closed</th><th>audit</th></tr></thead><tbody>",
+        "<th>closed</th><th>audit</th><th>held for approval</th></tr></thead><tbody>",
     ]
     for row in page["rows"]:
         link = f"<a href='{_e(base)}/offerings/{quote(slug)}/{quote(row['month'])}'>{_e(row['month'])}</a>"
         if row["unreachable"]:
             parts.append(
-                f"<tr><td>{link}</td><td colspan='{2 * len(components) + 3}'>{unreachable_note(row['unreachable'])}</td></tr>"
+                f"<tr><td>{link}</td><td colspan='{2 * len(components) + 4}'>{unreachable_note(row['unreachable'])}</td></tr>"
             )
             continue
         cells = "".join(
@@ -111,13 +117,22 @@ def offering(base: str, name: str, slug: str, page: Mapping[str, Any]) -> str:
             for c in row["cells"]
         )
         if not row["complete"]:
-            cells += "<td colspan='0' class='unreachable'>incomplete: failed writes not all listed</td>"
+            cells += (
+                "<td colspan='0' class='unreachable'>incomplete: failed or held writes not all listed</td>"
+            )
         parts.append(
             f"<tr data-month='{_e(row['month'])}'><td>{link}</td>{cells}<td>{_e(row['written_at'] or '')}</td>"
-            f"<td>{'yes' if row['closed'] else 'no'}</td><td>{_e(row['audit'])}</td></tr>"
+            f"<td>{'yes' if row['closed'] else 'no'}</td><td>{_e(row['audit'])}</td>"
+            f"<td class='held'>{_held_cell(row)}</td></tr>"
         )
     parts.append("</tbody></table>")
     return document(f"{name}: months", base, "".join(parts))
+
+
+def _held_cell(row: Mapping[str, Any]) -> str:
+    if row.get("held"):
+        return f"{_e(row['held'])} value(s), not in Waldur ({_e(row['approval'])})"
+    return _e(row.get("approval") or "")
 
 
 def month(base: str, name: str, slug: str, table: MonthTable, query: Mapping[str, str]) -> str:
@@ -178,6 +193,13 @@ def month(base: str, name: str, slug: str, table: MonthTable, query: Mapping[str
         f"{name}, {table.month}",
         base,
         f"<p>From the report of run {_e(table.run_id)} ({_e(written)}), the month's last push.</p>"
+        + (
+            f"<p class='held' role='status'><strong>{table.held} value(s) held for approval</strong> "
+            f"({_e(table.approval)}): the totals below are DWDI's; a held value is not in Waldur "
+            "(see the issues column).</p>"
+            if table.held
+            else ""
+        )
         + form
         + f"<p><a id='csv' href='{csv_link}' download>Download CSV</a> (every filtered row, all pages)</p>"
         + pager

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from airflow_provider_cscs_dwdi.view.documents import (
+    HeldRecord,
     MonthReport,
     Offering,
     PushRecord,
@@ -27,7 +28,17 @@ from airflow_provider_cscs_dwdi.view.documents import (
     role_of,
 )
 
-TASKS = ("aggregate_usage", "push_to_waldur", "fetch_usage", "list_backend_ids", "audit_waldur")
+TASKS = (
+    "aggregate_usage",
+    "push_to_waldur",
+    "fetch_usage",
+    "list_backend_ids",
+    "audit_waldur",
+    "approve_held_values",
+)
+#: The XCom keys read: a task's result, and the anomaly guard's held values and approval decision
+#: (``core.held``). A document other than a result is named ``<task_id>:<key>`` below.
+KEYS = ("return_value", "held_values", "decision")
 #: How many recent runs per DAG the view reads (a year of daily runs and then some).
 RUNS_PER_DAG = 400
 XCOM_BACKEND_SETTING = "[core] xcom_backend / [common.io] xcom_objectstorage_path"
@@ -111,6 +122,8 @@ def _decode(task_id: str, raw: Any) -> Any:
         value = raw
 
     value = XComModel.deserialize_value(_Row)
+    if value is None:  # a task that returned nothing (a rejected approval)
+        return None
     if isinstance(value, str):
         with contextlib.suppress(ValueError):
             value = json.loads(value)
@@ -159,35 +172,38 @@ def runs_of(session: Session, offering: Offering, runs_per_dag: int = RUNS_PER_D
         if not runs:
             continue
         ids = [row.id for row in runs]
+        # A stored row's identity: the cache key.
+        identity = (
+            XComModel.dag_run_id,
+            XComModel.task_id,
+            XComModel.map_index,
+            XComModel.key,
+            XComModel.timestamp,
+        )
         keys = session.execute(
-            select(XComModel.dag_run_id, XComModel.task_id, XComModel.map_index, XComModel.timestamp).where(
+            select(*identity).where(
                 XComModel.dag_run_id.in_(ids),
                 XComModel.task_id.in_(TASKS),
-                XComModel.key == "return_value",
+                XComModel.key.in_(KEYS),
             )
         ).all()
         wanted = [tuple(key) for key in keys if tuple(key) not in CACHE]
         for chunk in _chunks(wanted, 200):
             values = session.execute(
-                select(
-                    XComModel.dag_run_id,
-                    XComModel.task_id,
-                    XComModel.map_index,
-                    XComModel.timestamp,
-                    XComModel.value,
-                ).where(
+                select(*identity, XComModel.value).where(
                     XComModel.dag_run_id.in_({key[0] for key in chunk}),
                     XComModel.task_id.in_({key[1] for key in chunk}),
-                    XComModel.key == "return_value",
+                    XComModel.key.in_({key[3] for key in chunk}),
                 )
             ).all()
             for row in values:
-                key = (row.dag_run_id, row.task_id, row.map_index, row.timestamp)
+                key = (row.dag_run_id, row.task_id, row.map_index, row.key, row.timestamp)
                 if key not in CACHE:
-                    CACHE.put(key, _decode(row.task_id, row.value))
+                    CACHE.put(key, _decode(_document_name(row.task_id, row.key), row.value))
         by_run: dict[int, dict[str, dict[int, Any]]] = {}
         for key in keys:
-            by_run.setdefault(key[0], {}).setdefault(key[1], {})[key[2]] = CACHE.get(tuple(key))
+            name = _document_name(key[1], key[3])
+            by_run.setdefault(key[0], {}).setdefault(name, {})[key[2]] = CACHE.get(tuple(key))
         for row in runs:
             docs = by_run.get(row.id, {})
             at = row.end_date or row.start_date or row.run_after or datetime.now(UTC)
@@ -207,6 +223,10 @@ def runs_of(session: Session, offering: Offering, runs_per_dag: int = RUNS_PER_D
                 )
             )
     return records
+
+
+def _document_name(task_id: str, key: str) -> str:
+    return task_id if key == "return_value" else f"{task_id}:{key}"
 
 
 def _plain(doc: Any) -> dict[str, Any] | None:
@@ -231,8 +251,22 @@ def _pushes(docs: Mapping[str, Mapping[int, Any]]) -> tuple[PushRecord, ...]:
             continue
         month = str(result.get("month"))
         reason = None if month in reports else unreachable.get(index, "the aggregate_usage document is gone")
-        records.append(PushRecord(month, reports.get(month), result, fetches.get(month), reason))
+        records.append(
+            PushRecord(month, reports.get(month), result, fetches.get(month), reason, _held(docs, index))
+        )
     return tuple(records)
+
+
+def _held(docs: Mapping[str, Mapping[int, Any]], index: int) -> HeldRecord | None:
+    """The push's held values (same map index) and the approval's decision and write."""
+    held = _plain(docs.get("push_to_waldur:held_values", {}).get(index))
+    if held is None:
+        return None
+    return HeldRecord.from_xcom(
+        held,
+        _plain(docs.get("approve_held_values:decision", {}).get(index)),
+        _plain(docs.get("approve_held_values", {}).get(index)),
+    )
 
 
 def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -48,14 +50,13 @@ def _run(dag_id: str, logical_date: datetime, **conf: Any) -> Any:
     return dag_run
 
 
-@pytest.fixture(scope="package")
-def pushed(
-    oidc_issuer: Any, airflow_db: None, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[dict[str, Any]]:
-    root = tmp_path_factory.mktemp("view")
+@contextmanager
+def offering_stack(oidc_issuer: Any, root: Path, offering: dict[str, Any]) -> Iterator[SandboxStack]:
+    """A sandbox of ``offering`` (archive under ``root``) with its offerings file and connections
+    in the environment, which is restored afterwards."""
     config_file = root / "offerings.yaml"
     config_file.write_text(
-        yaml.safe_dump({"offerings": [{**VIEWED_OFFERING, "archive_path": f"file://{root}/archive"}]})
+        yaml.safe_dump({"offerings": [{**offering, "archive_path": f"file://{root}/archive"}]})
     )
     saved = dict(os.environ)
     os.environ[CONFIG_ENV_VAR] = str(config_file)
@@ -69,6 +70,19 @@ def pushed(
     stack.start()
     try:
         os.environ.update(stack.connection_env())
+        yield stack
+    finally:
+        stack.stop()
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@pytest.fixture(scope="package")
+def pushed(
+    oidc_issuer: Any, airflow_db: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
+    root = tmp_path_factory.mktemp("view")
+    with offering_stack(oidc_issuer, root, VIEWED_OFFERING) as stack:
         # The sandbox's day at 13:00 UTC, on the operators' clock too: the month to date can be
         # dated then whatever the wall clock says (the first hours of a month included).
         now = month_to_date_instant(stack)
@@ -91,7 +105,3 @@ def pushed(
             "audit_run": audit.run_id,
             "root": root,
         }
-    finally:
-        stack.stop()
-        os.environ.clear()
-        os.environ.update(saved)

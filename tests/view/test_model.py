@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 
 from airflow_provider_cscs_dwdi.view import inputs, month_state, month_table, pages, summaries
-from airflow_provider_cscs_dwdi.view.documents import MonthReport, PushRecord, RunRecord
+from airflow_provider_cscs_dwdi.view.documents import HeldRecord, MonthReport, Offering, PushRecord, RunRecord
 from airflow_provider_cscs_dwdi.view.inputs import ViewInputError
 
 T0 = datetime(2026, 11, 3, 6, tzinfo=UTC)
+OFFERING = Offering("hpc", "HPC", {"usage": "cscs_dwdi_usage_hpc"})
 
 
 def report(month: str, totals: dict[str, str], window_to: str | None = None, issues: Any = ()) -> MonthReport:
@@ -176,20 +177,151 @@ def test_pages_escape_what_they_show() -> None:
     assert "<script>" not in html.replace("<script src=", "").replace("<script type=", "")
 
 
-def test_a_storage_path_without_data_is_marked_not_written() -> None:
+def test_a_storage_path_without_data_is_listed_blank_and_marked_not_written() -> None:
+    # As core.report writes it: an account without data is never among the accounts.
     doc = {
         "month": "2026-11",
         "usage_kind": "storage",
         "components": {"space": {"label": "Space"}},
-        "accounts": {"p1": {"total": {"space": "0.00"}, "users": {}}},
-        "without_data": ["p1"],
+        "accounts": {"p1": {"total": {"space": "3.00"}, "users": {}}},
+        "without_data": ["p2"],
     }
     push = PushRecord("2026-11", MonthReport.from_xcom(doc), {"month": "2026-11", "dry_run": False})
-    _, rows = month_table.month_rows([run("r", T0, push)], "2026-11")
-    assert rows[0]["issues"] == ["no storage data from DWDI: not written"]
+    runs = [run("r", T0, push)]
+    state, rows = month_table.month_rows(runs, "2026-11")
+    table = month_table.month_table(state, rows, sort="space", descending=True)
+    assert [month_table.table_cells(table, row) for row in table.rows] == [
+        ["p1", "", "3.00", "", ""],
+        ["p2", "", "", "", "no storage data from DWDI: not written"],
+    ]
+    assert month_state.month_state(runs, "2026-11").in_waldur == (Decimal("3.00"),)
+    detail = summaries.resource_detail(runs, "2026-11", "p2")
+    assert detail is not None
+    assert [entry["note"] for entry in detail["history"]] == ["no storage data from DWDI: not written"]
 
 
 def test_an_overview_without_readable_offerings_says_so() -> None:
     html = pages.overview("", [])
     assert "No offering you may read" in html
     assert "<table" not in html
+
+
+def held_push(
+    month: str,
+    totals: dict[str, str],
+    held: dict[str, str | None],
+    decision: str | None = None,
+    approval: dict[str, Any] | None = None,
+    role_close: bool = False,
+) -> PushRecord:
+    """A push whose guard held nodeHours of the accounts in ``held`` ({account: Waldur's value})."""
+    document = {
+        "month": month,
+        "offering": "HPC",
+        "rows": [
+            {
+                "resource": account,
+                "component": "nodeHours",
+                "user": None,
+                "waldur_now": before,
+                "dwdi_new": totals[account],
+                "why": "cluster daint missing",
+            }
+            for account, before in held.items()
+        ],
+        "pairs": [[account, "nodeHours"] for account in held],
+    }
+    decided = {"month": month, "decision": decision, "by": "rev", "at": "2026-11-03T07:00:00"}
+    record = HeldRecord.from_xcom(document, decided if decision else None, approval)
+    base = pushed(month, totals, held=len(held), written=len(totals) - len(held))
+    return PushRecord(month, base.report, base.result, None, None, record)
+
+
+@pytest.mark.parametrize("decision", [None, "rejected", "timed out"])
+def test_a_held_value_not_approved_is_not_in_waldur(decision: str | None) -> None:
+    # g2 fell from 8.00 to 2.00 (late data): held; Waldur keeps 8.00 until someone approves.
+    runs = [run("d1", T0, held_push("2026-11", {"g1": "10.00", "g2": "2.00"}, {"g2": "8.00"}, decision))]
+    state = month_state.month_state(runs, "2026-11")
+    assert state.billed == (Decimal("12.00"),)
+    assert state.in_waldur == (Decimal("18.00"),)
+    assert state.held == 1
+    page = summaries.offering_page(runs, "2026-11")
+    assert page["rows"][0]["cells"][0] == {"component": "nodeHours", "billed": "12.00", "in_waldur": "18.00"}
+    assert page["rows"][0]["held"] == 1
+    assert "not in Waldur" in pages.offering("", "HPC", "hpc", page)
+
+    _, rows = month_table.month_rows(runs, "2026-11")
+    issues = {row["backend_id"]: row["issues"] for row in rows}
+    assert issues["g1"] == []
+    [note] = issues["g2"]
+    assert "held for approval" in note
+    assert "not in Waldur, which holds 8.00" in note
+    state, rows = month_table.month_rows(runs, "2026-11")
+    assert "1 value(s) held for approval" in pages.month(
+        "", "HPC", "hpc", month_table.month_table(state, rows), {}
+    )
+
+    overview = summaries.overview_row(OFFERING, runs, "2026-11")
+    assert overview["last_push"]["held"] == 1
+    assert overview["last_push"]["written"] == 1
+    assert any("g2 nodeHours: held for approval" in line for line in overview["open_issues"])
+    assert overview["months"][-1]["held"] == 1
+    assert "held for approval" in pages.overview("", [overview])
+
+    detail = summaries.resource_detail(runs, "2026-11", "g2")
+    assert detail is not None
+    [entry] = detail["history"]
+    assert (entry["old"], entry["new"]) == ("8.00", "2.00")
+    assert entry["note"].endswith("not written")
+
+
+def test_an_approved_held_value_is_in_waldur() -> None:
+    approval = {"month": "2026-11", "dry_run": False, "written": 1, "failed": 0, "failures": []}
+    runs = [
+        run(
+            "d1",
+            T0,
+            held_push("2026-11", {"g1": "10.00", "g2": "2.00"}, {"g2": "8.00"}, "approved", approval),
+        )
+    ]
+    state = month_state.month_state(runs, "2026-11")
+    assert state.in_waldur == state.billed == (Decimal("12.00"),)
+    assert state.held == 0
+    assert state.approval is not None
+    assert state.approval.startswith("approved by rev")
+    _, rows = month_table.month_rows(runs, "2026-11")
+    [note] = next(row["issues"] for row in rows if row["backend_id"] == "g2")
+    assert "not in Waldur" not in note
+    assert "approved by rev" in note
+    overview = summaries.overview_row(OFFERING, runs, "2026-11")
+    assert overview["open_issues"] == []
+
+
+def test_a_failed_approved_write_and_a_lost_held_document_are_not_counted_as_written() -> None:
+    failed = {
+        "month": "2026-11",
+        "dry_run": False,
+        "written": 0,
+        "failed": 1,
+        "failures": [{"backend_id": "g2", "reason": "500"}],
+    }
+    # The approval's write failed: the task failed before recording a decision.
+    runs = [run("d1", T0, held_push("2026-11", {"g1": "10.00", "g2": "2.00"}, {"g2": None}, None, failed))]
+    state = month_state.month_state(runs, "2026-11")
+    assert state.in_waldur == (Decimal("10.00"),)
+    assert state.approval is not None
+    assert "write failed" in state.approval
+    # Values were held but the held_values document is gone: what Waldur holds is not known.
+    gone = pushed("2026-11", {"g1": "10.00", "g2": "2.00"}, held=1)
+    page = summaries.offering_page([run("d1", T0, gone)], "2026-11")
+    assert page["rows"][0]["complete"] is False
+    assert page["rows"][0]["cells"][0]["in_waldur"] == ""
+
+
+def test_a_close_with_values_held_and_not_written_does_not_close_the_month() -> None:
+    whole = {"g1": "10.00", "g2": "2.00"}
+    held = held_push("2026-10", whole, {"g2": "8.00"}, "rejected")
+    assert not month_state.month_state([run("c1", T0, held, role="close")], "2026-10").closed
+    approval = {"month": "2026-10", "dry_run": False, "written": 1, "failed": 0, "failures": []}
+    approved = held_push("2026-10", whole, {"g2": "8.00"}, "approved", approval)
+    assert month_state.month_state([run("c1", T0, approved, role="close")], "2026-10").closed

@@ -8,13 +8,15 @@ tokens come from the auth manager's own ``/auth/token``. Each security test fail
 from __future__ import annotations
 
 import csv
+import importlib
 import io
 import json
 import logging
 import os
+import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,7 +27,7 @@ from tests.view.auth_manager import HIDDEN_SLUG_ENV
 from tests.view.conftest import SLUG
 
 PREFIX = "/cscs-dwdi-billing"
-PASSWORDS = {"admin": "admin-pw-view", "restricted": "restricted-pw-view"}
+PASSWORDS = {"admin": "admin-pw-view", "restricted": "restricted-pw-view", "partial": "partial-pw-view"}
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +36,7 @@ def client(pushed: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> 
     passwords.write_text(json.dumps(PASSWORDS))
     env = {
         "AIRFLOW__CORE__AUTH_MANAGER": "tests.view.auth_manager.RestrictedAuthManager",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,restricted:viewer",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,restricted:viewer,partial:viewer",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
         "AIRFLOW__API_AUTH__JWT_SECRET": "view-test-jwt-secret-" + "x" * 48,
@@ -82,7 +84,15 @@ def routes(month: str) -> list[str]:
 
 def test_the_plugin_is_registered_from_the_provider_info() -> None:
     from airflow import plugins_manager
+    from airflow.providers_manager import ProvidersManager
 
+    from airflow_provider_cscs_dwdi.view.plugin import BillingViewPlugin
+
+    # The provider info's "plugins" entry itself (the entry point is the other registration).
+    [info] = [plugin for plugin in ProvidersManager().plugins if plugin.name == "cscs_dwdi_billing_view"]
+    module, _, name = info.plugin_class.rpartition(".")
+    assert getattr(importlib.import_module(module), name) is BillingViewPlugin
+    assert info.provider_name == "airflow-provider-cscs-dwdi"
     plugins_manager.ensure_plugins_loaded()
     names = [plugin.name for plugin in plugins_manager._get_plugins()[0]]
     assert "cscs_dwdi_billing_view" in names
@@ -104,22 +114,29 @@ def test_a_forged_cookie_is_refused(client: TestClient, pushed: dict[str, Any]) 
     assert reply.status_code in (401, 403)
 
 
+@pytest.mark.parametrize("user", ["restricted", "partial"])
 def test_a_user_who_may_not_read_the_dags_does_not_see_the_offering(
-    client: TestClient, pushed: dict[str, Any]
+    client: TestClient, pushed: dict[str, Any], user: str
 ) -> None:
+    # "partial" may read the usage and closing DAGs but not the audit DAG: not enough.
     assert SLUG in [row["slug"] for row in get(client, "/api/offerings", "admin").json()]
-    assert SLUG not in [row["slug"] for row in get(client, "/api/offerings", "restricted").json()]
-    assert SLUG not in get(client, "/", "restricted").text
+    assert SLUG not in [row["slug"] for row in get(client, "/api/offerings", user).json()]
+    assert SLUG not in get(client, "/", user).text
     for path in routes(pushed["month"])[2:]:
-        assert get(client, path, "restricted").status_code == 403, path
+        assert get(client, path, user).status_code == 403, path
 
 
 @pytest.mark.parametrize(
     ("path", "status", "names"),
     [
         ("/offerings/nope", 404, "offering"),
+        ("/offerings/%2E%2E", 400, "offering"),
+        ("/api/offerings/%2E%2E/2026-01", 400, "offering"),
         ("/api/offerings/..%2F..%2Fetc", 404, "malformed"),
         ("/offerings/view_hpc/2026-13", 400, "month"),
+        ("/api/offerings/view_hpc/2026-13", 400, "month"),
+        ("/api/offerings/view_hpc/2026-13/resources/x", 400, "month"),
+        ("/offerings/view_hpc/..%2F2026-01/resources/x", 404, "malformed"),
         ("/api/offerings/view_hpc/..%2F..", 404, "malformed"),
         ("/offerings/view_hpc/2026-00.csv", 400, "month"),
         ("/api/offerings/view_hpc/2026-01/resources/%2E%2E", 400, "resource"),
@@ -130,24 +147,41 @@ def test_a_user_who_may_not_read_the_dags_does_not_see_the_offering(
 def test_bad_parameters_get_a_clear_4xx_and_no_file_is_opened(
     client: TestClient,
     pushed: dict[str, Any],
-    monkeypatch: pytest.MonkeyPatch,
     path: str,
     status: int,
     names: str,
 ) -> None:
     bearer = {"Authorization": f"Bearer {token(client, 'admin')}"}
-    opened: list[str] = []
-    real_open = Path.open
-
-    def spy(self: Path, *args: Any, **kwargs: Any) -> Any:
-        opened.append(str(self))
-        return real_open(self, *args, **kwargs)
-
-    monkeypatch.setattr(Path, "open", spy)
-    reply = client.get(PREFIX + path, headers=bearer)
+    with files_opened() as opened:
+        reply = client.get(PREFIX + path, headers=bearer)
     assert reply.status_code == status, reply.text
     assert names in reply.text
-    assert not [name for name in opened if "etc" in name or name.endswith("..")]
+    # Not a file of any name: the view reads nothing from disk on a request's behalf (only
+    # Python modules imported on first use may be opened).
+    assert [name for name in opened if not name.endswith(MODULE_SUFFIXES)] == []
+
+
+MODULE_SUFFIXES = (".py", ".pyc", ".so", ".pth", ".typed")
+_recording: list[list[str]] = []
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    # Every open() of the process (io.open, os.open, Path.open) raises the "open" audit event.
+    if event == "open" and _recording and isinstance(args[0], (str, bytes, os.PathLike)):
+        _recording[-1].append(os.fsdecode(args[0]))
+
+
+@contextmanager
+def files_opened() -> Iterator[list[str]]:
+    """The paths this process opens inside the block (an audit hook stays installed, idle outside)."""
+    if not getattr(sys, "_cscs_dwdi_view_audit", False):
+        sys.addaudithook(_audit)
+        sys._cscs_dwdi_view_audit = True  # type: ignore[attr-defined]
+    _recording.append([])
+    try:
+        yield _recording[-1]
+    finally:
+        _recording.pop()
 
 
 def test_the_month_table_and_csv_equal_the_sandbox_totals(client: TestClient, pushed: dict[str, Any]) -> None:

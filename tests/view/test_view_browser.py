@@ -86,6 +86,21 @@ def shot(page: Any, name: str) -> None:
         page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
 
 
+# Frappe Charts first draws an axis chart with every value 0 and puts the data in 700 ms later:
+# a plot counts as drawn once its y axis reaches the largest value of its data (and, for bars,
+# a bar has a height), so a check or a screenshot never sees the empty first frame.
+PLOTTED = """(id) => {
+  const figure = document.getElementById(id);
+  const spec = JSON.parse(figure.querySelector('script.chart-data').textContent);
+  const largest = Math.max(0, ...spec.data.datasets.flatMap(d => d.values));
+  const ticks = Array.from(figure.querySelectorAll('g.y.axis text'))
+    .map(t => parseFloat(t.textContent.replace(/,/g, ''))).filter(v => !isNaN(v));
+  const bars = Array.from(figure.querySelectorAll('rect.bar'));
+  const barDrawn = spec.type !== 'bar' || bars.some(b => parseFloat(b.getAttribute('height')) > 0);
+  return largest > 0 && ticks.length > 0 && Math.max(...ticks) >= largest && barDrawn;
+}"""
+
+
 def table_rows(page: Any, selector: str) -> list[list[str]]:
     return list(
         page.evaluate(
@@ -122,7 +137,8 @@ def test_the_billing_view_in_chromium(browser: Any, server: ViewServer, pushed: 
             len(pushed["daily_runs"])
         )
     page.goto(f"{server.url}{PREFIX}/offerings/{SLUG}")
-    page.locator("figure#to-date-chart[data-drawn='true']").wait_for()
+    for chart in ("monthly-chart", "to-date-chart"):
+        page.wait_for_function(PLOTTED, arg=chart, timeout=15_000)
     shot(page, "offering")
 
     # The month table equals the sandbox's own expected totals, cell by cell.
