@@ -14,30 +14,21 @@ fails the test; elsewhere it is skipped.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.fixtures.chromium import need_chromium
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
 
 pytestmark = [pytest.mark.deployment, pytest.mark.timeout(900)]
 
 
-def _need_chromium() -> None:
-    if Path(CHROMIUM).exists():
-        return
-    message = f"{CHROMIUM} is missing (Debian package chromium; scripts/bootstrap.sh installs it)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
-
-
 def run_check(script: str, screenshots: Path) -> str:
-    _need_chromium()
+    need_chromium()
     done = subprocess.run(
         [sys.executable, str(REPO_ROOT / "scripts" / script), "--screenshots", str(screenshots)],
         cwd=REPO_ROOT,

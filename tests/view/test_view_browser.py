@@ -24,21 +24,12 @@ from typing import Any
 import pytest
 
 from sandbox.view import ViewServer
+from tests.fixtures.chromium import CHROMIUM, need_chromium
 from tests.view.auth_manager import HIDDEN_SLUG_ENV
 from tests.view.conftest import SLUG
 
-CHROMIUM = "/usr/bin/chromium"
 PREFIX = "/cscs-dwdi-billing"
 USERS = {"admin": ("admin", "admin-browser-pw"), "restricted": ("viewer", "restricted-browser-pw")}
-
-
-def _need_chromium() -> None:
-    if Path(CHROMIUM).exists():
-        return
-    message = f"{CHROMIUM} is missing (Debian package chromium; scripts/bootstrap.sh installs it)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +50,7 @@ def server(pushed: dict[str, Any]) -> Iterator[ViewServer]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    _need_chromium()
+    need_chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
