@@ -36,6 +36,29 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
 fi
 
+# Debian packages the suite needs: installed as root with apt-get; missing under CI=true, a failure;
+# elsewhere a note, and the tests that need them skip.
+apt_updated=
+need_packages() {  # <what they are for> <package>...
+  local purpose="$1"
+  shift
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+    echo "==> apt-get install $* ($purpose)"
+    export DEBIAN_FRONTEND=noninteractive
+    [ -n "$apt_updated" ] || { apt-get update -qq; apt_updated=yes; }
+    apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+  elif [ "${CI:-}" = "true" ]; then
+    echo "$* required under CI ($purpose) and cannot be installed here (needs root and apt-get)" >&2
+    exit 1
+  else
+    echo "note: $* not installed; the tests that need it ($purpose) will be skipped" >&2
+  fi
+}
+
+# npm for the OIDC issuer's packages, curl for the docs pages' and the deployment test's commands.
+command -v npm >/dev/null || need_packages "the OIDC test issuer, sandbox/oidc" nodejs npm
+command -v curl >/dev/null || need_packages "the docs pages' commands" curl
+
 # node_modules is rebuilt whenever package-lock.json changes (its hash is kept beside it).
 lock=sandbox/oidc/package-lock.json
 if [ -f "$lock" ]; then
@@ -51,46 +74,15 @@ fi
 # PostgreSQL: the deployment tests run Airflow on it (Airflow refuses backfills on SQLite).
 # Debian keeps the server binaries in /usr/lib/postgresql/<version>/bin, off PATH.
 if ! command -v initdb >/dev/null && ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
-  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
-    echo "==> apt-get install postgresql (deployment tests)"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq && apt-get install -y -qq --no-install-recommends postgresql >/dev/null
-  elif [ "${CI:-}" = "true" ]; then
-    echo "PostgreSQL is required under CI and cannot be installed here (needs root and apt-get)" >&2
-    exit 1
-  else
-    echo "note: PostgreSQL is not installed; the deployment tests will be skipped" >&2
-  fi
+  need_packages "deployment tests" postgresql
 fi
 
 # redis-server: the Celery deployment test's broker (tests/deployment/test_celery_deployment.py).
-if ! command -v redis-server >/dev/null; then
-  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
-    echo "==> apt-get install redis-server (Celery deployment test)"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq && apt-get install -y -qq --no-install-recommends redis-server >/dev/null
-  elif [ "${CI:-}" = "true" ]; then
-    echo "redis-server is required under CI and cannot be installed here (needs root and apt-get)" >&2
-    exit 1
-  else
-    echo "note: redis-server is not installed; the Celery deployment test will be skipped" >&2
-  fi
-fi
+command -v redis-server >/dev/null || need_packages "Celery deployment test" redis-server
 
-# Chromium: the billing view's browser test (tests/view/test_view_browser.py) drives Debian's
-# /usr/bin/chromium through Playwright; Playwright's own browser downloads are never used.
-if [ ! -x /usr/bin/chromium ]; then
-  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
-    echo "==> apt-get install chromium (billing view browser test)"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null
-  elif [ "${CI:-}" = "true" ]; then
-    echo "/usr/bin/chromium is required under CI and cannot be installed here (needs root and apt-get)" >&2
-    exit 1
-  else
-    echo "note: /usr/bin/chromium is not installed; the billing view's browser test will be skipped" >&2
-  fi
-fi
+# Chromium: the browser tests (tests/view, tests/browser) drive Debian's /usr/bin/chromium through
+# Playwright; Playwright's own browser downloads are never used.
+[ -x /usr/bin/chromium ] || need_packages "browser tests" chromium
 
 # Waldur MasterMind 7.0.7, built from source by the real-Waldur tests (tests/real_waldur/build.py):
 # its requirements compile against these headers, and libfaketime runs it in past months.
@@ -102,14 +94,5 @@ compgen -G "/usr/lib/*/libmagic.so.1" >/dev/null || waldur_packages+=(libmagic1)
 command -v gcc >/dev/null && command -v make >/dev/null || waldur_packages+=(build-essential)
 compgen -G "/usr/lib/*/faketime/libfaketime.so.1" >/dev/null || waldur_packages+=(faketime libfaketime)
 if [ "${#waldur_packages[@]}" -gt 0 ]; then
-  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
-    echo "==> apt-get install ${waldur_packages[*]} (real-Waldur test)"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq && apt-get install -y -qq --no-install-recommends "${waldur_packages[@]}" >/dev/null
-  elif [ "${CI:-}" = "true" ]; then
-    echo "${waldur_packages[*]} are required under CI (real-Waldur test) and cannot be installed here (needs root and apt-get)" >&2
-    exit 1
-  else
-    echo "note: ${waldur_packages[*]} not installed; the real-Waldur test will be skipped" >&2
-  fi
+  need_packages "real-Waldur test" "${waldur_packages[@]}"
 fi
