@@ -17,6 +17,7 @@ between one read and one write.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -53,22 +54,25 @@ def _record(root: str, month: str) -> ObjectStoragePath:
     return ObjectStoragePath(root) / month / OPEN_REQUEST_FILE
 
 
-def open_request(root: str, month: str, *, now: datetime) -> tuple[Requester, datetime] | None:
-    """The request open for ``month`` (who asks, until when); None when none is, or it expired."""
+def _read(record: ObjectStoragePath) -> tuple[Requester, datetime] | None:
+    """Who asks and until when; None when there is no record or it cannot be read (an unreadable
+    record must not block every later request of the month)."""
     try:
-        document = json.loads(_record(root, month).read_text())
+        document = json.loads(record.read_text())
         requester = Requester(
             dag_id=str(document["dag_id"]),
             run_id=str(document["run_id"]),
             map_index=int(document["map_index"]),
         )
-        until = datetime.fromisoformat(str(document["until"]))
-    except (FileNotFoundError, NotADirectoryError):
-        return None
+        return requester, datetime.fromisoformat(str(document["until"]))
     except (OSError, ValueError, KeyError, TypeError):
-        # An unreadable record must not block every later request of the month.
         return None
-    return (requester, until) if until > now else None
+
+
+def open_request(root: str, month: str, *, now: datetime) -> tuple[Requester, datetime] | None:
+    """The request open for ``month`` (who asks, until when); None when none is, or it expired."""
+    recorded = _read(_record(root, month))
+    return recorded if recorded is not None and recorded[1] > now else None
 
 
 def claim_request(
@@ -90,13 +94,7 @@ def claim_request(
 def release_request(root: str, month: str, requester: Requester) -> None:
     """Remove ``requester``'s record of ``month`` (another task instance's record is kept)."""
     record = _record(root, month)
-    try:
-        document = json.loads(record.read_text())
-        if (
-            Requester(str(document["dag_id"]), str(document["run_id"]), int(document["map_index"]))
-            != requester
-        ):
-            return
-        record.unlink()
-    except (OSError, ValueError, KeyError, TypeError):
-        return
+    recorded = _read(record)
+    if recorded is not None and recorded[0] == requester:
+        with contextlib.suppress(OSError):
+            record.unlink()
