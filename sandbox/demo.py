@@ -95,8 +95,8 @@ def run_clean_audit(item: Any, now: datetime) -> int:
     """Push the offering's audited closed months, then run its audit DAG; returns 1 unless clean."""
     from airflow_provider_cscs_dwdi.core.alerts import drift_table
     from airflow_provider_cscs_dwdi.core.audit_result import AuditResult
+    from airflow_provider_cscs_dwdi.core.months import audited_months
     from airflow_provider_cscs_dwdi.dag_factory import AUDIT_DAG_ID_PREFIX, DAG_ID_PREFIX, load_dags_from_env
-    from airflow_provider_cscs_dwdi.operators.audit import audited_months
     from tests.fixtures.airflow_env import xcom_results
 
     dags = load_dags_from_env()

@@ -256,5 +256,4 @@ def audited_months(
             )
         if repair not in closed:
             closed.insert(0, repair)
-    months = [str(month) for month in closed]
-    return months
+    return [str(month) for month in closed]

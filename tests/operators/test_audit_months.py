@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from airflow_provider_cscs_dwdi.core.errors import CscsDwdiError
-from airflow_provider_cscs_dwdi.operators.audit import audited_months
+from airflow_provider_cscs_dwdi.core.months import audited_months
 
 # 23:30 UTC on 30 November is already 1 December in Zurich: November is closed there.
 NOW = datetime(2026, 11, 30, 23, 30, tzinfo=UTC)
