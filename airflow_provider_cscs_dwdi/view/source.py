@@ -159,6 +159,14 @@ def runs_of(session: Session, offering: Offering, runs_per_dag: int = RUNS_PER_D
     from airflow.models.dagrun import DagRun
     from airflow.models.xcom import XComModel
 
+    # A stored row's identity: the cache key.
+    identity = (
+        XComModel.dag_run_id,
+        XComModel.task_id,
+        XComModel.map_index,
+        XComModel.key,
+        XComModel.timestamp,
+    )
     records: list[RunRecord] = []
     for role, dag_id in offering.dag_ids.items():
         runs = session.execute(
@@ -172,14 +180,6 @@ def runs_of(session: Session, offering: Offering, runs_per_dag: int = RUNS_PER_D
         if not runs:
             continue
         ids = [row.id for row in runs]
-        # A stored row's identity: the cache key.
-        identity = (
-            XComModel.dag_run_id,
-            XComModel.task_id,
-            XComModel.map_index,
-            XComModel.key,
-            XComModel.timestamp,
-        )
         keys = session.execute(
             select(*identity).where(
                 XComModel.dag_run_id.in_(ids),
