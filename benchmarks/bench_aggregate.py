@@ -80,14 +80,19 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def month_arguments(description: str, argv: list[str] | None) -> argparse.Namespace:
+    """The month these benchmarks generate (accounts x users x days, seeded) and --json."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--accounts", type=int, default=10_000)
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON document")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = month_arguments(__doc__.splitlines()[0], argv)
 
     account_names = [f"g{number:05d}" for number in range(args.accounts)]
     archive_file = io.BytesIO()

@@ -18,7 +18,6 @@ Archive generation is not timed. Prints seconds per phase and the peak RSS of th
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import platform
@@ -36,7 +35,7 @@ from airflow_provider_cscs_dwdi.core.anomalies import (
 )
 from airflow_provider_cscs_dwdi.core.archive import ArchiveWriter, read_archive
 from airflow_provider_cscs_dwdi.core.kinds import UsageKind
-from benchmarks.bench_aggregate import MONTH, pages, peak_rss_mib
+from benchmarks.bench_aggregate import MONTH, month_arguments, pages, peak_rss_mib
 
 
 def build_archive(accounts: list[str], users: int, days: int, seed: int) -> tuple[bytes, dict[str, Decimal]]:
@@ -57,13 +56,7 @@ def build_archive(accounts: list[str], users: int, days: int, seed: int) -> tupl
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--accounts", type=int, default=10_000)
-    parser.add_argument("--users", type=int, default=20)
-    parser.add_argument("--days", type=int, default=30)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--json", action="store_true", help="print the figures as one JSON document")
-    args = parser.parse_args(argv)
+    args = month_arguments(__doc__.splitlines()[0], argv)
 
     accounts = [f"g{number:05d}" for number in range(args.accounts)]
     archive, exact = build_archive(accounts, args.users, args.days, args.seed)
