@@ -96,14 +96,23 @@ class Runserver:
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
 
+    def _settled_log_size(self, timeout: float = 10) -> int:
+        """The log's size once no line has landed for 0.3 s: runserver writes a request's line
+        after its answer, so a request answered just before would otherwise be logged later."""
+        size = -1
+        deadline = time.monotonic() + timeout
+        while (current := self.log_file.stat().st_size) != size and time.monotonic() < deadline:
+            size = current
+            time.sleep(0.3)
+        return current
+
     def mark(self) -> None:
         """Forget the requests served so far (:meth:`served` then lists only later ones)."""
-        self._log_offset = self.log_file.stat().st_size
+        self._log_offset = self._settled_log_size()
 
     def served(self) -> list[ServedRequest]:
         """Requests answered since the last :meth:`mark`, from the server's own log."""
-        # runserver writes the log line after the answer: a moment for the last line to land.
-        time.sleep(0.3)
+        self._settled_log_size()
         with self.log_file.open("rb") as handle:
             handle.seek(self._log_offset)
             text = handle.read().decode(errors="replace")
