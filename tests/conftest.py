@@ -11,6 +11,9 @@ import os
 import tempfile
 from pathlib import Path
 
+import pytest
+from xdist.scheduler import LoadScopeScheduling
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 _AIRFLOW_HOME = Path(
@@ -29,3 +32,32 @@ pytest_plugins = sorted(
     for path in (REPO_ROOT / "tests" / "fixtures").glob("*.py")
     if path.stem != "__init__"
 )
+
+# The modules that start real servers (Airflow processes, PostgreSQL, Waldur, a browser) take most of
+# the suite's time, much of it waiting. `make test` spreads whole modules over several pytest-xdist
+# workers; started first, the long ones overlap, and the many short modules fill in around them.
+LONG_RUNNING_MARKS = ("deployment", "real_waldur", "packaging")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: not any(item.get_closest_marker(mark) for mark in LONG_RUNNING_MARKS))
+
+
+class ModuleScheduling(LoadScopeScheduling):
+    """xdist's ``loadgroup`` scheduling with whole modules as the default unit, not single tests.
+
+    A module's fixtures (a Waldur server, an Airflow deployment) are set up once, on one worker. Modules
+    that must not run at the same time share an ``xdist_group`` mark, which makes them one unit.
+    """
+
+    def _split_scope(self, nodeid: str) -> str:
+        if nodeid.rfind("@") > nodeid.rfind("]"):
+            return nodeid.rsplit("@", 1)[1]
+        return nodeid.split("::", 1)[0]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> ModuleScheduling | None:
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    return ModuleScheduling(config, log)

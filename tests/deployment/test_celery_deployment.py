@@ -62,7 +62,12 @@ from tests.fixtures.offerings import NODE_AND_GPU_COMPONENTS
 from tests.fixtures.postgres import PostgresServer, free_port
 from tests.fixtures.redis import RedisServer
 
-pytestmark = [pytest.mark.deployment, pytest.mark.timeout(900)]
+# It builds the wheel in the checkout, as the packaging test and the installation page do.
+pytestmark = [
+    pytest.mark.deployment,
+    pytest.mark.timeout(900),
+    pytest.mark.xdist_group("builds_in_the_checkout"),
+]
 
 S3_CONN_ID = "dwdi_archive_s3"
 BUCKET = "cscs-dwdi-billing"

@@ -49,7 +49,8 @@ _NOT_THE_READERS = (
     "CSCS_DWDI_TEST_AIRFLOW_HOME",
 )
 
-pytestmark = pytest.mark.deployment
+# The installation page builds the wheel in the checkout, as the packaging and Celery tests do.
+pytestmark = [pytest.mark.deployment, pytest.mark.xdist_group("builds_in_the_checkout")]
 
 
 def start_sandbox(env_file: Path) -> subprocess.Popen[str]:

@@ -39,7 +39,12 @@ from airflow_provider_cscs_dwdi.dag_factory import (
 from sandbox.stack import SandboxStack, differences
 from tests.fixtures.offerings import NODE_AND_GPU_COMPONENTS
 
-pytestmark = [pytest.mark.packaging, pytest.mark.timeout(900)]
+# setuptools builds in the checkout (build/, *.egg-info): one build at a time among the xdist workers.
+pytestmark = [
+    pytest.mark.packaging,
+    pytest.mark.timeout(900),
+    pytest.mark.xdist_group("builds_in_the_checkout"),
+]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONSTRAINTS = REPO_ROOT / "requirements" / "constraints.txt"
