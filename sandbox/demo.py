@@ -97,7 +97,7 @@ def run_clean_audit(item: Any, now: datetime) -> int:
     from airflow_provider_cscs_dwdi.core.audit_result import AuditResult
     from airflow_provider_cscs_dwdi.core.months import audited_months
     from airflow_provider_cscs_dwdi.dag_factory import AUDIT_DAG_ID_PREFIX, DAG_ID_PREFIX, load_dags_from_env
-    from tests.fixtures.airflow_env import xcom_results
+    from sandbox.airflow_runs import xcom_results
 
     dags = load_dags_from_env()
     usage, audit = dags[DAG_ID_PREFIX + item.config.slug], dags[AUDIT_DAG_ID_PREFIX + item.config.slug]
@@ -186,9 +186,9 @@ def run_held_value(stack: Any, item: Any, month: str, now: datetime) -> int:
     (lower) values of the account.
     """
     from airflow_provider_cscs_dwdi.dag_factory import DAG_ID_PREFIX, load_dags_from_env
+    from sandbox.airflow_runs import xcom_results
+    from sandbox.approvals import answering
     from sandbox.expected import expected_compute, same_amount
-    from tests.e2e.approval_support import answering
-    from tests.fixtures.airflow_env import xcom_results
 
     dataset = stack.dataset
     late = dataset.clusters[-1]

@@ -194,3 +194,22 @@ def test_each_room_imports_only_the_rooms_the_architecture_page_allows() -> None
         and room_of(imported) not in MAY_IMPORT.get(room_of(module), set())
     )
     assert breaches == []
+
+
+def test_nothing_outside_the_test_suite_imports_it() -> None:
+    """`make demo`, `make view`, the benchmarks and the scripts run from the sandbox and the package only."""
+    outside = ("airflow_provider_cscs_dwdi", "sandbox", "benchmarks", "scripts", "dags")
+    paths = sorted(
+        str(path.relative_to(REPO_ROOT))
+        for tree in outside
+        for path in (REPO_ROOT / tree).rglob("*.py")
+        if "node_modules" not in path.parts
+    )
+    assert len(paths) > len(ROOMS)
+    importing = sorted(
+        f"{path} -> {name}"
+        for path in paths
+        for name in _imports(path, (REPO_ROOT / path).read_text(encoding="utf-8"))
+        if name == "tests" or name.startswith("tests.")
+    )
+    assert importing == []

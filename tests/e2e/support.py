@@ -12,9 +12,10 @@ import pytest
 from airflow_provider_cscs_dwdi.core.months import months_to_report, previous_month
 from airflow_provider_cscs_dwdi.dag_factory import DAG_ID_PREFIX, load_dags_from_env
 from airflow_provider_cscs_dwdi.operators import _clock
+from sandbox.airflow_runs import xcom_results
+from sandbox.approvals import answering, answering_open
 from sandbox.stack import SandboxStack, SeededOffering, differences
-from tests.e2e.approval_support import answering, answering_open
-from tests.fixtures.airflow_env import task_states, xcom_results
+from tests.fixtures.airflow_env import task_states
 
 # A client of the session issuer (tests/fixtures/oidc_issuer.py: sandbox.oidc_issuer defaults).
 ISSUER_CLIENT_ID = "dwdi-client"

@@ -17,12 +17,13 @@ import pytest
 
 from airflow_provider_cscs_dwdi.core.months import previous_month
 from airflow_provider_cscs_dwdi.dag_factory import CLOSING_DAG_ID_PREFIX, load_dags_from_env
+from sandbox.airflow_runs import xcom_results
 from sandbox.dwdi.inference_data import uuid_identity
 from sandbox.stack import SandboxStack
 from tests.e2e.assets_support import asset_events
 from tests.e2e.support import month_of, run
 from tests.e2e.test_inference_pipeline import INFERENCE_OFFERING, UNKNOWN_UUID
-from tests.fixtures.airflow_env import task_states, xcom_results
+from tests.fixtures.airflow_env import task_states
 from tests.fixtures.smtp_server import ReceivedMail, SmtpServer
 
 pytestmark = [pytest.mark.airflow, pytest.mark.usefixtures("airflow_db")]

@@ -3,7 +3,7 @@
 Each scenario pushes a month as it is, then changes what DWDI says (a cluster missing, a
 ``unit_factor`` typo, a storage path renamed) and runs the DAG again. The push writes what is not
 anomalous and holds the rest; ``approve_held_values`` asks for approval, which the test answers
-in process (``tests/e2e/approval_support.py``) and Waldur is checked afterwards. A normal month of
+in process (``sandbox/approvals.py``) and Waldur is checked afterwards. A normal month of
 every usage kind raises nothing and asks nothing.
 """
 
@@ -17,9 +17,10 @@ from typing import Any
 import pytest
 import yaml
 
+from sandbox.airflow_runs import xcom_results
+from sandbox.approvals import REVIEWER, TIMEOUT, Answers, answering
 from sandbox.expected import expected_compute
 from sandbox.stack import SandboxStack, differences
-from tests.e2e.approval_support import REVIEWER, TIMEOUT, Answers, answering
 from tests.e2e.support import (
     month_of,
     month_to_date_instant,
@@ -31,7 +32,7 @@ from tests.e2e.support import (
 from tests.e2e.test_alerts import ALERTS_CONN_ID, RECIPIENT, assert_no_secret
 from tests.e2e.test_inference_pipeline import INFERENCE_OFFERING
 from tests.e2e.test_storage_pipeline import STORAGE_OFFERING
-from tests.fixtures.airflow_env import task_states, xcom_results
+from tests.fixtures.airflow_env import task_states
 from tests.fixtures.smtp_server import SmtpServer
 
 pytestmark = [pytest.mark.airflow, pytest.mark.usefixtures("airflow_db")]

@@ -8,10 +8,11 @@ import pytest
 
 from airflow_provider_cscs_dwdi.core.billed_totals import billed_totals_checksum
 from airflow_provider_cscs_dwdi.core.report import UsageReport
+from sandbox.airflow_runs import xcom_results
 from sandbox.stack import SandboxStack
 from tests.e2e.assets_support import asset_events
 from tests.e2e.support import last_month, run
-from tests.fixtures.airflow_env import task_states, xcom_results
+from tests.fixtures.airflow_env import task_states
 
 pytestmark = [pytest.mark.airflow, pytest.mark.usefixtures("airflow_db")]
 

@@ -25,13 +25,14 @@ from airflow_provider_cscs_dwdi.core.audit_result import AuditResult
 from airflow_provider_cscs_dwdi.core.months import previous_month
 from airflow_provider_cscs_dwdi.dag_factory import AUDIT_DAG_ID_PREFIX, load_dags_from_env
 from airflow_provider_cscs_dwdi.hooks.waldur import WaldurHook
+from sandbox.airflow_runs import xcom_results
+from sandbox.approvals import answering, answering_open
 from sandbox.stack import SandboxStack, differences
-from tests.e2e.approval_support import answering, answering_open
 from tests.e2e.conftest import COMPUTE_OFFERING
 from tests.e2e.support import assert_waldur_holds_dwdi_totals, last_month, run, task_log, writes
 from tests.e2e.test_inference_pipeline import INFERENCE_OFFERING
 from tests.e2e.test_storage_pipeline import STORAGE_OFFERING
-from tests.fixtures.airflow_env import task_states, xcom_results
+from tests.fixtures.airflow_env import task_states
 from tests.fixtures.smtp_server import SmtpServer
 
 pytestmark = [pytest.mark.airflow, pytest.mark.usefixtures("airflow_db")]

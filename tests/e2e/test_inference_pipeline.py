@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from sandbox.airflow_runs import xcom_results
 from sandbox.dwdi.inference_data import uuid_identity
 from sandbox.stack import SandboxStack
 from tests.e2e.support import (
@@ -26,7 +27,7 @@ from tests.e2e.support import (
     run_month_to_date,
     task_log,
 )
-from tests.fixtures.airflow_env import task_states, xcom_results
+from tests.fixtures.airflow_env import task_states
 from tests.fixtures.offerings import INFERENCE_COMPONENTS
 
 pytestmark = [pytest.mark.airflow, pytest.mark.usefixtures("airflow_db")]

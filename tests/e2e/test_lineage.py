@@ -16,9 +16,10 @@ from typing import Any
 
 import pytest
 
+from sandbox.airflow_runs import xcom_results
 from sandbox.stack import SandboxStack
 from tests.e2e.support import ISSUER_CLIENT_SECRET, UTC, last_month, run
-from tests.fixtures.airflow_env import task_states, xcom_results
+from tests.fixtures.airflow_env import task_states
 
 pytestmark = [pytest.mark.airflow, pytest.mark.usefixtures("airflow_db")]
 

@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 
 from airflow_provider_cscs_dwdi.operators import _fence
+from sandbox.airflow_runs import xcom_results
 from sandbox.stack import SandboxStack
 from tests.e2e.support import UTC, last_month, run, task_log
-from tests.fixtures.airflow_env import task_states, xcom_results
+from tests.fixtures.airflow_env import task_states
 
 pytestmark = [pytest.mark.airflow, pytest.mark.usefixtures("airflow_db")]
 

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_cscs_dwdi.core.months import previous_month
+from sandbox.airflow_runs import xcom_results
 from sandbox.stack import SandboxStack
 from tests.e2e.support import (
     ISSUER_CLIENT_ID,
@@ -27,7 +28,7 @@ from tests.e2e.support import (
     run_month_to_date,
     writes,
 )
-from tests.fixtures.airflow_env import task_states, xcom_results
+from tests.fixtures.airflow_env import task_states
 
 pytestmark = [pytest.mark.airflow, pytest.mark.usefixtures("airflow_db")]
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from sandbox.airflow_runs import xcom_results
 from sandbox.stack import SandboxStack
 from tests.e2e.support import (
     UTC,
@@ -25,7 +26,7 @@ from tests.e2e.support import (
     task_log,
     writes,
 )
-from tests.fixtures.airflow_env import task_states, xcom_results
+from tests.fixtures.airflow_env import task_states
 from tests.fixtures.offerings import STORAGE_COMPONENTS
 
 pytestmark = [pytest.mark.airflow, pytest.mark.usefixtures("airflow_db")]

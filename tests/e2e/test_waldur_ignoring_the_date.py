@@ -14,9 +14,10 @@ from datetime import datetime
 import pytest
 
 from airflow_provider_cscs_dwdi.core.months import previous_month
+from sandbox.airflow_runs import xcom_results
 from sandbox.stack import SandboxStack
 from tests.e2e.support import UTC, month_of, run, writes
-from tests.fixtures.airflow_env import task_states, xcom_results
+from tests.fixtures.airflow_env import task_states
 
 pytestmark = [pytest.mark.airflow, pytest.mark.usefixtures("airflow_db")]
 

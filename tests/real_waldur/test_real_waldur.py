@@ -35,13 +35,14 @@ from airflow_provider_cscs_dwdi.dag_factory import (
     DAG_ID_PREFIX,
     load_dags_from_env,
 )
+from sandbox.airflow_runs import xcom_results
 from sandbox.oidc_issuer import OidcIssuerProcess
 from sandbox.stack import SeededOffering, differences
 from tests.e2e.conftest import COMPUTE_OFFERING
 from tests.e2e.support import ISSUER_CLIENT_ID, ISSUER_CLIENT_SECRET, month_of, operators_clock_at
 from tests.e2e.test_inference_pipeline import INFERENCE_OFFERING
 from tests.e2e.test_storage_pipeline import STORAGE_OFFERING
-from tests.fixtures.airflow_env import task_states, xcom_results
+from tests.fixtures.airflow_env import task_states
 from tests.fixtures.offerings import STORAGE_COMPONENTS
 from tests.real_waldur.server import RealWaldur, Runserver
 from tests.real_waldur.stack import RealWaldurStack, user_usage_count

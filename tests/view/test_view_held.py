@@ -21,11 +21,12 @@ from fastapi.testclient import TestClient
 
 from airflow_provider_cscs_dwdi.dag_factory import DAG_ID_PREFIX, load_dags_from_env
 from airflow_provider_cscs_dwdi.view.app import URL_PREFIX, create_app
+from sandbox.airflow_runs import xcom_results
+from sandbox.approvals import REVIEWER, answering
 from sandbox.stack import SandboxStack
-from tests.e2e.approval_support import REVIEWER, answering
 from tests.e2e.conftest import COMPUTE_OFFERING
 from tests.e2e.support import month_of, month_to_date_instant, operators_clock_at
-from tests.fixtures.airflow_env import task_states, xcom_results
+from tests.fixtures.airflow_env import task_states
 from tests.view.conftest import offering_stack
 
 pytestmark = [pytest.mark.airflow]

@@ -1,4 +1,4 @@
-"""Answering the ``approve_held_values`` requests of a ``dag.test()`` run, in process.
+"""Answering the ``approve_held_values`` requests of a ``dag.test()`` run, in process (the demo and the tests).
 
 ``dag.test()`` leaves a Human-in-the-loop task parked in ``awaiting_input`` until a response is
 recorded from outside. :func:`answering` runs a thread that waits for each request and answers it
