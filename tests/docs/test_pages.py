@@ -152,6 +152,9 @@ def test_the_page_runs_as_written(page: str, reader: Reader) -> None:
     transcript = reader.transcripts[page]
     if page == "installation.md":
         assert "No data found" in transcript
+    if page == "audit.md":
+        # The wait ends with the run's state, then prints its audit_waldur XCom.
+        assert re.search(r"^audit run \S+: success$", transcript, re.MULTILINE), transcript[-4000:]
     if page == "bare-metal.md":
         # What the connection pages say the CLI prints.
         assert transcript.count("Connection success!") == 2, transcript[-4000:]
@@ -197,6 +200,8 @@ class _FakeAirflowApi(BaseHTTPRequestHandler):
         # The page's own call at the end of the block: an unpaused DAG with a finished run.
         "cscs_dwdi_usage_cscs_hpc_daint": {"is_paused": False, "runs": {"scheduled__1": "success"}},
         "paused_dag": {"is_paused": True, "runs": {"manual__1": "queued"}},
+        # What a typo in the audit page's unpause line leaves: the DAG paused, the triggered run queued.
+        "cscs_dwdi_audit_cscs_hpc_daint": {"is_paused": True, "runs": {"manual__2": "queued"}},
     }
 
     def do_GET(self) -> None:
@@ -255,6 +260,34 @@ def test_the_wait_helpers_stop_at_once_for_an_unknown_or_paused_dag(
         with pytest.raises(BlockFailed, match=r"failed \(exit status") as failure:
             session.run(command, label="wait")
         assert says in str(failure.value)
+    finally:
+        session.close()
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_audit_pages_wait_stops_at_once_for_a_paused_dag(tmp_path: Path) -> None:
+    """The audit page's wait for its XCom fails at once when the DAG is still paused, instead of
+    polling a run that stays queued until the block timeout."""
+    (wait,) = [
+        example.parsed
+        for example in SYBIL.parse(DOCS / "audit.md").examples()
+        if "xcomEntries/return_value" in str(example.parsed)
+    ]
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _FakeAirflowApi)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    environment = {
+        **os.environ,
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]),
+        "AIRFLOW_URL": f"http://127.0.0.1:{server.server_port}",
+        "TOKEN": "t",
+        "RUN_ID": "manual__2",
+    }
+    session = ShellSession(tmp_path, environment, block_timeout=30)
+    try:
+        with pytest.raises(BlockFailed, match=r"failed \(exit status") as failure:
+            session.run(wait, label="audit wait")
+        assert "the DAG is paused: its runs wait" in str(failure.value)
     finally:
         session.close()
         server.shutdown()
