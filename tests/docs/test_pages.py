@@ -227,24 +227,9 @@ class _FakeAirflowApi(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.mark.parametrize(
-    ("command", "says"),
-    [
-        ('wait_for_run no_such_dag "$(first_run no_such_dag)"', "no_such_dag: Airflow shows no such DAG"),
-        ('wait_for_run paused_dag "$(first_run paused_dag)"', "paused_dag is paused: it gets no run"),
-        ("wait_for_run paused_dag manual__1", "paused_dag is paused: it gets no run"),
-    ],
-)
-def test_the_wait_helpers_stop_at_once_for_an_unknown_or_paused_dag(
-    command: str, says: str, tmp_path: Path
-) -> None:
-    """A DAG id changed in an ``airflow dags unpause`` line (which exits 0 for an unknown id) fails
-    the next block at once instead of leaving it polling until the block timeout."""
-    (helpers,) = [
-        example.parsed
-        for example in SYBIL.parse(DOCS / "bare-metal.md").examples()
-        if "first_run() {" in str(example.parsed)
-    ]
+@pytest.fixture
+def fake_api_shell(tmp_path: Path) -> Iterator[ShellSession]:
+    """A page's shell (its python on PATH, ``AIRFLOW_URL`` and ``TOKEN`` set) against the fake API."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _FakeAirflowApi)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     environment = {
@@ -255,18 +240,40 @@ def test_the_wait_helpers_stop_at_once_for_an_unknown_or_paused_dag(
     }
     session = ShellSession(tmp_path, environment, block_timeout=30)
     try:
-        # The page's block as written: defines the helpers and waits for the daily DAG's first run.
-        assert "cscs_dwdi_usage_cscs_hpc_daint scheduled__1: success" in session.run(helpers, label="helpers")
-        with pytest.raises(BlockFailed, match=r"failed \(exit status") as failure:
-            session.run(command, label="wait")
-        assert says in str(failure.value)
+        yield session
     finally:
         session.close()
         server.shutdown()
         server.server_close()
 
 
-def test_the_audit_pages_wait_stops_at_once_for_a_paused_dag(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("command", "says"),
+    [
+        ('wait_for_run no_such_dag "$(first_run no_such_dag)"', "no_such_dag: Airflow shows no such DAG"),
+        ('wait_for_run paused_dag "$(first_run paused_dag)"', "paused_dag is paused: it gets no run"),
+        ("wait_for_run paused_dag manual__1", "paused_dag is paused: it gets no run"),
+    ],
+)
+def test_the_wait_helpers_stop_at_once_for_an_unknown_or_paused_dag(
+    command: str, says: str, fake_api_shell: ShellSession
+) -> None:
+    """A DAG id changed in an ``airflow dags unpause`` line (which exits 0 for an unknown id) fails
+    the next block at once instead of leaving it polling until the block timeout."""
+    (helpers,) = [
+        example.parsed
+        for example in SYBIL.parse(DOCS / "bare-metal.md").examples()
+        if "first_run() {" in str(example.parsed)
+    ]
+    session = fake_api_shell
+    # The page's block as written: defines the helpers and waits for the daily DAG's first run.
+    assert "cscs_dwdi_usage_cscs_hpc_daint scheduled__1: success" in session.run(helpers, label="helpers")
+    with pytest.raises(BlockFailed, match=r"failed \(exit status") as failure:
+        session.run(command, label="wait")
+    assert says in str(failure.value)
+
+
+def test_the_audit_pages_wait_stops_at_once_for_a_paused_dag(fake_api_shell: ShellSession) -> None:
     """The audit page's wait for its XCom fails at once when the DAG is still paused, instead of
     polling a run that stays queued until the block timeout."""
     (wait,) = [
@@ -274,24 +281,9 @@ def test_the_audit_pages_wait_stops_at_once_for_a_paused_dag(tmp_path: Path) -> 
         for example in SYBIL.parse(DOCS / "audit.md").examples()
         if "xcomEntries/return_value" in str(example.parsed)
     ]
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _FakeAirflowApi)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    environment = {
-        **os.environ,
-        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]),
-        "AIRFLOW_URL": f"http://127.0.0.1:{server.server_port}",
-        "TOKEN": "t",
-        "RUN_ID": "manual__2",
-    }
-    session = ShellSession(tmp_path, environment, block_timeout=30)
-    try:
-        with pytest.raises(BlockFailed, match=r"failed \(exit status") as failure:
-            session.run(wait, label="audit wait")
-        assert "the DAG is paused: its runs wait" in str(failure.value)
-    finally:
-        session.close()
-        server.shutdown()
-        server.server_close()
+    with pytest.raises(BlockFailed, match=r"failed \(exit status") as failure:
+        fake_api_shell.run(f"RUN_ID=manual__2\n{wait}", label="audit wait")
+    assert "the DAG is paused: its runs wait" in str(failure.value)
 
 
 def test_the_evaluator_fails_on_a_failing_command_and_skips_only_marked_blocks(tmp_path: Path) -> None:
