@@ -5,8 +5,8 @@ through Starlette's TestClient; its data source hands over the runs of one offer
 closed month and one per day of the current month (``--daily``), each with a compute report of
 ``--resources`` accounts x ``--users`` users, parsed once by ``MonthReport.from_xcom`` as the
 api-server's cache does per stored document. The last daily push held ``--held`` resources' node
-hours for an approval not given yet, so the current month's table shows Waldur's values for them. Sign-in is replaced by a fixed user (the auth
-manager's check is one call per DAG, not what scales).
+hours for an approval not given yet, so the current month's table shows Waldur's values for them.
+Sign-in is replaced by a fixed user (the auth manager's check is one call per DAG, not what scales).
 
 Timed: the parse of one report document (a cache miss, once per stored document), then each
 page's first request (which builds the month's rows) and its median over ``--repeat`` requests.

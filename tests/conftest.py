@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from xdist.scheduler import LoadScopeScheduling
+from xdist.scheduler import LoadGroupScheduling
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,7 +43,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: not any(item.get_closest_marker(mark) for mark in LONG_RUNNING_MARKS))
 
 
-class ModuleScheduling(LoadScopeScheduling):
+class ModuleScheduling(LoadGroupScheduling):
     """xdist's ``loadgroup`` scheduling with whole modules as the default unit, not single tests.
 
     A module's fixtures (a Waldur server, an Airflow deployment) are set up once, on one worker. Modules
@@ -51,9 +51,8 @@ class ModuleScheduling(LoadScopeScheduling):
     """
 
     def _split_scope(self, nodeid: str) -> str:
-        if nodeid.rfind("@") > nodeid.rfind("]"):
-            return nodeid.rsplit("@", 1)[1]
-        return nodeid.split("::", 1)[0]
+        group = super()._split_scope(nodeid)  # the group's name, or the node id when it has none
+        return nodeid.split("::", 1)[0] if group == nodeid else group
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -19,10 +19,10 @@ TREES = ("airflow_provider_cscs_dwdi", "sandbox")
 MAX_LINES = 400
 
 
-def _rooms() -> list[str]:
+def _rooms(trees: Iterable[str] = TREES) -> list[str]:
     return sorted(
         str(path.relative_to(REPO_ROOT))
-        for tree in TREES
+        for tree in trees
         for path in (REPO_ROOT / tree).rglob("*.py")
         if "node_modules" not in path.parts
     )
@@ -198,13 +198,7 @@ def test_each_room_imports_only_the_rooms_the_architecture_page_allows() -> None
 
 def test_nothing_outside_the_test_suite_imports_it() -> None:
     """`make demo`, `make view`, the benchmarks and the scripts run from the sandbox and the package only."""
-    outside = ("airflow_provider_cscs_dwdi", "sandbox", "benchmarks", "scripts", "dags")
-    paths = sorted(
-        str(path.relative_to(REPO_ROOT))
-        for tree in outside
-        for path in (REPO_ROOT / tree).rglob("*.py")
-        if "node_modules" not in path.parts
-    )
+    paths = _rooms((*TREES, "benchmarks", "scripts", "dags"))
     assert len(paths) > len(ROOMS)
     importing = sorted(
         f"{path} -> {name}"
