@@ -3,7 +3,7 @@
 
 # Runs the whole pipeline on this machine against the local sandbox and prints what landed in Waldur.
 demo:
-	scripts/demo.sh
+	scripts/demo.sh $(ARGS)
 
 # The sandbox on its own (OIDC issuer, DWDI and Waldur doubles on loopback, the demo's data) to try
 # a real Airflow against (docs/bare-metal.md): prints the connections and the offerings file; Ctrl-C stops it.

@@ -3,7 +3,9 @@
 1. starts the sandbox (OIDC issuer, DWDI and Waldur doubles on loopback ports), seeded from the
    example offerings file the DAGs are built from;
 2. configures Airflow in ``.demo/airflow`` (embedded SQLite, connections as ``AIRFLOW_CONN_*``);
-3. runs every offering's DAG for the current month with ``dag.test()`` (real tasks, real XCom):
+3. runs every offering's DAG for the current month with ``dag.test()`` (real tasks, real XCom; the
+   previous month in the first hours of a month, before Waldur accepts a date in it; ``--month``
+   chooses):
    compute, storage and inference offerings alike;
 4. prints, per offering (with its usage kind), resource and (compute) user, the DWDI totals and
    what Waldur now holds, and exits non-zero if anything differs. A storage path DWDI has no data
@@ -240,11 +242,26 @@ def run_held_value(stack: Any, item: Any, month: str, now: datetime) -> int:
     return int(not (str(dag_run.state) == "success" and asked_once and landed_new and fell))
 
 
+def demo_month(now: datetime) -> str:
+    """The current month, or the previous one until Waldur can be given a date in the new month
+    (the first hours of the 1st, UTC: :func:`core.months.usage_date`), when a push writes nothing."""
+    from airflow_provider_cscs_dwdi.core.errors import CscsDwdiError
+    from airflow_provider_cscs_dwdi.core.months import previous_month, usage_date
+
+    month = f"{now.year:04d}-{now.month:02d}"
+    try:
+        usage_date(month, now)
+    except CscsDwdiError:
+        return previous_month(month)
+    return month
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run the CSCS-DWDI -> Waldur pipeline against the sandbox.")
     parser.add_argument("--config", default=str(EXAMPLE_CONFIG), help="offerings YAML (default: the example)")
     parser.add_argument("--home", default=str(REPO / ".demo" / "airflow"), help="AIRFLOW_HOME for the demo")
     parser.add_argument("--accounts", type=int, default=6, help="accounts per offering")
+    parser.add_argument("--month", help="YYYY-MM to report (default: the current month, see demo_month)")
     args = parser.parse_args(argv)
 
     _prepare_airflow_home(Path(args.home))
@@ -255,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
 
     offerings = load_config(args.config).offerings
     now = datetime.now(UTC)
-    month = f"{now.year:04d}-{now.month:02d}"
+    month = args.month or demo_month(now)
     with SandboxStack(offerings, accounts_per_offering=args.accounts) as stack:
         os.environ.update(stack.connection_env())
         print(f"Sandbox: DWDI {stack.dwdi_url}, Waldur {stack.waldur.url}, OIDC issuer {stack.issuer_url}")

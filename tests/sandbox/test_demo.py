@@ -6,9 +6,12 @@ import os
 import re
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
+from sandbox.demo import demo_month
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,3 +40,18 @@ def test_the_demo_runs_every_kind_and_finds_waldur_equal_to_dwdi(tmp_path: Path)
     assert len(finished) >= 3, finished
     assert {state for _, state in finished} == {"success"}, finished
     assert "approved by billing-reviewer" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("now", "month"),
+    [
+        # Before 12:10 UTC on the 1st a push cannot date the new month for Waldur: it writes nothing.
+        (datetime(2027, 1, 1, 3, 0, tzinfo=UTC), "2026-12"),
+        (datetime(2027, 1, 1, 12, 9, tzinfo=UTC), "2026-12"),
+        (datetime(2027, 1, 1, 12, 11, tzinfo=UTC), "2027-01"),
+        (datetime(2026, 12, 6, 10, 20, tzinfo=UTC), "2026-12"),
+        (datetime(2026, 12, 31, 23, 59, tzinfo=UTC), "2026-12"),
+    ],
+)
+def test_the_demo_reports_the_latest_month_a_push_can_write(now: datetime, month: str) -> None:
+    assert demo_month(now) == month
